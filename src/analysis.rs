@@ -1,0 +1,558 @@
+//! Analytic estimates for a model, to put beside the simulation: offered load, utilization
+//! and queueing delay of every service, from an open-network approximation.
+//!
+//! Flows are propagated from the workloads down the (acyclic) call graph. Each service
+//! instance is treated as a G/G/c queue: Erlang C when service and arrivals are exponential,
+//! the Allen-Cunneen approximation `Wq ≈ Wq(M/M/c) · (ca² + cs²) / 2` otherwise, and the
+//! exact M/M/c/K birth-death solution when the queue is bounded. Arrival variability moves
+//! through the network with Whitt's QNA rules (departures `cd² = 1 + (1-ρ²)(ca²-1) +
+//! ρ²(cs²-1)/√c`; round robin over n instances divides `ca²` by n; random splitting with
+//! share p gives `p·ca² + 1 - p`). Closed workloads get their rate from the fixed point
+//! `λ = N / (Z + R(λ))`. Sources: Allen, *Probability, Statistics and Queueing Theory*
+//! (1990); Whitt, "The Queueing Network Analyzer", Bell System Tech. J. 62(9), 1983.
+
+use crate::components::{ComponentKind, Policy, ServiceDef, Step};
+use crate::model::Model;
+use crate::workload::Arrivals;
+use serde::{Deserialize, Serialize};
+
+/// Estimate for one service (per instance).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ServiceEstimate {
+    /// Requests per second arriving at each instance.
+    pub arrival_rate_per_s: f64,
+    /// Mean time a request holds a worker, ms (work, plus calls unless asynchronous).
+    pub hold_time_ms: f64,
+    /// Squared coefficient of variation of the hold time.
+    pub hold_time_scv: f64,
+    /// Squared coefficient of variation of the arrivals.
+    pub arrival_scv: f64,
+    /// Offered load per instance, in Erlangs (busy workers needed).
+    pub offered_load: f64,
+    /// Offered load over workers.
+    pub utilization: f64,
+    /// Share of requests refused by a full queue (bounded queues only).
+    pub blocking: f64,
+    /// Mean wait before service, ms (infinite when unstable).
+    pub wait_mean_ms: f64,
+    /// Mean time from arrival to answer, ms.
+    pub response_mean_ms: f64,
+    /// Formula used: erlang_c, allen_cunneen, mmck (bounded queue) or unstable.
+    pub method: String,
+}
+
+/// Estimates for a whole model.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+pub struct Estimates {
+    /// Per service, by component name (file order).
+    pub services: Vec<(String, ServiceEstimate)>,
+    /// Per workload: estimated request rate per second and mean response time, ms.
+    pub workloads: Vec<(String, f64, f64)>,
+    /// Problems worth a user's attention, such as utilization at or above 1.
+    pub warnings: Vec<String>,
+}
+
+/// Flow of requests into a group: rate per second per class, and arrival SCV.
+#[derive(Debug, Clone)]
+struct Flow {
+    rate: Vec<f64>,
+    scv_weighted: f64,
+}
+
+impl Flow {
+    fn new(classes: usize) -> Self {
+        Flow {
+            rate: vec![0.0; classes],
+            scv_weighted: 0.0,
+        }
+    }
+    fn total(&self) -> f64 {
+        self.rate.iter().sum()
+    }
+    fn scv(&self) -> f64 {
+        let t = self.total();
+        if t > 0.0 { self.scv_weighted / t } else { 1.0 }
+    }
+    fn add(&mut self, rate: &[f64], scale: f64, scv: f64) {
+        let mut added = 0.0;
+        for (r, x) in self.rate.iter_mut().zip(rate) {
+            *r += x * scale;
+            added += x * scale;
+        }
+        self.scv_weighted += added * scv;
+    }
+}
+
+/// Computes the estimates of `model`.
+pub fn estimate(model: &Model) -> Estimates {
+    let closed: Vec<usize> = model
+        .workloads
+        .iter()
+        .enumerate()
+        .filter(|(_, w)| matches!(w.arrivals, Arrivals::Closed { .. }))
+        .map(|(i, _)| i)
+        .collect();
+    let mut rates: Vec<f64> = model
+        .workloads
+        .iter()
+        .map(|w| open_rate(model, &w.arrivals))
+        .collect();
+    // Closed workloads: λ = N / (Z + R(λ)), solved by bisection, a few sweeps.
+    for _ in 0..3 {
+        for &i in &closed {
+            let Arrivals::Closed { users, think } = &model.workloads[i].arrivals else {
+                continue;
+            };
+            let n = f64::from(*users);
+            let z = think.mean_ns() / 1e9;
+            let (mut lo, mut hi) = (0.0, n / z.max(1e-9));
+            for _ in 0..60 {
+                let mid = 0.5 * (lo + hi);
+                rates[i] = mid;
+                let r = solve(model, &rates).1[i] / 1e3;
+                if mid * (z + r) < n && r.is_finite() {
+                    lo = mid;
+                } else {
+                    hi = mid;
+                }
+            }
+            rates[i] = lo;
+        }
+    }
+    let (services, response_ms) = solve(model, &rates);
+    let mut warnings = Vec::new();
+    for (name, e) in &services {
+        if e.utilization >= 1.0 && e.blocking == 0.0 {
+            warnings.push(format!(
+                "components.{name}: offered load {:.3} Erlangs per instance is {:.0}% of its workers; the queue grows without bound (add workers or replicas, or bound the queue)",
+                e.offered_load,
+                e.utilization * 100.0
+            ));
+        }
+    }
+    let workloads = model
+        .workloads
+        .iter()
+        .enumerate()
+        .map(|(i, w)| (w.name.clone(), rates[i], response_ms[i]))
+        .collect();
+    Estimates {
+        services,
+        workloads,
+        warnings,
+    }
+}
+
+fn open_rate(model: &Model, a: &Arrivals) -> f64 {
+    match a {
+        Arrivals::Renewal(d) => 1e9 / d.mean_ns(),
+        Arrivals::Profile(p) => p.mean_rate(crate::time::SimTime(model.duration.0)),
+        Arrivals::Closed { .. } => 0.0,
+        Arrivals::Trace(records) => records.len() as f64 / model.duration.as_secs_f64().max(1e-9),
+    }
+}
+
+fn arrival_scv(a: &Arrivals) -> f64 {
+    match a {
+        Arrivals::Renewal(d) => d.scv(),
+        _ => 1.0,
+    }
+}
+
+/// Propagates flows for given workload rates; returns service estimates and the mean
+/// response time of each workload (ms).
+fn solve(model: &Model, rates: &[f64]) -> (Vec<(String, ServiceEstimate)>, Vec<f64>) {
+    let n = model.components.len();
+    let k = model.classes.len();
+    let mut flows: Vec<Flow> = (0..n).map(|_| Flow::new(k)).collect();
+    for (i, w) in model.workloads.iter().enumerate() {
+        let mut per_class = vec![0.0; k];
+        let mut prev = 0.0;
+        for (class, cum) in &w.classes {
+            per_class[*class as usize] += rates[i] * (cum - prev);
+            prev = *cum;
+        }
+        let target = &model.components[w.target as usize];
+        let split = if target.replicas > 1 {
+            1.0 / f64::from(target.replicas)
+        } else {
+            1.0
+        };
+        flows[w.target as usize].add(
+            &per_class,
+            1.0,
+            arrival_scv(&w.arrivals) * split + (1.0 - split) * 0.0,
+        );
+    }
+    let order = topological(model);
+    let mut est: Vec<Option<ServiceEstimate>> = vec![None; n];
+    // Flows first, callers before callees.
+    for &g in &order {
+        let flow = flows[g].clone();
+        let def = &model.components[g];
+        match &def.kind {
+            ComponentKind::Service(s) => {
+                let hold_work = hold_stats(model, s, &flow, &[]).0;
+                let e = queue_estimate(&flow, def.replicas, s, hold_work.0, hold_work.1);
+                let out_scv = departure_scv(
+                    flow.scv(),
+                    e.hold_time_scv,
+                    e.utilization.min(1.0),
+                    s.workers,
+                );
+                for steps in s.handlers.iter().enumerate() {
+                    let (class, steps) = steps;
+                    let mut r = vec![0.0; k];
+                    r[class] = flow.rate[class];
+                    for st in steps {
+                        match st {
+                            Step::Call { group, .. } => {
+                                flows[*group as usize].add(&r, 1.0, out_scv)
+                            }
+                            Step::FanOut { groups, .. } => {
+                                for g2 in groups {
+                                    flows[*g2 as usize].add(&r, 1.0, out_scv)
+                                }
+                            }
+                            Step::Work(_) => {}
+                        }
+                    }
+                }
+            }
+            ComponentKind::LoadBalancer(b) => {
+                let total_w: f64 = b.weights.iter().map(|w| f64::from(*w)).sum();
+                for (g2, other) in model.components.iter().enumerate() {
+                    let share: f64 = b
+                        .backends
+                        .iter()
+                        .zip(&b.weights)
+                        .filter(|(inst, _)| {
+                            **inst >= other.first_instance
+                                && **inst < other.first_instance + other.replicas
+                        })
+                        .map(|(_, w)| f64::from(*w))
+                        .sum::<f64>()
+                        / total_w;
+                    if share > 0.0 {
+                        let instances = b.backends.len() as f64;
+                        let scv = match b.policy {
+                            Policy::RoundRobin | Policy::WeightedRoundRobin => {
+                                flow.scv() / instances
+                            }
+                            // Join-the-shortest-queue policies smooth arrivals like round robin.
+                            Policy::LeastConnections | Policy::PowerOfChoices { .. } => {
+                                flow.scv() / instances
+                            }
+                            _ => {
+                                let p = 1.0 / instances;
+                                p * flow.scv() + 1.0 - p
+                            }
+                        };
+                        // Scale so the backend group sees the share; its instances split it.
+                        let inst_scv = scv;
+                        flows[g2].add(&flow.rate, share, inst_scv);
+                    }
+                }
+            }
+        }
+    }
+    // Response times, callees before callers.
+    let mut response_ms = vec![0.0; n];
+    for &g in order.iter().rev() {
+        let def = &model.components[g];
+        let flow = &flows[g];
+        match &def.kind {
+            ComponentKind::Service(s) => {
+                let (hold, calls_ms) = hold_stats(model, s, flow, &response_ms);
+                let (mean_ms, scv) = if s.asynchronous {
+                    hold_work_only(s, flow)
+                } else {
+                    hold
+                };
+                let e = queue_estimate(flow, def.replicas, s, mean_ms, scv);
+                response_ms[g] =
+                    e.wait_mean_ms + mean_ms + if s.asynchronous { calls_ms } else { 0.0 };
+                let mut e = e;
+                e.response_mean_ms = response_ms[g];
+                est[g] = Some(e);
+            }
+            ComponentKind::LoadBalancer(b) => {
+                let total_w: f64 = b.weights.iter().map(|w| f64::from(*w)).sum();
+                let mut r = 0.0;
+                for (inst, w) in b.backends.iter().zip(&b.weights) {
+                    let g2 = model
+                        .components
+                        .iter()
+                        .position(|c| {
+                            *inst >= c.first_instance && *inst < c.first_instance + c.replicas
+                        })
+                        .unwrap_or(0);
+                    r += response_ms[g2] * f64::from(*w) / total_w;
+                }
+                response_ms[g] = r;
+            }
+        }
+    }
+    let services = model
+        .components
+        .iter()
+        .zip(est)
+        .filter_map(|(c, e)| e.map(|e| (c.name.clone(), e)))
+        .collect();
+    let workload_ms = model
+        .workloads
+        .iter()
+        .map(|w| response_ms[w.target as usize])
+        .collect();
+    (services, workload_ms)
+}
+
+/// Mean (ms) and SCV of the time a request holds a worker, mixing classes by rate, and
+/// the mean time spent in calls (ms). Calls count as exponential with their response time.
+fn hold_stats(
+    model: &Model,
+    s: &ServiceDef,
+    flow: &Flow,
+    response_ms: &[f64],
+) -> ((f64, f64), f64) {
+    let total = flow.total();
+    let (mut m1, mut m2, mut calls) = (0.0, 0.0, 0.0);
+    for (class, steps) in s.handlers.iter().enumerate() {
+        let p = if total > 0.0 {
+            flow.rate[class] / total
+        } else {
+            1.0 / s.handlers.len() as f64
+        };
+        let (mut mean, mut var, mut call_ms) = (0.0, 0.0, 0.0);
+        for st in steps {
+            match st {
+                Step::Work(d) => {
+                    mean += d.mean_ns() / 1e6;
+                    var += d.variance_ns2() / 1e12;
+                }
+                Step::Call { group, .. } => {
+                    let r = response_ms.get(*group as usize).copied().unwrap_or(0.0);
+                    call_ms += r;
+                }
+                Step::FanOut { groups, need } => {
+                    let mut rs: Vec<f64> = groups
+                        .iter()
+                        .map(|g| response_ms.get(*g as usize).copied().unwrap_or(0.0))
+                        .collect();
+                    rs.sort_by(f64::total_cmp);
+                    call_ms += rs[(*need as usize).clamp(1, rs.len()) - 1];
+                }
+            }
+        }
+        if !s.asynchronous {
+            mean += call_ms;
+            var += call_ms * call_ms;
+        }
+        let _ = model;
+        m1 += p * mean;
+        m2 += p * (var + mean * mean);
+        calls += p * call_ms;
+    }
+    let scv = if m1 > 0.0 {
+        (m2 - m1 * m1) / (m1 * m1)
+    } else {
+        0.0
+    };
+    ((m1, scv.max(0.0)), calls)
+}
+
+fn hold_work_only(s: &ServiceDef, flow: &Flow) -> (f64, f64) {
+    let async_def = ServiceDef {
+        asynchronous: true,
+        ..s.clone()
+    };
+    let ((m, scv), _) = hold_stats_static(&async_def, flow);
+    (m, scv)
+}
+
+fn hold_stats_static(s: &ServiceDef, flow: &Flow) -> ((f64, f64), f64) {
+    let total = flow.total();
+    let (mut m1, mut m2) = (0.0, 0.0);
+    for (class, steps) in s.handlers.iter().enumerate() {
+        let p = if total > 0.0 {
+            flow.rate[class] / total
+        } else {
+            1.0 / s.handlers.len() as f64
+        };
+        let (mut mean, mut var) = (0.0, 0.0);
+        for st in steps {
+            if let Step::Work(d) = st {
+                mean += d.mean_ns() / 1e6;
+                var += d.variance_ns2() / 1e12;
+            }
+        }
+        m1 += p * mean;
+        m2 += p * (var + mean * mean);
+    }
+    let scv = if m1 > 0.0 {
+        (m2 - m1 * m1) / (m1 * m1)
+    } else {
+        0.0
+    };
+    ((m1, scv.max(0.0)), 0.0)
+}
+
+fn departure_scv(ca2: f64, cs2: f64, rho: f64, c: u32) -> f64 {
+    1.0 + (1.0 - rho * rho) * (ca2 - 1.0) + rho * rho * (cs2 - 1.0) / f64::from(c).sqrt()
+}
+
+fn queue_estimate(
+    flow: &Flow,
+    replicas: u32,
+    s: &ServiceDef,
+    hold_ms: f64,
+    cs2: f64,
+) -> ServiceEstimate {
+    let lambda = flow.total() / f64::from(replicas);
+    let c = s.workers;
+    let a = lambda * hold_ms / 1e3;
+    let rho = a / f64::from(c);
+    let ca2 = flow.scv();
+    let mut e = ServiceEstimate {
+        arrival_rate_per_s: lambda,
+        hold_time_ms: hold_ms,
+        hold_time_scv: cs2,
+        arrival_scv: ca2,
+        offered_load: a,
+        utilization: rho,
+        blocking: 0.0,
+        wait_mean_ms: 0.0,
+        response_mean_ms: 0.0,
+        method: String::new(),
+    };
+    if let Some(k) = s.queue_capacity {
+        let (blocking, wq_ms) = mmck(lambda, hold_ms / 1e3, c, k);
+        e.blocking = blocking;
+        e.wait_mean_ms = wq_ms * 1e3;
+        e.utilization = rho * (1.0 - blocking);
+        e.method = "mmck".into();
+    } else if rho >= 1.0 {
+        e.wait_mean_ms = f64::INFINITY;
+        e.method = "unstable".into();
+    } else {
+        let wq_mmc = erlang_c(c, a) * hold_ms / (f64::from(c) - a);
+        let exact = (ca2 - 1.0).abs() < 1e-9 && (cs2 - 1.0).abs() < 1e-9;
+        e.wait_mean_ms = if exact {
+            wq_mmc
+        } else {
+            wq_mmc * (ca2 + cs2) / 2.0
+        };
+        e.method = if exact { "erlang_c" } else { "allen_cunneen" }.into();
+    }
+    e.response_mean_ms = e.wait_mean_ms + hold_ms;
+    e
+}
+
+/// Erlang C: probability that an arrival waits in M/M/c with offered load `a` (< c).
+pub fn erlang_c(c: u32, a: f64) -> f64 {
+    let b = erlang_b(c, a);
+    let rho = a / f64::from(c);
+    b / (1.0 - rho * (1.0 - b))
+}
+
+/// Erlang B: blocking probability of M/G/c/c with offered load `a`, by the stable recursion.
+pub fn erlang_b(c: u32, a: f64) -> f64 {
+    let mut b = 1.0;
+    for k in 1..=c {
+        b = a * b / (f64::from(k) + a * b);
+    }
+    b
+}
+
+/// M/M/c/K with `k` waiting places: (blocking probability, mean wait of admitted requests
+/// in the same time unit as `s`). Birth-death solution (Gross & Harris §2.5).
+pub fn mmck(lambda: f64, s: f64, c: u32, k: u32) -> (f64, f64) {
+    if lambda <= 0.0 || s <= 0.0 {
+        return (0.0, 0.0);
+    }
+    let a = lambda * s;
+    let cap = c + k;
+    let mut p = Vec::with_capacity(cap as usize + 1);
+    p.push(1.0f64);
+    for n in 1..=cap {
+        let servers = f64::from(n.min(c));
+        let prev = p[n as usize - 1];
+        p.push(prev * a / servers);
+    }
+    let total: f64 = p.iter().sum();
+    let p: Vec<f64> = p.iter().map(|x| x / total).collect();
+    let blocking = p[cap as usize];
+    let lq: f64 = (c..=cap).map(|n| f64::from(n - c) * p[n as usize]).sum();
+    let admitted = lambda * (1.0 - blocking);
+    (blocking, if admitted > 0.0 { lq / admitted } else { 0.0 })
+}
+
+/// Components in an order where every caller comes before what it calls.
+fn topological(model: &Model) -> Vec<usize> {
+    let n = model.components.len();
+    let group_of = |inst: u32| {
+        model
+            .components
+            .iter()
+            .position(|c| inst >= c.first_instance && inst < c.first_instance + c.replicas)
+            .unwrap_or(0)
+    };
+    let edges: Vec<Vec<usize>> = model
+        .components
+        .iter()
+        .map(|c| match &c.kind {
+            ComponentKind::Service(s) => s
+                .handlers
+                .iter()
+                .flatten()
+                .flat_map(|st| match st {
+                    Step::Call { group, .. } => vec![*group as usize],
+                    Step::FanOut { groups, .. } => groups.iter().map(|g| *g as usize).collect(),
+                    Step::Work(_) => vec![],
+                })
+                .collect(),
+            ComponentKind::LoadBalancer(b) => b.backends.iter().map(|i| group_of(*i)).collect(),
+        })
+        .collect();
+    let mut indegree = vec![0; n];
+    for e in &edges {
+        for &v in e {
+            indegree[v] += 1;
+        }
+    }
+    let mut ready: Vec<usize> = (0..n).filter(|i| indegree[*i] == 0).collect();
+    ready.reverse();
+    let mut order = Vec::with_capacity(n);
+    while let Some(u) = ready.pop() {
+        order.push(u);
+        for &v in &edges[u] {
+            indegree[v] -= 1;
+            if indegree[v] == 0 {
+                ready.push(v);
+            }
+        }
+    }
+    order
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn erlang_values_match_the_validation_tables() {
+        // ../shared/validation Q4 and Q3.
+        assert!((erlang_b(10, 5.0) - 0.0183846).abs() < 1e-6);
+        assert!((erlang_b(30, 25.0) - 0.0526032).abs() < 1e-6);
+        assert!((erlang_c(10, 8.0) - 0.409180).abs() < 1e-6);
+        assert!((erlang_c(4, 3.0) - 0.509434).abs() < 1e-6);
+    }
+
+    #[test]
+    fn mmck_matches_the_birth_death_case() {
+        // Q5: M/M/2/5, λ = 1.8, μ = 1 → P(block) = 0.141077, Wq of admitted 0.589177.
+        let (b, wq) = mmck(1.8, 1.0, 2, 3);
+        assert!((b - 0.141077).abs() < 1e-6);
+        assert!((wq - 0.589177).abs() < 1e-6);
+    }
+}

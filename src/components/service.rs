@@ -1,0 +1,408 @@
+//! `service`: instances with a pool of workers and a queue, running a handler of steps for
+//! each request (work, call another component, fan out and wait for all, any or k).
+//!
+//! A worker is held from the moment a request starts until its handler ends, including while
+//! it waits on calls (thread-per-request). An asynchronous service (an event-loop server)
+//! releases the worker while it waits and queues the request again when the answer comes.
+
+use crate::distributions::Distribution;
+use crate::engine::{Call, CallId, Component, Ctx, InstanceId, InstanceReport, Outcome};
+use crate::metrics::{ErrorCause, TimeWeighted};
+use crate::random::Rng;
+use crate::time::{SimDuration, SimTime};
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+/// One step of a handler.
+#[derive(Debug, Clone)]
+pub enum Step {
+    /// Hold the worker for a time drawn from the distribution.
+    Work(Distribution),
+    /// Call a component and wait for its answer.
+    Call {
+        /// Group (component) called.
+        group: u32,
+        /// Operation asked of it.
+        op: u8,
+    },
+    /// Call several components at once and wait until `need` of them answered successfully.
+    FanOut {
+        /// Groups called.
+        groups: Vec<u32>,
+        /// Successful answers needed to go on.
+        need: u16,
+    },
+}
+
+/// Order in which waiting requests are served.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Discipline {
+    /// First come, first served.
+    Fifo,
+    /// Last come, first served.
+    Lifo,
+    /// By class priority (lower level first), first come first served within a level.
+    Priority {
+        /// Level of each class id.
+        level_of_class: Vec<u8>,
+        /// Number of levels.
+        levels: usize,
+    },
+}
+
+/// A validated service.
+#[derive(Debug, Clone)]
+pub struct ServiceDef {
+    /// Workers per instance.
+    pub workers: u32,
+    /// Requests that may wait per instance; `None` is unbounded.
+    pub queue_capacity: Option<u32>,
+    /// Queue discipline.
+    pub discipline: Discipline,
+    /// Release the worker while waiting on calls.
+    pub asynchronous: bool,
+    /// A request that waited longer than this is dropped when it reaches the head.
+    pub queue_timeout: Option<SimDuration>,
+    /// Handler steps per class id.
+    pub handlers: Vec<Vec<Step>>,
+}
+
+impl ServiceDef {
+    /// Mean time a request of class `class` holds a worker doing work (calls excluded).
+    pub fn work_mean_ns(&self, class: usize) -> f64 {
+        self.handlers[class]
+            .iter()
+            .map(|s| match s {
+                Step::Work(d) => d.mean_ns(),
+                _ => 0.0,
+            })
+            .sum()
+    }
+}
+
+const TIMER_WORK_DONE: u32 = 0;
+
+enum WaitQueue {
+    Fifo(VecDeque<CallId>),
+    Lifo(Vec<CallId>),
+    Priority(Vec<VecDeque<CallId>>),
+}
+
+impl WaitQueue {
+    fn new(d: &Discipline) -> Self {
+        match d {
+            Discipline::Fifo => WaitQueue::Fifo(VecDeque::with_capacity(64)),
+            Discipline::Lifo => WaitQueue::Lifo(Vec::with_capacity(64)),
+            Discipline::Priority { levels, .. } => {
+                WaitQueue::Priority((0..*levels).map(|_| VecDeque::new()).collect())
+            }
+        }
+    }
+    #[inline]
+    fn push(&mut self, call: CallId, level: usize) {
+        match self {
+            WaitQueue::Fifo(q) => q.push_back(call),
+            WaitQueue::Lifo(q) => q.push(call),
+            WaitQueue::Priority(qs) => qs[level].push_back(call),
+        }
+    }
+    #[inline]
+    fn pop(&mut self) -> Option<CallId> {
+        match self {
+            WaitQueue::Fifo(q) => q.pop_front(),
+            WaitQueue::Lifo(q) => q.pop(),
+            WaitQueue::Priority(qs) => qs.iter_mut().find_map(|q| q.pop_front()),
+        }
+    }
+}
+
+/// One instance of a service.
+pub struct ServiceInstance {
+    def: Arc<ServiceDef>,
+    id: InstanceId,
+    name: String,
+    rng: Rng,
+    queue: WaitQueue,
+    busy: TimeWeighted,
+    waiting: TimeWeighted,
+    arrived: u64,
+    completed: u64,
+    failed: u64,
+    dropped: u64,
+    expired: u64,
+    started: u64,
+    started_after_wait: u64,
+    wait_sum_ns: u128,
+}
+
+impl ServiceInstance {
+    /// Instance `id`, named `name`, drawing from `rng`.
+    pub fn new(def: Arc<ServiceDef>, id: InstanceId, name: String, rng: Rng) -> Self {
+        let queue = WaitQueue::new(&def.discipline);
+        ServiceInstance {
+            def,
+            id,
+            name,
+            rng,
+            queue,
+            busy: TimeWeighted::default(),
+            waiting: TimeWeighted::default(),
+            arrived: 0,
+            completed: 0,
+            failed: 0,
+            dropped: 0,
+            expired: 0,
+            started: 0,
+            started_after_wait: 0,
+            wait_sum_ns: 0,
+        }
+    }
+
+    #[inline]
+    fn has_free_worker(&self) -> bool {
+        self.busy.level() < u64::from(self.def.workers)
+    }
+
+    #[inline]
+    fn level_of(&self, call: &Call) -> usize {
+        match &self.def.discipline {
+            Discipline::Priority { level_of_class, .. } => {
+                level_of_class[call.class as usize] as usize
+            }
+            _ => 0,
+        }
+    }
+
+    /// Gives `call` a worker and runs its handler from its current step.
+    #[inline]
+    fn start(&mut self, call: CallId, ctx: &mut Ctx) {
+        let now = ctx.now();
+        self.busy.inc(now);
+        let c = ctx.call(call);
+        if c.step == 0 {
+            let wait = now.since(c.enqueued_at).0;
+            self.started += 1;
+            if wait > 0 {
+                self.started_after_wait += 1;
+                self.wait_sum_ns += u128::from(wait);
+            }
+        }
+        self.run(call, ctx);
+    }
+
+    /// Runs the handler of `call` (which holds a worker) until it must wait or ends.
+    #[inline]
+    fn run(&mut self, call: CallId, ctx: &mut Ctx) {
+        let c = ctx.call_mut(call);
+        let step = c.step as usize;
+        let handler = &self.def.handlers[c.class as usize];
+        let Some(s) = handler.get(step) else {
+            self.finish(call, Outcome::Ok, ctx);
+            return;
+        };
+        c.step += 1;
+        let is_last = step + 1 == handler.len();
+        match s {
+            Step::Work(d) => {
+                let ns = d.sample_ns(&mut self.rng);
+                ctx.timer(
+                    self.id,
+                    SimDuration::from_nanos_f64(ns),
+                    TIMER_WORK_DONE,
+                    call,
+                );
+            }
+            &Step::Call { group, op } => {
+                if self.def.asynchronous && is_last {
+                    // Nothing left to do here: pass the call on, answer goes straight back.
+                    self.completed += 1;
+                    ctx.forward(call, group);
+                    self.release_worker(ctx);
+                    return;
+                }
+                c.round = c.round.wrapping_add(1);
+                c.pending = 1;
+                c.needed = 1;
+                c.succeeded = 0;
+                ctx.call_group(self.id, call, group, op);
+                if self.def.asynchronous {
+                    self.release_worker(ctx);
+                }
+            }
+            Step::FanOut { groups, need } => {
+                c.round = c.round.wrapping_add(1);
+                c.pending = groups.len() as u16;
+                c.needed = *need;
+                c.succeeded = 0;
+                let op = c.op;
+                for &g in groups {
+                    ctx.call_group(self.id, call, g, op);
+                }
+                if self.def.asynchronous {
+                    self.release_worker(ctx);
+                }
+            }
+        }
+    }
+
+    /// The handler of `call` ends: free its worker and answer.
+    #[inline]
+    fn finish(&mut self, call: CallId, outcome: Outcome, ctx: &mut Ctx) {
+        match outcome {
+            Outcome::Ok => self.completed += 1,
+            _ => self.failed += 1,
+        }
+        ctx.reply(call, outcome);
+        self.release_worker(ctx);
+    }
+
+    /// A worker becomes free: it takes the next waiting request, if any.
+    #[inline]
+    fn release_worker(&mut self, ctx: &mut Ctx) {
+        let now = ctx.now();
+        self.busy.dec(now);
+        while self.has_free_worker() {
+            let Some(next) = self.queue.pop() else { break };
+            self.waiting.dec(now);
+            let c = ctx.call(next);
+            if let Some(limit) = self.def.queue_timeout
+                && c.step == 0
+                && now.since(c.enqueued_at) > limit
+            {
+                self.expired += 1;
+                ctx.reply(next, Outcome::Failed(ErrorCause::QueueTimeout));
+                continue;
+            }
+            self.start(next, ctx);
+        }
+    }
+
+    /// Queues `call` (already counted), or starts it if a worker is free.
+    #[inline]
+    fn admit(&mut self, call: CallId, ctx: &mut Ctx) {
+        if self.has_free_worker() {
+            self.start(call, ctx);
+        } else {
+            let level = self.level_of(ctx.call(call));
+            self.queue.push(call, level);
+            self.waiting.inc(ctx.now());
+        }
+    }
+}
+
+impl Component for ServiceInstance {
+    #[inline]
+    fn on_arrive(&mut self, call: CallId, ctx: &mut Ctx) {
+        let now = ctx.now();
+        self.arrived += 1;
+        ctx.call_mut(call).enqueued_at = now;
+        if !self.has_free_worker()
+            && let Some(cap) = self.def.queue_capacity
+            && self.waiting.level() >= u64::from(cap)
+        {
+            self.dropped += 1;
+            ctx.reply(call, Outcome::Failed(ErrorCause::QueueFull));
+            return;
+        }
+        self.admit(call, ctx);
+    }
+
+    fn on_reply(&mut self, parent: CallId, child: &Call, current: bool, ctx: &mut Ctx) {
+        if !current {
+            return;
+        }
+        let now = ctx.now();
+        let c = ctx.call_mut(parent);
+        c.pending -= 1;
+        let failure = match child.outcome {
+            Outcome::Ok => {
+                c.succeeded += 1;
+                None
+            }
+            Outcome::Failed(cause) => Some(cause),
+            Outcome::Pending => unreachable!("a reply with a pending outcome"),
+        };
+        if c.succeeded >= c.needed {
+            // Enough answers: go on; later answers of this round are ignored.
+            c.round = c.round.wrapping_add(1);
+            if self.def.asynchronous {
+                c.enqueued_at = now;
+                self.admit(parent, ctx);
+            } else {
+                self.run(parent, ctx);
+            }
+        } else if let Some(cause) = failure
+            && c.succeeded + c.pending < c.needed
+        {
+            // Too many failures to ever get enough answers: the request fails.
+            c.round = c.round.wrapping_add(1);
+            if self.def.asynchronous {
+                self.failed += 1;
+                ctx.reply(parent, Outcome::Failed(cause));
+            } else {
+                self.finish(parent, Outcome::Failed(cause), ctx);
+            }
+        }
+    }
+
+    #[inline]
+    fn on_timer(&mut self, tag: u32, data: u32, ctx: &mut Ctx) {
+        debug_assert_eq!(tag, TIMER_WORK_DONE);
+        self.run(data, ctx);
+    }
+
+    fn restart_stats(&mut self, now: SimTime) {
+        self.busy.restart(now);
+        self.waiting.restart(now);
+        self.arrived = 0;
+        self.completed = 0;
+        self.failed = 0;
+        self.dropped = 0;
+        self.expired = 0;
+        self.started = 0;
+        self.started_after_wait = 0;
+        self.wait_sum_ns = 0;
+    }
+
+    fn report(&self, now: SimTime) -> InstanceReport {
+        let window_s = now.since(SimTime(self.busy_since())).as_secs_f64();
+        let per_s = |n: u64| {
+            if window_s > 0.0 {
+                n as f64 / window_s
+            } else {
+                0.0
+            }
+        };
+        let share = |n: u64, of: u64| if of > 0 { n as f64 / of as f64 } else { 0.0 };
+        let busy_mean = self.busy.mean(now);
+        let queue_mean = self.waiting.mean(now);
+        let wait_mean_ms = if self.started > 0 {
+            self.wait_sum_ns as f64 / self.started as f64 / 1e6
+        } else {
+            0.0
+        };
+        let mut r = InstanceReport::new(&self.name);
+        r.mean("utilization", busy_mean / f64::from(self.def.workers))
+            .sum("busy_workers_mean", busy_mean)
+            .sum("queue_mean", queue_mean)
+            .max("queue_max", self.waiting.max() as f64)
+            .sum("in_system_mean", busy_mean + queue_mean)
+            .sum("arrived", self.arrived as f64)
+            .sum("completed", self.completed as f64)
+            .sum("failed", self.failed as f64)
+            .sum("dropped", self.dropped as f64)
+            .sum("expired", self.expired as f64)
+            .sum("arrival_rate_per_s", per_s(self.arrived))
+            .sum("throughput_per_s", per_s(self.completed))
+            .mean("wait_mean_ms", wait_mean_ms)
+            .mean("wait_share", share(self.started_after_wait, self.started))
+            .mean("drop_share", share(self.dropped, self.arrived));
+        r
+    }
+}
+
+impl ServiceInstance {
+    fn busy_since(&self) -> u64 {
+        self.busy.since()
+    }
+}

@@ -1,0 +1,181 @@
+//! Calls and requests: the units of work that move between components.
+//!
+//! A *request* is what a client sends: it has a class, a key and a start time. A *call* is
+//! one hop of a request: the client's call to the first component, or a component's call to
+//! another. Calls form a tree; each knows its parent, so a reply finds its way back. Both
+//! live in slabs that reuse their slots, so a run allocates nothing per request once warm.
+
+use super::event::{CallId, InstanceId, RequestId};
+use crate::metrics::ErrorCause;
+use crate::time::SimTime;
+
+/// The parent instance of a call made by a client.
+pub const CLIENT: InstanceId = InstanceId::MAX;
+
+/// How a call ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Outcome {
+    /// Not finished yet.
+    #[default]
+    Pending,
+    /// Done successfully.
+    Ok,
+    /// Failed.
+    Failed(ErrorCause),
+}
+
+/// One hop of a request.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Call {
+    /// The request this call serves.
+    pub request: RequestId,
+    /// Request class (index into the model's class table).
+    pub class: u16,
+    /// The key the request is about.
+    pub key: u64,
+    /// Operation asked of the callee (component-defined; 0 is the default).
+    pub op: u8,
+    /// Instance that made the call, or [`CLIENT`].
+    pub parent: InstanceId,
+    /// The parent's call, when the parent is an instance.
+    pub parent_call: CallId,
+    /// Generation of the parent call when this call was made.
+    pub parent_generation: u32,
+    /// The parent's round when this call was made (see [`Call::round`]).
+    pub parent_round: u16,
+    /// Bumped each time this call starts waiting on a new set of children, so a reply
+    /// from an abandoned child (an "any" fan-out) is recognised and dropped.
+    pub round: u16,
+    /// Program counter in the handler of the component processing the call.
+    pub step: u16,
+    /// Children still out.
+    pub pending: u16,
+    /// Successful children needed to go on.
+    pub needed: u16,
+    /// Successful children so far in this round.
+    pub succeeded: u16,
+    /// Instance processing the call.
+    pub instance: InstanceId,
+    /// When the call joined its current queue.
+    pub enqueued_at: SimTime,
+    /// How it ended.
+    pub outcome: Outcome,
+    /// Slot generation: bumped when the slot is freed.
+    pub generation: u32,
+}
+
+/// A client request.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Request {
+    /// The workload that sent it.
+    pub workload: u32,
+    /// Closed-loop user that sent it.
+    pub user: u32,
+    /// Request class.
+    pub class: u16,
+    /// True once the client has its answer (a response, or its own timeout).
+    pub answered: bool,
+    /// True when created inside the measurement window.
+    pub measured: bool,
+    /// Key the request is about.
+    pub key: u64,
+    /// Creation time.
+    pub created: SimTime,
+    /// Slot generation: bumped when the slot is freed.
+    pub generation: u32,
+}
+
+/// Something that lives in a [`Slab`] and has a generation.
+pub trait Slot: Default + Copy {
+    /// The slot's generation.
+    fn generation(&self) -> u32;
+    /// Sets the slot's generation.
+    fn set_generation(&mut self, g: u32);
+}
+
+impl Slot for Call {
+    fn generation(&self) -> u32 {
+        self.generation
+    }
+    fn set_generation(&mut self, g: u32) {
+        self.generation = g;
+    }
+}
+
+impl Slot for Request {
+    fn generation(&self) -> u32 {
+        self.generation
+    }
+    fn set_generation(&mut self, g: u32) {
+        self.generation = g;
+    }
+}
+
+/// A vector of reusable slots with a free list.
+#[derive(Debug, Default)]
+pub struct Slab<T: Slot> {
+    items: Vec<T>,
+    in_use: Vec<bool>,
+    free: Vec<u32>,
+    live: usize,
+}
+
+impl<T: Slot> Slab<T> {
+    /// An empty slab.
+    pub fn new() -> Self {
+        Slab {
+            items: Vec::with_capacity(1024),
+            in_use: Vec::with_capacity(1024),
+            free: Vec::with_capacity(1024),
+            live: 0,
+        }
+    }
+    /// Stores `value` in a free slot, keeping that slot's generation.
+    #[inline]
+    pub fn insert(&mut self, mut value: T) -> u32 {
+        self.live += 1;
+        if let Some(id) = self.free.pop() {
+            let slot = &mut self.items[id as usize];
+            value.set_generation(slot.generation());
+            *slot = value;
+            self.in_use[id as usize] = true;
+            id
+        } else {
+            value.set_generation(0);
+            self.items.push(value);
+            self.in_use.push(true);
+            (self.items.len() - 1) as u32
+        }
+    }
+    /// Frees slot `id`; its generation moves on so stale references are detected.
+    #[inline]
+    pub fn remove(&mut self, id: u32) {
+        let slot = &mut self.items[id as usize];
+        slot.set_generation(slot.generation().wrapping_add(1));
+        self.in_use[id as usize] = false;
+        self.free.push(id);
+        self.live -= 1;
+    }
+    /// The value in slot `id`.
+    #[inline]
+    pub fn get(&self, id: u32) -> &T {
+        &self.items[id as usize]
+    }
+    /// The value in slot `id`, mutably.
+    #[inline]
+    pub fn get_mut(&mut self, id: u32) -> &mut T {
+        &mut self.items[id as usize]
+    }
+    /// True if slot `id` holds a value.
+    pub fn is_live(&self, id: u32) -> bool {
+        self.in_use.get(id as usize).copied().unwrap_or(false)
+    }
+    /// Number of slots ever used (occupied or free).
+    pub fn capacity(&self) -> usize {
+        self.items.len()
+    }
+    /// Number of occupied slots.
+    pub fn live(&self) -> usize {
+        self.live
+    }
+}

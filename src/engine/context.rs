@@ -1,0 +1,355 @@
+//! What a component sees of the engine: the clock, the calendar, the call slab, and the
+//! groups it can call. Components talk only through the context, never to each other.
+
+use super::calendar::Calendar;
+use super::call::{CLIENT, Call, Outcome, Request, Slab};
+use super::event::{CallId, Event, InstanceId, RequestId};
+use crate::metrics::ErrorCause;
+use crate::time::{SimDuration, SimTime};
+use crate::workload::{Arrivals, Workload};
+
+/// A component instance: reacts to calls, replies and its own timers.
+pub trait Component {
+    /// A call arrives at this instance.
+    fn on_arrive(&mut self, call: CallId, ctx: &mut Ctx);
+    /// A call this instance made has finished. `parent` is this instance's call that made
+    /// it; `child` is a copy of the finished call (already freed). Replies that arrive after
+    /// the parent stopped waiting for them (`current` is false) are delivered too, so a
+    /// component that counts outstanding calls stays exact.
+    fn on_reply(&mut self, parent: CallId, child: &Call, current: bool, ctx: &mut Ctx);
+    /// A timer this instance set expires.
+    fn on_timer(&mut self, tag: u32, data: u32, ctx: &mut Ctx);
+    /// The warm-up ends at `now`: forget the statistics gathered so far.
+    fn restart_stats(&mut self, now: SimTime);
+    /// Statistics of the measurement window ending at `now`.
+    fn report(&self, now: SimTime) -> InstanceReport;
+}
+
+/// How the values of one metric combine over the instances of a component.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Combine {
+    /// Add them (counts, rates).
+    Sum,
+    /// Average them (utilization, means).
+    Mean,
+    /// Take the largest (maxima).
+    Max,
+}
+
+/// Statistics of one instance, as named numbers in a fixed order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InstanceReport {
+    /// Instance name, e.g. `app[2]`.
+    pub name: String,
+    /// Metric name, value, and how it combines across instances, in report order.
+    pub metrics: Vec<(String, f64, Combine)>,
+}
+
+impl InstanceReport {
+    /// An empty report for instance `name`.
+    pub fn new(name: &str) -> Self {
+        InstanceReport {
+            name: name.to_string(),
+            metrics: Vec::new(),
+        }
+    }
+    /// Adds a metric that sums across instances.
+    pub fn sum(&mut self, name: &str, value: f64) -> &mut Self {
+        self.metrics.push((name.to_string(), value, Combine::Sum));
+        self
+    }
+    /// Adds a metric that averages across instances.
+    pub fn mean(&mut self, name: &str, value: f64) -> &mut Self {
+        self.metrics.push((name.to_string(), value, Combine::Mean));
+        self
+    }
+    /// Adds a metric whose component value is the largest instance value.
+    pub fn max(&mut self, name: &str, value: f64) -> &mut Self {
+        self.metrics.push((name.to_string(), value, Combine::Max));
+        self
+    }
+}
+
+/// A named set of instances that calls are addressed to (a component with its replicas).
+#[derive(Debug, Clone)]
+pub struct Group {
+    /// Component name.
+    pub name: String,
+    /// Its instances.
+    pub instances: Vec<InstanceId>,
+    next: usize,
+}
+
+impl Group {
+    /// A group over `instances`.
+    pub fn new(name: String, instances: Vec<InstanceId>) -> Self {
+        Group {
+            name,
+            instances,
+            next: 0,
+        }
+    }
+    /// The instance that takes the next call: round robin when there are several.
+    #[inline]
+    pub fn pick(&mut self) -> InstanceId {
+        if self.instances.len() == 1 {
+            return self.instances[0];
+        }
+        let i = self.instances[self.next];
+        self.next = (self.next + 1) % self.instances.len();
+        i
+    }
+}
+
+/// Whole-run request counts, for the conservation check.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Totals {
+    /// Requests created.
+    pub arrived: u64,
+    /// Requests answered successfully.
+    pub completed: u64,
+    /// Requests answered with a failure (including client timeouts).
+    pub failed: u64,
+}
+
+/// The engine state components act on.
+#[derive(Debug)]
+pub struct Ctx {
+    /// Pending events.
+    pub calendar: Calendar,
+    /// Calls in flight.
+    pub calls: Slab<Call>,
+    /// Requests in flight.
+    pub requests: Slab<Request>,
+    /// Call targets by group id.
+    pub groups: Vec<Group>,
+    /// Workloads by index.
+    pub workloads: Vec<Workload>,
+    /// True once warm-up is over.
+    pub measuring: bool,
+    /// Whole-run counts.
+    pub totals: Totals,
+    /// Time after which nothing is generated.
+    pub horizon: SimTime,
+}
+
+impl Ctx {
+    /// Current simulated time.
+    #[inline]
+    pub fn now(&self) -> SimTime {
+        self.calendar.now()
+    }
+
+    /// The call `id`.
+    #[inline]
+    pub fn call(&self, id: CallId) -> &Call {
+        self.calls.get(id)
+    }
+
+    /// The call `id`, mutably.
+    #[inline]
+    pub fn call_mut(&mut self, id: CallId) -> &mut Call {
+        self.calls.get_mut(id)
+    }
+
+    /// Sets a timer for instance `to`, `delay` from now.
+    #[inline]
+    pub fn timer(&mut self, to: InstanceId, delay: SimDuration, tag: u32, data: u32) {
+        let at = self.now().after(delay);
+        self.calendar.schedule(at, Event::Timer { to, tag, data });
+    }
+
+    /// Makes a child call of `parent` (made by instance `from`) to group `group`, which
+    /// delivers it to one of its instances now. Returns the child.
+    #[inline]
+    pub fn call_group(&mut self, from: InstanceId, parent: CallId, group: u32, op: u8) -> CallId {
+        let to = self.groups[group as usize].pick();
+        self.call_instance(from, parent, to, op)
+    }
+
+    /// Makes a child call of `parent` (made by instance `from`) straight to instance `to`.
+    #[inline]
+    pub fn call_instance(
+        &mut self,
+        from: InstanceId,
+        parent: CallId,
+        to: InstanceId,
+        op: u8,
+    ) -> CallId {
+        let p = *self.calls.get(parent);
+        let child = Call {
+            request: p.request,
+            class: p.class,
+            key: p.key,
+            op,
+            parent: from,
+            parent_call: parent,
+            parent_generation: p.generation,
+            parent_round: p.round,
+            instance: to,
+            ..Call::default()
+        };
+        let id = self.calls.insert(child);
+        self.calendar.schedule_now(Event::Arrive { to, call: id });
+        id
+    }
+
+    /// Moves `call` on to group `group` as a tail call: its answer will go straight to the
+    /// call's own parent, and the current instance is done with it.
+    #[inline]
+    pub fn forward(&mut self, call: CallId, group: u32) {
+        let to = self.groups[group as usize].pick();
+        let c = self.calls.get_mut(call);
+        c.instance = to;
+        c.step = 0;
+        self.calendar.schedule_now(Event::Arrive { to, call });
+    }
+
+    /// Finishes `call` with `outcome` and passes the answer to whoever made it.
+    #[inline]
+    pub fn reply(&mut self, call: CallId, outcome: Outcome) {
+        let c = self.calls.get_mut(call);
+        c.outcome = outcome;
+        if c.parent == CLIENT {
+            let request = c.request;
+            self.calls.remove(call);
+            self.finish_request(request, outcome);
+        } else {
+            let to = c.parent;
+            self.calendar.schedule_now(Event::Reply { to, call });
+        }
+    }
+
+    /// True if a reply from `child` is still awaited by its parent call.
+    #[inline]
+    pub fn is_awaited(&self, child: &Call) -> bool {
+        let p = self.calls.get(child.parent_call);
+        p.generation == child.parent_generation && p.round == child.parent_round
+    }
+
+    /// A client request is created: count it and send its first call to the workload's
+    /// target. `given` is the class and key of a trace record; otherwise they are drawn.
+    pub(crate) fn start_request(&mut self, workload: u32, user: u32, given: Option<(u16, u64)>) {
+        let now = self.now();
+        let w = &mut self.workloads[workload as usize];
+        w.generated += 1;
+        let (class, key) = match given {
+            Some(ck) => ck,
+            None => w.draw_class_and_key(),
+        };
+        let target = w.def.target;
+        let timeout = w.def.timeout;
+        if self.measuring {
+            w.stats.arrived[class as usize] += 1;
+        }
+        self.totals.arrived += 1;
+        let request = self.requests.insert(Request {
+            workload,
+            user,
+            class,
+            answered: false,
+            measured: self.measuring,
+            key,
+            created: now,
+            generation: 0,
+        });
+        if let Some(t) = timeout {
+            let generation = self.requests.get(request).generation;
+            self.calendar.schedule(
+                now.after(t),
+                Event::ClientTimeout {
+                    request,
+                    generation,
+                },
+            );
+        }
+        let to = self.groups[target as usize].pick();
+        let call = self.calls.insert(Call {
+            request,
+            class,
+            key,
+            parent: CLIENT,
+            instance: to,
+            ..Call::default()
+        });
+        self.calendar.schedule_now(Event::Arrive { to, call });
+    }
+
+    /// The first call of a request has finished: the client gets its answer unless it
+    /// already gave up, and the request's slot is freed.
+    #[inline]
+    fn finish_request(&mut self, request: RequestId, outcome: Outcome) {
+        let r = *self.requests.get(request);
+        if !r.answered {
+            self.answer(request, outcome);
+        }
+        self.requests.remove(request);
+    }
+
+    /// A client's timeout fires: if the request is still unanswered, it fails with
+    /// [`ErrorCause::Timeout`] (the work it started goes on).
+    pub(crate) fn client_timeout(&mut self, request: RequestId, generation: u32) {
+        let r = self.requests.get(request);
+        if r.generation == generation && !r.answered {
+            self.answer(request, Outcome::Failed(ErrorCause::Timeout));
+        }
+    }
+
+    #[inline]
+    fn answer(&mut self, request: RequestId, outcome: Outcome) {
+        let now = self.now();
+        let r = self.requests.get_mut(request);
+        r.answered = true;
+        let r = *r;
+        let w = &mut self.workloads[r.workload as usize];
+        let class = r.class as usize;
+        match outcome {
+            Outcome::Ok => {
+                self.totals.completed += 1;
+                if self.measuring {
+                    w.stats.completed[class] += 1;
+                    w.stats.latency[class].record(now.since(r.created).0);
+                }
+            }
+            Outcome::Failed(cause) => {
+                self.totals.failed += 1;
+                if self.measuring {
+                    w.stats.failed[class][cause as usize] += 1;
+                }
+            }
+            Outcome::Pending => unreachable!("a request answered with a pending outcome"),
+        }
+        if let Arrivals::Closed { .. } = w.def.arrivals
+            && w.may_generate()
+        {
+            let at = now.after(w.think());
+            if at <= self.horizon {
+                self.calendar.schedule(
+                    at,
+                    Event::Generate {
+                        workload: r.workload,
+                        user: r.user,
+                    },
+                );
+            }
+        }
+    }
+
+    /// Requests created but not yet answered, counted from the request slab.
+    pub fn unanswered(&self) -> u64 {
+        // Live requests minus those answered but still holding their slot (a client
+        // timeout answered them; their work is still in the system).
+        let mut n = 0;
+        for id in 0..self.requests_capacity() {
+            let r = self.requests.get(id);
+            if self.requests.is_live(id) && !r.answered {
+                n += 1;
+            }
+        }
+        n
+    }
+
+    fn requests_capacity(&self) -> u32 {
+        self.requests.capacity() as u32
+    }
+}

@@ -1,0 +1,219 @@
+//! One replication: builds the instances of a model, runs the event loop to the end of the
+//! run, and hands back what was measured.
+
+use super::calendar::Calendar;
+use super::call::Slab;
+use super::context::{Component, Ctx, Group, InstanceReport, Totals};
+use super::event::Event;
+use crate::model::Model;
+use crate::time::SimTime;
+use crate::workload::{Arrivals, Workload};
+use std::sync::Arc;
+
+/// Settings of one run that are not part of the model.
+#[derive(Debug, Clone, Copy)]
+pub struct RunOptions {
+    /// Seed of every random stream of the run.
+    pub seed: u64,
+}
+
+/// A model being simulated.
+pub struct Simulation {
+    ctx: Ctx,
+    components: Vec<Box<dyn Component>>,
+    warmup_end: SimTime,
+    end: SimTime,
+    events: u64,
+    finished: bool,
+}
+
+impl Simulation {
+    /// Builds every instance and workload of `model` and schedules the first events.
+    pub fn new(model: &Model, options: RunOptions) -> Self {
+        let seed = options.seed;
+        let mut components: Vec<Box<dyn Component>> = Vec::new();
+        let mut groups = Vec::new();
+        for def in &model.components {
+            let ids: Vec<u32> = (0..def.replicas).map(|i| def.first_instance + i).collect();
+            for (index, id) in ids.iter().enumerate() {
+                components.push(def.kind.instantiate(def, *id, index as u32, seed));
+            }
+            groups.push(Group::new(def.name.clone(), ids));
+        }
+        let classes = model.classes.len();
+        let workloads = model
+            .workloads
+            .iter()
+            .map(|w| Workload::new(Arc::clone(w), seed, classes))
+            .collect();
+        let horizon = SimTime(model.duration.0);
+        let mut ctx = Ctx {
+            calendar: Calendar::new(),
+            calls: Slab::new(),
+            requests: Slab::new(),
+            groups,
+            workloads,
+            measuring: model.warmup.0 == 0,
+            totals: Totals::default(),
+            horizon,
+        };
+        schedule_first_arrivals(&mut ctx);
+        if model.warmup.0 > 0 {
+            ctx.calendar
+                .schedule(SimTime(model.warmup.0), Event::WarmupEnd);
+        }
+        Simulation {
+            ctx,
+            components,
+            warmup_end: SimTime(model.warmup.0),
+            end: horizon,
+            events: 0,
+            finished: false,
+        }
+    }
+
+    /// Runs until the end of the model's duration, or until nothing is left to happen.
+    pub fn run(&mut self) {
+        let horizon = self.ctx.horizon;
+        let mut last = SimTime::ZERO;
+        while let Some((now, event)) = self.ctx.calendar.pop() {
+            if now > horizon {
+                last = horizon;
+                break;
+            }
+            last = now;
+            self.events += 1;
+            self.dispatch(event);
+        }
+        self.end = last.max(self.warmup_end);
+        self.finished = true;
+    }
+
+    #[inline]
+    fn dispatch(&mut self, event: Event) {
+        let ctx = &mut self.ctx;
+        match event {
+            Event::Arrive { to, call } => self.components[to as usize].on_arrive(call, ctx),
+            Event::Reply { to, call } => {
+                let child = *ctx.calls.get(call);
+                ctx.calls.remove(call);
+                let current = ctx.is_awaited(&child);
+                self.components[to as usize].on_reply(child.parent_call, &child, current, ctx);
+            }
+            Event::Timer { to, tag, data } => self.components[to as usize].on_timer(tag, data, ctx),
+            Event::Generate { workload, user } => generate(ctx, workload, user),
+            Event::ClientTimeout {
+                request,
+                generation,
+            } => ctx.client_timeout(request, generation),
+            Event::WarmupEnd => {
+                let now = ctx.now();
+                ctx.measuring = true;
+                for w in &mut ctx.workloads {
+                    w.stats.clear();
+                }
+                for c in &mut self.components {
+                    c.restart_stats(now);
+                }
+            }
+        }
+    }
+
+    /// Number of events handled so far.
+    pub fn events(&self) -> u64 {
+        self.events
+    }
+
+    /// Start and end of the measurement window.
+    pub fn window(&self) -> (SimTime, SimTime) {
+        (self.warmup_end, self.end)
+    }
+
+    /// The engine state (workload statistics, totals).
+    pub fn context(&self) -> &Ctx {
+        &self.ctx
+    }
+
+    /// Statistics of every instance, in instance order.
+    pub fn instance_reports(&self) -> Vec<InstanceReport> {
+        assert!(self.finished, "reports are taken after the run");
+        self.components.iter().map(|c| c.report(self.end)).collect()
+    }
+}
+
+/// Schedules each workload's first request (or, for a closed workload, each user's).
+fn schedule_first_arrivals(ctx: &mut Ctx) {
+    let horizon = ctx.horizon;
+    for (i, w) in ctx.workloads.iter_mut().enumerate() {
+        let workload = i as u32;
+        if w.def.limit == Some(0) {
+            continue;
+        }
+        match &w.def.arrivals {
+            Arrivals::Renewal(_) | Arrivals::Profile(_) => {
+                if let Some(t) = w.next_arrival(SimTime::ZERO, horizon)
+                    && t <= horizon
+                {
+                    ctx.calendar
+                        .schedule(t, Event::Generate { workload, user: 0 });
+                }
+            }
+            Arrivals::Closed { users, .. } => {
+                for user in 0..*users {
+                    // Each user thinks first, so users do not all start at once.
+                    let t = SimTime::ZERO.after(w.think());
+                    ctx.calendar.schedule(t, Event::Generate { workload, user });
+                }
+            }
+            Arrivals::Trace(records) => {
+                if let Some(first) = records.first() {
+                    ctx.calendar
+                        .schedule(first.time, Event::Generate { workload, user: 0 });
+                }
+            }
+        }
+    }
+}
+
+/// A workload's generate event: schedule the next arrival, then start this request.
+#[inline]
+fn generate(ctx: &mut Ctx, workload: u32, user: u32) {
+    let now = ctx.now();
+    let horizon = ctx.horizon;
+    let w = &mut ctx.workloads[workload as usize];
+    if !w.may_generate() {
+        return;
+    }
+    let more = w.def.limit.is_none_or(|l| w.generated + 1 < l);
+    let given = match &w.def.arrivals {
+        Arrivals::Renewal(_) | Arrivals::Profile(_) => {
+            if more
+                && let Some(t) = w.next_arrival(now, horizon)
+                && t <= horizon
+            {
+                ctx.calendar
+                    .schedule(t, Event::Generate { workload, user: 0 });
+            }
+            None
+        }
+        Arrivals::Closed { .. } => None,
+        Arrivals::Trace(records) => {
+            let i = user as usize;
+            if more && let Some(next) = records.get(i + 1) {
+                ctx.calendar.schedule(
+                    next.time,
+                    Event::Generate {
+                        workload,
+                        user: user + 1,
+                    },
+                );
+            }
+            Some((records[i].class, records[i].key))
+        }
+    };
+    let user = match &w.def.arrivals {
+        Arrivals::Closed { .. } => user,
+        _ => (w.generated % u64::from(w.def.clients)) as u32,
+    };
+    ctx.start_request(workload, user, given);
+}

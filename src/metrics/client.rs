@@ -1,0 +1,73 @@
+//! What the clients of one workload saw: arrivals, successes with their latency per class,
+//! failures by cause.
+
+use super::LatencyHistogram;
+use serde::{Deserialize, Serialize};
+
+/// Why a request failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[repr(u8)]
+pub enum ErrorCause {
+    /// The client gave up waiting.
+    Timeout = 0,
+    /// A service's queue was full.
+    QueueFull = 1,
+    /// A request waited in a queue longer than the service's queue timeout.
+    QueueTimeout = 2,
+    /// No instance could take the request.
+    Unavailable = 3,
+}
+
+impl ErrorCause {
+    /// Every cause, in report order.
+    pub const ALL: [ErrorCause; 4] = [
+        ErrorCause::Timeout,
+        ErrorCause::QueueFull,
+        ErrorCause::QueueTimeout,
+        ErrorCause::Unavailable,
+    ];
+    /// Name used in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            ErrorCause::Timeout => "timeout",
+            ErrorCause::QueueFull => "queue_full",
+            ErrorCause::QueueTimeout => "queue_timeout",
+            ErrorCause::Unavailable => "unavailable",
+        }
+    }
+}
+
+/// Counters and latency histograms of one workload, per request class.
+#[derive(Debug, Clone)]
+pub struct ClientStats {
+    /// Requests created in the window, per class.
+    pub arrived: Vec<u64>,
+    /// Successful responses in the window, per class.
+    pub completed: Vec<u64>,
+    /// Failures in the window, per class and cause.
+    pub failed: Vec<[u64; ErrorCause::ALL.len()]>,
+    /// Latency of successful responses, per class.
+    pub latency: Vec<LatencyHistogram>,
+}
+
+impl ClientStats {
+    /// Empty statistics for `classes` request classes.
+    pub fn new(classes: usize) -> Self {
+        ClientStats {
+            arrived: vec![0; classes],
+            completed: vec![0; classes],
+            failed: vec![[0; ErrorCause::ALL.len()]; classes],
+            latency: (0..classes).map(|_| LatencyHistogram::new()).collect(),
+        }
+    }
+    /// Forgets everything (end of warm-up).
+    pub fn clear(&mut self) {
+        self.arrived.iter_mut().for_each(|c| *c = 0);
+        self.completed.iter_mut().for_each(|c| *c = 0);
+        self.failed
+            .iter_mut()
+            .for_each(|c| *c = [0; ErrorCause::ALL.len()]);
+        self.latency.iter_mut().for_each(LatencyHistogram::clear);
+    }
+}

@@ -1,0 +1,51 @@
+//! Model files: parse (JSON or YAML), apply `--set` overrides, validate, and build the
+//! runnable [`Model`].
+
+mod load;
+mod overrides;
+pub mod spec;
+mod validate;
+
+pub use load::{Format, LoadError, load_model_file, parse_model_str};
+pub use overrides::apply_set;
+pub use spec::ModelSpec;
+pub use validate::validate;
+
+use crate::components::ComponentDef;
+use crate::time::SimDuration;
+use crate::workload::WorkloadDef;
+use std::sync::Arc;
+
+/// A validated model, ready to run any number of times.
+#[derive(Debug, Clone)]
+pub struct Model {
+    /// Display name.
+    pub name: String,
+    /// Simulated time of a run, warm-up included.
+    pub duration: SimDuration,
+    /// Warm-up excluded from statistics.
+    pub warmup: SimDuration,
+    /// Default seed.
+    pub seed: u64,
+    /// Request class names; a class id indexes this.
+    pub classes: Vec<String>,
+    /// Workloads in file order.
+    pub workloads: Vec<Arc<WorkloadDef>>,
+    /// Components in file order; a component's index is its group id.
+    pub components: Vec<ComponentDef>,
+    /// The spec it was built from (after overrides).
+    pub spec: ModelSpec,
+    /// SHA-256 of the canonical JSON of the spec, hex.
+    pub hash: String,
+}
+
+impl Model {
+    /// Total number of component instances.
+    pub fn instance_count(&self) -> u32 {
+        self.components.iter().map(|c| c.replicas).sum()
+    }
+    /// Index of the component named `name`.
+    pub fn component_index(&self, name: &str) -> Option<usize> {
+        self.components.iter().position(|c| c.name == name)
+    }
+}

@@ -1,0 +1,1056 @@
+//! From a [`ModelSpec`] to a runnable [`Model`]: check every field, resolve names to ids,
+//! build distributions, and reject call cycles. All errors are collected, each with the
+//! JSON path of its field.
+
+use super::Model;
+use super::spec::*;
+use crate::components::{
+    BalancerDef, ComponentDef, ComponentKind, Discipline, Policy, ServiceDef, Step,
+    load_balancer::MAX_CHOICES,
+};
+use crate::distributions::{Distribution, DistributionSpec};
+use crate::error::{Errors, ModelError, did_you_mean, join};
+use crate::time::{SimDuration, SimTime, parse_duration_nanos};
+use crate::workload::{Arrivals, KeyLaw, RateProfile, TraceRecord, WorkloadDef};
+use indexmap::IndexMap;
+use std::path::Path;
+use std::sync::Arc;
+
+/// Name of the class of requests whose workload names no classes.
+pub const DEFAULT_CLASS: &str = "default";
+
+/// Validates `spec`; `base` is the folder relative file names are resolved against, and
+/// `hash` the hash of the spec's source, kept in the model.
+pub fn validate(spec: ModelSpec, base: &Path, hash: String) -> Result<Model, Vec<ModelError>> {
+    let mut errs = Errors::new();
+    let duration = spec.duration.to_sim();
+    if duration.0 == 0 {
+        errs.push("duration", "must be longer than zero, got \"0s\"");
+    }
+    let warmup = spec.warmup.map(|w| w.to_sim()).unwrap_or(SimDuration::ZERO);
+    if duration.0 > 0 && warmup >= duration {
+        errs.push(
+            "warmup",
+            format!(
+                "must be shorter than duration ({}), got {}",
+                crate::time::format_duration_nanos(duration.0 as f64),
+                crate::time::format_duration_nanos(warmup.0 as f64)
+            ),
+        );
+    }
+    if spec.workloads.is_empty() {
+        errs.push("workloads", "a model needs at least one workload");
+    }
+    if spec.components.is_empty() {
+        errs.push("components", "a model needs at least one component");
+    }
+    let names: Vec<&str> = spec.components.keys().map(String::as_str).collect();
+    for name in &names {
+        check_name(&mut errs, &join("components", name), name);
+    }
+    for name in spec.workloads.keys() {
+        check_name(&mut errs, &join("workloads", name), name);
+    }
+
+    // Traces first: their files name classes too.
+    let mut traces: IndexMap<String, Vec<(SimTime, String, u64)>> = IndexMap::new();
+    for (wname, w) in &spec.workloads {
+        if let ArrivalsSpec::Trace(t) = &w.arrivals {
+            let path = join(&join("workloads", wname), "arrivals.trace.file");
+            match read_trace(&base.join(&t.file)) {
+                Ok(records) => {
+                    traces.insert(wname.clone(), records);
+                }
+                Err(msg) => errs.push(path, msg),
+            }
+        }
+    }
+    let classes = collect_classes(&spec, &traces);
+
+    // Instance ids: components in file order, each's replicas consecutive.
+    let mut first_instance = Vec::with_capacity(names.len());
+    let mut replicas = Vec::with_capacity(names.len());
+    let mut next = 0u32;
+    for (name, c) in &spec.components {
+        let r = match c {
+            ComponentSpec::Service(s) => s.replicas,
+            ComponentSpec::LoadBalancer(b) => b.replicas,
+        }
+        .unwrap_or(1);
+        if r == 0 {
+            errs.push(
+                join(&join("components", name), "replicas"),
+                "must be at least 1, got 0",
+            );
+        }
+        first_instance.push(next);
+        replicas.push(r.max(1));
+        next += r.max(1);
+    }
+
+    let resolver = Resolver {
+        names: &names,
+        classes: &classes,
+        first_instance: &first_instance,
+        replicas: &replicas,
+    };
+    let mut components = Vec::with_capacity(names.len());
+    for (i, (name, c)) in spec.components.iter().enumerate() {
+        let path = join("components", name);
+        let kind = match c {
+            ComponentSpec::Service(s) => service(&resolver, &mut errs, &path, i, s)
+                .map(|d| ComponentKind::Service(Arc::new(d))),
+            ComponentSpec::LoadBalancer(b) => balancer(&resolver, &mut errs, &path, i, b)
+                .map(|d| ComponentKind::LoadBalancer(Arc::new(d))),
+        };
+        if let Some(kind) = kind {
+            components.push(ComponentDef {
+                name: name.clone(),
+                replicas: replicas[i],
+                first_instance: first_instance[i],
+                kind,
+            });
+        }
+    }
+
+    let mut workloads = Vec::new();
+    for (wname, w) in &spec.workloads {
+        let path = join("workloads", wname);
+        if let Some(def) = workload(&resolver, &mut errs, &path, wname, w, &traces) {
+            workloads.push(Arc::new(def));
+        }
+    }
+
+    if errs.is_empty() {
+        check_cycles(&mut errs, &spec, &names);
+    }
+    if !errs.is_empty() {
+        return Err(errs.into_vec());
+    }
+    Ok(Model {
+        name: spec
+            .name
+            .clone()
+            .unwrap_or_else(|| "unnamed model".to_string()),
+        duration,
+        warmup,
+        seed: spec.seed.unwrap_or(1),
+        classes,
+        workloads,
+        components,
+        spec,
+        hash,
+    })
+}
+
+fn check_name(errs: &mut Errors, path: &str, name: &str) {
+    if name.is_empty() {
+        errs.push(path, "a name must not be empty");
+    } else if name.contains(['.', '[', ']', '=']) || name.contains(char::is_whitespace) {
+        errs.push(
+            path,
+            format!("name \"{name}\" must not contain spaces, dots, brackets or \"=\""),
+        );
+    }
+}
+
+/// Request classes: those of each workload's mix (or trace) in order of first appearance.
+fn collect_classes(
+    spec: &ModelSpec,
+    traces: &IndexMap<String, Vec<(SimTime, String, u64)>>,
+) -> Vec<String> {
+    let mut classes: Vec<String> = Vec::new();
+    let mut add = |c: &str| {
+        if !classes.iter().any(|k| k == c) {
+            classes.push(c.to_string());
+        }
+    };
+    for (wname, w) in &spec.workloads {
+        if let Some(records) = traces.get(wname) {
+            for (_, c, _) in records {
+                add(c);
+            }
+        } else {
+            match &w.classes {
+                Some(mix) => mix.keys().for_each(|c| add(c)),
+                None => add(DEFAULT_CLASS),
+            }
+        }
+    }
+    if classes.is_empty() {
+        classes.push(DEFAULT_CLASS.to_string());
+    }
+    classes
+}
+
+/// Name lookups shared by the validators.
+struct Resolver<'a> {
+    names: &'a [&'a str],
+    classes: &'a [String],
+    first_instance: &'a [u32],
+    replicas: &'a [u32],
+}
+
+impl Resolver<'_> {
+    fn group(&self, path: &str, name: &str) -> Result<u32, ModelError> {
+        self.names
+            .iter()
+            .position(|n| *n == name)
+            .map(|i| i as u32)
+            .ok_or_else(|| {
+                ModelError::new(
+                    path,
+                    format!(
+                        "no component named \"{name}\"{}",
+                        did_you_mean(name, self.names.iter().copied())
+                    ),
+                )
+            })
+    }
+    fn class(&self, path: &str, name: &str) -> Result<usize, ModelError> {
+        self.classes.iter().position(|c| c == name).ok_or_else(|| {
+            ModelError::new(
+                path,
+                format!(
+                    "no workload sends requests of class \"{name}\"; classes are {}{}",
+                    quoted_list(self.classes),
+                    did_you_mean(name, self.classes.iter().map(String::as_str))
+                ),
+            )
+        })
+    }
+}
+
+fn quoted_list(items: &[String]) -> String {
+    items
+        .iter()
+        .map(|c| format!("\"{c}\""))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn positive_rate(errs: &mut Errors, path: String, rate: f64) -> Option<f64> {
+    if rate.is_finite() && rate > 0.0 {
+        Some(rate)
+    } else {
+        errs.push(
+            path,
+            format!("rate must be a positive number of requests per second, got {rate}"),
+        );
+        None
+    }
+}
+
+fn non_negative_rate(errs: &mut Errors, path: String, rate: f64) -> Option<f64> {
+    if rate.is_finite() && rate >= 0.0 {
+        Some(rate)
+    } else {
+        errs.push(
+            path,
+            format!("rate must be zero or more requests per second, got {rate}"),
+        );
+        None
+    }
+}
+
+fn share(errs: &mut Errors, path: String, v: f64) -> Option<f64> {
+    if (0.0..=1.0).contains(&v) {
+        Some(v)
+    } else {
+        errs.push(path, format!("must be between 0 and 1, got {v}"));
+        None
+    }
+}
+
+fn dist(errs: &mut Errors, path: &str, spec: &DistributionSpec) -> Option<Distribution> {
+    errs.take(spec.build(path))
+}
+
+fn service(
+    r: &Resolver,
+    errs: &mut Errors,
+    path: &str,
+    index: usize,
+    s: &ServiceSpec,
+) -> Option<ServiceDef> {
+    let workers = s.workers.unwrap_or(1);
+    if workers == 0 {
+        errs.push(join(path, "workers"), "must be at least 1, got 0");
+    }
+    if let Some(c) = s.cost_per_hour
+        && !(c.is_finite() && c >= 0.0)
+    {
+        errs.push(
+            join(path, "cost_per_hour"),
+            format!("must be zero or more, got {c}"),
+        );
+    }
+    let (queue_capacity, discipline, queue_timeout) = queue(r, errs, path, s.queue.as_ref());
+
+    // Service time per class.
+    let default_time = s
+        .service_time
+        .as_ref()
+        .and_then(|d| dist(errs, &join(path, "service_time"), d));
+    let mut class_times: Vec<Option<Distribution>> = vec![default_time.clone(); r.classes.len()];
+    if let Some(map) = &s.service_times {
+        for (class, d) in map {
+            let p = join(&join(path, "service_times"), class);
+            if let Some(c) = errs.take(r.class(&p, class)) {
+                class_times[c] = dist(errs, &p, d);
+            }
+        }
+    }
+
+    // Handler steps per class.
+    let default_steps = vec![StepSpec {
+        work: Some(WorkSpec::Named("service_time".to_string())),
+        call: None,
+        fan_out: None,
+        wait: None,
+        op: None,
+    }];
+    let mut lists: Vec<(String, &Vec<StepSpec>)> = Vec::new();
+    let mut list_of_class = vec![usize::MAX; r.classes.len()];
+    match &s.handler {
+        None => {
+            lists.push((join(path, "handler"), &default_steps));
+            list_of_class.iter_mut().for_each(|l| *l = 0);
+        }
+        Some(HandlerSpec::All(v)) => {
+            if v.is_empty() {
+                errs.push(join(path, "handler"), "a handler needs at least one step");
+            }
+            lists.push((join(path, "handler"), v));
+            list_of_class.iter_mut().for_each(|l| *l = 0);
+        }
+        Some(HandlerSpec::PerClass(map)) => {
+            for (class, v) in map {
+                let p = join(&join(path, "handler"), class);
+                if let Some(c) = errs.take(r.class(&p, class)) {
+                    if v.is_empty() {
+                        errs.push(&p, "a handler needs at least one step");
+                    }
+                    list_of_class[c] = lists.len();
+                    lists.push((p, v));
+                }
+            }
+            let default_index = lists.len();
+            lists.push((join(path, "handler"), &default_steps));
+            list_of_class
+                .iter_mut()
+                .filter(|l| **l == usize::MAX)
+                .for_each(|l| *l = default_index);
+        }
+    }
+    let plans: Vec<Vec<Option<Plan>>> = lists
+        .iter()
+        .map(|(p, steps)| {
+            steps
+                .iter()
+                .enumerate()
+                .map(|(i, st)| plan_step(r, errs, &join(p, &i.to_string()), index, st))
+                .collect()
+        })
+        .collect();
+    let mut handlers = Vec::with_capacity(r.classes.len());
+    let mut reported_missing = false;
+    for (class, list) in list_of_class.iter().enumerate() {
+        let mut steps = Vec::new();
+        for plan in plans[*list].iter().flatten() {
+            let step = match plan {
+                Plan::ServiceTime => match &class_times[class] {
+                    Some(d) => Step::Work(d.clone()),
+                    None => {
+                        if !reported_missing {
+                            errs.push(
+                                join(path, "service_time"),
+                                format!(
+                                    "missing: a \"work\": \"service_time\" step needs the service time of class \"{}\" (set service_time, or service_times.{})",
+                                    r.classes[class], r.classes[class]
+                                ),
+                            );
+                            reported_missing = true;
+                        }
+                        continue;
+                    }
+                },
+                Plan::Step(s) => s.clone(),
+            };
+            steps.push(step);
+        }
+        handlers.push(steps);
+    }
+    Some(ServiceDef {
+        workers: workers.max(1),
+        queue_capacity,
+        discipline,
+        asynchronous: s.asynchronous.unwrap_or(false),
+        queue_timeout,
+        handlers,
+    })
+}
+
+fn queue(
+    r: &Resolver,
+    errs: &mut Errors,
+    path: &str,
+    q: Option<&QueueSpec>,
+) -> (Option<u32>, Discipline, Option<SimDuration>) {
+    match q {
+        None => (None, Discipline::Fifo, None),
+        Some(QueueSpec::Capacity(c)) => (Some(*c), Discipline::Fifo, None),
+        Some(QueueSpec::Full(f)) => {
+            let qp = join(path, "queue");
+            let discipline = match f.discipline.unwrap_or(DisciplineSpec::Fifo) {
+                DisciplineSpec::Fifo => Discipline::Fifo,
+                DisciplineSpec::Lifo => Discipline::Lifo,
+                DisciplineSpec::Priority => {
+                    let mut level_of_class = vec![0u8; r.classes.len()];
+                    for (class, level) in f.priorities.iter().flatten() {
+                        let p = join(&join(&qp, "priorities"), class);
+                        if let Some(c) = errs.take(r.class(&p, class)) {
+                            level_of_class[c] = *level;
+                        }
+                    }
+                    let levels = level_of_class.iter().copied().max().unwrap_or(0) as usize + 1;
+                    Discipline::Priority {
+                        level_of_class,
+                        levels,
+                    }
+                }
+            };
+            if f.priorities.is_some() && f.discipline != Some(DisciplineSpec::Priority) {
+                errs.push(
+                    join(&qp, "priorities"),
+                    "priorities apply only with \"discipline\": \"priority\"",
+                );
+            }
+            let timeout = f.timeout.map(|t| t.to_sim());
+            if timeout == Some(SimDuration::ZERO) {
+                errs.push(join(&qp, "timeout"), "must be longer than zero");
+            }
+            (f.capacity, discipline, timeout)
+        }
+    }
+}
+
+/// A step resolved except for "service_time", which depends on the class.
+enum Plan {
+    ServiceTime,
+    Step(Step),
+}
+
+fn plan_step(
+    r: &Resolver,
+    errs: &mut Errors,
+    path: &str,
+    me: usize,
+    st: &StepSpec,
+) -> Option<Plan> {
+    let given = [st.work.is_some(), st.call.is_some(), st.fan_out.is_some()]
+        .iter()
+        .filter(|b| **b)
+        .count();
+    if given != 1 {
+        errs.push(
+            path,
+            format!(
+                "a step needs exactly one of \"work\", \"call\", \"fan_out\"; got {}",
+                if given == 0 {
+                    "none".to_string()
+                } else {
+                    given.to_string()
+                }
+            ),
+        );
+        return None;
+    }
+    if st.wait.is_some() && st.fan_out.is_none() {
+        errs.push(
+            join(path, "wait"),
+            "\"wait\" applies only to a \"fan_out\" step",
+        );
+    }
+    if st.op.is_some() && st.work.is_some() {
+        errs.push(
+            join(path, "op"),
+            "\"op\" applies only to \"call\" and \"fan_out\" steps",
+        );
+    }
+    let op = match st.op {
+        None => 0,
+        Some(OpSpec::Read) => 1,
+        Some(OpSpec::Write) => 2,
+    };
+    let callee = |errs: &mut Errors, p: &str, name: &str| -> Option<u32> {
+        let g = errs.take(r.group(p, name))?;
+        if g as usize == me {
+            errs.push(p, format!("a component cannot call itself (\"{name}\")"));
+            return None;
+        }
+        Some(g)
+    };
+    if let Some(w) = &st.work {
+        return match w {
+            WorkSpec::Named(_) => Some(Plan::ServiceTime),
+            WorkSpec::Distribution(d) => {
+                dist(errs, &join(path, "work"), d).map(|d| Plan::Step(Step::Work(d)))
+            }
+        };
+    }
+    if let Some(name) = &st.call {
+        let g = callee(errs, &join(path, "call"), name)?;
+        return Some(Plan::Step(Step::Call { group: g, op }));
+    }
+    let targets = st.fan_out.as_ref().expect("one of the three is set");
+    let fp = join(path, "fan_out");
+    if targets.is_empty() {
+        errs.push(&fp, "a fan-out needs at least one component");
+        return None;
+    }
+    let mut groups = Vec::new();
+    for (i, name) in targets.iter().enumerate() {
+        if let Some(g) = callee(errs, &join(&fp, &i.to_string()), name) {
+            groups.push(g);
+        }
+    }
+    let n = targets.len() as u16;
+    let need = match st.wait.unwrap_or(WaitSpec::All) {
+        WaitSpec::All => n,
+        WaitSpec::Any => 1,
+        WaitSpec::K(k) => {
+            if k == 0 || k > n {
+                errs.push(
+                    join(&join(path, "wait"), "k"),
+                    format!("must be between 1 and the number of fanned-out calls ({n}), got {k}"),
+                );
+            }
+            k.clamp(1, n)
+        }
+    };
+    (groups.len() == targets.len()).then_some(Plan::Step(Step::FanOut { groups, need }))
+}
+
+fn balancer(
+    r: &Resolver,
+    errs: &mut Errors,
+    path: &str,
+    me: usize,
+    b: &LoadBalancerSpec,
+) -> Option<BalancerDef> {
+    let policy_spec = b.policy.unwrap_or(PolicySpec::RoundRobin);
+    let mut backends = Vec::new();
+    let names = b.backends.names();
+    let bp = join(path, "backends");
+    if names.is_empty() {
+        errs.push(&bp, "a load balancer needs at least one backend");
+    }
+    for (i, name) in names.iter().enumerate() {
+        let p = if names.len() == 1 && matches!(b.backends, BackendsSpec::One(_)) {
+            bp.clone()
+        } else {
+            join(&bp, &i.to_string())
+        };
+        let Some(g) = errs.take(r.group(&p, name)) else {
+            continue;
+        };
+        if g as usize == me {
+            errs.push(
+                &p,
+                format!("a load balancer cannot balance over itself (\"{name}\")"),
+            );
+            continue;
+        }
+        if names[..i].contains(name) {
+            errs.push(&p, format!("backend \"{name}\" is listed twice"));
+            continue;
+        }
+        let first = r.first_instance[g as usize];
+        backends.extend(first..first + r.replicas[g as usize]);
+    }
+    let n = backends.len();
+    let only = |errs: &mut Errors, field: &str, set: bool, policy: &str| {
+        if set && policy_spec_name(policy_spec) != policy {
+            errs.push(
+                join(path, field),
+                format!("\"{field}\" applies only with \"policy\": \"{policy}\""),
+            );
+        }
+    };
+    only(errs, "weights", b.weights.is_some(), "weighted_round_robin");
+    only(errs, "choices", b.choices.is_some(), "power_of_choices");
+    only(errs, "distinct", b.distinct.is_some(), "power_of_choices");
+    let weights = match (&b.weights, policy_spec) {
+        (Some(w), _) => {
+            if n > 0 && w.len() != n {
+                errs.push(
+                    join(path, "weights"),
+                    format!(
+                        "needs one weight per backend instance ({n}), got {}",
+                        w.len()
+                    ),
+                );
+            } else if w.iter().all(|x| *x == 0) {
+                errs.push(
+                    join(path, "weights"),
+                    "at least one weight must be positive",
+                );
+            }
+            w.clone()
+        }
+        (None, PolicySpec::WeightedRoundRobin) => {
+            errs.push(
+                join(path, "weights"),
+                format!(
+                    "missing: \"weighted_round_robin\" needs one weight per backend instance ({n})"
+                ),
+            );
+            vec![1; n]
+        }
+        (None, _) => vec![1; n],
+    };
+    let policy = match policy_spec {
+        PolicySpec::RoundRobin => Policy::RoundRobin,
+        PolicySpec::WeightedRoundRobin => Policy::WeightedRoundRobin,
+        PolicySpec::Random => Policy::Random,
+        PolicySpec::LeastConnections => Policy::LeastConnections,
+        PolicySpec::HashKey => Policy::HashKey,
+        PolicySpec::HashClient => Policy::HashClient,
+        PolicySpec::PowerOfChoices => {
+            let choices = b.choices.unwrap_or(2);
+            let distinct = b.distinct.unwrap_or(true);
+            let max = if distinct {
+                MAX_CHOICES.min(n.max(1))
+            } else {
+                MAX_CHOICES
+            };
+            if choices == 0 || choices as usize > max {
+                errs.push(
+                    join(path, "choices"),
+                    format!(
+                        "must be between 1 and {max}{}, got {choices}",
+                        if distinct && n < MAX_CHOICES {
+                            " (the number of backend instances)"
+                        } else {
+                            ""
+                        }
+                    ),
+                );
+            }
+            Policy::PowerOfChoices { choices, distinct }
+        }
+    };
+    if let Some(c) = b.cost_per_hour
+        && !(c.is_finite() && c >= 0.0)
+    {
+        errs.push(
+            join(path, "cost_per_hour"),
+            format!("must be zero or more, got {c}"),
+        );
+    }
+    (n > 0).then_some(BalancerDef {
+        policy,
+        backends,
+        weights,
+    })
+}
+
+fn policy_spec_name(p: PolicySpec) -> &'static str {
+    match p {
+        PolicySpec::RoundRobin => "round_robin",
+        PolicySpec::WeightedRoundRobin => "weighted_round_robin",
+        PolicySpec::Random => "random",
+        PolicySpec::LeastConnections => "least_connections",
+        PolicySpec::PowerOfChoices => "power_of_choices",
+        PolicySpec::HashKey => "hash_key",
+        PolicySpec::HashClient => "hash_client",
+    }
+}
+
+fn workload(
+    r: &Resolver,
+    errs: &mut Errors,
+    path: &str,
+    name: &str,
+    w: &WorkloadSpec,
+    traces: &IndexMap<String, Vec<(SimTime, String, u64)>>,
+) -> Option<WorkloadDef> {
+    let target = errs.take(r.group(&join(path, "target"), &w.target));
+    let ap = join(path, "arrivals");
+    let arrivals = arrivals(r, errs, &ap, name, &w.arrivals, traces);
+
+    let mut classes = Vec::new();
+    match (&w.classes, &w.arrivals) {
+        (Some(_), ArrivalsSpec::Trace(_)) => {
+            errs.push(
+                join(path, "classes"),
+                "a trace workload takes its classes from the trace file",
+            );
+        }
+        (Some(mix), _) => {
+            if mix.is_empty() {
+                errs.push(join(path, "classes"), "needs at least one class");
+            }
+            let mut total = 0.0;
+            for (class, weight) in mix {
+                if !(weight.is_finite() && *weight >= 0.0) {
+                    errs.push(
+                        join(&join(path, "classes"), class),
+                        format!("a class share must be zero or more, got {weight}"),
+                    );
+                }
+                total += weight.max(0.0);
+            }
+            if total <= 0.0 && !mix.is_empty() {
+                errs.push(
+                    join(path, "classes"),
+                    "at least one class share must be positive",
+                );
+            }
+            let mut cum = 0.0;
+            for (class, weight) in mix {
+                cum += weight.max(0.0) / total;
+                let id = r.classes.iter().position(|c| c == class).unwrap_or(0);
+                classes.push((id as u16, cum));
+            }
+            if let Some(last) = classes.last_mut() {
+                last.1 = 1.0;
+            }
+        }
+        (None, _) => {
+            let id = r
+                .classes
+                .iter()
+                .position(|c| c == DEFAULT_CLASS)
+                .unwrap_or(0);
+            classes.push((id as u16, 1.0));
+        }
+    }
+
+    let keys = match &w.keys {
+        None => KeyLaw::None,
+        Some(k) => keys(errs, &join(path, "keys"), k)?,
+    };
+    let timeout = w.timeout.map(|t| t.to_sim());
+    if timeout == Some(SimDuration::ZERO) {
+        errs.push(
+            join(path, "timeout"),
+            "must be longer than zero, got \"0s\"",
+        );
+    }
+    if w.requests == Some(0) {
+        errs.push(join(path, "requests"), "must be at least 1, got 0");
+    }
+    if w.clients == Some(0) {
+        errs.push(join(path, "clients"), "must be at least 1, got 0");
+    }
+    let clients = match &w.arrivals {
+        ArrivalsSpec::Closed(c) => c.users.max(1),
+        _ => w.clients.unwrap_or(1000).max(1),
+    };
+    Some(WorkloadDef {
+        name: name.to_string(),
+        arrivals: arrivals?,
+        classes,
+        keys,
+        target: target?,
+        timeout,
+        limit: w.requests,
+        clients,
+    })
+}
+
+fn arrivals(
+    r: &Resolver,
+    errs: &mut Errors,
+    ap: &str,
+    name: &str,
+    a: &ArrivalsSpec,
+    traces: &IndexMap<String, Vec<(SimTime, String, u64)>>,
+) -> Option<Arrivals> {
+    let profile = |points: Vec<(SimTime, f64)>, linear: bool| {
+        let max_rate = points.iter().map(|p| p.1).fold(0.0, f64::max);
+        Arrivals::Profile(RateProfile {
+            points,
+            linear,
+            max_rate,
+        })
+    };
+    match a {
+        ArrivalsSpec::Poisson(p) => positive_rate(errs, join(ap, "poisson.rate"), p.rate)
+            .map(|rate| Arrivals::Renewal(Distribution::exponential_ns(1e9 / rate))),
+        ArrivalsSpec::Constant(p) => positive_rate(errs, join(ap, "constant.rate"), p.rate)
+            .map(|rate| Arrivals::Renewal(Distribution::constant_ns(1e9 / rate))),
+        ArrivalsSpec::Interarrival(d) => {
+            let p = join(ap, "interarrival");
+            let d = dist(errs, &p, d)?;
+            if d.mean_ns() <= 0.0 {
+                errs.push(p, "the mean gap between arrivals must be longer than zero");
+                return None;
+            }
+            Some(Arrivals::Renewal(d))
+        }
+        ArrivalsSpec::Steps(steps) => {
+            let sp = join(ap, "steps");
+            if steps.is_empty() {
+                errs.push(&sp, "needs at least one step");
+                return None;
+            }
+            let mut points = Vec::new();
+            if steps[0].at.to_sim().0 > 0 {
+                points.push((SimTime::ZERO, 0.0));
+            }
+            for (i, s) in steps.iter().enumerate() {
+                let p = join(&sp, &i.to_string());
+                non_negative_rate(errs, join(&p, "rate"), s.rate);
+                let at = SimTime(s.at.to_sim().0);
+                if points.last().is_some_and(|(t, _)| *t > at) {
+                    errs.push(join(&p, "at"), "steps must be in time order");
+                }
+                points.push((at, s.rate));
+            }
+            Some(profile(points, false))
+        }
+        ArrivalsSpec::Ramp(rp) => {
+            let p = join(ap, "ramp");
+            non_negative_rate(errs, join(&p, "from"), rp.from);
+            non_negative_rate(errs, join(&p, "to"), rp.to);
+            if rp.end.to_sim() <= rp.start.to_sim() {
+                errs.push(join(&p, "end"), "must be later than start");
+                return None;
+            }
+            Some(profile(
+                vec![
+                    (SimTime(rp.start.to_sim().0), rp.from),
+                    (SimTime(rp.end.to_sim().0), rp.to),
+                ],
+                true,
+            ))
+        }
+        ArrivalsSpec::Spike(s) => {
+            let p = join(ap, "spike");
+            non_negative_rate(errs, join(&p, "base"), s.base);
+            non_negative_rate(errs, join(&p, "peak"), s.peak);
+            let at = SimTime(s.at.to_sim().0);
+            let end = at.after(s.length.to_sim());
+            let mut points = vec![(SimTime::ZERO, s.base)];
+            if at.0 == 0 {
+                points.clear();
+            }
+            points.push((at, s.peak));
+            points.push((end, s.base));
+            Some(profile(points, false))
+        }
+        ArrivalsSpec::Closed(c) => {
+            let p = join(ap, "closed");
+            if c.users == 0 {
+                errs.push(join(&p, "users"), "must be at least 1, got 0");
+            }
+            let think = dist(errs, &join(&p, "think"), &c.think)?;
+            Some(Arrivals::Closed {
+                users: c.users,
+                think,
+            })
+        }
+        ArrivalsSpec::Trace(_) => {
+            let records = traces.get(name)?;
+            if records.is_empty() {
+                errs.push(join(ap, "trace.file"), "the trace has no requests");
+                return None;
+            }
+            let mut out: Vec<TraceRecord> = records
+                .iter()
+                .map(|(t, c, k)| TraceRecord {
+                    time: *t,
+                    class: r.classes.iter().position(|x| x == c).unwrap_or(0) as u16,
+                    key: *k,
+                })
+                .collect();
+            out.sort_by_key(|rec| rec.time);
+            Some(Arrivals::Trace(Arc::new(out)))
+        }
+    }
+}
+
+fn keys(errs: &mut Errors, kp: &str, k: &KeysSpec) -> Option<KeyLaw> {
+    let count = |errs: &mut Errors, field: &str, n: u64| {
+        if n == 0 {
+            errs.push(join(kp, field), "must be at least 1, got 0");
+        }
+    };
+    match k {
+        KeysSpec::Uniform(u) => {
+            count(errs, "uniform.keys", u.keys);
+            Some(KeyLaw::Uniform {
+                keys: u.keys.max(1),
+            })
+        }
+        KeysSpec::Zipf(z) => {
+            count(errs, "zipf.keys", z.keys);
+            if !(z.s.is_finite() && z.s >= 0.0) {
+                errs.push(
+                    join(kp, "zipf.s"),
+                    format!("must be zero or more, got {}", z.s),
+                );
+                return None;
+            }
+            let sampler = rand_distr::Zipf::new(z.keys.max(1) as f64, z.s).ok()?;
+            Some(KeyLaw::Zipf {
+                keys: z.keys.max(1),
+                sampler,
+            })
+        }
+        KeysSpec::HotSet(h) => {
+            count(errs, "hot_set.keys", h.keys);
+            let frac = h.hot_fraction;
+            if !(frac > 0.0 && frac <= 1.0) {
+                errs.push(
+                    join(kp, "hot_set.hot_fraction"),
+                    format!("must be in (0, 1], got {frac}"),
+                );
+                return None;
+            }
+            let traffic = share(errs, join(kp, "hot_set.traffic"), h.traffic)?;
+            let keys = h.keys.max(1);
+            let hot = ((keys as f64 * frac).round() as u64).clamp(1, keys);
+            Some(KeyLaw::HotSet {
+                keys,
+                hot,
+                share: traffic,
+            })
+        }
+        KeysSpec::HotKey(h) => {
+            count(errs, "hot_key.keys", h.keys);
+            let traffic = share(errs, join(kp, "hot_key.traffic"), h.traffic)?;
+            Some(KeyLaw::HotSet {
+                keys: h.keys.max(1),
+                hot: 1,
+                share: traffic,
+            })
+        }
+    }
+}
+
+/// Reads a trace CSV: header `time,class,key`.
+fn read_trace(path: &Path) -> Result<Vec<(SimTime, String, u64)>, String> {
+    let mut reader = csv::ReaderBuilder::new()
+        .trim(csv::Trim::All)
+        .from_path(path)
+        .map_err(|e| format!("cannot read trace file \"{}\": {e}", path.display()))?;
+    let headers = reader
+        .headers()
+        .map_err(|e| format!("cannot read the header of \"{}\": {e}", path.display()))?
+        .clone();
+    let col = |name: &str| headers.iter().position(|h| h == name);
+    let (Some(tc), Some(cc), Some(kc)) = (col("time"), col("class"), col("key")) else {
+        return Err(format!(
+            "trace file \"{}\" needs a header with columns time, class, key; got {}",
+            path.display(),
+            headers.iter().collect::<Vec<_>>().join(",")
+        ));
+    };
+    let mut out = Vec::new();
+    for (i, rec) in reader.records().enumerate() {
+        let line = i + 2;
+        let rec = rec.map_err(|e| format!("{}:{line}: {e}", path.display()))?;
+        let t = rec.get(tc).unwrap_or("");
+        let ns = match t.parse::<f64>() {
+            Ok(s) if s.is_finite() && s >= 0.0 => s * 1e9,
+            Ok(s) => {
+                return Err(format!(
+                    "{}:{line}: time must be zero or more, got {s}",
+                    path.display()
+                ));
+            }
+            Err(_) => {
+                parse_duration_nanos(t).map_err(|e| format!("{}:{line}: {e}", path.display()))?
+            }
+        };
+        let class = rec.get(cc).unwrap_or("").to_string();
+        if class.is_empty() {
+            return Err(format!("{}:{line}: empty class", path.display()));
+        }
+        let key = rec.get(kc).unwrap_or("").parse::<u64>().map_err(|_| {
+            format!(
+                "{}:{line}: key must be a whole number, got \"{}\"",
+                path.display(),
+                rec.get(kc).unwrap_or("")
+            )
+        })?;
+        out.push((SimTime(SimDuration::from_nanos_f64(ns).0), class, key));
+    }
+    Ok(out)
+}
+
+/// Rejects models in which a component calls itself through others.
+fn check_cycles(errs: &mut Errors, spec: &ModelSpec, names: &[&str]) {
+    let idx = |n: &str| names.iter().position(|x| *x == n);
+    let edges: Vec<Vec<usize>> = spec
+        .components
+        .values()
+        .map(|c| match c {
+            ComponentSpec::Service(s) => {
+                let mut out = Vec::new();
+                let lists: Vec<&Vec<StepSpec>> = match &s.handler {
+                    None => vec![],
+                    Some(HandlerSpec::All(v)) => vec![v],
+                    Some(HandlerSpec::PerClass(m)) => m.values().collect(),
+                };
+                for l in lists {
+                    for st in l {
+                        out.extend(st.call.iter().filter_map(|n| idx(n)));
+                        out.extend(st.fan_out.iter().flatten().filter_map(|n| idx(n)));
+                    }
+                }
+                out
+            }
+            ComponentSpec::LoadBalancer(b) => {
+                b.backends.names().iter().filter_map(|n| idx(n)).collect()
+            }
+        })
+        .collect();
+    // Depth-first search with colours; a grey node reached again closes a cycle.
+    let mut colour = vec![0u8; names.len()];
+    let mut stack: Vec<usize> = Vec::new();
+    fn visit(
+        u: usize,
+        edges: &[Vec<usize>],
+        colour: &mut [u8],
+        stack: &mut Vec<usize>,
+    ) -> Option<Vec<usize>> {
+        colour[u] = 1;
+        stack.push(u);
+        for &v in &edges[u] {
+            if colour[v] == 1 {
+                let start = stack.iter().position(|x| *x == v).unwrap_or(0);
+                let mut cycle = stack[start..].to_vec();
+                cycle.push(v);
+                return Some(cycle);
+            }
+            if colour[v] == 0
+                && let Some(c) = visit(v, edges, colour, stack)
+            {
+                return Some(c);
+            }
+        }
+        stack.pop();
+        colour[u] = 2;
+        None
+    }
+    for u in 0..names.len() {
+        if colour[u] == 0
+            && let Some(cycle) = visit(u, &edges, &mut colour, &mut stack)
+        {
+            let text: Vec<&str> = cycle.iter().map(|i| names[*i]).collect();
+            errs.push(
+                join("components", names[cycle[0]]),
+                format!(
+                    "call cycle: {}; a request would call itself forever",
+                    text.join(" -> ")
+                ),
+            );
+            return;
+        }
+    }
+}

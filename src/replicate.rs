@@ -1,0 +1,27 @@
+//! Independent replications of one model, run in parallel. Each replication is a pure
+//! function of (model, seed); results are collected in replication order, so the output
+//! does not depend on the number of threads.
+
+use crate::model::Model;
+use crate::random::replication_seed;
+use crate::results::{RunResult, run_once};
+use rayon::prelude::*;
+
+/// Seed of replication `index` for base seed `seed`: replication 0 uses `seed` itself, so
+/// a single run is reproducible from the seed it prints.
+pub fn seed_of(seed: u64, index: usize) -> u64 {
+    if index == 0 {
+        seed
+    } else {
+        replication_seed(seed, index as u64)
+    }
+}
+
+/// Runs `replications` replications of `model` with seeds derived from `seed`, on the
+/// current rayon pool.
+pub fn replicate(model: &Model, seed: u64, replications: usize) -> Vec<RunResult> {
+    (0..replications)
+        .into_par_iter()
+        .map(|i| run_once(model, seed_of(seed, i)))
+        .collect()
+}

@@ -1,0 +1,241 @@
+//! What one run measured, in a form that serializes to stable JSON: per workload (and
+//! class) latency percentiles, throughput and errors; per component and instance the
+//! component's own metrics; and the conservation check.
+
+use crate::engine::{Combine, RunOptions, Simulation};
+use crate::metrics::{ErrorCause, LatencyHistogram, LatencySummary};
+use crate::model::Model;
+use indexmap::IndexMap;
+use serde::{Deserialize, Serialize};
+
+/// Result of one run.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RunResult {
+    /// Seed of the run.
+    pub seed: u64,
+    /// Start of the measurement window (end of warm-up), seconds.
+    pub window_start_s: f64,
+    /// End of the measurement window, seconds.
+    pub window_end_s: f64,
+    /// Events handled by the engine during the whole run.
+    pub events: u64,
+    /// Per workload.
+    pub workloads: IndexMap<String, WorkloadResult>,
+    /// Per component.
+    pub components: IndexMap<String, ComponentResult>,
+    /// arrived = completed + failed + in flight, over the whole run.
+    pub conservation: Conservation,
+    /// Latency histogram of each workload's successful requests (all classes), for
+    /// merging across replications; not serialized.
+    #[serde(skip)]
+    pub latency: Vec<LatencyHistogram>,
+}
+
+/// What the clients of one workload saw in the window.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct WorkloadResult {
+    /// Requests created.
+    pub arrived: u64,
+    /// Successful responses.
+    pub completed: u64,
+    /// Failed requests (all causes).
+    pub failed: u64,
+    /// Failures by cause.
+    pub errors: IndexMap<String, u64>,
+    /// Answers (successes and failures) per second.
+    pub throughput_per_s: f64,
+    /// Successful responses per second.
+    pub goodput_per_s: f64,
+    /// Failed share of answered requests.
+    pub error_share: f64,
+    /// Latency of successful responses.
+    pub latency: LatencySummary,
+    /// The same, per request class (only when the workload has several).
+    #[serde(skip_serializing_if = "IndexMap::is_empty", default)]
+    pub classes: IndexMap<String, ClassResult>,
+}
+
+/// One request class of a workload.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ClassResult {
+    /// Requests created.
+    pub arrived: u64,
+    /// Successful responses.
+    pub completed: u64,
+    /// Failed requests.
+    pub failed: u64,
+    /// Successful responses per second.
+    pub goodput_per_s: f64,
+    /// Latency of successful responses.
+    pub latency: LatencySummary,
+}
+
+/// One component: each instance's metrics, and the component's totals.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ComponentResult {
+    /// Kind, as in the model file.
+    pub kind: String,
+    /// Metrics combined over instances (sums, means or maxima, per metric).
+    pub total: IndexMap<String, f64>,
+    /// Per instance.
+    pub instances: Vec<InstanceResult>,
+}
+
+/// One instance.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct InstanceResult {
+    /// Name, e.g. `app[2]`.
+    pub name: String,
+    /// Its metrics.
+    pub metrics: IndexMap<String, f64>,
+}
+
+/// The request conservation check over the whole run.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Conservation {
+    /// Requests created.
+    pub arrived: u64,
+    /// Answered successfully.
+    pub completed: u64,
+    /// Answered with a failure.
+    pub failed: u64,
+    /// Not answered when the run ended.
+    pub in_flight: u64,
+    /// True when arrived = completed + failed + in flight.
+    pub holds: bool,
+}
+
+/// Runs `model` once with `seed` and collects its result.
+pub fn run_once(model: &Model, seed: u64) -> RunResult {
+    let mut sim = Simulation::new(model, RunOptions { seed });
+    sim.run();
+    collect(model, &sim, seed)
+}
+
+fn collect(model: &Model, sim: &Simulation, seed: u64) -> RunResult {
+    let (start, end) = sim.window();
+    let window_s = end.since(start).as_secs_f64();
+    let per_s = |n: u64| {
+        if window_s > 0.0 {
+            n as f64 / window_s
+        } else {
+            0.0
+        }
+    };
+    let ctx = sim.context();
+    let mut workloads = IndexMap::new();
+    let mut latency = Vec::new();
+    for w in &ctx.workloads {
+        let s = &w.stats;
+        let mut all = LatencyHistogram::new();
+        let mut classes = IndexMap::new();
+        let mut errors: IndexMap<String, u64> = IndexMap::new();
+        let (mut arrived, mut completed, mut failed) = (0, 0, 0);
+        for (class, _) in &w.def.classes {
+            let c = *class as usize;
+            all.merge(&s.latency[c]);
+            let class_failed: u64 = s.failed[c].iter().sum();
+            arrived += s.arrived[c];
+            completed += s.completed[c];
+            failed += class_failed;
+            for cause in ErrorCause::ALL {
+                *errors.entry(cause.name().to_string()).or_default() += s.failed[c][cause as usize];
+            }
+            classes.insert(
+                model.classes[c].clone(),
+                ClassResult {
+                    arrived: s.arrived[c],
+                    completed: s.completed[c],
+                    failed: class_failed,
+                    goodput_per_s: per_s(s.completed[c]),
+                    latency: s.latency[c].summary(),
+                },
+            );
+        }
+        if classes.len() == 1 {
+            classes.clear();
+        }
+        let answered = completed + failed;
+        workloads.insert(
+            w.def.name.clone(),
+            WorkloadResult {
+                arrived,
+                completed,
+                failed,
+                errors,
+                throughput_per_s: per_s(answered),
+                goodput_per_s: per_s(completed),
+                error_share: if answered > 0 {
+                    failed as f64 / answered as f64
+                } else {
+                    0.0
+                },
+                latency: all.summary(),
+                classes,
+            },
+        );
+        latency.push(all);
+    }
+
+    let reports = sim.instance_reports();
+    let mut components = IndexMap::new();
+    for def in &model.components {
+        let first = def.first_instance as usize;
+        let mine = &reports[first..first + def.replicas as usize];
+        let mut total: IndexMap<String, (f64, Combine)> = IndexMap::new();
+        for r in mine {
+            for (name, v, how) in &r.metrics {
+                let e = total.entry(name.clone()).or_insert((
+                    match how {
+                        Combine::Max => f64::NEG_INFINITY,
+                        _ => 0.0,
+                    },
+                    *how,
+                ));
+                match how {
+                    Combine::Sum | Combine::Mean => e.0 += v,
+                    Combine::Max => e.0 = e.0.max(*v),
+                }
+            }
+        }
+        let n = mine.len() as f64;
+        let total = total
+            .into_iter()
+            .map(|(k, (v, how))| (k, if how == Combine::Mean { v / n } else { v }))
+            .collect();
+        let instances = mine
+            .iter()
+            .map(|r| InstanceResult {
+                name: r.name.clone(),
+                metrics: r.metrics.iter().map(|(k, v, _)| (k.clone(), *v)).collect(),
+            })
+            .collect();
+        components.insert(
+            def.name.clone(),
+            ComponentResult {
+                kind: def.kind.name().to_string(),
+                total,
+                instances,
+            },
+        );
+    }
+
+    let t = ctx.totals;
+    let in_flight = ctx.unanswered();
+    RunResult {
+        seed,
+        window_start_s: start.as_secs_f64(),
+        window_end_s: end.as_secs_f64(),
+        events: sim.events(),
+        workloads,
+        components,
+        conservation: Conservation {
+            arrived: t.arrived,
+            completed: t.completed,
+            failed: t.failed,
+            in_flight,
+            holds: t.arrived == t.completed + t.failed + in_flight,
+        },
+        latency,
+    }
+}
