@@ -1,0 +1,241 @@
+#!/usr/bin/env bash
+# Runs scalesim's benchmark models (benches/models/) next to the peers in ../shared/peers
+# (the same M/M/1, M/M/8 and 3-station tandem models, same parameters) and prints events
+# per second and the ratio to rust-raw, the hand-written event loop.
+#
+# Usage: scripts/bench.sh [--quick] [--with-python] [--no-build]
+#   --quick        1/10 of the customers (a smoke test)
+#   --with-python  create a venv with the Python peers (pip install -r requirements.txt)
+#                  and run SimPy too; without it SimPy runs only if that venv already exists
+#   --no-build     use the binaries already built
+# Environment:
+#   PEERS        peers folder (default ../shared/peers, relative to the repo root); skipped if missing
+#   PEERS_BUILD  where the peers are copied and built, since PEERS may be read-only
+#                (default target/peers)
+#   REPS         runs per point, the median is reported (default 3)
+#   SEED         seed of every run (default 42)
+#   MODELS       models to run (default "mm1 mm8 tandem inflight")
+#
+# Events are counted as the peers count them: 3 per customer per station (arrival, service
+# start, departure), whatever a tool schedules internally. scalesim's events are
+# 3 x completed customers x stations, and its CPU time is that of the whole `scalesim run`
+# process (model loading, validation and result collection included). The peers' CPU time
+# is the simulation section each measures itself (as in the peers' bench.py), which
+# excludes their start-up: if anything, that flatters the peers.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+cd "$ROOT"
+
+QUICK=0 WITH_PYTHON=0 BUILD=1
+for arg in "$@"; do
+    case "$arg" in
+        --quick) QUICK=1 ;;
+        --with-python) WITH_PYTHON=1 ;;
+        --no-build) BUILD=0 ;;
+        -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+        *) echo "unknown argument: $arg (see --help)" >&2; exit 2 ;;
+    esac
+done
+
+PEERS=${PEERS:-../shared/peers}
+PEERS_BUILD=${PEERS_BUILD:-$ROOT/target/peers}
+REPS=${REPS:-3}
+SEED=${SEED:-42}
+MODELS=${MODELS:-mm1 mm8 tandem inflight}
+DIV=$((QUICK ? 10 : 1))
+
+command -v python3 >/dev/null || { echo "python3 is needed to read JSON output" >&2; exit 1; }
+
+TMP=$(mktemp -d)
+trap 'rm -rf "$TMP"' EXIT
+
+# ---------------------------------------------------------------------------------- build
+SCALESIM=$ROOT/target/release/scalesim
+if ((BUILD)); then
+    echo "== building scalesim (release)" >&2
+    cargo build --release -q --bin scalesim
+fi
+[[ -x $SCALESIM ]] || { echo "no $SCALESIM: run without --no-build" >&2; exit 1; }
+
+RAW="" HEAP_HOLD="" PY=""
+if [[ -d $PEERS/rust/raw ]]; then
+    PEERS=$(cd "$PEERS" && pwd)
+    if [[ -x $PEERS/rust/target/release/raw ]]; then
+        bin=$PEERS/rust/target/release # built in place already
+    else
+        bin=$PEERS_BUILD/src/target/release
+        if ((BUILD)); then
+            echo "== building rust-raw (peers' workspace, copied to $PEERS_BUILD/src)" >&2
+            mkdir -p "$PEERS_BUILD/src"
+            # tar keeps modification times, so an unchanged copy does not rebuild.
+            tar -C "$PEERS/rust" --exclude=./target --exclude=./desim_bench/target -cf - . |
+                tar -C "$PEERS_BUILD/src" -xpf -
+            chmod -R u+w "$PEERS_BUILD/src"
+            (cd "$PEERS_BUILD/src" && cargo build --release -q -p raw) ||
+                echo "   rust-raw failed to build: skipped" >&2
+        fi
+    fi
+    [[ -x $bin/raw ]] && RAW=$bin/raw
+    [[ -x $bin/heap_hold ]] && HEAP_HOLD=$bin/heap_hold
+    if ((WITH_PYTHON)) && [[ ! -x $PEERS_BUILD/venv/bin/python ]]; then
+        echo "== creating the Python peers' venv in $PEERS_BUILD/venv" >&2
+        python3 -m venv "$PEERS_BUILD/venv"
+        "$PEERS_BUILD/venv/bin/pip" install -q --disable-pip-version-check -r "$PEERS/requirements.txt"
+    fi
+    for p in "$PEERS_BUILD/venv/bin/python" "$PEERS/.venv/bin/python"; do
+        if [[ -x $p ]] && "$p" -c 'import simpy' 2>/dev/null; then PY=$p; break; fi
+    done
+else
+    echo "== no peers at $PEERS (set PEERS): scalesim only" >&2
+fi
+
+# -------------------------------------------------------------------------------- helpers
+# cpu_of CMD...: runs CMD once (stdout to $TMP/out) and prints its process CPU (user+sys) s.
+cpu_of() {
+    local TIMEFORMAT='%3U %3S'
+    if ! { time "$@" >"$TMP/out" 2>"$TMP/err"; } 2>"$TMP/time"; then
+        echo "failed: $*" >&2
+        tail -20 "$TMP/err" >&2
+        return 1
+    fi
+    awk '{ printf "%.3f", $1 + $2 }' "$TMP/time"
+}
+
+median() { tr ' ' '\n' | grep . | sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+
+# Reads a scalesim JSON document on stdin; prints "completed engine_events wq_ms".
+scalesim_fields() {
+    python3 -c '
+import json, sys
+r = json.load(sys.stdin)["runs"][0]
+done = sum(w["completed"] for w in r["workloads"].values())
+wq = sum(c["total"].get("wait_mean_ms", 0.0) for c in r["components"].values())
+print(done, r["events"], f"{wq:.6f}")'
+}
+
+# Prints one JSON field of a peer's one-line report on stdin.
+peer_field() { python3 -c 'import json, sys; print(json.loads(sys.stdin.read().strip().splitlines()[-1])[sys.argv[1]])' "$1"; }
+
+declare -A STATIONS=([mm1]=1 [mm8]=1 [tandem]=3 [inflight]=1)
+declare -A ANALYTIC=([mm1]=9.0000 [mm8]=0.8769 [tandem]=12.7895 [inflight]=-)
+# Customers per run, chosen so that one run lasts about 2 s of CPU on a 2-core machine
+# (the peers' own counts for rust-raw and SimPy). scalesim's are in its model files.
+declare -A RAW_N=([mm1]=32000000 [mm8]=24000000 [tandem]=10000000)
+declare -A SIMPY_N=([mm1]=80000 [mm8]=60000 [tandem]=40000)
+declare -A RAW_EPS=()
+
+ROWS=$TMP/rows
+: >"$ROWS"
+# row TOOL MODEL CUSTOMERS EVENTS CPU WQ ENGINE_EVENTS SETUP_CPU
+row() { echo "$*" >>"$ROWS"; echo "   $*" >&2; }
+
+# run_scalesim LABEL MODEL_FILE MODEL_KIND [--set ...]
+# Also measures the fixed set-up cost (loading, validation, estimates, output): the same
+# command with duration 1ns, which runs no event.
+run_scalesim() {
+    local label=$1 file=$2 kind=$3
+    shift 3
+    local cpus="" setups="" fields
+    for _ in $(seq "$REPS"); do
+        setups+="$(cpu_of "$SCALESIM" run "$file" --format json --seed "$SEED" "$@" --set duration=1ns) "
+        cpus+="$(cpu_of "$SCALESIM" run "$file" --format json --seed "$SEED" "$@") "
+    done
+    fields=$(scalesim_fields <"$TMP/out")
+    read -r done engine wq <<<"$fields"
+    [[ $kind == inflight ]] && wq=-
+    row scalesim "$label" "$done" $((3 * done * STATIONS[$kind])) "$(median <<<"$cpus")" "$wq" "$engine" \
+        "$(median <<<"$setups")"
+}
+
+# run_peer TOOL MODEL N CMD...
+run_peer() {
+    local tool=$1 model=$2 n=$3
+    shift 3
+    local cpus="" events wq
+    for _ in $(seq "$REPS"); do
+        cpu_of "$@" "$model" "$n" "$SEED" >/dev/null
+        cpus+="$(peer_field cpu_seconds <"$TMP/out") "
+    done
+    events=$(peer_field events <"$TMP/out")
+    wq=$(peer_field wq <"$TMP/out")
+    row "$tool" "$model" "$n" "$events" "$(median <<<"$cpus")" "$wq" - -
+}
+
+# ---------------------------------------------------------------------------------- runs
+echo "== running (REPS=$REPS, seed $SEED$( ((QUICK)) && echo ', quick: 1/10 of the customers'))" >&2
+for model in $MODELS; do
+    case "$model" in
+        mm1|mm8|tandem)
+            file=benches/models/$model.json
+            sets=()
+            if ((QUICK)); then
+                n=$(python3 -c 'import json, sys; print(next(iter(json.load(open(sys.argv[1]))["workloads"].values()))["requests"])' "$file")
+                sets=(--set "workloads.customers.requests=$((n / DIV))")
+            fi
+            run_scalesim "$model" "$file" "$model" "${sets[@]}"
+            [[ -n $RAW ]] && run_peer rust-raw "$model" $((RAW_N[$model] / DIV)) "$RAW"
+            [[ -n $PY ]] && run_peer simpy "$model" $((SIMPY_N[$model] / DIV)) "$PY" "$PEERS/python/simpy_bench.py"
+            ;;
+        inflight)
+            file=benches/models/inflight-100k.json
+            if ((QUICK)); then d=(0.3s 300s); else d=(3s 3000s); fi
+            run_scalesim inflight-100k "$file" inflight --set "duration=${d[0]}"
+            # Control: the same model with 100 users (about 100 requests in flight, a small
+            # calendar) run 1000 times longer, so it serves as many customers.
+            run_scalesim inflight-100 "$file" inflight --set "duration=${d[1]}" \
+                --set workloads.users.arrivals.closed.users=100
+            ;;
+        *) echo "unknown model $model" >&2; exit 2 ;;
+    esac
+done
+
+# --------------------------------------------------------------------------------- report
+echo
+echo "scalesim vs peers: $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg), REPS=$REPS (median), seed $SEED"
+echo "events = 3 per customer per station; scalesim CPU = whole process, peers' CPU = their simulation section"
+echo
+printf '%-9s %-14s %11s %11s %7s %7s %10s %8s %9s %9s %10s\n' \
+    tool model customers events "CPU s" "setup" events/s "vs raw" Wq analytic "engine ev"
+eps_of() { awk -v e="$1" -v c="$2" 'BEGIN { printf "%.0f", (c > 0) ? e / c : 0 }'; }
+rate() { awk -v x="$1" 'BEGIN { if (x >= 1e6) printf "%.2f M", x / 1e6; else printf "%.1f k", x / 1e3 }'; }
+while read -r tool model n events cpu wq engine setup; do
+    [[ $tool == rust-raw ]] && RAW_EPS[$model]=$(eps_of "$events" "$cpu")
+done <"$ROWS"
+# "vs raw": events/s divided by rust-raw's on the same model; 1.00x is the hand-written loop.
+while read -r tool model n events cpu wq engine setup; do
+    eps=$(eps_of "$events" "$cpu")
+    base=${model%%-*}
+    ratio=-
+    [[ -n ${RAW_EPS[$base]:-} ]] && ratio=$(awk -v a="$eps" -v b="${RAW_EPS[$base]}" 'BEGIN { r = a / b; printf (r < 0.1) ? "%.4fx" : "%.2fx", r }')
+    [[ $wq != - ]] && wq=$(printf '%.4f' "$wq")
+    printf '%-9s %-14s %11s %11s %7.2f %7s %10s %8s %9s %9s %10s\n' "$tool" "$model" "$n" "$events" "$cpu" \
+        "$setup" "$(rate "$eps")" "$ratio" "$wq" "${ANALYTIC[$base]}" "$engine"
+    # events/s without the fixed set-up cost, for the calendar-at-size comparison
+    [[ $setup != - ]] && echo "$tool $model $eps $(eps_of "$events" "$(awk -v a="$cpu" -v b="$setup" 'BEGIN { print a - b }')")" >>"$TMP/eps"
+done <"$ROWS"
+echo
+echo "CPU s: median CPU of the run; setup: scalesim's fixed cost in it (same command, duration 1ns, no events)."
+echo "Wq: mean wait in queues (time unit: mean service time; ms for scalesim). engine ev: events scalesim's engine handled."
+
+if grep -q ' inflight-100k ' "$TMP/eps" 2>/dev/null; then
+    echo
+    awk '
+        { eps[$2] = $3; net[$2] = $4 }
+        END {
+            printf "calendar at size: 100,000 requests in flight: %.2f M events/s (%.2f M without set-up)", eps["inflight-100k"] / 1e6, net["inflight-100k"] / 1e6
+            if (net["inflight-100"] > 0) printf ";\n  without set-up that is %.2fx the same model with 100 in flight (%.2f M)", net["inflight-100k"] / net["inflight-100"], net["inflight-100"] / 1e6
+            if (net["mm1"] > 0) printf " and %.2fx mm1 (%.2f M)", net["inflight-100k"] / net["mm1"], net["mm1"] / 1e6
+            printf "\n"
+        }' "$TMP/eps"
+    if [[ -n $HEAP_HOLD ]]; then
+        "$HEAP_HOLD" $((2000000 / DIV)) >"$TMP/heap" 2>/dev/null &&
+            python3 - "$TMP/heap" <<'EOF'
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1]) if l.startswith("{")]
+for size in (1000, 100000):
+    parts = [f"{r['queue']} {r['ns_per_pair']:.0f} ns" for r in rows if r.get("size") == size]
+    print(f"reference (rust-raw heap_hold, pop+push at {size:,} pending): " + ", ".join(parts))
+EOF
+    fi
+fi
