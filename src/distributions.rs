@@ -9,7 +9,7 @@
 //! allocates nothing. [`Distribution::mean_ns`] and [`Distribution::variance_ns2`] are exact
 //! analytic moments, used by reports and by the analytic cross-checks.
 
-use crate::error::{ModelError, join};
+use crate::error::{ModelError, index as indexed, join, num};
 use crate::random::Rng;
 use crate::time::{DurationSpec, NANOS_PER_SEC, format_duration_nanos};
 use rand::RngExt;
@@ -225,17 +225,6 @@ pub struct MixtureComponent {
 // Validation
 // ---------------------------------------------------------------------------------------------
 
-/// A number quoted in an error message: as written for ordinary magnitudes, in exponent
-/// notation for tiny and huge ones (`1e-300`, not three hundred zeros).
-fn num(x: f64) -> String {
-    let a = x.abs();
-    if a != 0.0 && a.is_finite() && !(1e-5..1e16).contains(&a) {
-        format!("{x:e}")
-    } else {
-        format!("{x}")
-    }
-}
-
 /// A duration quoted in an error message.
 fn dur(ns: f64) -> String {
     if ns.is_finite() {
@@ -333,10 +322,6 @@ fn mean_fits(mean_ns: f64, path: &str, what: &str) -> Result<(), ModelError> {
             ),
         ))
     }
-}
-
-fn indexed(path: &str, i: usize) -> String {
-    format!("{path}[{i}]")
 }
 
 /// Cumulative probabilities of normalised `weights`, the last positive one set to exactly 1 so

@@ -104,6 +104,32 @@ pub fn join(parent: &str, field: &str) -> String {
     }
 }
 
+/// Path of item `i` of the list at `parent`: `index("components.app.handler", 0)` is
+/// `components.app.handler[0]`, the style `serde_path_to_error` uses.
+pub fn index(parent: &str, i: usize) -> String {
+    format!("{parent}[{i}]")
+}
+
+/// A number quoted in an error message: as written for ordinary magnitudes, in exponent
+/// notation for tiny and huge ones (`1e-300`, not three hundred zeros).
+pub fn num(x: f64) -> String {
+    let a = x.abs();
+    if a != 0.0 && a.is_finite() && !(1e-5..1e16).contains(&a) {
+        format!("{x:e}")
+    } else {
+        format!("{x}")
+    }
+}
+
+/// Quotes each name and joins them with commas: `"a", "b"`.
+pub fn quoted<'a>(names: impl IntoIterator<Item = &'a str>) -> String {
+    names
+        .into_iter()
+        .map(|n| format!("\"{n}\""))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// The candidate closest to `name` by edit distance, if it is close enough to be a typo.
 pub fn nearest<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
     let mut best: Option<(usize, &str)> = None;
@@ -153,5 +179,7 @@ mod tests {
     fn joins_paths() {
         assert_eq!(join("", "a"), "a");
         assert_eq!(join("a.b", "c"), "a.b.c");
+        assert_eq!(index("a.b", 2), "a.b[2]");
+        assert_eq!(quoted(["a", "b"]), "\"a\", \"b\"");
     }
 }

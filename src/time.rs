@@ -84,11 +84,13 @@ pub const UNITS: [(&str, f64); 7] = [
 /// a distribution parameter such as a mean keeps its sub-nanosecond precision).
 pub fn parse_duration_nanos(text: &str) -> Result<f64, String> {
     let t = text.trim();
-    let split = t
-        .find(|c: char| c.is_ascii_alphabetic() || c == 'µ')
-        .ok_or_else(|| {
-            format!("expected a duration with a unit such as \"5ms\" (units: ns, us, ms, s, m, h, d), got \"{text}\"")
-        })?;
+    // The unit is the trailing run of letters, so that "1e3ms" reads as 1e3 milliseconds.
+    let split = t.trim_end_matches(char::is_alphabetic).len();
+    if split == t.len() {
+        return Err(format!(
+            "expected a duration with a unit such as \"5ms\" (units: ns, us, ms, s, m, h, d), got \"{text}\""
+        ));
+    }
     let (num, unit) = t.split_at(split);
     let unit = if unit == "µs" { "us" } else { unit.trim() };
     let value: f64 = num.trim().parse().map_err(|_| {
@@ -114,6 +116,14 @@ pub fn parse_duration_nanos(text: &str) -> Result<f64, String> {
 
 /// Formats nanoseconds with the largest unit that keeps the number readable.
 pub fn format_duration_nanos(ns: f64) -> String {
+    if ns >= 1e24 {
+        // Longer than the clock holds: seconds in exponent notation ("1e30s"), which reads
+        // back as the same duration.
+        let text = format!("{:.6e}", ns / 1e9);
+        let (mantissa, exponent) = text.split_once('e').unwrap_or((&text, "0"));
+        let mantissa = mantissa.trim_end_matches('0').trim_end_matches('.');
+        return format!("{mantissa}e{exponent}s");
+    }
     let (unit, scale) = if ns >= 60e9 && (ns / 60e9).fract() == 0.0 {
         ("m", 60e9)
     } else if ns >= 1e9 {
@@ -199,7 +209,7 @@ impl JsonSchema for DurationSpec {
     fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
         schemars::json_schema!({
             "type": "string",
-            "pattern": "^\\s*[0-9]+(\\.[0-9]+)?\\s*(ns|us|µs|ms|s|m|h|d)\\s*$",
+            "pattern": "^\\s*[0-9]+(\\.[0-9]+)?([eE][+-]?[0-9]+)?\\s*(ns|us|µs|ms|s|m|h|d)\\s*$",
             "description": "A duration with a unit: ns, us, ms, s, m, h or d, e.g. \"250us\", \"5ms\", \"2s\", \"10m\"",
             "examples": ["250us", "5ms", "2s", "10m"]
         })
@@ -219,6 +229,8 @@ mod tests {
         assert_eq!(parse_duration_nanos("1.5h").unwrap(), 5400e9);
         assert_eq!(parse_duration_nanos("7ns").unwrap(), 7.0);
         assert_eq!(parse_duration_nanos(" 3 ms ").unwrap(), 3e6);
+        assert_eq!(parse_duration_nanos("1e3ms").unwrap(), 1e9);
+        assert_eq!(parse_duration_nanos("2µs").unwrap(), 2e3);
     }
 
     #[test]
@@ -235,6 +247,13 @@ mod tests {
                 .contains("negative")
         );
         assert!(parse_duration_nanos("ms").unwrap_err().contains("number"));
+        assert!(parse_duration_nanos("infs").unwrap_err().contains("number"));
+        assert!(
+            parse_duration_nanos("inf s")
+                .unwrap_err()
+                .contains("finite")
+        );
+        assert!(parse_duration_nanos("").unwrap_err().contains("unit"));
     }
 
     #[test]
@@ -247,7 +266,7 @@ mod tests {
 
     #[test]
     fn formats_round_trip() {
-        for s in ["250us", "5ms", "2s", "10m", "1.5ms"] {
+        for s in ["250us", "5ms", "2s", "10m", "1.5ms", "1e30s"] {
             let ns = parse_duration_nanos(s).unwrap();
             assert_eq!(format_duration_nanos(ns), s);
         }

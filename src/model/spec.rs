@@ -211,6 +211,8 @@ pub struct HotKeySpec {
 /// A component; `kind` says which.
 #[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 #[serde(tag = "kind", rename_all = "snake_case")]
+// A spec is read once per file; boxing the larger variant would buy nothing.
+#[allow(clippy::large_enum_variant)]
 pub enum ComponentSpec {
     /// Workers and a queue running a handler per request.
     Service(ServiceSpec),
@@ -229,23 +231,27 @@ impl<'de> Deserialize<'de> for ComponentSpec {
         // Read the whole object, take `kind`, then deserialize the rest into that kind's
         // struct while tracking the path, so errors point at the field inside.
         let mut value = serde_json::Value::deserialize(d)?;
+        let kinds = crate::error::quoted(COMPONENT_KINDS);
         let Some(map) = value.as_object_mut() else {
             return Err(de::Error::custom(format!(
-                "expected an object with a \"kind\", got {value}"
+                "expected an object with a \"kind\" ({kinds}), got {}",
+                if value.is_array() {
+                    "a list".to_string()
+                } else {
+                    value.to_string()
+                }
             )));
         };
         let kind = match map.shift_remove("kind") {
             Some(serde_json::Value::String(k)) => k,
             Some(other) => {
                 return Err(de::Error::custom(format!(
-                    "{NESTED_PATH_MARK}kind{NESTED_PATH_MARK}expected a string, one of {}, got {other}",
-                    COMPONENT_KINDS.join(", ")
+                    "{NESTED_PATH_MARK}kind{NESTED_PATH_MARK}expected one of {kinds}, got {other}"
                 )));
             }
             None => {
                 return Err(de::Error::custom(format!(
-                    "missing field `kind`; expected one of {}",
-                    COMPONENT_KINDS.join(", ")
+                    "{NESTED_PATH_MARK}kind{NESTED_PATH_MARK}required field is missing; expected one of {kinds}"
                 )));
             }
         };
@@ -264,8 +270,7 @@ impl<'de> Deserialize<'de> for ComponentSpec {
             "service" => nested(value).map(ComponentSpec::Service),
             "load_balancer" => nested(value).map(ComponentSpec::LoadBalancer),
             other => Err(de::Error::custom(format!(
-                "{NESTED_PATH_MARK}kind{NESTED_PATH_MARK}unknown component kind \"{other}\"; expected one of {}{}",
-                COMPONENT_KINDS.join(", "),
+                "{NESTED_PATH_MARK}kind{NESTED_PATH_MARK}unknown component kind \"{other}\"; expected one of {kinds}{}",
                 crate::error::did_you_mean(other, COMPONENT_KINDS)
             ))),
         }

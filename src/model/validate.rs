@@ -9,7 +9,7 @@ use crate::components::{
     load_balancer::MAX_CHOICES,
 };
 use crate::distributions::{Distribution, DistributionSpec};
-use crate::error::{Errors, ModelError, did_you_mean, join};
+use crate::error::{Errors, ModelError, did_you_mean, index, join, num};
 use crate::time::{SimDuration, SimTime, parse_duration_nanos};
 use crate::workload::{Arrivals, KeyLaw, RateProfile, TraceRecord, WorkloadDef};
 use indexmap::IndexMap;
@@ -19,6 +19,18 @@ use std::sync::Arc;
 /// Name of the class of requests whose workload names no classes.
 pub const DEFAULT_CLASS: &str = "default";
 
+/// Most component instances a model may have in all: each costs memory for its state and
+/// statistics, and a million exhaust a small machine.
+pub const MAX_INSTANCES: u32 = 100_000;
+/// Most workers an instance may have.
+pub const MAX_WORKERS: u32 = 1_000_000;
+/// Most users a closed workload may have.
+pub const MAX_USERS: u32 = 10_000_000;
+/// Highest arrival rate, per second: one request per nanosecond, the clock's resolution.
+pub const MAX_RATE: f64 = 1e9;
+/// Most components one fan-out step may call.
+pub const MAX_FAN_OUT: usize = u16::MAX as usize;
+
 /// Validates `spec`; `base` is the folder relative file names are resolved against, and
 /// `hash` the hash of the spec's source, kept in the model.
 pub fn validate(spec: ModelSpec, base: &Path, hash: String) -> Result<Model, Vec<ModelError>> {
@@ -26,13 +38,21 @@ pub fn validate(spec: ModelSpec, base: &Path, hash: String) -> Result<Model, Vec
     let duration = spec.duration.to_sim();
     if duration.0 == 0 {
         errs.push("duration", "must be longer than zero, got \"0s\"");
+    } else if spec.duration.nanos() >= u64::MAX as f64 {
+        errs.push(
+            "duration",
+            format!(
+                "must be shorter than about 584 years (the longest the clock holds), got \"{}\"",
+                crate::time::format_duration_nanos(spec.duration.nanos())
+            ),
+        );
     }
     let warmup = spec.warmup.map(|w| w.to_sim()).unwrap_or(SimDuration::ZERO);
     if duration.0 > 0 && warmup >= duration {
         errs.push(
             "warmup",
             format!(
-                "must be shorter than duration ({}), got {}",
+                "must be shorter than duration (\"{}\"), got \"{}\"",
                 crate::time::format_duration_nanos(duration.0 as f64),
                 crate::time::format_duration_nanos(warmup.0 as f64)
             ),
@@ -71,21 +91,32 @@ pub fn validate(spec: ModelSpec, base: &Path, hash: String) -> Result<Model, Vec
     let mut first_instance = Vec::with_capacity(names.len());
     let mut replicas = Vec::with_capacity(names.len());
     let mut next = 0u32;
+    let mut too_many = false;
     for (name, c) in &spec.components {
         let r = match c {
             ComponentSpec::Service(s) => s.replicas,
             ComponentSpec::LoadBalancer(b) => b.replicas,
         }
         .unwrap_or(1);
+        let path = join(&join("components", name), "replicas");
         if r == 0 {
-            errs.push(
-                join(&join("components", name), "replicas"),
-                "must be at least 1, got 0",
-            );
+            errs.push(path, "must be at least 1, got 0");
+        } else if r > MAX_INSTANCES {
+            errs.push(path, format!("must be at most {MAX_INSTANCES}, got {r}"));
+            too_many = true;
         }
+        let r = r.clamp(1, MAX_INSTANCES);
         first_instance.push(next);
-        replicas.push(r.max(1));
-        next += r.max(1);
+        replicas.push(r);
+        next = next.saturating_add(r);
+    }
+    if next > MAX_INSTANCES && !too_many {
+        errs.push(
+            "components",
+            format!(
+                "a model may have at most {MAX_INSTANCES} instances in all, got {next} (the sum of every component's replicas)"
+            ),
+        );
     }
 
     let resolver = Resolver {
@@ -121,9 +152,7 @@ pub fn validate(spec: ModelSpec, base: &Path, hash: String) -> Result<Model, Vec
         }
     }
 
-    if errs.is_empty() {
-        check_cycles(&mut errs, &spec, &names);
-    }
+    check_cycles(&mut errs, &spec, &names);
     if !errs.is_empty() {
         return Err(errs.into_vec());
     }
@@ -230,24 +259,30 @@ fn quoted_list(items: &[String]) -> String {
 }
 
 fn positive_rate(errs: &mut Errors, path: String, rate: f64) -> Option<f64> {
-    if rate.is_finite() && rate > 0.0 {
+    if rate.is_finite() && rate > 0.0 && rate <= MAX_RATE {
         Some(rate)
     } else {
         errs.push(
             path,
-            format!("rate must be a positive number of requests per second, got {rate}"),
+            format!(
+                "rate must be a positive number of requests per second, at most {MAX_RATE:e} (one per nanosecond), got {}",
+                num(rate)
+            ),
         );
         None
     }
 }
 
 fn non_negative_rate(errs: &mut Errors, path: String, rate: f64) -> Option<f64> {
-    if rate.is_finite() && rate >= 0.0 {
+    if (0.0..=MAX_RATE).contains(&rate) {
         Some(rate)
     } else {
         errs.push(
             path,
-            format!("rate must be zero or more requests per second, got {rate}"),
+            format!(
+                "rate must be zero or more requests per second, at most {MAX_RATE:e} (one per nanosecond), got {}",
+                num(rate)
+            ),
         );
         None
     }
@@ -270,12 +305,17 @@ fn service(
     r: &Resolver,
     errs: &mut Errors,
     path: &str,
-    index: usize,
+    me: usize,
     s: &ServiceSpec,
 ) -> Option<ServiceDef> {
     let workers = s.workers.unwrap_or(1);
     if workers == 0 {
         errs.push(join(path, "workers"), "must be at least 1, got 0");
+    } else if workers > MAX_WORKERS {
+        errs.push(
+            join(path, "workers"),
+            format!("must be at most {MAX_WORKERS}, got {workers}"),
+        );
     }
     if let Some(c) = s.cost_per_hour
         && !(c.is_finite() && c >= 0.0)
@@ -293,11 +333,14 @@ fn service(
         .as_ref()
         .and_then(|d| dist(errs, &join(path, "service_time"), d));
     let mut class_times: Vec<Option<Distribution>> = vec![default_time.clone(); r.classes.len()];
+    // A class whose service time is written but invalid is already reported.
+    let mut time_written = vec![s.service_time.is_some(); r.classes.len()];
     if let Some(map) = &s.service_times {
         for (class, d) in map {
             let p = join(&join(path, "service_times"), class);
             if let Some(c) = errs.take(r.class(&p, class)) {
                 class_times[c] = dist(errs, &p, d);
+                time_written[c] = true;
             }
         }
     }
@@ -349,7 +392,7 @@ fn service(
             steps
                 .iter()
                 .enumerate()
-                .map(|(i, st)| plan_step(r, errs, &join(p, &i.to_string()), index, st))
+                .map(|(i, st)| plan_step(r, errs, &index(p, i), me, st))
                 .collect()
         })
         .collect();
@@ -362,7 +405,7 @@ fn service(
                 Plan::ServiceTime => match &class_times[class] {
                     Some(d) => Step::Work(d.clone()),
                     None => {
-                        if !reported_missing {
+                        if !reported_missing && !time_written[class] {
                             errs.push(
                                 join(path, "service_time"),
                                 format!(
@@ -509,9 +552,19 @@ fn plan_step(
         errs.push(&fp, "a fan-out needs at least one component");
         return None;
     }
+    if targets.len() > MAX_FAN_OUT {
+        errs.push(
+            &fp,
+            format!(
+                "a fan-out may call at most {MAX_FAN_OUT} components, got {}",
+                targets.len()
+            ),
+        );
+        return None;
+    }
     let mut groups = Vec::new();
     for (i, name) in targets.iter().enumerate() {
-        if let Some(g) = callee(errs, &join(&fp, &i.to_string()), name) {
+        if let Some(g) = callee(errs, &index(&fp, i), name) {
             groups.push(g);
         }
     }
@@ -550,7 +603,7 @@ fn balancer(
         let p = if names.len() == 1 && matches!(b.backends, BackendsSpec::One(_)) {
             bp.clone()
         } else {
-            join(&bp, &i.to_string())
+            index(&bp, i)
         };
         let Some(g) = errs.take(r.group(&p, name)) else {
             continue;
@@ -785,8 +838,14 @@ fn arrivals(
         ArrivalsSpec::Interarrival(d) => {
             let p = join(ap, "interarrival");
             let d = dist(errs, &p, d)?;
-            if d.mean_ns() <= 0.0 {
-                errs.push(p, "the mean gap between arrivals must be longer than zero");
+            if d.mean_ns() < 1.0 {
+                errs.push(
+                    p,
+                    format!(
+                        "the mean gap between arrivals must be at least \"1ns\" (the clock's resolution), got \"{}\"",
+                        crate::time::format_duration_nanos(d.mean_ns())
+                    ),
+                );
                 return None;
             }
             Some(Arrivals::Renewal(d))
@@ -802,7 +861,7 @@ fn arrivals(
                 points.push((SimTime::ZERO, 0.0));
             }
             for (i, s) in steps.iter().enumerate() {
-                let p = join(&sp, &i.to_string());
+                let p = index(&sp, i);
                 non_negative_rate(errs, join(&p, "rate"), s.rate);
                 let at = SimTime(s.at.to_sim().0);
                 if points.last().is_some_and(|(t, _)| *t > at) {
@@ -846,6 +905,12 @@ fn arrivals(
             let p = join(ap, "closed");
             if c.users == 0 {
                 errs.push(join(&p, "users"), "must be at least 1, got 0");
+            } else if c.users > MAX_USERS {
+                errs.push(
+                    join(&p, "users"),
+                    format!("must be at most {MAX_USERS}, got {}", c.users),
+                );
+                return None;
             }
             let think = dist(errs, &join(&p, "think"), &c.think)?;
             Some(Arrivals::Closed {
@@ -1009,6 +1074,12 @@ fn check_cycles(errs: &mut Errors, spec: &ModelSpec, names: &[&str]) {
                 b.backends.names().iter().filter_map(|n| idx(n)).collect()
             }
         })
+        .collect();
+    // A component naming itself is reported where it does so; look for longer cycles.
+    let edges: Vec<Vec<usize>> = edges
+        .into_iter()
+        .enumerate()
+        .map(|(u, out)| out.into_iter().filter(|v| *v != u).collect())
         .collect();
     // Depth-first search with colours; a grey node reached again closes a cycle.
     let mut colour = vec![0u8; names.len()];
