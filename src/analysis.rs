@@ -107,6 +107,9 @@ pub fn estimate(model: &Model) -> Estimates {
             let z = think.mean_ns() / 1e9;
             let (mut lo, mut hi) = (0.0, n / z.max(1e-9));
             for _ in 0..60 {
+                if hi - lo <= 1e-9 * hi {
+                    break;
+                }
                 let mid = 0.5 * (lo + hi);
                 rates[i] = mid;
                 let r = solve(model, &rates).1[i] / 1e3;
@@ -335,12 +338,18 @@ fn hold_stats(
                     call_ms += r;
                 }
                 Step::FanOut { groups, need } => {
-                    let mut rs: Vec<f64> = groups
+                    let rs: Vec<f64> = groups
                         .iter()
                         .map(|g| response_ms.get(*g as usize).copied().unwrap_or(0.0))
                         .collect();
-                    rs.sort_by(f64::total_cmp);
-                    call_ms += rs[(*need as usize).clamp(1, rs.len()) - 1];
+                    // Waiting for k of n answers: the k-th order statistic of n
+                    // exponentials with the calls' mean response time m is
+                    // m·(H(n) − H(n−k)), H the harmonic numbers.
+                    let n = rs.len();
+                    let k = (*need as usize).clamp(1, n);
+                    let m = rs.iter().sum::<f64>() / n as f64;
+                    let h = |j: usize| (1..=j).map(|i| 1.0 / i as f64).sum::<f64>();
+                    call_ms += m * (h(n) - h(n - k));
                 }
             }
         }
@@ -460,6 +469,9 @@ pub fn erlang_b(c: u32, a: f64) -> f64 {
     let mut b = 1.0;
     for k in 1..=c {
         b = a * b / (f64::from(k) + a * b);
+        if b == 0.0 {
+            break; // stays zero
+        }
     }
     b
 }

@@ -12,17 +12,21 @@ use super::event::Event;
 use crate::time::SimTime;
 use std::collections::VecDeque;
 
+/// A heap entry: (time, seq) packed into one integer, so ordering is one comparison.
 #[derive(Clone, Copy, Debug)]
 struct Entry {
-    time: u64,
-    seq: u64,
+    key: u128,
     event: Event,
 }
 
 impl Entry {
     #[inline(always)]
     fn before(&self, other: &Entry) -> bool {
-        (self.time, self.seq) < (other.time, other.seq)
+        self.key < other.key
+    }
+    #[inline(always)]
+    fn time(&self) -> u64 {
+        (self.key >> 64) as u64
     }
 }
 
@@ -84,11 +88,11 @@ impl Calendar {
     #[inline]
     pub fn pop(&mut self) -> Option<(SimTime, Event)> {
         if let Some(top) = self.heap.first()
-            && (top.time <= self.now || self.lane.is_empty())
+            && (top.time() <= self.now || self.lane.is_empty())
         {
             let e = self.pop_heap();
-            self.now = e.time;
-            return Some((SimTime(e.time), e.event));
+            self.now = e.time();
+            return Some((SimTime(self.now), e.event));
         }
         self.lane.pop_front().map(|e| (SimTime(self.now), e))
     }
@@ -98,14 +102,17 @@ impl Calendar {
         if !self.lane.is_empty() {
             return Some(SimTime(self.now));
         }
-        self.heap.first().map(|e| SimTime(e.time))
+        self.heap.first().map(|e| SimTime(e.time()))
     }
 
     #[inline]
     fn push_heap(&mut self, time: u64, event: Event) {
         let seq = self.next_seq;
         self.next_seq += 1;
-        let entry = Entry { time, seq, event };
+        let entry = Entry {
+            key: (u128::from(time) << 64) | u128::from(seq),
+            event,
+        };
         let mut i = self.heap.len();
         self.heap.push(entry);
         // Sift up.

@@ -115,7 +115,6 @@ impl Slot for Request {
 #[derive(Debug, Default)]
 pub struct Slab<T: Slot> {
     items: Vec<T>,
-    in_use: Vec<bool>,
     free: Vec<u32>,
     live: usize,
 }
@@ -125,50 +124,50 @@ impl<T: Slot> Slab<T> {
     pub fn new() -> Self {
         Slab {
             items: Vec::with_capacity(1024),
-            in_use: Vec::with_capacity(1024),
             free: Vec::with_capacity(1024),
             live: 0,
         }
     }
     /// Stores `value` in a free slot, keeping that slot's generation.
-    #[inline]
+    #[inline(always)]
     pub fn insert(&mut self, mut value: T) -> u32 {
         self.live += 1;
         if let Some(id) = self.free.pop() {
             let slot = &mut self.items[id as usize];
             value.set_generation(slot.generation());
             *slot = value;
-            self.in_use[id as usize] = true;
             id
         } else {
             value.set_generation(0);
             self.items.push(value);
-            self.in_use.push(true);
             (self.items.len() - 1) as u32
         }
     }
     /// Frees slot `id`; its generation moves on so stale references are detected.
-    #[inline]
+    #[inline(always)]
     pub fn remove(&mut self, id: u32) {
         let slot = &mut self.items[id as usize];
         slot.set_generation(slot.generation().wrapping_add(1));
-        self.in_use[id as usize] = false;
         self.free.push(id);
         self.live -= 1;
     }
     /// The value in slot `id`.
-    #[inline]
+    #[inline(always)]
     pub fn get(&self, id: u32) -> &T {
         &self.items[id as usize]
     }
     /// The value in slot `id`, mutably.
-    #[inline]
+    #[inline(always)]
     pub fn get_mut(&mut self, id: u32) -> &mut T {
         &mut self.items[id as usize]
     }
-    /// True if slot `id` holds a value.
-    pub fn is_live(&self, id: u32) -> bool {
-        self.in_use.get(id as usize).copied().unwrap_or(false)
+    /// Which slots hold a value (computed from the free list; for end-of-run checks).
+    pub fn live_map(&self) -> Vec<bool> {
+        let mut live = vec![true; self.items.len()];
+        for id in &self.free {
+            live[*id as usize] = false;
+        }
+        live
     }
     /// Number of slots ever used (occupied or free).
     pub fn capacity(&self) -> usize {

@@ -229,7 +229,14 @@ impl Ctx {
 
     /// A client request is created: count it and send its first call to the workload's
     /// target. `given` is the class and key of a trace record; otherwise they are drawn.
-    pub(crate) fn start_request(&mut self, workload: u32, user: u32, given: Option<(u16, u64)>) {
+    /// Returns the instance the first call goes to and the call: the caller delivers it
+    /// at once (the same as a zero-delay message at the head of the lane).
+    pub(crate) fn start_request(
+        &mut self,
+        workload: u32,
+        user: u32,
+        given: Option<(u16, u64)>,
+    ) -> (InstanceId, CallId) {
         let now = self.now();
         let w = &mut self.workloads[workload as usize];
         w.generated += 1;
@@ -272,7 +279,7 @@ impl Ctx {
             instance: to,
             ..Call::default()
         });
-        self.calendar.schedule_now(Event::Arrive { to, call });
+        (to, call)
     }
 
     /// The first call of a request has finished: the client gets its answer unless it
@@ -339,17 +346,10 @@ impl Ctx {
     pub fn unanswered(&self) -> u64 {
         // Live requests minus those answered but still holding their slot (a client
         // timeout answered them; their work is still in the system).
-        let mut n = 0;
-        for id in 0..self.requests_capacity() {
-            let r = self.requests.get(id);
-            if self.requests.is_live(id) && !r.answered {
-                n += 1;
-            }
-        }
-        n
-    }
-
-    fn requests_capacity(&self) -> u32 {
-        self.requests.capacity() as u32
+        let live = self.requests.live_map();
+        live.iter()
+            .enumerate()
+            .filter(|(id, l)| **l && !self.requests.get(*id as u32).answered)
+            .count() as u64
     }
 }

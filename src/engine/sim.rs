@@ -4,7 +4,7 @@
 use super::calendar::Calendar;
 use super::call::Slab;
 use super::context::{Component, Ctx, Group, InstanceReport, Totals};
-use super::event::Event;
+use super::event::{CallId, Event, InstanceId};
 use crate::model::Model;
 use crate::time::SimTime;
 use crate::workload::{Arrivals, Workload};
@@ -101,7 +101,11 @@ impl Simulation {
                 self.components[to as usize].on_reply(child.parent_call, &child, current, ctx);
             }
             Event::Timer { to, tag, data } => self.components[to as usize].on_timer(tag, data, ctx),
-            Event::Generate { workload, user } => generate(ctx, workload, user),
+            Event::Generate { workload, user } => {
+                if let Some((to, call)) = generate(ctx, workload, user) {
+                    self.components[to as usize].on_arrive(call, ctx);
+                }
+            }
             Event::ClientTimeout {
                 request,
                 generation,
@@ -176,13 +180,14 @@ fn schedule_first_arrivals(ctx: &mut Ctx) {
 }
 
 /// A workload's generate event: schedule the next arrival, then start this request.
+/// Returns where its first call goes.
 #[inline]
-fn generate(ctx: &mut Ctx, workload: u32, user: u32) {
+fn generate(ctx: &mut Ctx, workload: u32, user: u32) -> Option<(InstanceId, CallId)> {
     let now = ctx.now();
     let horizon = ctx.horizon;
     let w = &mut ctx.workloads[workload as usize];
     if !w.may_generate() {
-        return;
+        return None;
     }
     let more = w.def.limit.is_none_or(|l| w.generated + 1 < l);
     let given = match &w.def.arrivals {
@@ -215,5 +220,5 @@ fn generate(ctx: &mut Ctx, workload: u32, user: u32) {
         Arrivals::Closed { .. } => user,
         _ => (w.generated % u64::from(w.def.clients)) as u32,
     };
-    ctx.start_request(workload, user, given);
+    Some(ctx.start_request(workload, user, given))
 }

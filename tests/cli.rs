@@ -1,0 +1,217 @@
+//! The command line: output formats, files written by --out, the schema, exit statuses.
+
+use assert_cmd::Command;
+use serde_json::Value;
+
+fn scalesim() -> Command {
+    let mut c = Command::cargo_bin("scalesim").unwrap();
+    c.env("RUST_BACKTRACE", "0");
+    c
+}
+
+#[test]
+fn committed_schema_matches_the_code() {
+    let generated = scalesim::schema::model_schema_json();
+    let committed = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/schema/model.schema.json"
+    ))
+    .unwrap();
+    assert!(
+        generated == committed,
+        "schema/model.schema.json is stale: regenerate it with `cargo run --release -- schema > schema/model.schema.json`"
+    );
+    let out = scalesim().arg("schema").output().unwrap();
+    assert!(out.status.success());
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["title"], "ModelSpec");
+    assert!(v["properties"]["components"].is_object());
+}
+
+#[test]
+fn run_writes_json_and_csv_with_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let out_dir = dir.path().join("result");
+    let out = scalesim()
+        .args([
+            "run",
+            "models/single-server.json",
+            "--out",
+            out_dir.to_str().unwrap(),
+            "--seed",
+            "3",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let table = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        table.contains("utilization") && table.contains("p99"),
+        "{table}"
+    );
+    let json: Value =
+        serde_json::from_str(&std::fs::read_to_string(out_dir.join("result.json")).unwrap())
+            .unwrap();
+    assert_eq!(json["manifest"]["seed"], 3);
+    assert_eq!(json["manifest"]["model_hash"].as_str().unwrap().len(), 64);
+    assert!(
+        json["manifest"]["rng"]
+            .as_str()
+            .unwrap()
+            .contains("Xoshiro256PlusPlus")
+    );
+    let csv = std::fs::read_to_string(out_dir.join("result.csv")).unwrap();
+    assert!(csv.starts_with("replication,seed,scope,name,instance,metric,value\n"));
+    assert!(csv.contains(",workload,users,,latency_p99_ms,"));
+    // No temporary files are left behind.
+    let leftovers: Vec<_> = std::fs::read_dir(&out_dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(leftovers.len(), 2, "{leftovers:?}");
+}
+
+#[test]
+fn set_overrides_change_the_model_and_the_hash() {
+    let run = |extra: &[&str]| -> Value {
+        let out = scalesim()
+            .args(
+                [
+                    &["run", "models/single-server.json", "--format", "json"][..],
+                    extra,
+                ]
+                .concat(),
+            )
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let one = run(&[]);
+    let two = run(&["--set", "components.web.workers=2"]);
+    assert_ne!(one["manifest"]["model_hash"], two["manifest"]["model_hash"]);
+    let u1 = one["runs"][0]["components"]["web"]["total"]["utilization"]
+        .as_f64()
+        .unwrap();
+    let u2 = two["runs"][0]["components"]["web"]["total"]["utilization"]
+        .as_f64()
+        .unwrap();
+    assert!(
+        (u1 / u2 - 2.0).abs() < 0.05,
+        "two workers halve utilization: {u1} vs {u2}"
+    );
+    assert_eq!(two["manifest"]["overrides"][0], "components.web.workers=2");
+}
+
+#[test]
+fn replications_report_confidence_intervals() {
+    let out = scalesim()
+        .args([
+            "run",
+            "models/single-server.json",
+            "--format",
+            "json",
+            "--replications",
+            "4",
+            "--set",
+            "duration=\"15s\"",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["runs"].as_array().unwrap().len(), 4);
+    let p99 = &v["summary"]["workloads.users.latency.p99_ms"];
+    assert_eq!(p99["n"], 4);
+    assert!(p99["ci95"].as_f64().unwrap() > 0.0);
+    let seeds: Vec<u64> = v["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["seed"].as_u64().unwrap())
+        .collect();
+    let mut unique = seeds.clone();
+    unique.dedup();
+    assert_eq!(
+        unique.len(),
+        4,
+        "replications use distinct seeds: {seeds:?}"
+    );
+}
+
+#[test]
+fn check_prints_instances_and_estimates_and_warns_when_unstable() {
+    let out = scalesim()
+        .args(["check", "models/horizontal-lb.json"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("app[0], app[1], app[2]"), "{text}");
+    assert!(
+        text.contains("erlang_c") || text.contains("allen_cunneen") || text.contains("mmck"),
+        "{text}"
+    );
+    let out = scalesim()
+        .args([
+            "check",
+            "models/single-server.json",
+            "--set",
+            "workloads.users.arrivals.poisson.rate=1500",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "an unstable model is valid; check only warns"
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("warning: components.web"), "{text}");
+    // And it runs, saying so.
+    let out = scalesim()
+        .args([
+            "run",
+            "models/single-server.json",
+            "--set",
+            "workloads.users.arrivals.poisson.rate=1500",
+            "--set",
+            "duration=\"10s\"",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .contains("grows without bound")
+    );
+}
+
+#[test]
+fn yaml_and_json_forms_of_a_model_give_the_same_result() {
+    let dir = tempfile::tempdir().unwrap();
+    let json_text = std::fs::read_to_string("models/single-server.json").unwrap();
+    let v: Value = serde_json::from_str(&json_text).unwrap();
+    let mut yaml = String::from("# the same model as YAML\n");
+    yaml.push_str(&serde_json::to_string(&v).unwrap()); // JSON is YAML
+    let y = dir.path().join("m.yaml");
+    std::fs::write(&y, yaml).unwrap();
+    let a = scalesim()
+        .args(["run", "models/single-server.json", "--format", "csv"])
+        .output()
+        .unwrap();
+    let b = scalesim()
+        .args(["run", y.to_str().unwrap(), "--format", "csv"])
+        .output()
+        .unwrap();
+    assert!(b.status.success(), "{}", String::from_utf8_lossy(&b.stderr));
+    assert_eq!(a.stdout, b.stdout);
+}
