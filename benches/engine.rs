@@ -28,7 +28,10 @@ fn engine(c: &mut Criterion) {
         let model = load_model_file(&dir.join(format!("{name}.json")), &sets)
             .unwrap_or_else(|e| panic!("benches/models/{name}.json: {e}"));
         // Check once that every customer is served, so the event count holds.
-        let completed = run_once(&model, 42).workloads["customers"].completed;
+        let completed = run_once(&model, 42)
+            .expect("benchmark model runs")
+            .workloads["customers"]
+            .completed;
         assert_eq!(completed, CUSTOMERS, "{name}: not every customer finished");
 
         let mut group = c.benchmark_group(name);
@@ -38,7 +41,11 @@ fn engine(c: &mut Criterion) {
             .measurement_time(Duration::from_secs(3))
             .throughput(Throughput::Elements(3 * CUSTOMERS * stations));
         group.bench_function(BenchmarkId::new("run_once", CUSTOMERS), |b| {
-            b.iter(|| run_once(black_box(&model), black_box(42)).events)
+            b.iter(|| {
+                run_once(black_box(&model), black_box(42))
+                    .expect("runs")
+                    .events
+            })
         });
         group.finish();
     }

@@ -100,8 +100,9 @@ fn run_model(a: RunArgs) -> Result<()> {
         .num_threads(a.jobs.unwrap_or(0))
         .build()
         .context("cannot start the worker threads")?;
-    let runs =
-        pool.install(|| scalesim::replicate::replicate(&model, seed, a.replications as usize));
+    let runs = pool
+        .install(|| scalesim::replicate::replicate(&model, seed, a.replications as usize))
+        .with_context(|| format!("{}: the simulation failed", a.model.display()))?;
     let out = RunOutput::new(&model, seed, &a.set, estimates, runs);
     let json = serde_json::to_string_pretty(&out).context("serializing the result")? + "\n";
     let csv = to_csv(&out);

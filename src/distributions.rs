@@ -900,8 +900,20 @@ impl Distribution {
     }
 
     /// One sample, in nanoseconds: non-negative and finite. Allocates nothing.
-    #[inline]
+    ///
+    /// The exponential and constant cases are inlined into the caller; the others go
+    /// through [`Distribution::sample_other_ns`].
+    #[inline(always)]
     pub fn sample_ns(&self, rng: &mut Rng) -> f64 {
+        match self {
+            Distribution::Exponential { mean_ns } => exp1(rng) * mean_ns,
+            Distribution::Constant { value_ns } => *value_ns,
+            _ => self.sample_other_ns(rng),
+        }
+    }
+
+    #[inline(never)]
+    fn sample_other_ns(&self, rng: &mut Rng) -> f64 {
         match self {
             Distribution::Exponential { mean_ns } => exp1(rng) * mean_ns,
             Distribution::Constant { value_ns } => *value_ns,

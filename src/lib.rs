@@ -33,7 +33,7 @@
 //!                           "service_time": {"exponential": {"mean": "1ms"}}}}
 //! }"#;
 //! let model = parse_model_str(text, Format::Json, std::path::Path::new("."), &[]).unwrap();
-//! let result = scalesim::results::run_once(&model, 42);
+//! let result = scalesim::results::run_once(&model, 42).unwrap();
 //! let app = &result.components["app"].total;
 //! assert!((app["utilization"] - 0.8).abs() < 0.05);
 //! assert!(result.conservation.holds);

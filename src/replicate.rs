@@ -2,6 +2,7 @@
 //! function of (model, seed); results are collected in replication order, so the output
 //! does not depend on the number of threads.
 
+use crate::engine::RunError;
 use crate::model::Model;
 use crate::random::replication_seed;
 use crate::results::{RunResult, run_once};
@@ -18,8 +19,12 @@ pub fn seed_of(seed: u64, index: usize) -> u64 {
 }
 
 /// Runs `replications` replications of `model` with seeds derived from `seed`, on the
-/// current rayon pool.
-pub fn replicate(model: &Model, seed: u64, replications: usize) -> Vec<RunResult> {
+/// current rayon pool. The first failed replication (in replication order) is the error.
+pub fn replicate(
+    model: &Model,
+    seed: u64,
+    replications: usize,
+) -> Result<Vec<RunResult>, RunError> {
     (0..replications)
         .into_par_iter()
         .map(|i| run_once(model, seed_of(seed, i)))

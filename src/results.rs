@@ -2,7 +2,7 @@
 //! class) latency percentiles, throughput and errors; per component and instance the
 //! component's own metrics; and the conservation check.
 
-use crate::engine::{Combine, RunOptions, Simulation};
+use crate::engine::{Combine, RunError, RunOptions, Simulation};
 use crate::metrics::{ErrorCause, LatencyHistogram, LatencySummary};
 use crate::model::Model;
 use indexmap::IndexMap;
@@ -106,10 +106,10 @@ pub struct Conservation {
 }
 
 /// Runs `model` once with `seed` and collects its result.
-pub fn run_once(model: &Model, seed: u64) -> RunResult {
+pub fn run_once(model: &Model, seed: u64) -> Result<RunResult, RunError> {
     let mut sim = Simulation::new(model, RunOptions { seed });
-    sim.run();
-    collect(model, &sim, seed)
+    sim.run()?;
+    Ok(collect(model, &sim, seed))
 }
 
 fn collect(model: &Model, sim: &Simulation, seed: u64) -> RunResult {

@@ -215,3 +215,24 @@ fn yaml_and_json_forms_of_a_model_give_the_same_result() {
     assert!(b.status.success(), "{}", String::from_utf8_lossy(&b.stderr));
     assert_eq!(a.stdout, b.stdout);
 }
+
+#[test]
+fn a_model_whose_clock_cannot_advance_fails_with_status_1() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = dir.path().join("stuck.json");
+    std::fs::write(
+        &m,
+        r#"{"duration": "10s",
+            "workloads": {"w": {"arrivals": {"closed": {"users": 2, "think": {"constant": "0s"}}}, "target": "s"}},
+            "components": {"s": {"kind": "service", "service_time": {"constant": "0s"}}}}"#,
+    )
+    .unwrap();
+    let out = scalesim()
+        .args(["run", m.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.contains("stuck") && err.contains("stuck.json"), "{err}");
+    assert!(!err.contains("panicked"));
+}

@@ -111,8 +111,8 @@ fn model(extra_component: bool) -> scalesim::model::Model {
 #[test]
 fn adding_a_component_does_not_change_other_draws() {
     // "audit" receives no traffic, but it has its own stream: app's results must not move.
-    let a = run_once(&model(false), 11);
-    let b = run_once(&model(true), 11);
+    let a = run_once(&model(false), 11).unwrap();
+    let b = run_once(&model(true), 11).unwrap();
     assert_eq!(
         serde_json::to_string(&a.workloads).unwrap(),
         serde_json::to_string(&b.workloads).unwrap()

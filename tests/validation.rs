@@ -37,7 +37,12 @@ fn reference(case: &str, metric: &str, params: &[(&str, Value)]) -> (f64, Option
         .filter(|c| params.iter().all(|(k, v)| &c["params"][*k] == v))
         .map(|c| (c["value"].as_f64().unwrap(), c["se"].as_f64()))
         .collect();
-    assert_eq!(found.len(), 1, "reference {case}/{metric} {params:?} matched {} lines", found.len());
+    assert_eq!(
+        found.len(),
+        1,
+        "reference {case}/{metric} {params:?} matched {} lines",
+        found.len()
+    );
     found[0]
 }
 
@@ -57,11 +62,20 @@ fn model(v: Value) -> Model {
 impl Experiment {
     fn run(label: &str, v: Value, replications: usize) -> Experiment {
         let m = model(v);
-        let runs = replicate(&m, 20_261_122, replications);
+        let runs = replicate(&m, 20_261_122, replications).unwrap();
         for r in &runs {
-            assert!(r.conservation.holds, "{label}: conservation broken: {:?}", r.conservation);
+            assert!(
+                r.conservation.holds,
+                "{label}: conservation broken: {:?}",
+                r.conservation
+            );
         }
-        Experiment { label: label.to_string(), runs, failures: Vec::new(), passed: 0 }
+        Experiment {
+            label: label.to_string(),
+            runs,
+            failures: Vec::new(),
+            passed: 0,
+        }
     }
 
     fn stat(&self, f: &dyn Fn(&RunResult) -> f64) -> (f64, f64) {
@@ -71,14 +85,25 @@ impl Experiment {
     }
 
     /// Class S (or M when the reference has its own standard error).
-    fn check(&mut self, what: &str, f: &dyn Fn(&RunResult) -> f64, reference: (f64, Option<f64>), b: f64, g: f64) {
+    fn check(
+        &mut self,
+        what: &str,
+        f: &dyn Fn(&RunResult) -> f64,
+        reference: (f64, Option<f64>),
+        b: f64,
+        g: f64,
+    ) {
         let (m, s) = self.stat(f);
         let (r, r_se) = reference;
         let tol = match r_se {
             Some(rs) => 3.0 * (s * s + rs * rs).sqrt() + b * r.abs(),
             None => 3.0 * s + b * r.abs(),
         };
-        let guard = if r.abs() < 0.1 && g == G_MEAN { G_SMALL_PROB_ABS } else { g * r.abs() };
+        let guard = if r.abs() < 0.1 && g == G_MEAN {
+            G_SMALL_PROB_ABS
+        } else {
+            g * r.abs()
+        };
         let ok = (m - r).abs() <= tol;
         let precise = 3.0 * s <= guard;
         if ok && precise {
@@ -88,7 +113,11 @@ impl Experiment {
                 "{}: {what}: simulated {m:.6} ± {:.6} (3s), reference {r:.6}, tolerance {tol:.6}{}",
                 self.label,
                 3.0 * s,
-                if precise { String::new() } else { format!(", precision guard {guard:.6} not met") }
+                if precise {
+                    String::new()
+                } else {
+                    format!(", precision guard {guard:.6} not met")
+                }
             ));
         }
     }
@@ -107,12 +136,19 @@ impl Experiment {
 fn total(r: &RunResult, component: &str, metric: &str) -> f64 {
     r.components[component].total[metric]
 }
-fn w<'a>(r: &'a RunResult) -> &'a scalesim::results::WorkloadResult {
+fn w(r: &RunResult) -> &scalesim::results::WorkloadResult {
     &r.workloads["w"]
 }
 
 /// One service `s` fed by Poisson arrivals at `rate_per_ms`, time unit 1 ms.
-fn station(arrivals: Value, workers: u32, service: Value, queue: Option<Value>, duration_s: f64, warmup_s: f64) -> Value {
+fn station(
+    arrivals: Value,
+    workers: u32,
+    service: Value,
+    queue: Option<Value>,
+    duration_s: f64,
+    warmup_s: f64,
+) -> Value {
     let mut s = json!({"kind": "service", "workers": workers, "service_time": service});
     if let Some(q) = queue {
         s["queue"] = q;
@@ -151,19 +187,59 @@ fn lat(field: &'static str) -> impl Fn(&RunResult) -> f64 {
 fn q1_mm1_basic() {
     // Kleinrock Vol. 1 §3.2: M/M/1 λ = 0.8, μ = 1. Relaxation time 89 u: warm-up 10 s.
     let case = "mm1_basic";
-    let mut e = Experiment::run(case, station(poisson(0.8), 1, exp_ms(1.0), None, 400.0, 10.0), 12);
+    let mut e = Experiment::run(
+        case,
+        station(poisson(0.8), 1, exp_ms(1.0), None, 400.0, 10.0),
+        12,
+    );
     let r = |m: &str| reference(case, m, &[]);
-    e.check("utilization", &|x| total(x, "s", "utilization"), r("utilization"), B_MEAN, G_MEAN);
-    e.check("L", &|x| total(x, "s", "in_system_mean"), r("mean_number_in_system_L"), B_MEAN, G_MEAN);
-    e.check("Lq", &|x| total(x, "s", "queue_mean"), r("mean_number_in_queue_Lq"), B_MEAN, G_MEAN);
+    e.check(
+        "utilization",
+        &|x| total(x, "s", "utilization"),
+        r("utilization"),
+        B_MEAN,
+        G_MEAN,
+    );
+    e.check(
+        "L",
+        &|x| total(x, "s", "in_system_mean"),
+        r("mean_number_in_system_L"),
+        B_MEAN,
+        G_MEAN,
+    );
+    e.check(
+        "Lq",
+        &|x| total(x, "s", "queue_mean"),
+        r("mean_number_in_queue_Lq"),
+        B_MEAN,
+        G_MEAN,
+    );
     e.check("W", &lat("mean"), r("mean_response_time_W"), B_MEAN, G_MEAN);
-    e.check("Wq", &|x| total(x, "s", "wait_mean_ms"), r("mean_wait_Wq"), B_MEAN, G_MEAN);
-    e.check("P(wait)", &|x| total(x, "s", "wait_share"), r("prob_wait"), B_MEAN, G_MEAN);
+    e.check(
+        "Wq",
+        &|x| total(x, "s", "wait_mean_ms"),
+        r("mean_wait_Wq"),
+        B_MEAN,
+        G_MEAN,
+    );
+    e.check(
+        "P(wait)",
+        &|x| total(x, "s", "wait_share"),
+        r("prob_wait"),
+        B_MEAN,
+        G_MEAN,
+    );
     e.check("T p50", &lat("p50"), r("response_time_p50"), B_PCT, G_P99);
     e.check("T p90", &lat("p90"), r("response_time_p90"), B_PCT, G_P99);
     e.check("T p95", &lat("p95"), r("response_time_p95"), B_PCT, G_P99);
     e.check("T p99", &lat("p99"), r("response_time_p99"), B_PCT, G_P99);
-    e.check("T p99.9", &lat("p999"), r("response_time_p99.9"), B_P999, G_P999);
+    e.check(
+        "T p99.9",
+        &lat("p999"),
+        r("response_time_p99.9"),
+        B_P999,
+        G_P999,
+    );
     e.finish();
 }
 
@@ -174,60 +250,183 @@ fn q2_hockey_stick_mm1_md1_mm10() {
     let case = "hockey_stick";
     // Durations give each replication at least ~100k requests (for the p99) and meet the
     // 2% precision guard on the mean at high load.
-    for &(rho, secs) in &[(0.1, 1000.0), (0.3, 400.0), (0.5, 250.0), (0.7, 250.0), (0.8, 300.0), (0.9, 1400.0)] {
+    for &(rho, secs) in &[
+        (0.1, 1000.0),
+        (0.3, 400.0),
+        (0.5, 250.0),
+        (0.7, 250.0),
+        (0.8, 300.0),
+        (0.9, 1400.0),
+    ] {
         let warm = 60.0 * (1.0 / (1.0 - f64::sqrt(rho)).powi(2)) / 1000.0;
-        let mut e = Experiment::run(&format!("M/M/1 ρ={rho}"), station(poisson(rho), 1, exp_ms(1.0), None, secs, warm.max(1.0)), 10);
+        let mut e = Experiment::run(
+            &format!("M/M/1 ρ={rho}"),
+            station(poisson(rho), 1, exp_ms(1.0), None, secs, warm.max(1.0)),
+            10,
+        );
         let p = [("model", json!("M/M/1")), ("lambda", json!(rho))];
-        e.check("W", &lat("mean"), reference(case, "mean_response_time_over_mean_service", &p), B_MEAN, G_MEAN);
-        e.check("p99", &lat("p99"), reference(case, "response_time_p99_over_mean_service", &p), B_PCT, G_P99);
+        e.check(
+            "W",
+            &lat("mean"),
+            reference(case, "mean_response_time_over_mean_service", &p),
+            B_MEAN,
+            G_MEAN,
+        );
+        e.check(
+            "p99",
+            &lat("p99"),
+            reference(case, "response_time_p99_over_mean_service", &p),
+            B_PCT,
+            G_P99,
+        );
         e.finish();
 
-        let mut e = Experiment::run(&format!("M/D/1 ρ={rho}"), station(poisson(rho), 1, json!({"constant": "1ms"}), None, secs / 2.0, warm.max(1.0)), 10);
+        let mut e = Experiment::run(
+            &format!("M/D/1 ρ={rho}"),
+            station(
+                poisson(rho),
+                1,
+                json!({"constant": "1ms"}),
+                None,
+                secs / 2.0,
+                warm.max(1.0),
+            ),
+            10,
+        );
         let p = [("model", json!("M/D/1")), ("lambda", json!(rho))];
-        e.check("W", &lat("mean"), reference(case, "mean_response_time_over_mean_service", &p), B_MEAN, G_MEAN);
+        e.check(
+            "W",
+            &lat("mean"),
+            reference(case, "mean_response_time_over_mean_service", &p),
+            B_MEAN,
+            G_MEAN,
+        );
         e.finish();
 
         let lambda10 = (rho * 10.0 * 1e6_f64).round() / 1e6;
-        let mut e = Experiment::run(&format!("M/M/10 ρ={rho}"), station(poisson(lambda10), 10, exp_ms(1.0), None, (secs / 10.0).min(60.0), 2.0), 10);
+        let mut e = Experiment::run(
+            &format!("M/M/10 ρ={rho}"),
+            station(
+                poisson(lambda10),
+                10,
+                exp_ms(1.0),
+                None,
+                (secs / 10.0).min(60.0),
+                2.0,
+            ),
+            10,
+        );
         let p = [("model", json!("M/M/10")), ("lambda", json!(lambda10))];
-        e.check("W", &lat("mean"), reference(case, "mean_response_time_over_mean_service", &p), B_MEAN, G_MEAN);
+        e.check(
+            "W",
+            &lat("mean"),
+            reference(case, "mean_response_time_over_mean_service", &p),
+            B_MEAN,
+            G_MEAN,
+        );
         e.finish();
     }
 }
 
 #[test]
 fn q3_mmc_erlang_c() {
-    for &(c, lambda, case) in &[(10u32, 8.0, "mmc_erlang_c_c10"), (4, 3.0, "mmc_erlang_c_c4"), (100, 90.0, "mmc_erlang_c_c100")] {
+    for &(c, lambda, case) in &[
+        (10u32, 8.0, "mmc_erlang_c_c10"),
+        (4, 3.0, "mmc_erlang_c_c4"),
+        (100, 90.0, "mmc_erlang_c_c100"),
+    ] {
         let secs = if c == 100 { 30.0 } else { 100.0 };
-        let mut e = Experiment::run(case, station(poisson(lambda), c, exp_ms(1.0), None, secs, 2.0), 10);
+        let mut e = Experiment::run(
+            case,
+            station(poisson(lambda), c, exp_ms(1.0), None, secs, 2.0),
+            10,
+        );
         let r = |m: &str| reference(case, m, &[]);
-        e.check("P(wait)", &|x| total(x, "s", "wait_share"), r("prob_wait_erlang_c"), B_MEAN, G_MEAN);
-        e.check("Wq", &|x| total(x, "s", "wait_mean_ms"), r("mean_wait_Wq"), B_MEAN, G_MEAN * 2.0);
+        e.check(
+            "P(wait)",
+            &|x| total(x, "s", "wait_share"),
+            r("prob_wait_erlang_c"),
+            B_MEAN,
+            G_MEAN,
+        );
+        e.check(
+            "Wq",
+            &|x| total(x, "s", "wait_mean_ms"),
+            r("mean_wait_Wq"),
+            B_MEAN,
+            G_MEAN * 2.0,
+        );
         e.check("W", &lat("mean"), r("mean_response_time_W"), B_MEAN, G_MEAN);
-        e.check("Lq", &|x| total(x, "s", "queue_mean"), r("mean_number_in_queue_Lq"), B_MEAN, G_MEAN * 2.0);
-        e.check("L", &|x| total(x, "s", "in_system_mean"), r("mean_number_in_system_L"), B_MEAN, G_MEAN);
-        e.check("utilization", &|x| total(x, "s", "utilization"), r("utilization_per_server"), B_MEAN, G_MEAN);
+        e.check(
+            "Lq",
+            &|x| total(x, "s", "queue_mean"),
+            r("mean_number_in_queue_Lq"),
+            B_MEAN,
+            G_MEAN * 2.0,
+        );
+        e.check(
+            "L",
+            &|x| total(x, "s", "in_system_mean"),
+            r("mean_number_in_system_L"),
+            B_MEAN,
+            G_MEAN,
+        );
+        e.check(
+            "utilization",
+            &|x| total(x, "s", "utilization"),
+            r("utilization_per_server"),
+            B_MEAN,
+            G_MEAN,
+        );
         e.check("T p50", &lat("p50"), r("response_time_p50"), B_PCT, G_P99);
         e.check("T p90", &lat("p90"), r("response_time_p90"), B_PCT, G_P99);
         e.check("T p95", &lat("p95"), r("response_time_p95"), B_PCT, G_P99);
         e.check("T p99", &lat("p99"), r("response_time_p99"), B_PCT, G_P99);
-        e.check("T p99.9", &lat("p999"), r("response_time_p99.9"), B_P999, G_P999);
+        e.check(
+            "T p99.9",
+            &lat("p999"),
+            r("response_time_p99.9"),
+            B_P999,
+            G_P999,
+        );
         e.finish();
     }
 }
 
 #[test]
 fn q4_erlang_b_is_insensitive_to_the_service_distribution() {
-    let services = [("exponential", exp_ms(1.0)), ("lognormal cv 2", json!({"lognormal": {"mean": "1ms", "cv": 2.0}}))];
+    let services = [
+        ("exponential", exp_ms(1.0)),
+        (
+            "lognormal cv 2",
+            json!({"lognormal": {"mean": "1ms", "cv": 2.0}}),
+        ),
+    ];
     for &(c, a) in &[(10u32, 5.0), (10, 8.0), (5, 2.0), (30, 25.0), (100, 90.0)] {
         for (name, svc) in &services {
             let label = format!("erlang_b c={c} a={a} {name}");
             // About 500k requests per replication whatever the load.
             let secs = (500.0_f64 / a).clamp(5.0, 100.0);
-            let mut e = Experiment::run(&label, station(poisson(a), c, svc.clone(), Some(json!(0)), secs, 1.0), 10);
+            let mut e = Experiment::run(
+                &label,
+                station(poisson(a), c, svc.clone(), Some(json!(0)), secs, 1.0),
+                10,
+            );
             let p = [("servers", json!(c)), ("offered_load_erlangs", json!(a))];
-            e.check("blocking", &|x| total(x, "s", "drop_share"), reference("erlang_b", "blocking_probability", &p), B_MEAN, G_MEAN);
-            e.check("busy servers", &|x| total(x, "s", "busy_workers_mean"), reference("erlang_b", "mean_busy_servers", &p), B_MEAN, G_MEAN);
+            e.check(
+                "blocking",
+                &|x| total(x, "s", "drop_share"),
+                reference("erlang_b", "blocking_probability", &p),
+                B_MEAN,
+                G_MEAN,
+            );
+            e.check(
+                "busy servers",
+                &|x| total(x, "s", "busy_workers_mean"),
+                reference("erlang_b", "mean_busy_servers", &p),
+                B_MEAN,
+                G_MEAN,
+            );
             e.finish();
         }
     }
@@ -237,28 +436,109 @@ fn q4_erlang_b_is_insensitive_to_the_service_distribution() {
 fn q5_mmck() {
     // M/M/2/5: two workers and three waiting places, λ = 1.8, μ = 1.
     let case = "mmck";
-    let mut e = Experiment::run(case, station(poisson(1.8), 2, exp_ms(1.0), Some(json!(3)), 200.0, 1.0), 10);
+    let mut e = Experiment::run(
+        case,
+        station(poisson(1.8), 2, exp_ms(1.0), Some(json!(3)), 200.0, 1.0),
+        10,
+    );
     let r = |m: &str| reference(case, m, &[]);
-    e.check("blocking", &|x| total(x, "s", "drop_share"), r("blocking_probability_PK"), B_MEAN, G_MEAN);
-    e.check("throughput", &|x| w(x).goodput_per_s / 1000.0, r("throughput"), B_MEAN, G_MEAN);
-    e.check("L", &|x| total(x, "s", "in_system_mean"), r("mean_number_in_system_L"), B_MEAN, G_MEAN);
-    e.check("Lq", &|x| total(x, "s", "queue_mean"), r("mean_number_in_queue_Lq"), B_MEAN, G_MEAN);
-    e.check("W accepted", &lat("mean"), r("mean_response_time_accepted_W"), B_MEAN, G_MEAN);
-    e.check("Wq accepted", &|x| total(x, "s", "wait_mean_ms"), r("mean_wait_accepted_Wq"), B_MEAN, G_MEAN);
-    e.check("utilization", &|x| total(x, "s", "utilization"), r("utilization_per_server"), B_MEAN, G_MEAN);
+    e.check(
+        "blocking",
+        &|x| total(x, "s", "drop_share"),
+        r("blocking_probability_PK"),
+        B_MEAN,
+        G_MEAN,
+    );
+    e.check(
+        "throughput",
+        &|x| w(x).goodput_per_s / 1000.0,
+        r("throughput"),
+        B_MEAN,
+        G_MEAN,
+    );
+    e.check(
+        "L",
+        &|x| total(x, "s", "in_system_mean"),
+        r("mean_number_in_system_L"),
+        B_MEAN,
+        G_MEAN,
+    );
+    e.check(
+        "Lq",
+        &|x| total(x, "s", "queue_mean"),
+        r("mean_number_in_queue_Lq"),
+        B_MEAN,
+        G_MEAN,
+    );
+    e.check(
+        "W accepted",
+        &lat("mean"),
+        r("mean_response_time_accepted_W"),
+        B_MEAN,
+        G_MEAN,
+    );
+    e.check(
+        "Wq accepted",
+        &|x| total(x, "s", "wait_mean_ms"),
+        r("mean_wait_accepted_Wq"),
+        B_MEAN,
+        G_MEAN,
+    );
+    e.check(
+        "utilization",
+        &|x| total(x, "s", "utilization"),
+        r("utilization_per_server"),
+        B_MEAN,
+        G_MEAN,
+    );
     e.finish();
 }
 
 #[test]
 fn q6_md1_and_q7_mg1_pollaczek_khinchine() {
     let case = "md1";
-    let mut e = Experiment::run(case, station(poisson(0.8), 1, json!({"constant": "1ms"}), None, 300.0, 10.0), 10);
+    let mut e = Experiment::run(
+        case,
+        station(
+            poisson(0.8),
+            1,
+            json!({"constant": "1ms"}),
+            None,
+            300.0,
+            10.0,
+        ),
+        10,
+    );
     let r = |m: &str| reference(case, m, &[]);
-    e.check("Wq", &|x| total(x, "s", "wait_mean_ms"), r("mean_wait_Wq"), B_MEAN, G_MEAN);
+    e.check(
+        "Wq",
+        &|x| total(x, "s", "wait_mean_ms"),
+        r("mean_wait_Wq"),
+        B_MEAN,
+        G_MEAN,
+    );
     e.check("W", &lat("mean"), r("mean_response_time_W"), B_MEAN, G_MEAN);
-    e.check("Lq", &|x| total(x, "s", "queue_mean"), r("mean_number_in_queue_Lq"), B_MEAN, G_MEAN);
-    e.check("L", &|x| total(x, "s", "in_system_mean"), r("mean_number_in_system_L"), B_MEAN, G_MEAN);
-    e.check("P(wait)", &|x| total(x, "s", "wait_share"), r("prob_wait"), B_MEAN, G_MEAN);
+    e.check(
+        "Lq",
+        &|x| total(x, "s", "queue_mean"),
+        r("mean_number_in_queue_Lq"),
+        B_MEAN,
+        G_MEAN,
+    );
+    e.check(
+        "L",
+        &|x| total(x, "s", "in_system_mean"),
+        r("mean_number_in_system_L"),
+        B_MEAN,
+        G_MEAN,
+    );
+    e.check(
+        "P(wait)",
+        &|x| total(x, "s", "wait_share"),
+        r("prob_wait"),
+        B_MEAN,
+        G_MEAN,
+    );
     e.finish();
 
     // M/G/1 at ρ = 0.7 with SCV 4: lognormal and balanced-means H2 give the same means.
@@ -266,15 +546,46 @@ fn q6_md1_and_q7_mg1_pollaczek_khinchine() {
         {"p": 0.887298334620741_7, "mean": format!("{}ms", 1.0 / 1.774_596_669_241_483_4)},
         {"p": 0.112701665379258_3, "mean": format!("{}ms", 1.0 / 0.225_403_330_758_516_6)}]}});
     let logn = json!({"lognormal": {"mean": "1ms", "cv": 2.0}});
-    for (name, svc, service) in [("lognormal", logn, "lognormal"), ("H2", h2, "hyperexponential_H2_balanced_means")] {
+    for (name, svc, service) in [
+        ("lognormal", logn, "lognormal"),
+        ("H2", h2, "hyperexponential_H2_balanced_means"),
+    ] {
         let case = "mg1_pk_scv4";
         // Heavy-tailed service: long runs (the variance of Wq grows with the 3rd moment).
-        let mut e = Experiment::run(&format!("{case} {name}"), station(poisson(0.7), 1, svc, None, 1500.0, 20.0), 12);
+        let mut e = Experiment::run(
+            &format!("{case} {name}"),
+            station(poisson(0.7), 1, svc, None, 1500.0, 20.0),
+            12,
+        );
         let p = [("service", json!(service))];
-        e.check("Wq", &|x| total(x, "s", "wait_mean_ms"), reference(case, "mean_wait_Wq", &p), B_MEAN, G_MEAN * 2.0);
-        e.check("W", &lat("mean"), reference(case, "mean_response_time_W", &p), B_MEAN, G_MEAN * 2.0);
-        e.check("L", &|x| total(x, "s", "in_system_mean"), reference(case, "mean_number_in_system_L", &p), B_MEAN, G_MEAN * 2.0);
-        e.check("utilization", &|x| total(x, "s", "utilization"), reference(case, "utilization", &p), B_MEAN, G_MEAN);
+        e.check(
+            "Wq",
+            &|x| total(x, "s", "wait_mean_ms"),
+            reference(case, "mean_wait_Wq", &p),
+            B_MEAN,
+            G_MEAN * 2.0,
+        );
+        e.check(
+            "W",
+            &lat("mean"),
+            reference(case, "mean_response_time_W", &p),
+            B_MEAN,
+            G_MEAN * 2.0,
+        );
+        e.check(
+            "L",
+            &|x| total(x, "s", "in_system_mean"),
+            reference(case, "mean_number_in_system_L", &p),
+            B_MEAN,
+            G_MEAN * 2.0,
+        );
+        e.check(
+            "utilization",
+            &|x| total(x, "s", "utilization"),
+            reference(case, "utilization", &p),
+            B_MEAN,
+            G_MEAN,
+        );
         e.finish();
     }
 }
@@ -284,17 +595,54 @@ fn q8_gim1_erlang_and_constant_interarrivals() {
     let case = "gim1";
     let mean_gap = format!("{}ms", 1.0 / 0.9);
     for (model, arrivals) in [
-        ("E2/M/1", json!({"interarrival": {"erlang": {"k": 2, "mean": mean_gap}}})),
-        ("E10/M/1", json!({"interarrival": {"erlang": {"k": 10, "mean": mean_gap}}})),
-        ("E100/M/1", json!({"interarrival": {"erlang": {"k": 100, "mean": mean_gap}}})),
+        (
+            "E2/M/1",
+            json!({"interarrival": {"erlang": {"k": 2, "mean": mean_gap}}}),
+        ),
+        (
+            "E10/M/1",
+            json!({"interarrival": {"erlang": {"k": 10, "mean": mean_gap}}}),
+        ),
+        (
+            "E100/M/1",
+            json!({"interarrival": {"erlang": {"k": 100, "mean": mean_gap}}}),
+        ),
         ("D/M/1", json!({"constant": {"rate": 900.0}})),
     ] {
-        let mut e = Experiment::run(&format!("{case} {model}"), station(arrivals, 1, exp_ms(1.0), None, 1000.0, 10.0), 10);
+        let mut e = Experiment::run(
+            &format!("{case} {model}"),
+            station(arrivals, 1, exp_ms(1.0), None, 1000.0, 10.0),
+            10,
+        );
         let p = [("model", json!(model))];
-        e.check("P(wait)", &|x| total(x, "s", "wait_share"), reference(case, "sigma_prob_wait", &p), B_MEAN, G_MEAN);
-        e.check("W", &lat("mean"), reference(case, "mean_response_time_W", &p), B_MEAN, G_MEAN);
-        e.check("Wq", &|x| total(x, "s", "wait_mean_ms"), reference(case, "mean_wait_Wq", &p), B_MEAN, G_MEAN);
-        e.check("T p99", &lat("p99"), reference(case, "response_time_p99", &p), B_PCT, G_P99);
+        e.check(
+            "P(wait)",
+            &|x| total(x, "s", "wait_share"),
+            reference(case, "sigma_prob_wait", &p),
+            B_MEAN,
+            G_MEAN,
+        );
+        e.check(
+            "W",
+            &lat("mean"),
+            reference(case, "mean_response_time_W", &p),
+            B_MEAN,
+            G_MEAN,
+        );
+        e.check(
+            "Wq",
+            &|x| total(x, "s", "wait_mean_ms"),
+            reference(case, "mean_wait_Wq", &p),
+            B_MEAN,
+            G_MEAN,
+        );
+        e.check(
+            "T p99",
+            &lat("p99"),
+            reference(case, "response_time_p99", &p),
+            B_PCT,
+            G_P99,
+        );
         e.finish();
     }
 }
@@ -315,9 +663,27 @@ fn q9_jackson_tandem() {
     let mut e = Experiment::run(case, v, 10);
     let r = |m: &str| reference(case, m, &[]);
     e.check("W", &lat("mean"), r("mean_response_time"), B_MEAN, G_MEAN);
-    e.check("L1", &|x| total(x, "s1", "in_system_mean"), r("mean_number_station1"), B_MEAN, G_MEAN);
-    e.check("L2", &|x| total(x, "s2", "in_system_mean"), r("mean_number_station2"), B_MEAN, G_MEAN);
-    e.check("L", &|x| total(x, "s1", "in_system_mean") + total(x, "s2", "in_system_mean"), r("mean_number_in_system"), B_MEAN, G_MEAN);
+    e.check(
+        "L1",
+        &|x| total(x, "s1", "in_system_mean"),
+        r("mean_number_station1"),
+        B_MEAN,
+        G_MEAN,
+    );
+    e.check(
+        "L2",
+        &|x| total(x, "s2", "in_system_mean"),
+        r("mean_number_station2"),
+        B_MEAN,
+        G_MEAN,
+    );
+    e.check(
+        "L",
+        &|x| total(x, "s1", "in_system_mean") + total(x, "s2", "in_system_mean"),
+        r("mean_number_in_system"),
+        B_MEAN,
+        G_MEAN,
+    );
     e.check("T p50", &lat("p50"), r("response_time_p50"), B_PCT, G_P99);
     e.check("T p90", &lat("p90"), r("response_time_p90"), B_PCT, G_P99);
     e.check("T p95", &lat("p95"), r("response_time_p95"), B_PCT, G_P99);
@@ -337,11 +703,35 @@ fn q13_mva_repairman_closed_loop() {
         });
         let mut e = Experiment::run(&format!("{case} N={n}"), v, 10);
         let p = [("N", json!(n))];
-        e.check("X", &|x| w(x).goodput_per_s / 1000.0, reference(case, "throughput_X", &p), B_MEAN, G_MEAN);
-        e.check("R", &lat("mean"), reference(case, "response_time_R", &p), B_MEAN, G_MEAN);
-        e.check("U", &|x| total(x, "s", "utilization"), reference(case, "server_utilization", &p), B_MEAN, G_MEAN);
+        e.check(
+            "X",
+            &|x| w(x).goodput_per_s / 1000.0,
+            reference(case, "throughput_X", &p),
+            B_MEAN,
+            G_MEAN,
+        );
+        e.check(
+            "R",
+            &lat("mean"),
+            reference(case, "response_time_R", &p),
+            B_MEAN,
+            G_MEAN,
+        );
+        e.check(
+            "U",
+            &|x| total(x, "s", "utilization"),
+            reference(case, "server_utilization", &p),
+            B_MEAN,
+            G_MEAN,
+        );
         // Interactive response-time law (X1): R = N/X − Z, exact up to sampling noise.
-        e.check("R = N/X - Z", &|x| f64::from(n) / (w(x).goodput_per_s / 1000.0) - 1.0, reference(case, "response_time_R", &p), B_MEAN, G_MEAN);
+        e.check(
+            "R = N/X - Z",
+            &|x| f64::from(n) / (w(x).goodput_per_s / 1000.0) - 1.0,
+            reference(case, "response_time_R", &p),
+            B_MEAN,
+            G_MEAN,
+        );
         e.finish();
     }
 }
@@ -351,12 +741,40 @@ fn r1_queue_deadline_and_r2_client_timeout() {
     let case = "timeout_queue_deadline";
     for &(lambda, tau) in &[(0.9, 2.0), (1.2, 2.0), (2.0, 5.0)] {
         let q = json!({"timeout": format!("{tau}ms")});
-        let mut e = Experiment::run(&format!("{case} λ={lambda}"), station(poisson(lambda), 1, exp_ms(1.0), Some(q), 200.0, 2.0), 10);
+        let mut e = Experiment::run(
+            &format!("{case} λ={lambda}"),
+            station(poisson(lambda), 1, exp_ms(1.0), Some(q), 200.0, 2.0),
+            10,
+        );
         let p = [("lambda", json!(lambda))];
-        e.check("P(drop)", &|x| total(x, "s", "expired") / total(x, "s", "arrived"), reference(case, "drop_probability", &p), B_MEAN, G_MEAN);
-        e.check("goodput", &|x| w(x).goodput_per_s / 1000.0, reference(case, "goodput", &p), B_MEAN, G_MEAN);
-        e.check("utilization", &|x| total(x, "s", "utilization"), reference(case, "utilization", &p), B_MEAN, G_MEAN);
-        e.check("response of served", &lat("mean"), reference(case, "mean_response_time_of_served", &p), B_MEAN, G_MEAN);
+        e.check(
+            "P(drop)",
+            &|x| total(x, "s", "expired") / total(x, "s", "arrived"),
+            reference(case, "drop_probability", &p),
+            B_MEAN,
+            G_MEAN,
+        );
+        e.check(
+            "goodput",
+            &|x| w(x).goodput_per_s / 1000.0,
+            reference(case, "goodput", &p),
+            B_MEAN,
+            G_MEAN,
+        );
+        e.check(
+            "utilization",
+            &|x| total(x, "s", "utilization"),
+            reference(case, "utilization", &p),
+            B_MEAN,
+            G_MEAN,
+        );
+        e.check(
+            "response of served",
+            &lat("mean"),
+            reference(case, "mean_response_time_of_served", &p),
+            B_MEAN,
+            G_MEAN,
+        );
         e.finish();
     }
 
@@ -365,9 +783,27 @@ fn r1_queue_deadline_and_r2_client_timeout() {
     v["workloads"]["w"]["timeout"] = json!("10ms");
     let mut e = Experiment::run(case, v, 10);
     let r = |m: &str| reference(case, m, &[]);
-    e.check("timed out", &|x| w(x).errors["timeout"] as f64 / (w(x).completed + w(x).failed) as f64, r("fraction_timed_out"), B_MEAN, G_MEAN);
-    e.check("goodput", &|x| w(x).goodput_per_s / 1000.0, r("goodput"), B_MEAN, G_MEAN);
-    e.check("server utilization", &|x| total(x, "s", "utilization"), r("server_utilization"), B_MEAN, G_MEAN);
+    e.check(
+        "timed out",
+        &|x| w(x).errors["timeout"] as f64 / (w(x).completed + w(x).failed) as f64,
+        r("fraction_timed_out"),
+        B_MEAN,
+        G_MEAN,
+    );
+    e.check(
+        "goodput",
+        &|x| w(x).goodput_per_s / 1000.0,
+        r("goodput"),
+        B_MEAN,
+        G_MEAN,
+    );
+    e.check(
+        "server utilization",
+        &|x| total(x, "s", "utilization"),
+        r("server_utilization"),
+        B_MEAN,
+        G_MEAN,
+    );
     e.finish();
 }
 
@@ -392,27 +828,93 @@ fn l3_load_balancing_policies_n10() {
     let case = "lb_n10";
     let p = |policy: &str| [("policy", json!(policy))];
     let mut e = Experiment::run("random", balanced(json!({"policy": "random"}), 250.0), 10);
-    e.check("W", &lat("mean"), reference(case, "mean_response_time", &p("random")), B_MEAN, G_MEAN);
-    e.check("p99", &lat("p99"), reference(case, "response_time_p99", &p("random")), B_PCT, G_P99);
+    e.check(
+        "W",
+        &lat("mean"),
+        reference(case, "mean_response_time", &p("random")),
+        B_MEAN,
+        G_MEAN,
+    );
+    e.check(
+        "p99",
+        &lat("p99"),
+        reference(case, "response_time_p99", &p("random")),
+        B_PCT,
+        G_P99,
+    );
     e.finish();
 
-    let mut e = Experiment::run("round robin", balanced(json!({"policy": "round_robin"}), 80.0), 10);
-    e.check("W", &lat("mean"), reference(case, "mean_response_time", &p("round_robin")), B_MEAN, G_MEAN);
-    e.check("P(wait)", &|x| total(x, "s", "wait_share"), reference(case, "prob_wait", &p("round_robin")), B_MEAN, G_MEAN);
-    e.check("p99", &lat("p99"), reference(case, "response_time_p99", &p("round_robin")), B_PCT, G_P99);
+    let mut e = Experiment::run(
+        "round robin",
+        balanced(json!({"policy": "round_robin"}), 80.0),
+        10,
+    );
+    e.check(
+        "W",
+        &lat("mean"),
+        reference(case, "mean_response_time", &p("round_robin")),
+        B_MEAN,
+        G_MEAN,
+    );
+    e.check(
+        "P(wait)",
+        &|x| total(x, "s", "wait_share"),
+        reference(case, "prob_wait", &p("round_robin")),
+        B_MEAN,
+        G_MEAN,
+    );
+    e.check(
+        "p99",
+        &lat("p99"),
+        reference(case, "response_time_p99", &p("round_robin")),
+        B_PCT,
+        G_P99,
+    );
     e.finish();
 
-    let mut e = Experiment::run("least connections", balanced(json!({"policy": "least_connections"}), 50.0), 10);
-    e.check("W", &lat("mean"), reference(case, "mean_response_time", &p("join_shortest_queue (= least connections with exact counts)")), B_MEAN, G_MEAN);
+    let mut e = Experiment::run(
+        "least connections",
+        balanced(json!({"policy": "least_connections"}), 50.0),
+        10,
+    );
+    e.check(
+        "W",
+        &lat("mean"),
+        reference(
+            case,
+            "mean_response_time",
+            &p("join_shortest_queue (= least connections with exact counts)"),
+        ),
+        B_MEAN,
+        G_MEAN,
+    );
     e.finish();
     for (label, cfg, policy) in [
-        ("power of 2 distinct", json!({"policy": "power_of_choices", "choices": 2}), "power_of_2_choices (2 distinct servers)"),
-        ("power of 2 with replacement", json!({"policy": "power_of_choices", "choices": 2, "distinct": false}), "power_of_2_choices (2 draws with replacement, Mitzenmacher's model)"),
-        ("power of 3 distinct", json!({"policy": "power_of_choices", "choices": 3}), "power_of_3_choices (3 distinct servers)"),
+        (
+            "power of 2 distinct",
+            json!({"policy": "power_of_choices", "choices": 2}),
+            "power_of_2_choices (2 distinct servers)",
+        ),
+        (
+            "power of 2 with replacement",
+            json!({"policy": "power_of_choices", "choices": 2, "distinct": false}),
+            "power_of_2_choices (2 draws with replacement, Mitzenmacher's model)",
+        ),
+        (
+            "power of 3 distinct",
+            json!({"policy": "power_of_choices", "choices": 3}),
+            "power_of_3_choices (3 distinct servers)",
+        ),
     ] {
         let mut e = Experiment::run(label, balanced(cfg, 60.0), 10);
-        let reference_value = std::panic::catch_unwind(|| reference(case, "mean_response_time", &p(policy)));
-        let reference_value = reference_value.unwrap_or_else(|_| panic!("no reference for {policy}; policies: {}", policies_in_cases()));
+        let reference_value =
+            std::panic::catch_unwind(|| reference(case, "mean_response_time", &p(policy)));
+        let reference_value = reference_value.unwrap_or_else(|_| {
+            panic!(
+                "no reference for {policy}; policies: {}",
+                policies_in_cases()
+            )
+        });
         e.check("W", &lat("mean"), reference_value, B_MEAN, G_MEAN);
         e.finish();
     }
@@ -442,7 +944,7 @@ fn x1_littles_law_holds_in_every_run() {
             "db": {"kind": "service", "workers": 4, "service_time": {"exponential": {"mean": "0.5ms"}}}
         }
     });
-    let runs = replicate(&model(v), 3, 10);
+    let runs = replicate(&model(v), 3, 10).unwrap();
     for r in &runs {
         assert!(r.conservation.holds);
         // Whole system seen from the client, with a balancer in front: λ·W vs time-average L.
@@ -455,6 +957,10 @@ fn x1_littles_law_holds_in_every_run() {
         // Utilization law at db: U = X·S / workers.
         let db = &r.components["db"].total;
         let u = db["throughput_per_s"] * 0.0005 / 4.0;
-        assert!((u - db["utilization"]).abs() / u < 0.03, "U = XS: {u} vs {}", db["utilization"]);
+        assert!(
+            (u - db["utilization"]).abs() / u < 0.03,
+            "U = XS: {u} vs {}",
+            db["utilization"]
+        );
     }
 }

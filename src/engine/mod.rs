@@ -14,4 +14,4 @@ pub use calendar::Calendar;
 pub use call::{CLIENT, Call, Outcome, Request, Slab};
 pub use context::{Combine, Component, Ctx, Group, InstanceReport, Totals};
 pub use event::{CallId, Event, InstanceId, RequestId};
-pub use sim::{RunOptions, Simulation};
+pub use sim::{RunError, RunOptions, STALL_LIMIT, Simulation};

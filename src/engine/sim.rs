@@ -10,6 +10,24 @@ use crate::time::SimTime;
 use crate::workload::{Arrivals, Workload};
 use std::sync::Arc;
 
+/// Events allowed at one instant before a run is declared stuck: a model whose requests
+/// take no time at all (zero think time and zero service time) would never advance the
+/// clock.
+pub const STALL_LIMIT: u64 = 100_000_000;
+
+/// Why a run could not finish.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum RunError {
+    /// The clock stopped advancing.
+    #[error(
+        "the run is stuck: more than {STALL_LIMIT} events happened at t = {at_s}s without the clock moving; give some step of the model a duration longer than zero (think time, service time)"
+    )]
+    Stalled {
+        /// Simulated time, seconds.
+        at_s: f64,
+    },
+}
+
 /// Settings of one run that are not part of the model.
 #[derive(Debug, Clone, Copy)]
 pub struct RunOptions {
@@ -73,20 +91,32 @@ impl Simulation {
     }
 
     /// Runs until the end of the model's duration, or until nothing is left to happen.
-    pub fn run(&mut self) {
+    pub fn run(&mut self) -> Result<(), RunError> {
         let horizon = self.ctx.horizon;
         let mut last = SimTime::ZERO;
+        let mut same_instant = 0u64;
         while let Some((now, event)) = self.ctx.calendar.pop() {
             if now > horizon {
                 last = horizon;
                 break;
             }
-            last = now;
+            if now == last {
+                same_instant += 1;
+                if same_instant > STALL_LIMIT {
+                    return Err(RunError::Stalled {
+                        at_s: now.as_secs_f64(),
+                    });
+                }
+            } else {
+                same_instant = 0;
+                last = now;
+            }
             self.events += 1;
             self.dispatch(event);
         }
         self.end = last.max(self.warmup_end);
         self.finished = true;
+        Ok(())
     }
 
     #[inline]

@@ -2,168 +2,99 @@
 //! pandas `pivot_table` or R `pivot_wider`.
 
 use super::RunOutput;
+use crate::metrics::LatencySummary;
+
+/// Header of the tidy CSV.
+pub const CSV_HEADER: [&str; 7] = [
+    "replication",
+    "seed",
+    "scope",
+    "name",
+    "instance",
+    "metric",
+    "value",
+];
+
+/// Rows of one replication.
+struct Tidy<'a> {
+    w: &'a mut csv::Writer<Vec<u8>>,
+    replication: String,
+    seed: String,
+}
+
+impl Tidy<'_> {
+    fn row(&mut self, scope: &str, name: &str, instance: &str, metric: &str, value: f64) {
+        self.w
+            .write_record([
+                self.replication.as_str(),
+                self.seed.as_str(),
+                scope,
+                name,
+                instance,
+                metric,
+                &value.to_string(),
+            ])
+            .expect("writing CSV to memory");
+    }
+
+    fn latency(&mut self, scope: &str, name: &str, l: &LatencySummary) {
+        for (metric, v) in [
+            ("latency_mean_ms", l.mean_ms),
+            ("latency_p50_ms", l.p50_ms),
+            ("latency_p90_ms", l.p90_ms),
+            ("latency_p95_ms", l.p95_ms),
+            ("latency_p99_ms", l.p99_ms),
+            ("latency_p999_ms", l.p999_ms),
+            ("latency_max_ms", l.max_ms),
+        ] {
+            self.row(scope, name, "", metric, v);
+        }
+    }
+}
 
 /// The tidy CSV of an output.
 pub fn to_csv(out: &RunOutput) -> String {
     let mut w = csv::Writer::from_writer(Vec::new());
-    let row = |w: &mut csv::Writer<Vec<u8>>,
-               rep: usize,
-               seed: u64,
-               scope: &str,
-               name: &str,
-               inst: &str,
-               metric: &str,
-               value: f64| {
-        w.write_record([
-            rep.to_string(),
-            seed.to_string(),
-            scope.to_string(),
-            name.to_string(),
-            inst.to_string(),
-            metric.to_string(),
-            value.to_string(),
-        ])
-        .expect("writing CSV to memory");
-    };
-    w.write_record([
-        "replication",
-        "seed",
-        "scope",
-        "name",
-        "instance",
-        "metric",
-        "value",
-    ])
-    .expect("writing CSV to memory");
+    w.write_record(CSV_HEADER).expect("writing CSV to memory");
     for (rep, r) in out.runs.iter().enumerate() {
+        let mut t = Tidy {
+            w: &mut w,
+            replication: rep.to_string(),
+            seed: r.seed.to_string(),
+        };
         for (name, wl) in &r.workloads {
             let s = "workload";
-            row(
-                &mut w,
-                rep,
-                r.seed,
-                s,
-                name,
-                "",
-                "arrived",
-                wl.arrived as f64,
-            );
-            row(
-                &mut w,
-                rep,
-                r.seed,
-                s,
-                name,
-                "",
-                "completed",
-                wl.completed as f64,
-            );
-            row(&mut w, rep, r.seed, s, name, "", "failed", wl.failed as f64);
+            t.row(s, name, "", "arrived", wl.arrived as f64);
+            t.row(s, name, "", "completed", wl.completed as f64);
+            t.row(s, name, "", "failed", wl.failed as f64);
             for (cause, n) in &wl.errors {
-                row(
-                    &mut w,
-                    rep,
-                    r.seed,
-                    s,
-                    name,
-                    "",
-                    &format!("errors_{cause}"),
-                    *n as f64,
-                );
+                t.row(s, name, "", &format!("errors_{cause}"), *n as f64);
             }
-            row(
-                &mut w,
-                rep,
-                r.seed,
-                s,
-                name,
-                "",
-                "throughput_per_s",
-                wl.throughput_per_s,
-            );
-            row(
-                &mut w,
-                rep,
-                r.seed,
-                s,
-                name,
-                "",
-                "goodput_per_s",
-                wl.goodput_per_s,
-            );
-            latency_rows(&mut w, rep, r.seed, s, name, "", &wl.latency, &row);
+            t.row(s, name, "", "throughput_per_s", wl.throughput_per_s);
+            t.row(s, name, "", "goodput_per_s", wl.goodput_per_s);
+            t.row(s, name, "", "error_share", wl.error_share);
+            t.latency(s, name, &wl.latency);
             for (class, c) in &wl.classes {
-                let scope = "class";
                 let n = format!("{name}.{class}");
-                row(
-                    &mut w,
-                    rep,
-                    r.seed,
-                    scope,
-                    &n,
-                    "",
-                    "arrived",
-                    c.arrived as f64,
-                );
-                row(
-                    &mut w,
-                    rep,
-                    r.seed,
-                    scope,
-                    &n,
-                    "",
-                    "completed",
-                    c.completed as f64,
-                );
-                row(
-                    &mut w,
-                    rep,
-                    r.seed,
-                    scope,
-                    &n,
-                    "",
-                    "failed",
-                    c.failed as f64,
-                );
-                latency_rows(&mut w, rep, r.seed, scope, &n, "", &c.latency, &row);
+                t.row("class", &n, "", "arrived", c.arrived as f64);
+                t.row("class", &n, "", "completed", c.completed as f64);
+                t.row("class", &n, "", "failed", c.failed as f64);
+                t.row("class", &n, "", "goodput_per_s", c.goodput_per_s);
+                t.latency("class", &n, &c.latency);
             }
         }
         for (name, c) in &r.components {
             for (metric, v) in &c.total {
-                row(&mut w, rep, r.seed, "component", name, "", metric, *v);
+                t.row("component", name, "", metric, *v);
             }
             if c.instances.len() > 1 {
                 for i in &c.instances {
                     for (metric, v) in &i.metrics {
-                        row(&mut w, rep, r.seed, "instance", name, &i.name, metric, *v);
+                        t.row("instance", name, &i.name, metric, *v);
                     }
                 }
             }
         }
     }
     String::from_utf8(w.into_inner().expect("flushing CSV to memory")).expect("CSV is UTF-8")
-}
-
-#[allow(clippy::too_many_arguments)]
-fn latency_rows(
-    w: &mut csv::Writer<Vec<u8>>,
-    rep: usize,
-    seed: u64,
-    scope: &str,
-    name: &str,
-    inst: &str,
-    l: &crate::metrics::LatencySummary,
-    row: &dyn Fn(&mut csv::Writer<Vec<u8>>, usize, u64, &str, &str, &str, &str, f64),
-) {
-    for (metric, v) in [
-        ("latency_mean_ms", l.mean_ms),
-        ("latency_p50_ms", l.p50_ms),
-        ("latency_p90_ms", l.p90_ms),
-        ("latency_p95_ms", l.p95_ms),
-        ("latency_p99_ms", l.p99_ms),
-        ("latency_p999_ms", l.p999_ms),
-        ("latency_max_ms", l.max_ms),
-    ] {
-        row(w, rep, seed, scope, name, inst, metric, v);
-    }
 }
