@@ -846,7 +846,7 @@ fn l3_load_balancing_policies_n10() {
 
     let mut e = Experiment::run(
         "round robin",
-        balanced(json!({"policy": "round_robin"}), 80.0),
+        balanced(json!({"policy": "round_robin"}), 160.0),
         10,
     );
     e.check(
