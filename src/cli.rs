@@ -3,8 +3,12 @@
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
 use scalesim::analysis::estimate;
+use scalesim::experiment::{
+    ExperimentManifest, Plan, Shard, SweepError, aggregate, install_stop_handler, load_plan,
+};
 use scalesim::model::{LoadError, Model, load_model_file};
 use scalesim::report::{RunOutput, check_table, run_table, to_csv, write_atomic};
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
 /// scalesim: a deterministic discrete-event simulator for scaling architectures.
@@ -21,8 +25,133 @@ enum Command {
     Run(RunArgs),
     /// Validate a model, list its instances and print analytic estimates.
     Check(CheckArgs),
-    /// Print the JSON Schema of model files.
-    Schema,
+    /// Run an experiment: variants × sweep points × replications, in parallel.
+    Sweep(SweepArgs),
+    /// Join the output folders of a sharded sweep into the result of one run.
+    Merge(MergeArgs),
+    /// Compare designs on common random numbers, with paired confidence intervals.
+    Compare(CompareArgs),
+    /// Find the highest load at which a service-level objective still holds.
+    Capacity(CapacityArgs),
+    /// Print the JSON Schema of model files (or of experiment files).
+    Schema(SchemaArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct SchemaArgs {
+    /// Print the schema of experiment files instead of model files.
+    #[arg(long)]
+    experiment: bool,
+}
+
+#[derive(Debug, clap::Args)]
+struct SweepArgs {
+    /// Experiment file (.json, or .yaml/.yml).
+    experiment: PathBuf,
+    /// Output folder (default: output/NAME).
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
+    /// Threads (default: RAYON_NUM_THREADS, else SLURM_CPUS_PER_TASK, else all cores).
+    #[arg(long)]
+    jobs: Option<usize>,
+    /// Run only shard I of N (I from 0): runs t with t mod N = I. The index defaults from
+    /// SLURM_ARRAY_TASK_ID (minus SLURM_ARRAY_TASK_MIN) or JOB_COMPLETION_INDEX when only
+    /// --shard-count is given.
+    #[arg(long, value_name = "I/N")]
+    shard: Option<String>,
+    /// Number of shards, with the index taken from the scheduler's environment.
+    #[arg(long, value_name = "N", env = "SLURM_ARRAY_TASK_COUNT")]
+    shard_count: Option<usize>,
+    /// Keep the runs already in the output folder and do only the missing ones.
+    #[arg(long)]
+    resume: bool,
+    /// Replications per point (overrides the experiment file).
+    #[arg(long)]
+    replications: Option<u32>,
+    /// Add replications until the 95% CI half-width of --metric is under this share of
+    /// its mean at every point, e.g. 2%.
+    #[arg(long, requires = "metric")]
+    precision: Option<String>,
+    /// Metric watched by --precision, e.g. workloads.users.latency.p99_ms.
+    #[arg(long)]
+    metric: Option<String>,
+    /// Most replications per point with --precision.
+    #[arg(long, default_value_t = 100)]
+    max_replications: u32,
+    /// No progress bar.
+    #[arg(long, short)]
+    quiet: bool,
+}
+
+#[derive(Debug, clap::Args)]
+struct MergeArgs {
+    /// Output folders of the shards (the first is written to unless --out is given).
+    #[arg(required = true)]
+    dirs: Vec<PathBuf>,
+    /// Folder for the merged result.
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
+    /// The experiment file (default: the one recorded in the shards' manifests).
+    #[arg(long)]
+    experiment: Option<PathBuf>,
+}
+
+#[derive(Debug, clap::Args)]
+struct CompareArgs {
+    /// Model files; the first is the baseline.
+    #[arg(required = true, num_args = 2..)]
+    models: Vec<PathBuf>,
+    /// Replications of each model (same seeds for every model).
+    #[arg(long, default_value_t = 10)]
+    replications: u32,
+    /// Base seed.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Output folder (default: output/compare).
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
+    /// Threads.
+    #[arg(long)]
+    jobs: Option<usize>,
+    /// Metrics to show (keys as in summary.csv; default: latency, throughput, errors, cost).
+    #[arg(long = "metric")]
+    metrics: Vec<String>,
+    /// Add replications until this relative CI half-width on the first --metric, e.g. 2%.
+    #[arg(long)]
+    precision: Option<String>,
+    /// No progress bar.
+    #[arg(long, short)]
+    quiet: bool,
+}
+
+#[derive(Debug, clap::Args)]
+struct CapacityArgs {
+    /// Model file.
+    model: PathBuf,
+    /// Objectives, e.g. 'p99<200ms' or 'p99<200ms,errors<1%'.
+    #[arg(long)]
+    slo: String,
+    /// Scale only this workload (default: every open-loop workload).
+    #[arg(long)]
+    workload: Option<String>,
+    /// Replications per load level.
+    #[arg(long, default_value_t = 5)]
+    replications: u32,
+    /// Base seed.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Relative precision of the answer.
+    #[arg(long, default_value_t = 0.02)]
+    tolerance: f64,
+    /// Override a model field (repeatable).
+    #[arg(long = "set", value_name = "PATH=VALUE")]
+    set: Vec<String>,
+    /// Threads.
+    #[arg(long)]
+    jobs: Option<usize>,
+    /// Print the JSON result instead of the table.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -78,8 +207,16 @@ pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Run(a) => run_model(a),
         Command::Check(a) => check(a),
-        Command::Schema => {
-            print!("{}", scalesim::schema::model_schema_json());
+        Command::Sweep(a) => sweep(a),
+        Command::Merge(a) => merge(a),
+        Command::Compare(a) => compare(a),
+        Command::Capacity(a) => capacity(a),
+        Command::Schema(a) => {
+            if a.experiment {
+                print!("{}", scalesim::schema::experiment_schema_json());
+            } else {
+                print!("{}", scalesim::schema::model_schema_json());
+            }
             Ok(())
         }
     }
@@ -125,4 +262,341 @@ fn check(a: CheckArgs) -> Result<()> {
     let est = estimate(&model);
     print!("{}", check_table(&model, &est));
     Ok(())
+}
+
+/// Threads: the flag, else RAYON_NUM_THREADS, else SLURM_CPUS_PER_TASK, else all cores.
+fn thread_pool(jobs: Option<usize>) -> Result<rayon::ThreadPool> {
+    let from_env = |k: &str| std::env::var(k).ok().and_then(|v| v.parse::<usize>().ok());
+    let n = jobs
+        .or_else(|| from_env("RAYON_NUM_THREADS"))
+        .or_else(|| from_env("SLURM_CPUS_PER_TASK"))
+        .unwrap_or(0);
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(n)
+        .build()
+        .context("cannot start the worker threads")
+}
+
+fn parse_share(text: &str) -> Result<f64> {
+    let t = text.trim();
+    let v = match t.strip_suffix('%') {
+        Some(p) => p.trim().parse::<f64>().map(|x| x / 100.0),
+        None => t.parse::<f64>(),
+    }
+    .map_err(|_| {
+        BadInput(format!(
+            "--precision: expected a share such as 2% or 0.02, got \"{text}\""
+        ))
+    })?;
+    if !(v > 0.0 && v < 1.0) {
+        return Err(BadInput(format!(
+            "--precision: must be between 0% and 100%, got \"{text}\""
+        ))
+        .into());
+    }
+    Ok(v)
+}
+
+fn shard_of(a: &SweepArgs) -> Result<Option<Shard>> {
+    let bad = |m: String| anyhow::Error::new(BadInput(m));
+    if let Some(s) = &a.shard {
+        let (i, n) = s
+            .split_once('/')
+            .and_then(|(i, n)| {
+                Some((
+                    i.trim().parse::<usize>().ok()?,
+                    n.trim().parse::<usize>().ok()?,
+                ))
+            })
+            .ok_or_else(|| bad(format!("--shard: expected I/N such as 3/16, got \"{s}\"")))?;
+        if n == 0 || i >= n {
+            return Err(bad(format!(
+                "--shard: the index is counted from 0 and must be below N, got {i}/{n}"
+            )));
+        }
+        return Ok(Some(Shard { index: i, count: n }));
+    }
+    let Some(n) = a.shard_count else {
+        return Ok(None);
+    };
+    let env = |k: &str| std::env::var(k).ok().and_then(|v| v.parse::<usize>().ok());
+    let i = match env("SLURM_ARRAY_TASK_ID") {
+        Some(id) => id - env("SLURM_ARRAY_TASK_MIN").unwrap_or(0),
+        None => env("JOB_COMPLETION_INDEX")
+            .or_else(|| env("AWS_BATCH_JOB_ARRAY_INDEX"))
+            .ok_or_else(|| bad("--shard-count needs the shard index: give --shard I/N, or run under a Slurm array (SLURM_ARRAY_TASK_ID) or a Kubernetes Indexed Job (JOB_COMPLETION_INDEX)".into()))?,
+    };
+    if n == 0 || i >= n {
+        return Err(bad(format!(
+            "shard index {i} is not below the shard count {n}"
+        )));
+    }
+    Ok(Some(Shard { index: i, count: n }))
+}
+
+fn load_experiment(path: &Path, replications: Option<u32>) -> Result<Plan> {
+    load_plan(path, replications).map_err(|e| anyhow::Error::new(BadInput(e.to_string())))
+}
+
+fn sweep_error(e: SweepError) -> anyhow::Error {
+    match e {
+        SweepError::Mismatch(m) => anyhow::Error::new(BadInput(m)),
+        other => anyhow::Error::new(other),
+    }
+}
+
+fn sweep(a: SweepArgs) -> Result<()> {
+    let shard = shard_of(&a)?;
+    let mut plan = load_experiment(&a.experiment, a.replications)?;
+    if let Some(p) = &a.precision {
+        if shard.is_some() {
+            return Err(BadInput("--precision decides the number of runs as it goes, so it cannot be split with --shard".into()).into());
+        }
+        plan.spec.precision = Some(scalesim::experiment::spec::PrecisionSpec {
+            metric: a.metric.clone().unwrap_or_default(),
+            relative: parse_share(p)?,
+            max_replications: Some(a.max_replications),
+        });
+    } else if plan.spec.precision.is_some() && shard.is_some() {
+        return Err(BadInput(
+            "the experiment asks for replications by precision, which cannot be split with --shard"
+                .into(),
+        )
+        .into());
+    }
+    let dir = a.out.clone().unwrap_or_else(|| plan.default_out());
+    let pool = thread_pool(a.jobs)?;
+    install_stop_handler();
+    let started = std::time::SystemTime::now();
+    let progress = !a.quiet && std::io::stderr().is_terminal();
+    let executed = pool
+        .install(|| scalesim::experiment::execute(&plan, &dir, shard, a.resume, progress))
+        .map_err(sweep_error)?;
+    let manifest = ExperimentManifest::new(&plan, executed, shard, started);
+    match shard {
+        Some(s) => {
+            manifest
+                .write(
+                    &dir,
+                    &format!("manifest-shard-{}-of-{}.json", s.index, s.count),
+                )
+                .with_context(|| format!("cannot write the manifest in {}", dir.display()))?;
+            eprintln!(
+                "shard {}/{}: {executed} runs written to {}; join the shards with `scalesim merge`",
+                s.index,
+                s.count,
+                dir.join("runs").display()
+            );
+        }
+        None => {
+            let results = aggregate(&plan, &dir).map_err(|e| anyhow::anyhow!(e))?;
+            manifest
+                .write(&dir, "manifest.json")
+                .with_context(|| format!("cannot write the manifest in {}", dir.display()))?;
+            print!("{}", experiment_table(&plan, &results));
+            eprintln!("results in {}", dir.display());
+        }
+    }
+    Ok(())
+}
+
+fn merge(a: MergeArgs) -> Result<()> {
+    let out = a.out.clone().unwrap_or_else(|| a.dirs[0].clone());
+    let experiment = match &a.experiment {
+        Some(e) => e.clone(),
+        None => recorded_experiment_file(&a.dirs)?,
+    };
+    let plan = load_experiment(&experiment, None)?;
+    // Gather every record into the output folder.
+    let runs = out.join("runs");
+    std::fs::create_dir_all(&runs).with_context(|| format!("cannot create {}", runs.display()))?;
+    for d in &a.dirs {
+        for (t, path) in scalesim::experiment::store::list_records(d)
+            .with_context(|| format!("cannot read {}", d.display()))?
+        {
+            let target = runs.join(t.file_name());
+            if target != path {
+                let bytes = std::fs::read(&path)
+                    .with_context(|| format!("cannot read {}", path.display()))?;
+                if target.exists()
+                    && std::fs::read(&target).ok().as_deref() != Some(bytes.as_slice())
+                {
+                    return Err(BadInput(format!(
+                        "run {} is in two shards with different contents",
+                        t.file_name()
+                    ))
+                    .into());
+                }
+                write_atomic(&target, &bytes)
+                    .with_context(|| format!("cannot write {}", target.display()))?;
+            }
+        }
+    }
+    let started = std::time::SystemTime::now();
+    let results =
+        aggregate(&plan, &out).map_err(|e| anyhow::Error::new(BadInput(e.to_string())))?;
+    ExperimentManifest::new(&plan, 0, None, started)
+        .write(&out, "manifest.json")
+        .with_context(|| format!("cannot write the manifest in {}", out.display()))?;
+    print!("{}", experiment_table(&plan, &results));
+    eprintln!("merged {} folder(s) into {}", a.dirs.len(), out.display());
+    Ok(())
+}
+
+/// The experiment file named in the shards' manifests.
+fn recorded_experiment_file(dirs: &[PathBuf]) -> Result<PathBuf> {
+    for d in dirs {
+        let Ok(entries) = std::fs::read_dir(d) else {
+            continue;
+        };
+        let mut names: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
+        names.sort();
+        for p in names {
+            let is_manifest = p
+                .file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("manifest") && n.ends_with(".json"));
+            if is_manifest {
+                let v: serde_json::Value =
+                    serde_json::from_slice(&std::fs::read(&p)?).unwrap_or_default();
+                if let Some(f) = v["experiment_file"].as_str() {
+                    return Ok(PathBuf::from(f));
+                }
+            }
+        }
+    }
+    Err(BadInput(
+        "no manifest found in the folders to merge; give the experiment file with --experiment"
+            .into(),
+    )
+    .into())
+}
+
+fn compare(a: CompareArgs) -> Result<()> {
+    use scalesim::experiment::spec::{ExperimentSpec, PrecisionSpec, VariantSpec};
+    let mut variants = indexmap::IndexMap::new();
+    for m in &a.models {
+        let stem = m
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or("model")
+            .to_string();
+        let mut name = stem.clone();
+        let mut k = 2;
+        while variants.contains_key(&name) {
+            name = format!("{stem}-{k}");
+            k += 1;
+        }
+        let abs = std::path::absolute(m).unwrap_or_else(|_| m.clone());
+        variants.insert(
+            name,
+            VariantSpec {
+                model: Some(abs.display().to_string()),
+                set: Default::default(),
+            },
+        );
+    }
+    let precision = match &a.precision {
+        Some(p) => Some(PrecisionSpec {
+            metric: a
+                .metrics
+                .first()
+                .cloned()
+                .ok_or_else(|| BadInput("--precision needs a --metric to watch".into()))?,
+            relative: parse_share(p)?,
+            max_replications: Some(100),
+        }),
+        None => None,
+    };
+    let spec = ExperimentSpec {
+        schema: None,
+        name: "compare".into(),
+        description: None,
+        model: None,
+        variants: Some(variants),
+        sweep: None,
+        replications: Some(a.replications),
+        seed: Some(a.seed),
+        duration: None,
+        warmup: None,
+        metrics: None,
+        plots: Some(vec![scalesim::experiment::spec::PlotSpec::LatencyCdf(
+            scalesim::experiment::spec::CdfPlotSpec {
+                workload: None,
+                point: None,
+            },
+        )]),
+        precision,
+    };
+    let source = serde_json::to_value(&spec).context("serializing the comparison")?;
+    let plan = scalesim::experiment::plan::plan_from_spec(
+        spec,
+        &source,
+        Path::new("compare"),
+        Path::new("."),
+        None,
+    )
+    .map_err(|e| anyhow::Error::new(BadInput(e.to_string())))?;
+    let dir = a
+        .out
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("output").join("compare"));
+    let pool = thread_pool(a.jobs)?;
+    install_stop_handler();
+    let started = std::time::SystemTime::now();
+    let progress = !a.quiet && std::io::stderr().is_terminal();
+    let executed = pool
+        .install(|| scalesim::experiment::execute(&plan, &dir, None, false, progress))
+        .map_err(sweep_error)?;
+    let results = aggregate(&plan, &dir).map_err(|e| anyhow::anyhow!(e))?;
+    ExperimentManifest::new(&plan, executed, None, started).write(&dir, "manifest.json")?;
+    print!("{}", comparison_table(&results, &a.metrics));
+    eprintln!("results in {}", dir.display());
+    Ok(())
+}
+
+fn capacity(a: CapacityArgs) -> Result<()> {
+    use scalesim::experiment::capacity::{CapacityOptions, capacity as search, parse_slo};
+    let slo = parse_slo(&a.slo).map_err(|e| BadInput(format!("--slo: {e}")))?;
+    // Validate the model as written first, for located errors.
+    load(&a.model, &a.set)?;
+    let text = std::fs::read_to_string(&a.model)?;
+    let mut value = scalesim::model::parse_value(&text, scalesim::model::Format::of_path(&a.model))
+        .map_err(|e| BadInput(e.to_string()))?;
+    for s in &a.set {
+        scalesim::model::apply_set(&mut value, s).map_err(|e| BadInput(e.to_string()))?;
+    }
+    let base = a.model.parent().unwrap_or(Path::new("."));
+    let options = CapacityOptions {
+        replications: a.replications.max(2) as usize,
+        seed: a.seed,
+        workload: a.workload.clone(),
+        tolerance: a.tolerance.clamp(1e-4, 0.5),
+    };
+    let pool = thread_pool(a.jobs)?;
+    let result = pool
+        .install(|| search(&value, base, slo, &options))
+        .map_err(|e| match e {
+            scalesim::experiment::capacity::CapacityError::BadInput(m) => {
+                anyhow::Error::new(BadInput(format!("{}: {m}", a.model.display())))
+            }
+            other => anyhow::Error::new(other),
+        })?;
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&result)?);
+    } else {
+        print!("{}", scalesim::report::capacity_table(&result));
+    }
+    Ok(())
+}
+
+fn experiment_table(plan: &Plan, results: &scalesim::experiment::ExperimentResults) -> String {
+    scalesim::report::experiment_table(plan, results)
+}
+
+fn comparison_table(
+    results: &scalesim::experiment::ExperimentResults,
+    metrics: &[String],
+) -> String {
+    scalesim::report::comparison_table(results, metrics)
 }

@@ -45,6 +45,7 @@ pub mod components;
 pub mod distributions;
 pub mod engine;
 pub mod error;
+pub mod experiment;
 pub mod metrics;
 pub mod model;
 pub mod random;

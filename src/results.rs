@@ -25,6 +25,10 @@ pub struct RunResult {
     pub components: IndexMap<String, ComponentResult>,
     /// arrived = completed + failed + in flight, over the whole run.
     pub conservation: Conservation,
+    /// What the design costs to run.
+    pub cost: Cost,
+    /// Per workload: answers and mean latency per time window, over the whole run.
+    pub series: IndexMap<String, Series>,
     /// Latency histogram of each workload's successful requests (all classes), for
     /// merging across replications; not serialized.
     #[serde(skip)]
@@ -88,6 +92,28 @@ pub struct InstanceResult {
     pub name: String,
     /// Its metrics.
     pub metrics: IndexMap<String, f64>,
+}
+
+/// Cost of the design: instance prices from the model (`cost_per_hour`).
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
+pub struct Cost {
+    /// Sum over components of instances × price per instance-hour.
+    pub per_hour: f64,
+    /// Cost per hour spread over the successful responses of an hour, per million.
+    pub per_million_requests: f64,
+}
+
+/// A workload's answers over time, in fixed windows from time zero (warm-up included).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Series {
+    /// Width of a window, seconds.
+    pub window_s: f64,
+    /// Successful responses per window.
+    pub completed: Vec<u64>,
+    /// Failures per window.
+    pub failed: Vec<u64>,
+    /// Mean latency of the successful responses of each window, ms (0 when none).
+    pub latency_mean_ms: Vec<f64>,
 }
 
 /// The request conservation check over the whole run.
@@ -220,6 +246,50 @@ fn collect(model: &Model, sim: &Simulation, seed: u64) -> RunResult {
         );
     }
 
+    let series = ctx
+        .workloads
+        .iter()
+        .map(|w| {
+            let s = &w.stats;
+            let last = (end.0.div_ceil(s.window_ns) as usize).clamp(1, s.series.len());
+            let win = &s.series[..last];
+            (
+                w.def.name.clone(),
+                Series {
+                    window_s: s.window_ns as f64 / 1e9,
+                    completed: win.iter().map(|x| x.completed).collect(),
+                    failed: win.iter().map(|x| x.failed).collect(),
+                    latency_mean_ms: win
+                        .iter()
+                        .map(|x| {
+                            if x.completed > 0 {
+                                x.latency_sum_ns as f64 / x.completed as f64 / 1e6
+                            } else {
+                                0.0
+                            }
+                        })
+                        .collect(),
+                },
+            )
+        })
+        .collect();
+    let per_hour: f64 = model
+        .components
+        .iter()
+        .map(|c| f64::from(c.replicas) * c.cost_per_hour)
+        .sum();
+    let goodput: f64 = workloads
+        .values()
+        .map(|w: &WorkloadResult| w.goodput_per_s)
+        .sum();
+    let cost = Cost {
+        per_hour,
+        per_million_requests: if goodput > 0.0 {
+            per_hour / (goodput * 3600.0) * 1e6
+        } else {
+            0.0
+        },
+    };
     let t = ctx.totals;
     let in_flight = ctx.unanswered();
     RunResult {
@@ -236,6 +306,8 @@ fn collect(model: &Model, sim: &Simulation, seed: u64) -> RunResult {
             in_flight,
             holds: t.arrived == t.completed + t.failed + in_flight,
         },
+        cost,
+        series,
         latency,
     }
 }

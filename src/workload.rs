@@ -162,7 +162,13 @@ pub struct Workload {
 impl Workload {
     /// The workload at the start of a run seeded with `seed`; `classes` is the model's
     /// number of request classes.
-    pub fn new(def: Arc<WorkloadDef>, seed: u64, classes: usize) -> Self {
+    pub fn new(
+        def: Arc<WorkloadDef>,
+        seed: u64,
+        classes: usize,
+        windows: usize,
+        window_ns: u64,
+    ) -> Self {
         let arrivals_rng = random::stream(seed, &format!("workload:{}/arrivals", def.name));
         let mix_rng = random::stream(seed, &format!("workload:{}/mix", def.name));
         Workload {
@@ -170,7 +176,7 @@ impl Workload {
             arrivals_rng,
             mix_rng,
             generated: 0,
-            stats: ClientStats::new(classes),
+            stats: ClientStats::new(classes, windows, window_ns),
         }
     }
 

@@ -21,6 +21,8 @@ pub struct ComponentDef {
     pub replicas: u32,
     /// Id of the first instance; the others follow.
     pub first_instance: InstanceId,
+    /// Price of one instance per hour (0 when not given).
+    pub cost_per_hour: f64,
     /// What it is.
     pub kind: ComponentKind,
 }

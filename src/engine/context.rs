@@ -313,13 +313,18 @@ impl Ctx {
         match outcome {
             Outcome::Ok => {
                 self.totals.completed += 1;
+                let latency = now.since(r.created).0;
+                let win = w.stats.window_mut(now.0);
+                win.completed += 1;
+                win.latency_sum_ns += u128::from(latency);
                 if self.measuring {
                     w.stats.completed[class] += 1;
-                    w.stats.latency[class].record(now.since(r.created).0);
+                    w.stats.latency[class].record(latency);
                 }
             }
             Outcome::Failed(cause) => {
                 self.totals.failed += 1;
+                w.stats.window_mut(now.0).failed += 1;
                 if self.measuring {
                     w.stats.failed[class][cause as usize] += 1;
                 }

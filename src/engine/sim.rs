@@ -59,10 +59,12 @@ impl Simulation {
             groups.push(Group::new(def.name.clone(), ids));
         }
         let classes = model.classes.len();
+        let window = model.series_window.0.max(1);
+        let windows = (model.duration.0.div_ceil(window)).max(1) as usize;
         let workloads = model
             .workloads
             .iter()
-            .map(|w| Workload::new(Arc::clone(w), seed, classes))
+            .map(|w| Workload::new(Arc::clone(w), seed, classes, windows, window))
             .collect();
         let horizon = SimTime(model.duration.0);
         let mut ctx = Ctx {

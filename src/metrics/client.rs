@@ -49,19 +49,43 @@ pub struct ClientStats {
     pub failed: Vec<[u64; ErrorCause::ALL.len()]>,
     /// Latency of successful responses, per class.
     pub latency: Vec<LatencyHistogram>,
+    /// Answers per time window over the whole run (warm-up included), all classes.
+    pub series: Vec<SeriesWindow>,
+    /// Width of a window, ns.
+    pub window_ns: u64,
+}
+
+/// What the clients of a workload saw in one time window.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct SeriesWindow {
+    /// Successful responses.
+    pub completed: u64,
+    /// Failures.
+    pub failed: u64,
+    /// Sum of the latencies of successful responses, ns.
+    pub latency_sum_ns: u128,
 }
 
 impl ClientStats {
     /// Empty statistics for `classes` request classes.
-    pub fn new(classes: usize) -> Self {
+    pub fn new(classes: usize, windows: usize, window_ns: u64) -> Self {
         ClientStats {
+            series: vec![SeriesWindow::default(); windows],
+            window_ns: window_ns.max(1),
             arrived: vec![0; classes],
             completed: vec![0; classes],
             failed: vec![[0; ErrorCause::ALL.len()]; classes],
             latency: (0..classes).map(|_| LatencyHistogram::new()).collect(),
         }
     }
-    /// Forgets everything (end of warm-up).
+    /// The window holding time `ns` (the last window for anything later).
+    #[inline]
+    pub fn window_mut(&mut self, ns: u64) -> &mut SeriesWindow {
+        let last = self.series.len() - 1;
+        let i = ((ns / self.window_ns) as usize).min(last);
+        &mut self.series[i]
+    }
+    /// Forgets everything but the time series (end of warm-up).
     pub fn clear(&mut self) {
         self.arrived.iter_mut().for_each(|c| *c = 0);
         self.completed.iter_mut().for_each(|c| *c = 0);

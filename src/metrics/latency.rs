@@ -98,6 +98,51 @@ impl LatencyHistogram {
     pub fn histogram(&self) -> &Histogram<u64> {
         &self.hist
     }
+    /// The histogram as text: its exact sum, then the HDR V2+DEFLATE encoding in base64.
+    pub fn to_text(&self) -> String {
+        use base64::Engine;
+        use hdrhistogram::serialization::{Serializer, V2DeflateSerializer};
+        let mut bytes = Vec::new();
+        V2DeflateSerializer::new()
+            .serialize(&self.hist, &mut bytes)
+            .expect("serializing a histogram to memory");
+        format!(
+            "{}:{}",
+            self.sum_ns,
+            base64::engine::general_purpose::STANDARD.encode(bytes)
+        )
+    }
+    /// Reads a histogram written by [`LatencyHistogram::to_text`].
+    pub fn from_text(text: &str) -> Result<LatencyHistogram, String> {
+        use base64::Engine;
+        let (sum, b64) = text.split_once(':').ok_or("expected SUM:BASE64")?;
+        let sum_ns: u128 = sum
+            .parse()
+            .map_err(|_| format!("bad histogram sum \"{sum}\""))?;
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(b64)
+            .map_err(|e| format!("bad histogram encoding: {e}"))?;
+        let decoded: Histogram<u64> = hdrhistogram::serialization::Deserializer::new()
+            .deserialize(&mut bytes.as_slice())
+            .map_err(|e| format!("bad histogram: {e:?}"))?;
+        let mut hist =
+            Histogram::new_with_bounds(1, HIGHEST_NS, 3).expect("valid histogram bounds");
+        hist.add(&decoded)
+            .map_err(|e| format!("bad histogram range: {e:?}"))?;
+        Ok(LatencyHistogram { hist, sum_ns })
+    }
+    /// (latency ms, share of values at or below it) at `points` quantiles, for CDF plots.
+    pub fn cdf_ms(&self, points: usize) -> Vec<(f64, f64)> {
+        if self.count() == 0 {
+            return Vec::new();
+        }
+        (0..=points)
+            .map(|i| {
+                let q = i as f64 / points as f64;
+                (self.quantile_ns(q.min(0.9999)) / 1e6, q)
+            })
+            .collect()
+    }
     /// Percentiles in milliseconds.
     pub fn summary(&self) -> LatencySummary {
         let ms = |ns: f64| ns / 1e6;
@@ -131,6 +176,18 @@ mod tests {
         let p99 = h.quantile_ns(0.99);
         assert!((p99 / 99_000_000.0 - 1.0).abs() < 1e-3, "p99 {p99}");
         assert_eq!(h.mean_ns(), 50_000_500.0);
+    }
+
+    #[test]
+    fn text_round_trip_is_exact() {
+        let mut h = LatencyHistogram::new();
+        for v in [5u64, 700, 123_456, 9_999_999_999] {
+            h.record(v);
+        }
+        let back = LatencyHistogram::from_text(&h.to_text()).unwrap();
+        assert_eq!(back.count(), 4);
+        assert_eq!(back.mean_ns(), h.mean_ns());
+        assert_eq!(back.summary(), h.summary());
     }
 
     #[test]

@@ -7,6 +7,6 @@ mod client;
 mod latency;
 mod level;
 
-pub use client::{ClientStats, ErrorCause};
+pub use client::{ClientStats, ErrorCause, SeriesWindow};
 pub use latency::{LatencyHistogram, LatencySummary};
 pub use level::TimeWeighted;

@@ -74,6 +74,11 @@ pub fn parse_model_str(
     if !errors.is_empty() {
         return Err(errors);
     }
+    model_from_value(value, base)
+}
+
+/// Builds a model from its parsed (and overridden) JSON value.
+pub fn model_from_value(value: Value, base: &Path) -> Result<Model, Vec<ModelError>> {
     if !value.is_object() {
         return Err(vec![ModelError::new(
             "",

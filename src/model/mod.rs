@@ -6,8 +6,11 @@ mod overrides;
 pub mod spec;
 mod validate;
 
-pub use load::{Format, LoadError, load_model_file, parse_model_str};
-pub use overrides::apply_set;
+pub use load::{
+    Format, LoadError, deserialize_located, hash_value, load_model_file, model_from_value,
+    parse_model_str, parse_value,
+};
+pub use overrides::{apply_set, set_path};
 pub use spec::ModelSpec;
 pub use validate::validate;
 
@@ -27,6 +30,8 @@ pub struct Model {
     pub warmup: SimDuration,
     /// Default seed.
     pub seed: u64,
+    /// Width of the time-series windows.
+    pub series_window: SimDuration,
     /// Request class names; a class id indexes this.
     pub classes: Vec<String>,
     /// Workloads in file order.

@@ -29,6 +29,10 @@ pub struct ModelSpec {
     /// Initial period excluded from every statistic (default "0s").
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub warmup: Option<DurationSpec>,
+    /// Width of the windows of the time series in the output (default: a hundredth of
+    /// `duration`, at least 1ms).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub series_window: Option<DurationSpec>,
     /// Default seed of the run (default 1); `--seed` overrides it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seed: Option<u64>,

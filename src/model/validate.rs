@@ -135,10 +135,17 @@ pub fn validate(spec: ModelSpec, base: &Path, hash: String) -> Result<Model, Vec
                 .map(|d| ComponentKind::LoadBalancer(Arc::new(d))),
         };
         if let Some(kind) = kind {
+            let cost_per_hour = match c {
+                ComponentSpec::Service(s) => s.cost_per_hour,
+                ComponentSpec::LoadBalancer(b) => b.cost_per_hour,
+            }
+            .filter(|c| c.is_finite() && *c >= 0.0)
+            .unwrap_or(0.0);
             components.push(ComponentDef {
                 name: name.clone(),
                 replicas: replicas[i],
                 first_instance: first_instance[i],
+                cost_per_hour,
                 kind,
             });
         }
@@ -164,6 +171,11 @@ pub fn validate(spec: ModelSpec, base: &Path, hash: String) -> Result<Model, Vec
         duration,
         warmup,
         seed: spec.seed.unwrap_or(1),
+        series_window: spec
+            .series_window
+            .map(|w| w.to_sim())
+            .filter(|w| w.0 > 0)
+            .unwrap_or(SimDuration((duration.0 / 100).max(1_000_000))),
         classes,
         workloads,
         components,

@@ -2,9 +2,12 @@
 //! table, and tidy CSV. Files are written atomically (temporary file, then rename).
 
 mod csv_out;
+mod experiment_tables;
+pub mod plot;
 mod table;
 
 pub use csv_out::to_csv;
+pub use experiment_tables::{capacity_table, comparison_table, experiment_table};
 pub use table::{check_table, run_table};
 
 use crate::analysis::Estimates;
@@ -124,6 +127,11 @@ pub fn headline_metrics(r: &RunResult) -> IndexMap<String, f64> {
             m.insert(format!("components.{name}.{k}"), *v);
         }
     }
+    m.insert("cost.per_hour".to_string(), r.cost.per_hour);
+    m.insert(
+        "cost.per_million_requests".to_string(),
+        r.cost.per_million_requests,
+    );
     m
 }
 

@@ -1,0 +1,176 @@
+//! Running the tasks of a plan in parallel: progress bar, Ctrl-C / SIGTERM, resume,
+//! shards, warm-up detection. Each finished run is written to disk at once, so memory
+//! does not grow with the number of runs and an interruption loses only runs in progress.
+
+use super::plan::{Plan, Task, WarmupMode, with_warmup};
+use super::store::{RunRecord, list_records, read_record, write_record};
+use crate::engine::RunError;
+use crate::results::run_once;
+use crate::stats::mser5;
+use crate::time::SimDuration;
+use indicatif::{ProgressBar, ProgressStyle};
+use rayon::prelude::*;
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// Set by the Ctrl-C / SIGTERM handler: no new run starts.
+pub static STOP: AtomicBool = AtomicBool::new(false);
+
+/// Installs the Ctrl-C and SIGTERM handler (once per process).
+pub fn install_stop_handler() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let _ = ctrlc::set_handler(|| {
+            if STOP.swap(true, Ordering::SeqCst) {
+                std::process::exit(130);
+            }
+            eprintln!(
+                "\nstopping: finishing the runs in progress (press Ctrl-C again to quit now)"
+            );
+        });
+    });
+}
+
+/// This process's share of a sweep: index `index` of `count`, counted from 0.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shard {
+    /// Index, from 0.
+    pub index: usize,
+    /// Number of shards.
+    pub count: usize,
+}
+
+impl Shard {
+    /// True if task number `n` (in plan order) belongs to this shard.
+    pub fn owns(&self, n: usize) -> bool {
+        n % self.count == self.index
+    }
+}
+
+/// Why running tasks stopped early.
+#[derive(Debug, thiserror::Error)]
+pub enum SweepError {
+    /// A run failed.
+    #[error("run {task:?} failed: {source}")]
+    Run {
+        /// The task.
+        task: Task,
+        /// Why.
+        source: RunError,
+    },
+    /// Writing a record failed.
+    #[error("cannot write a run record: {0}")]
+    Io(#[from] std::io::Error),
+    /// Ctrl-C or SIGTERM.
+    #[error(
+        "interrupted: {done} of {total} runs are finished and kept; run again with --resume to finish"
+    )]
+    Interrupted {
+        /// Runs finished (including earlier ones).
+        done: usize,
+        /// Runs asked for.
+        total: usize,
+    },
+    /// The output folder holds runs of another experiment.
+    #[error("{0}")]
+    Mismatch(String),
+}
+
+/// Tasks of `tasks` already recorded in `dir` for this plan. A record of another
+/// experiment is an error.
+pub fn recorded(plan: &Plan, dir: &Path) -> Result<BTreeSet<Task>, SweepError> {
+    let mut done = BTreeSet::new();
+    for (t, path) in list_records(dir)? {
+        let r = read_record(&path).map_err(SweepError::Mismatch)?;
+        if r.experiment_hash != plan.hash {
+            return Err(SweepError::Mismatch(format!(
+                "{} holds runs of a different experiment (or of an edited one); choose another --out or delete the folder",
+                dir.display()
+            )));
+        }
+        done.insert(t);
+    }
+    Ok(done)
+}
+
+/// Runs one task: the model at its seed, with MSER-5 warm-up detection if asked.
+pub fn run_task(plan: &Plan, t: &Task) -> Result<RunRecord, RunError> {
+    let model = plan.model(t);
+    let seed = plan.seed_of(t.replication);
+    match plan.warmup {
+        WarmupMode::Fixed => {
+            let r = run_once(model, seed)?;
+            Ok(RunRecord::new(plan, t, seed, model.warmup.as_secs_f64(), r))
+        }
+        WarmupMode::Mser5 => {
+            // Pilot without warm-up, detect the transient on the first workload's latency
+            // series, then the same run (same seed) measured after it.
+            let pilot = run_once(model, seed)?;
+            let (window_s, cut) = pilot
+                .series
+                .values()
+                .next()
+                .map(|s| (s.window_s, mser5(&s.latency_mean_ms)))
+                .unwrap_or((0.0, 0));
+            let warmup = SimDuration::from_secs_f64(window_s * cut as f64);
+            let m = with_warmup(model, warmup);
+            let r = run_once(&m, seed)?;
+            Ok(RunRecord::new(plan, t, seed, m.warmup.as_secs_f64(), r))
+        }
+    }
+}
+
+/// Runs `tasks` not in `skip` on the current rayon pool, writing each record into `dir`.
+pub fn run_tasks(
+    plan: &Plan,
+    tasks: &[Task],
+    skip: &BTreeSet<Task>,
+    dir: &Path,
+    show_progress: bool,
+) -> Result<usize, SweepError> {
+    let todo: Vec<Task> = tasks
+        .iter()
+        .filter(|t| !skip.contains(t))
+        .copied()
+        .collect();
+    let already = tasks.len() - todo.len();
+    let bar = if show_progress {
+        let b = ProgressBar::new(tasks.len() as u64);
+        b.set_style(
+            ProgressStyle::with_template("{bar:40} {pos}/{len} runs  {per_sec}  eta {eta}  {msg}")
+                .expect("valid progress template"),
+        );
+        b.set_position(already as u64);
+        b
+    } else {
+        ProgressBar::hidden()
+    };
+    let outcomes: Vec<Result<bool, SweepError>> = todo
+        .par_iter()
+        .map(|t| {
+            if STOP.load(Ordering::SeqCst) {
+                return Ok(false);
+            }
+            let record =
+                run_task(plan, t).map_err(|source| SweepError::Run { task: *t, source })?;
+            write_record(dir, &record)?;
+            bar.inc(1);
+            Ok(true)
+        })
+        .collect();
+    bar.finish_and_clear();
+    let mut done = already;
+    for o in outcomes {
+        if o? {
+            done += 1;
+        }
+    }
+    if done < tasks.len() {
+        return Err(SweepError::Interrupted {
+            done,
+            total: tasks.len(),
+        });
+    }
+    Ok(todo.len())
+}
