@@ -496,3 +496,72 @@ fn mser5_and_precision_choose_warmup_and_replications() {
         "detected warm-up {warm}s within the first half"
     );
 }
+
+#[test]
+fn sigterm_stops_cleanly_and_keeps_finished_runs() {
+    let t = tempfile::tempdir().unwrap();
+    let model = root().join("models/horizontal-lb.json");
+    // Enough runs that the sweep is still busy when the signal arrives.
+    let exp = serde_json::json!({
+        "name": "long", "model": model.display().to_string(),
+        "sweep": {"workloads.users.arrivals.poisson.rate": [1000, 1500, 2000, 2500]},
+        "replications": 100, "duration": "20s"
+    });
+    let f = t.path().join("long.json");
+    std::fs::write(&f, exp.to_string()).unwrap();
+    let out = t.path().join("out");
+    let bin = assert_cmd::cargo::cargo_bin("scalesim");
+    let mut child = std::process::Command::new(bin)
+        .args([
+            "sweep",
+            f.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--jobs",
+            "1",
+            "--quiet",
+        ])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let runs = out.join("runs");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while std::fs::read_dir(&runs).map(|d| d.count()).unwrap_or(0) < 2 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no run finished in time"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let result = child.wait_with_output().unwrap();
+    assert_eq!(
+        result.status.code(),
+        Some(1),
+        "a stopped sweep exits non-zero so a scheduler retries it"
+    );
+    let err = String::from_utf8_lossy(&result.stderr);
+    assert!(
+        err.contains("interrupted") && err.contains("--resume"),
+        "{err}"
+    );
+    let kept = std::fs::read_dir(&runs).unwrap().count();
+    assert!((2..400).contains(&kept), "{kept} runs kept");
+    // Every kept record is complete (written atomically) and no temporary file is left.
+    for e in std::fs::read_dir(&runs).unwrap() {
+        let p = e.unwrap().path();
+        let name = p.file_name().unwrap().to_str().unwrap().to_string();
+        assert!(
+            name.starts_with('p') && name.ends_with(".json"),
+            "leftover {name}"
+        );
+        serde_json::from_slice::<Value>(&std::fs::read(&p).unwrap()).unwrap();
+    }
+    assert!(
+        !out.join("summary.csv").exists(),
+        "no summary of an unfinished sweep"
+    );
+}

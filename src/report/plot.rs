@@ -724,36 +724,46 @@ mod tests {
     }
 
     #[test]
-    fn edge_cases_do_not_panic() {
+    fn empty_input_does_not_panic() {
         let dir = tempfile::tempdir().unwrap();
         let p = |n: &str| dir.path().join(n);
-        let nan = f64::NAN;
-        let inf = f64::INFINITY;
-        // Empty: no series, and series without points.
         metric_vs_param(&p("m-none"), "empty", "x", "y", &[]).unwrap();
         metric_vs_param(&p("m-empty"), "empty", "x", "y", &[band("a", &[])]).unwrap();
         latency_cdf(&p("c-none"), "empty", &[]).unwrap();
         latency_cdf(&p("c-empty"), "empty", &[line("a", &[])]).unwrap();
         time_series(&p("t-none"), "empty", "y", &[], &[]).unwrap();
         time_series(&p("t-faults"), "only faults", "y", &[], &[(1.0, 2.0)]).unwrap();
-        // A single point.
-        metric_vs_param(
-            &p("m-one"),
-            "one",
-            "x",
-            "y",
-            &[band("a", &[(1.0, 2.0, 1.5, 2.5)])],
-        )
-        .unwrap();
+        check_files(&p("m-none"), &["no data"]);
+        no_temp_files(dir.path());
+    }
+
+    #[test]
+    fn single_point_does_not_panic() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = |n: &str| dir.path().join(n);
+        let one = [band("a", &[(1.0, 2.0, 1.5, 2.5)])];
+        metric_vs_param(&p("m-one"), "one", "x", "y", &one).unwrap();
         latency_cdf(&p("c-one"), "one", &[line("a", &[(5.0, 1.0)])]).unwrap();
         time_series(&p("t-one"), "one", "y", &[line("a", &[(0.0, 3.0)])], &[]).unwrap();
-        // All-equal values, including all zero.
+        check_files(&p("c-one"), &["one"]);
+    }
+
+    #[test]
+    fn flat_values_do_not_panic() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = |n: &str| dir.path().join(n);
         let flat = [(1.0, 7.0, 7.0, 7.0), (2.0, 7.0, 7.0, 7.0)];
         metric_vs_param(&p("m-flat"), "flat", "x", "y", &[band("a", &flat)]).unwrap();
         let zeros = [(0.0, 0.0), (0.0, 0.0)];
         time_series(&p("t-zero"), "zero", "y", &[line("a", &zeros)], &[]).unwrap();
         latency_cdf(&p("c-zero"), "zero", &[line("a", &zeros)]).unwrap();
-        // NaN and infinities, in points, bands and windows.
+    }
+
+    #[test]
+    fn non_finite_values_are_skipped() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = |n: &str| dir.path().join(n);
+        let (nan, inf) = (f64::NAN, f64::INFINITY);
         let bad = [
             (nan, 1.0, 0.0, 2.0),
             (1.0, inf, 0.0, 2.0),
@@ -773,28 +783,51 @@ mod tests {
         time_series(&p("t-nan"), "nan", "y", &[line("a", &bad_line)], &windows).unwrap();
         let all_bad = [(nan, nan), (inf, -inf)];
         latency_cdf(&p("c-allbad"), "all bad", &[line("a", &all_bad)]).unwrap();
-        // Zero and negative latencies over many decades: linear axis.
+    }
+
+    #[test]
+    fn non_positive_latencies_get_a_linear_axis() {
+        let dir = tempfile::tempdir().unwrap();
         let spread = [(0.0, 0.0), (-1.0, 0.1), (0.01, 0.5), (1e4, 1.0)];
-        latency_cdf(&p("c-nonpos"), "non-positive", &[line("a", &spread)]).unwrap();
-        // Extreme magnitudes.
+        let base = dir.path().join("c");
+        latency_cdf(&base, "non-positive", &[line("a", &spread)]).unwrap();
+        check_files(&base, &["non-positive"]);
+    }
+
+    #[test]
+    fn extreme_magnitudes_do_not_panic() {
+        let dir = tempfile::tempdir().unwrap();
         let huge = [(0.0, f64::MAX), (1.0, -f64::MAX), (2.0, f64::MIN_POSITIVE)];
-        time_series(&p("t-huge"), "huge", "y", &[line("a", &huge)], &[]).unwrap();
-        // More series than colours, and an unnamed series.
+        let base = dir.path().join("t");
+        time_series(&base, "huge", "y", &[line("a", &huge)], &[]).unwrap();
+        check_files(&base, &["huge"]);
+    }
+
+    #[test]
+    fn many_and_unnamed_series() {
+        let dir = tempfile::tempdir().unwrap();
         let many: Vec<LineSeries> = (0..10)
             .map(|i| {
-                line(
-                    if i == 3 { "" } else { "s" },
-                    &[(0.0, i as f64), (1.0, i as f64 + 1.0)],
-                )
+                let name = if i == 3 {
+                    String::new()
+                } else {
+                    format!("s{i}")
+                };
+                line(&name, &[(0.0, i as f64), (1.0, i as f64 + 1.0)])
             })
             .collect();
-        time_series(&p("t-many"), "many", "y", &many, &[]).unwrap();
-        // Markup in text is escaped in the SVG.
+        let base = dir.path().join("t");
+        time_series(&base, "many", "y", &many, &[]).unwrap();
+        check_files(&base, &["s0", "s9"]);
+    }
+
+    #[test]
+    fn markup_in_text_is_escaped_in_svg() {
+        let dir = tempfile::tempdir().unwrap();
+        let base = dir.path().join("c");
         let markup = [line("a < b & c", &[(1.0, 0.0), (2.0, 1.0)])];
-        latency_cdf(&p("c-markup"), "<title> & more", &markup).unwrap();
-        let svg = std::fs::read_to_string(p("c-markup.svg")).unwrap();
-        assert!(svg.contains("a &lt; b &amp; c"));
-        no_temp_files(dir.path());
+        latency_cdf(&base, "<title> & more", &markup).unwrap();
+        check_files(&base, &["a &lt; b &amp; c", "&lt;title&gt; &amp; more"]);
     }
 
     #[test]
