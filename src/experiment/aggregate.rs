@@ -230,10 +230,12 @@ pub fn aggregate(plan: &Plan, dir: &Path) -> Result<ExperimentResults, Aggregate
                     a.merge(b);
                 }
             }
-            let metrics: IndexMap<String, f64> = headline_metrics(&rec.result)
+            let mut metrics: IndexMap<String, f64> = headline_metrics(&rec.result)
                 .into_iter()
                 .filter(|(k, _)| selected(&plan.spec.metrics, k))
                 .collect();
+            // The warm-up each run used (detected by MSER-5, or fixed) is reported too.
+            metrics.insert("run.warmup_s".to_string(), rec.warmup_s);
             for (k, x) in &metrics {
                 let mut row = vec![
                     plan.variants[v].clone(),

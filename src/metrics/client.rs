@@ -53,6 +53,10 @@ pub struct ClientStats {
     pub series: Vec<SeriesWindow>,
     /// Width of a window, ns.
     pub window_ns: u64,
+    /// Index of the window answers currently go to.
+    window: usize,
+    /// End of that window, ns.
+    window_end: u64,
 }
 
 /// What the clients of a workload saw in one time window.
@@ -70,8 +74,10 @@ impl ClientStats {
     /// Empty statistics for `classes` request classes.
     pub fn new(classes: usize, windows: usize, window_ns: u64) -> Self {
         ClientStats {
-            series: vec![SeriesWindow::default(); windows],
+            series: vec![SeriesWindow::default(); windows.max(1)],
             window_ns: window_ns.max(1),
+            window: 0,
+            window_end: window_ns.max(1),
             arrived: vec![0; classes],
             completed: vec![0; classes],
             failed: vec![[0; ErrorCause::ALL.len()]; classes],
@@ -81,9 +87,13 @@ impl ClientStats {
     /// The window holding time `ns` (the last window for anything later).
     #[inline]
     pub fn window_mut(&mut self, ns: u64) -> &mut SeriesWindow {
+        // Time only moves forward: step the cursor instead of dividing on every answer.
         let last = self.series.len() - 1;
-        let i = ((ns / self.window_ns) as usize).min(last);
-        &mut self.series[i]
+        while ns >= self.window_end && self.window < last {
+            self.window += 1;
+            self.window_end = self.window_end.saturating_add(self.window_ns);
+        }
+        &mut self.series[self.window]
     }
     /// Forgets everything but the time series (end of warm-up).
     pub fn clear(&mut self) {
