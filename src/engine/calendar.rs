@@ -5,8 +5,10 @@
 //! at the current time was scheduled before the current time, so it has a lower sequence than
 //! anything in the lane and is popped first.
 //!
-//! Future events live in a 4-ary min-heap: shallower than a binary heap, with the four
-//! children of a node in one or two cache lines.
+//! Future events live in a 4-ary min-heap while few are pending (shallow, the four children
+//! of a node in one or two cache lines), and in a monotone radix heap when many are (tens of
+//! thousands of requests in flight): keys only grow, so each entry moves down the radix
+//! buckets at most 128 times in all, whatever the number pending.
 
 use super::event::Event;
 use crate::time::SimTime;
@@ -30,25 +32,51 @@ impl Entry {
     }
 }
 
+/// Pending future events above which the radix heap takes over.
+const TO_RADIX: usize = 4096;
+/// Pending future events below which the 4-ary heap takes over again.
+const TO_DARY: usize = 512;
+
 /// Pending events of one run.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Calendar {
-    heap: Vec<Entry>,
+    dary: DaryHeap,
+    radix: RadixHeap,
+    use_radix: bool,
+    to_radix: usize,
+    to_dary: usize,
     lane: VecDeque<Event>,
     next_seq: u64,
     now: u64,
+    /// Key of the heap event popped last: every pending key is larger.
+    last_key: u128,
 }
 
-const ARITY: usize = 4;
+impl Default for Calendar {
+    fn default() -> Self {
+        Self::new()
+    }
+}
 
 impl Calendar {
     /// An empty calendar at time zero.
     pub fn new() -> Self {
+        Self::with_thresholds(TO_RADIX, TO_DARY)
+    }
+
+    fn with_thresholds(to_radix: usize, to_dary: usize) -> Self {
         Calendar {
-            heap: Vec::with_capacity(1024),
+            dary: DaryHeap {
+                items: Vec::with_capacity(1024),
+            },
+            radix: RadixHeap::default(),
+            use_radix: false,
+            to_radix,
+            to_dary,
             lane: VecDeque::with_capacity(256),
             next_seq: 0,
             now: 0,
+            last_key: 0,
         }
     }
 
@@ -60,7 +88,15 @@ impl Calendar {
 
     /// Number of pending events.
     pub fn len(&self) -> usize {
-        self.heap.len() + self.lane.len()
+        self.future_len() + self.lane.len()
+    }
+
+    fn future_len(&self) -> usize {
+        if self.use_radix {
+            self.radix.len
+        } else {
+            self.dary.items.len()
+        }
     }
 
     /// True when nothing is pending.
@@ -74,7 +110,7 @@ impl Calendar {
         if time.0 <= self.now {
             self.lane.push_back(event);
         } else {
-            self.push_heap(time.0, event);
+            self.push_future(time.0, event);
         }
     }
 
@@ -87,11 +123,26 @@ impl Calendar {
     /// Removes the next event in (time, seq) order, advancing the clock to its time.
     #[inline]
     pub fn pop(&mut self) -> Option<(SimTime, Event)> {
-        if let Some(top) = self.heap.first()
-            && (top.time() <= self.now || self.lane.is_empty())
-        {
-            let e = self.pop_heap();
+        let due_now = if self.use_radix {
+            self.radix.has_key_at_time_of_last()
+        } else {
+            self.dary
+                .items
+                .first()
+                .is_some_and(|top| top.time() <= self.now)
+        };
+        if due_now || (self.lane.is_empty() && self.future_len() > 0) {
+            let e = if self.use_radix {
+                let e = self.radix.pop();
+                if self.radix.len < self.to_dary {
+                    self.switch_to_dary();
+                }
+                e
+            } else {
+                self.dary.pop()
+            };
             self.now = e.time();
+            self.last_key = e.key;
             return Some((SimTime(self.now), e.event));
         }
         self.lane.pop_front().map(|e| (SimTime(self.now), e))
@@ -102,41 +153,81 @@ impl Calendar {
         if !self.lane.is_empty() {
             return Some(SimTime(self.now));
         }
-        self.heap.first().map(|e| SimTime(e.time()))
+        if self.use_radix {
+            self.radix.min_key().map(|k| SimTime((k >> 64) as u64))
+        } else {
+            self.dary.items.first().map(|e| SimTime(e.time()))
+        }
     }
 
     #[inline]
-    fn push_heap(&mut self, time: u64, event: Event) {
+    fn push_future(&mut self, time: u64, event: Event) {
         let seq = self.next_seq;
         self.next_seq += 1;
         let entry = Entry {
             key: (u128::from(time) << 64) | u128::from(seq),
             event,
         };
-        let mut i = self.heap.len();
-        self.heap.push(entry);
-        // Sift up.
+        if self.use_radix {
+            self.radix.push(entry);
+        } else {
+            self.dary.push(entry);
+            if self.dary.items.len() > self.to_radix {
+                self.switch_to_radix();
+            }
+        }
+    }
+
+    fn switch_to_radix(&mut self) {
+        self.radix.reset(self.last_key);
+        for e in self.dary.items.drain(..) {
+            self.radix.push(e);
+        }
+        self.use_radix = true;
+    }
+
+    fn switch_to_dary(&mut self) {
+        let mut items = std::mem::take(&mut self.dary.items);
+        self.radix.drain_into(&mut items);
+        items.sort_unstable_by_key(|e| e.key); // a sorted array is a valid heap
+        self.dary.items = items;
+        self.use_radix = false;
+    }
+}
+
+/// A 4-ary min-heap.
+#[derive(Debug, Default)]
+struct DaryHeap {
+    items: Vec<Entry>,
+}
+
+const ARITY: usize = 4;
+
+impl DaryHeap {
+    #[inline]
+    fn push(&mut self, entry: Entry) {
+        let mut i = self.items.len();
+        self.items.push(entry);
         while i > 0 {
             let parent = (i - 1) / ARITY;
-            if entry.before(&self.heap[parent]) {
-                self.heap[i] = self.heap[parent];
+            if entry.before(&self.items[parent]) {
+                self.items[i] = self.items[parent];
                 i = parent;
             } else {
                 break;
             }
         }
-        self.heap[i] = entry;
+        self.items[i] = entry;
     }
 
     #[inline]
-    fn pop_heap(&mut self) -> Entry {
-        let top = self.heap[0];
-        let last = self.heap.pop().expect("pop_heap on an empty heap");
-        let n = self.heap.len();
+    fn pop(&mut self) -> Entry {
+        let top = self.items[0];
+        let last = self.items.pop().expect("pop on an empty heap");
+        let n = self.items.len();
         if n == 0 {
             return top;
         }
-        // Sift `last` down from the root.
         let mut i = 0;
         loop {
             let first = i * ARITY + 1;
@@ -146,19 +237,140 @@ impl Calendar {
             let end = (first + ARITY).min(n);
             let mut best = first;
             for c in first + 1..end {
-                if self.heap[c].before(&self.heap[best]) {
+                if self.items[c].before(&self.items[best]) {
                     best = c;
                 }
             }
-            if self.heap[best].before(&last) {
-                self.heap[i] = self.heap[best];
+            if self.items[best].before(&last) {
+                self.items[i] = self.items[best];
                 i = best;
             } else {
                 break;
             }
         }
-        self.heap[i] = last;
+        self.items[i] = last;
         top
+    }
+}
+
+/// A monotone radix heap over 128-bit keys (Ahuja, Mehlhorn, Orlin & Tarjan 1990): bucket
+/// b > 0 holds the keys whose highest bit differing from `last` is bit b − 1; bucket 0
+/// holds keys equal to `last`. Keys pushed are never below `last`.
+#[derive(Debug)]
+struct RadixHeap {
+    buckets: Vec<Vec<Entry>>,
+    /// Bit b set when bucket b is not empty.
+    occupied: u128,
+    occupied_top: bool,
+    last: u128,
+    len: usize,
+}
+
+impl Default for RadixHeap {
+    fn default() -> Self {
+        RadixHeap {
+            buckets: (0..129).map(|_| Vec::new()).collect(),
+            occupied: 0,
+            occupied_top: false,
+            last: 0,
+            len: 0,
+        }
+    }
+}
+
+impl RadixHeap {
+    #[inline]
+    fn bucket_of(&self, key: u128) -> usize {
+        128 - (key ^ self.last).leading_zeros() as usize
+    }
+
+    #[inline]
+    fn mark(&mut self, b: usize) {
+        if b == 128 {
+            self.occupied_top = true;
+        } else {
+            self.occupied |= 1u128 << b;
+        }
+    }
+
+    fn reset(&mut self, last: u128) {
+        for b in &mut self.buckets {
+            b.clear();
+        }
+        self.occupied = 0;
+        self.occupied_top = false;
+        self.last = last;
+        self.len = 0;
+    }
+
+    #[inline]
+    fn push(&mut self, e: Entry) {
+        debug_assert!(e.key >= self.last, "radix heap keys must not decrease");
+        let b = self.bucket_of(e.key);
+        self.buckets[b].push(e);
+        self.mark(b);
+        self.len += 1;
+    }
+
+    /// True if a pending key has the same time as the key popped last: those keys differ
+    /// from it only in the low 64 bits (the sequence), so they sit in buckets 0..=64.
+    #[inline]
+    fn has_key_at_time_of_last(&self) -> bool {
+        self.occupied & ((1u128 << 65) - 1) != 0
+    }
+
+    fn first_occupied(&self) -> Option<usize> {
+        if self.occupied != 0 {
+            Some(self.occupied.trailing_zeros() as usize)
+        } else if self.occupied_top {
+            Some(128)
+        } else {
+            None
+        }
+    }
+
+    fn min_key(&self) -> Option<u128> {
+        let b = self.first_occupied()?;
+        self.buckets[b].iter().map(|e| e.key).min()
+    }
+
+    #[inline]
+    fn pop(&mut self) -> Entry {
+        let b = self.first_occupied().expect("pop on an empty radix heap");
+        if b > 0 {
+            // Move the smallest key of bucket b to `last` and spread the bucket below b.
+            let bucket = std::mem::take(&mut self.buckets[b]);
+            if b == 128 {
+                self.occupied_top = false;
+            } else {
+                self.occupied &= !(1u128 << b);
+            }
+            self.last = bucket.iter().map(|e| e.key).min().expect("occupied bucket");
+            for e in &bucket {
+                let nb = self.bucket_of(e.key);
+                self.buckets[nb].push(*e);
+                self.mark(nb);
+            }
+            // Give the emptied vector back, keeping its capacity.
+            let mut bucket = bucket;
+            bucket.clear();
+            self.buckets[b] = bucket;
+        }
+        let e = self.buckets[0].pop().expect("bucket 0 holds the minimum");
+        if self.buckets[0].is_empty() {
+            self.occupied &= !1;
+        }
+        self.len -= 1;
+        e
+    }
+
+    fn drain_into(&mut self, out: &mut Vec<Entry>) {
+        for b in &mut self.buckets {
+            out.append(b);
+        }
+        self.occupied = 0;
+        self.occupied_top = false;
+        self.len = 0;
     }
 }
 
@@ -208,10 +420,14 @@ mod tests {
     }
 
     proptest! {
-        /// The calendar pops exactly what a BTreeMap keyed by (time, seq) would.
+        /// The calendar pops exactly what a BTreeMap keyed by (time, seq) would, with the
+        /// 4-ary heap and the radix heap (tiny thresholds force switches back and forth).
         #[test]
-        fn matches_a_btreemap_shadow(ops in proptest::collection::vec((0u64..50, any::<bool>()), 1..400)) {
-            let mut c = Calendar::new();
+        fn matches_a_btreemap_shadow(
+            ops in proptest::collection::vec((0u64..50, any::<bool>()), 1..400),
+            radix_at in prop_oneof![Just(4096usize), 2usize..20],
+        ) {
+            let mut c = Calendar::with_thresholds(radix_at, radix_at / 2);
             let mut shadow: BTreeMap<(u64, u64), u32> = BTreeMap::new();
             let mut seq = 0u64;
             let mut now = 0u64;
