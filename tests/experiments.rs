@@ -511,7 +511,7 @@ fn sigterm_stops_cleanly_and_keeps_finished_runs() {
     std::fs::write(&f, exp.to_string()).unwrap();
     let out = t.path().join("out");
     let bin = assert_cmd::cargo::cargo_bin("scalesim");
-    let mut child = std::process::Command::new(bin)
+    let child = std::process::Command::new(bin)
         .args([
             "sweep",
             f.to_str().unwrap(),
