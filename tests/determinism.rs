@@ -122,3 +122,19 @@ fn adding_a_component_does_not_change_other_draws() {
         serde_json::to_string(&b.components["app"]).unwrap()
     );
 }
+
+/// Golden values: a fixed seed gives these exact numbers. A change here means simulated
+/// values moved: a new rand/rand_distr release (they are pinned with `=` for this reason),
+/// a change of event order in the engine, or a change of a sampling algorithm. If the
+/// change is intended, update the values and say so in the commit message.
+#[test]
+fn golden_values_of_a_fixed_seed() {
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/models/single-server.json")).unwrap();
+    let m = parse_model_str(&text, Format::Json, Path::new("models"), &[]).unwrap();
+    let r = run_once(&m, 42).unwrap();
+    let w = &r.workloads["users"];
+    assert_eq!(w.completed, 43902);
+    assert_eq!(w.latency.p99_ms, 21.454848);
+    assert_eq!(w.latency.mean_ms, 4.815991065965104);
+    assert_eq!(r.events, 141915);
+}
