@@ -24,7 +24,7 @@ use plotters::drawing::{DrawingArea, DrawingAreaErrorKind, IntoDrawingArea};
 use plotters::element::{Circle, PathElement, Polygon, Rectangle, Text};
 use plotters::prelude::{BitMapBackend, DrawingBackend, SVGBackend};
 use plotters::style::text_anchor::{HPos, Pos, VPos};
-use plotters::style::{BLACK, Color, FontStyle, IntoFont, RGBColor, ShapeStyle, WHITE};
+use plotters::style::{BLACK, Color, FontStyle, IntoFont, RGBAColor, RGBColor, ShapeStyle, WHITE};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -49,11 +49,19 @@ const PALETTE: [RGBColor; 8] = [
     RGBColor(240, 228, 66),  // yellow
 ];
 
-/// Fill of a fault window: an opaque light red, so it looks the same in PNG and SVG.
-const FAULT_FILL: RGBColor = RGBColor(250, 210, 210);
+/// Fill of a fault window: a translucent red, light enough to keep grid lines visible.
+const FAULT_FILL: RGBAColor = RGBAColor(230, 0, 0, 0.15);
 
 /// Opacity of a confidence band over its line's colour.
 const BAND_OPACITY: f64 = 0.2;
+
+/// Values beyond ±this are skipped like infinities: a wider span overflows `f64` and
+/// plotters' tick search never ends.
+const MAX_PLOTTABLE: f64 = 1e300;
+
+/// A range narrower than this share of its magnitude is treated as flat (padded to be
+/// readable rather than showing float noise).
+const FLAT_RELATIVE_SPAN: f64 = 1e-9;
 
 /// A CDF's x axis becomes logarithmic when max/min exceeds this (more than 2 decades).
 const LOG_AXIS_MIN_RATIO: f64 = 100.0;
@@ -102,13 +110,16 @@ pub fn metric_vs_param(
     for (i, s) in series.iter().enumerate() {
         let mut pts: Vec<BandPoint> = s.points.clone();
         pts.sort_by(|a, b| a.x.total_cmp(&b.x));
-        let line = pts.iter().map(|p| (p.x, p.mean)).filter(|p| is_finite(*p));
+        let line = pts
+            .iter()
+            .map(|p| (p.x, p.mean))
+            .filter(|p| is_plottable(*p));
         fig.lines.push(Line::new(&s.name, i, line.collect(), true));
         fig.bands.push(Band {
             color: color(i),
             points: pts
                 .iter()
-                .filter(|p| p.x.is_finite() && p.low.is_finite() && p.high.is_finite())
+                .filter(|p| plottable(p.x) && plottable(p.low) && plottable(p.high))
                 .map(|p| (p.x, p.low, p.high))
                 .collect(),
         });
@@ -155,7 +166,7 @@ pub fn time_series(
     let windows: Vec<(f64, f64)> = shaded
         .iter()
         .copied()
-        .filter(|&(s, e)| s.is_finite() && e.is_finite() && s < e)
+        .filter(|&(s, e)| plottable(s) && plottable(e) && s < e)
         .collect();
     let data_x = extent(fig.all_points().map(|p| p.0));
     let window_x = extent(windows.iter().flat_map(|w| [w.0, w.1]));
@@ -239,8 +250,13 @@ fn color(index: usize) -> RGBColor {
     PALETTE[index % PALETTE.len()]
 }
 
-fn is_finite((x, y): (f64, f64)) -> bool {
-    x.is_finite() && y.is_finite()
+/// Finite and within ±[`MAX_PLOTTABLE`].
+fn plottable(v: f64) -> bool {
+    v.is_finite() && v.abs() <= MAX_PLOTTABLE
+}
+
+fn is_plottable((x, y): (f64, f64)) -> bool {
+    plottable(x) && plottable(y)
 }
 
 /// Lines of `series` without their non-finite points.
@@ -249,57 +265,56 @@ fn plain_lines(series: &[LineSeries]) -> Vec<Line> {
         .iter()
         .enumerate()
         .map(|(i, s)| {
-            let pts = s.points.iter().copied().filter(|p| is_finite(*p));
+            let pts = s.points.iter().copied().filter(|p| is_plottable(*p));
             Line::new(&s.name, i, pts.collect(), false)
         })
         .collect()
 }
 
-/// Smallest and largest finite value, if any.
+/// Smallest and largest plottable value, if any.
 fn extent(values: impl Iterator<Item = f64>) -> Option<(f64, f64)> {
     values
-        .filter(|v| v.is_finite())
+        .filter(|v| plottable(*v))
         .fold(None, |acc, v| match acc {
             None => Some((v, v)),
             Some((lo, hi)) => Some((lo.min(v), hi.max(v))),
         })
 }
 
-/// `lo..hi` widened by `frac` of its span on each side; a flat range is widened by 10% of
-/// its value (or 1 around zero) so it has height; no values give `0..1`.
+/// `lo..hi` (plottable values) widened by `frac` of its span on each side; a flat range
+/// is widened by 10% of its magnitude (or 1 around zero) so it has height; no values give
+/// `0..1`.
 fn padded(extent: Option<(f64, f64)>, frac: f64) -> Range<f64> {
     let Some((lo, hi)) = extent else {
         return 0.0..1.0;
     };
     let span = hi - lo;
-    let pad = if span > 0.0 {
+    let magnitude = lo.abs().max(hi.abs());
+    let pad = if span > magnitude * FLAT_RELATIVE_SPAN {
         span * frac
-    } else if lo == 0.0 {
+    } else if magnitude == 0.0 {
         1.0
     } else {
-        lo.abs() * 0.1
+        magnitude * 0.1
     };
-    let range = (lo - pad)..(hi + pad);
-    if range.start.is_finite() && range.end.is_finite() && range.start < range.end {
-        range
-    } else if lo < hi {
-        lo..hi
-    } else {
-        // Flat at the edge of the f64 range: any valid range will do.
-        0.0..1.0
-    }
+    (lo - pad)..(hi + pad)
 }
 
 /// A CDF's x axis: logarithmic (returns `true`) when every latency is positive and they
 /// span more than 2 decades, else linear from 0 (or from the minimum if it is negative).
+/// A ratio that overflows also gets a linear axis: plotters' log ticks count decades
+/// through `hi / lo` and never finish when it is infinite.
 fn cdf_x_axis(extent: Option<(f64, f64)>) -> (bool, Range<f64>) {
     match extent {
-        Some((lo, hi)) if lo > 0.0 && hi / lo > LOG_AXIS_MIN_RATIO && hi.is_finite() => {
-            (true, lo..hi)
-        }
+        Some((lo, hi)) if lo > 0.0 && is_log_worthy(hi / lo) => (true, lo..hi),
         Some((lo, hi)) => (false, padded(Some((lo.min(0.0), hi)), 0.0)),
         None => (false, 0.0..1.0),
     }
+}
+
+/// Whether a max/min `ratio` of positive values calls for a log axis.
+fn is_log_worthy(ratio: f64) -> bool {
+    ratio > LOG_AXIS_MIN_RATIO && ratio <= MAX_PLOTTABLE
 }
 
 /// Draws `fig` on `root`: the one drawing routine both backends share.
@@ -520,8 +535,9 @@ fn write_svg(path: &Path, fig: &Figure) -> std::io::Result<()> {
 }
 
 /// Runs `write` on a temporary path in `path`'s folder (created if missing) that keeps
-/// `path`'s extension, syncs it, and renames it to `path`; the temporary file is removed
-/// on failure.
+/// `path`'s extension, and renames it to `path`; the temporary file is removed on failure.
+/// No fsync, as in `report::write_atomic`: the rename alone means a crashed or
+/// interrupted process leaves the old file or the new one, never a half-written one.
 fn write_via_temp(
     path: &Path,
     write: impl FnOnce(&Path) -> std::io::Result<()>,
@@ -536,9 +552,7 @@ fn write_via_temp(
     let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("tmp");
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
     let tmp = dir.join(format!(".{name}.tmp-{}-{n}.{ext}", std::process::id()));
-    let result = write(&tmp)
-        .and_then(|()| std::fs::File::open(&tmp)?.sync_all())
-        .and_then(|()| std::fs::rename(&tmp, path));
+    let result = write(&tmp).and_then(|()| std::fs::rename(&tmp, path));
     if result.is_err() {
         let _ = std::fs::remove_file(&tmp);
     }
@@ -797,10 +811,18 @@ mod tests {
     #[test]
     fn extreme_magnitudes_do_not_panic() {
         let dir = tempfile::tempdir().unwrap();
+        let p = |n: &str| dir.path().join(n);
         let huge = [(0.0, f64::MAX), (1.0, -f64::MAX), (2.0, f64::MIN_POSITIVE)];
-        let base = dir.path().join("t");
-        time_series(&base, "huge", "y", &[line("a", &huge)], &[]).unwrap();
-        check_files(&base, &["huge"]);
+        time_series(&p("t-max"), "huge", "y", &[line("a", &huge)], &[]).unwrap();
+        let edge = [(0.0, 1e300), (1.0, -1e300), (2.0, 0.0)];
+        time_series(&p("t-edge"), "edge", "y", &[line("a", &edge)], &[]).unwrap();
+        let noise = [(0.0, 1.0), (1.0, 1.0 + f64::EPSILON), (2.0, 1.0)];
+        time_series(&p("t-noise"), "noise", "y", &[line("a", &noise)], &[]).unwrap();
+        let tiny = [(0.0, 0.0), (1.0, f64::MIN_POSITIVE), (2.0, 5e-324)];
+        time_series(&p("t-tiny"), "tiny", "y", &[line("a", &tiny)], &[]).unwrap();
+        let decades = [(f64::MIN_POSITIVE, 0.0), (1e300, 1.0)];
+        latency_cdf(&p("c-decades"), "decades", &[line("a", &decades)]).unwrap();
+        check_files(&p("t-max"), &["huge"]);
     }
 
     #[test]
@@ -836,6 +858,7 @@ mod tests {
         assert!(!cdf_x_axis(Some((1.0, 100.0))).0);
         assert!(!cdf_x_axis(Some((0.0, 1e6))).0);
         assert!(!cdf_x_axis(Some((-1.0, 1e6))).0);
+        assert!(!cdf_x_axis(Some((1e-300, 1e300))).0);
         assert_eq!(cdf_x_axis(None), (false, 0.0..1.0));
     }
 
@@ -845,8 +868,11 @@ mod tests {
         assert_eq!(padded(Some((0.0, 0.0)), 0.05), -1.0..1.0);
         assert_eq!(padded(Some((10.0, 10.0)), 0.05), 9.0..11.0);
         assert_eq!(padded(Some((0.0, 10.0)), 0.1), -1.0..11.0);
-        let wide = padded(Some((-f64::MAX, f64::MAX)), 0.05);
-        assert!(wide.start < wide.end && wide.start.is_finite() && wide.end.is_finite());
+        assert_eq!(padded(Some((-1.0, -1.0)), 0.05), -1.1..-0.9);
+        let wide = padded(Some((-MAX_PLOTTABLE, MAX_PLOTTABLE)), 0.05);
+        assert!(wide.start.is_finite() && wide.end.is_finite());
+        let noise = padded(Some((1.0, 1.0 + f64::EPSILON)), 0.05);
+        assert!(noise.start < 0.95 && noise.end > 1.05);
     }
 
     #[test]
