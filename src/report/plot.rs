@@ -136,7 +136,7 @@ pub fn metric_vs_param(
 }
 
 /// Latency CDFs: x = latency (ms, log scale if the range spans more than 2 decades), y =
-/// share of requests ≤ x in [0,1]; one line per series. Writes `<base>.png` and
+/// share of requests ≤ x in `[0, 1]`; one line per series. Writes `<base>.png` and
 /// `<base>.svg`.
 pub fn latency_cdf(base: &Path, title: &str, series: &[LineSeries]) -> std::io::Result<()> {
     let mut fig = Figure::new(title, "latency (ms)", "share of requests ≤ latency");
