@@ -902,7 +902,7 @@ impl Distribution {
     /// One sample, in nanoseconds: non-negative and finite. Allocates nothing.
     ///
     /// The exponential and constant cases are inlined into the caller; the others go
-    /// through [`Distribution::sample_other_ns`].
+    /// through a non-inlined function.
     #[inline(always)]
     pub fn sample_ns(&self, rng: &mut Rng) -> f64 {
         match self {

@@ -1,6 +1,6 @@
 //! Components: the kinds of things a model is built from. Each kind has a validated
 //! definition (shared by its instances) and an instance type implementing
-//! [`Component`](crate::engine::Component).
+//! [`Component`].
 
 pub mod load_balancer;
 pub mod service;

@@ -5,8 +5,8 @@
 //! The path of an experiment: the file is expanded into a [`Plan`] (every point and
 //! variant validated up front), its runs are executed in parallel and each is written as a
 //! record under `DIR/runs/` ([`run`]), and the result files are computed from the records
-//! alone ([`aggregate`]). Because of that last step, an interrupted and resumed sweep, or
-//! shards merged with [`merge`], give byte for byte the files of one uninterrupted run.
+//! alone ([`aggregate()`]). Because of that last step, an interrupted and resumed sweep, or
+//! shards merged with `scalesim merge`, give byte for byte the files of one uninterrupted run.
 
 pub mod aggregate;
 pub mod capacity;
