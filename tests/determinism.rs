@@ -129,7 +129,11 @@ fn adding_a_component_does_not_change_other_draws() {
 /// change is intended, update the values and say so in the commit message.
 #[test]
 fn golden_values_of_a_fixed_seed() {
-    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/models/single-server.json")).unwrap();
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/models/single-server.json"
+    ))
+    .unwrap();
     let m = parse_model_str(&text, Format::Json, Path::new("models"), &[]).unwrap();
     let r = run_once(&m, 42).unwrap();
     let w = &r.workloads["users"];
