@@ -33,9 +33,11 @@ pub struct ServiceEstimate {
     pub utilization: f64,
     /// Share of requests refused by a full queue (bounded queues only).
     pub blocking: f64,
-    /// Mean wait before service, ms (infinite when unstable).
+    /// Mean wait before service, ms (infinite, JSON null, when unstable).
+    #[serde(deserialize_with = "crate::stats::null_as_infinity")]
     pub wait_mean_ms: f64,
-    /// Mean time from arrival to answer, ms.
+    /// Mean time from arrival to answer, ms (infinite, JSON null, when unstable).
+    #[serde(deserialize_with = "crate::stats::null_as_infinity")]
     pub response_mean_ms: f64,
     /// Formula used: erlang_c, allen_cunneen, mmck (bounded queue) or unstable.
     pub method: String,
@@ -46,10 +48,22 @@ pub struct ServiceEstimate {
 pub struct Estimates {
     /// Per service, by component name (file order).
     pub services: Vec<(String, ServiceEstimate)>,
-    /// Per workload: estimated request rate per second and mean response time, ms.
+    /// Per workload: estimated request rate per second and mean response time, ms
+    /// (infinite, JSON null, when a service on its path is unstable).
+    #[serde(deserialize_with = "workload_estimates")]
     pub workloads: Vec<(String, f64, f64)>,
     /// Problems worth a user's attention, such as utilization at or above 1.
     pub warnings: Vec<String>,
+}
+
+fn workload_estimates<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Vec<(String, f64, f64)>, D::Error> {
+    let raw: Vec<(String, Option<f64>, Option<f64>)> = Deserialize::deserialize(d)?;
+    Ok(raw
+        .into_iter()
+        .map(|(n, r, t)| (n, r.unwrap_or(f64::NAN), t.unwrap_or(f64::INFINITY)))
+        .collect())
 }
 
 /// Flow of requests into a group: rate per second per class, and arrival SCV.

@@ -9,11 +9,25 @@ pub struct Estimate {
     /// Number of replications.
     pub n: usize,
     /// Sample mean.
+    #[serde(deserialize_with = "null_as_nan")]
     pub mean: f64,
     /// Sample standard deviation.
+    #[serde(deserialize_with = "null_as_nan")]
     pub sd: f64,
-    /// Half-width of the 95% confidence interval of the mean (Student t, n-1 d.f.).
+    /// Half-width of the 95% confidence interval of the mean (Student t, n-1 d.f.);
+    /// infinite (JSON null) with a single replication.
+    #[serde(deserialize_with = "null_as_infinity")]
     pub ci95: f64,
+}
+
+/// Reads a number written by serde_json, where NaN was written as null.
+pub fn null_as_nan<'de, D: serde::Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
+}
+
+/// Reads a number written by serde_json, where infinity was written as null.
+pub fn null_as_infinity<'de, D: serde::Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::INFINITY))
 }
 
 impl Estimate {

@@ -236,3 +236,77 @@ fn a_model_whose_clock_cannot_advance_fails_with_status_1() {
     assert!(err.contains("stuck") && err.contains("stuck.json"), "{err}");
     assert!(!err.contains("panicked"));
 }
+
+#[test]
+fn unstable_results_read_back_from_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = scalesim()
+        .args([
+            "run",
+            "models/single-server.json",
+            "--set",
+            "workloads.users.arrivals.poisson.rate=1500",
+            "--set",
+            "duration=\"8s\"",
+            "--out",
+            dir.path().to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = std::fs::read_to_string(dir.path().join("result.json")).unwrap();
+    let back: scalesim::report::RunOutput = serde_json::from_str(&text).unwrap();
+    assert!(back.estimates.services[0].1.wait_mean_ms.is_infinite());
+}
+
+#[test]
+fn a_trace_workload_keeps_every_class_of_its_file() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("trace.csv"),
+        "time,class,key\n0.001,read,1\n2ms,write,2\n0.003,read,3\n4ms,read,1\n",
+    )
+    .unwrap();
+    let m = dir.path().join("m.json");
+    std::fs::write(
+        &m,
+        r#"{"duration": "1s",
+            "workloads": {"replay": {"arrivals": {"trace": {"file": "trace.csv"}}, "target": "s"}},
+            "components": {"s": {"kind": "service", "service_times": {
+                "read": {"constant": "100us"}, "write": {"constant": "500us"}}}}}"#,
+    )
+    .unwrap();
+    let out = scalesim()
+        .args(["run", m.to_str().unwrap(), "--format", "json"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let w = &v["runs"][0]["workloads"]["replay"];
+    assert_eq!(w["arrived"], 4);
+    assert_eq!(w["completed"], 4);
+    assert_eq!(w["classes"]["read"]["completed"], 3);
+    assert_eq!(w["classes"]["write"]["completed"], 1);
+    let max = w["classes"]["write"]["latency"]["max_ms"].as_f64().unwrap();
+    assert!(
+        (max / 0.5 - 1.0).abs() < 1e-3,
+        "within the histogram resolution: {max}"
+    );
+}
+
+#[test]
+fn committed_experiment_schema_matches_the_code() {
+    let committed = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/schema/experiment.schema.json"
+    ))
+    .unwrap();
+    assert!(
+        scalesim::schema::experiment_schema_json() == committed,
+        "schema/experiment.schema.json is stale: regenerate it with `cargo run --release -- schema --experiment > schema/experiment.schema.json`"
+    );
+}

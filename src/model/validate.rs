@@ -783,6 +783,27 @@ fn workload(
                 last.1 = 1.0;
             }
         }
+        (None, ArrivalsSpec::Trace(_)) => {
+            // Every class the trace names, with its share of the trace's requests.
+            let records = traces.get(name).map(Vec::as_slice).unwrap_or_default();
+            let mut counts: Vec<(u16, usize)> = Vec::new();
+            for (_, class, _) in records {
+                let id = r.classes.iter().position(|c| c == class).unwrap_or(0) as u16;
+                match counts.iter_mut().find(|(c, _)| *c == id) {
+                    Some(e) => e.1 += 1,
+                    None => counts.push((id, 1)),
+                }
+            }
+            let total = records.len().max(1) as f64;
+            let mut cum = 0.0;
+            for (id, n) in counts {
+                cum += n as f64 / total;
+                classes.push((id, cum));
+            }
+            if let Some(last) = classes.last_mut() {
+                last.1 = 1.0;
+            }
+        }
         (None, _) => {
             let id = r
                 .classes
