@@ -1,6 +1,7 @@
 //! Integration tests: one binary, one module per behaviour.
 
 mod bad_input;
+mod behaviour;
 mod cli;
 mod determinism;
 mod experiments;

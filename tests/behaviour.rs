@@ -1,0 +1,156 @@
+//! Behaviours without a closed-form reference: queue disciplines, fan-out waits, weighted
+//! and hashed balancing, rate profiles. Each compares two settings whose order is certain.
+
+use scalesim::model::{Format, parse_model_str};
+use scalesim::replicate::replicate;
+use scalesim::results::RunResult;
+use serde_json::{Value, json};
+use std::path::Path;
+
+fn runs(v: Value, replications: usize) -> Vec<RunResult> {
+    let m = parse_model_str(&v.to_string(), Format::Json, Path::new("."), &[]).unwrap();
+    replicate(&m, 5, replications).unwrap()
+}
+
+fn mean(rs: &[RunResult], f: impl Fn(&RunResult) -> f64) -> f64 {
+    rs.iter().map(f).sum::<f64>() / rs.len() as f64
+}
+
+fn mm1(discipline: &str) -> Value {
+    json!({
+        "duration": "200s", "warmup": "5s",
+        "workloads": {"w": {"arrivals": {"poisson": {"rate": 800}}, "target": "s"}},
+        "components": {"s": {"kind": "service", "queue": {"discipline": discipline},
+                             "service_time": {"exponential": {"mean": "1ms"}}}}
+    })
+}
+
+#[test]
+fn lifo_keeps_the_mean_but_stretches_the_tail() {
+    // Both disciplines are work-conserving and blind to service times, so the mean response
+    // time is the same (5ms at ρ = 0.8); LIFO serves some requests very late.
+    let fifo = runs(mm1("fifo"), 4);
+    let lifo = runs(mm1("lifo"), 4);
+    let w = |r: &RunResult| r.workloads["w"].latency.mean_ms;
+    let p999 = |r: &RunResult| r.workloads["w"].latency.p999_ms;
+    assert!(
+        (mean(&fifo, w) / mean(&lifo, w) - 1.0).abs() < 0.05,
+        "{} vs {}",
+        mean(&fifo, w),
+        mean(&lifo, w)
+    );
+    assert!(mean(&lifo, p999) > 1.5 * mean(&fifo, p999));
+}
+
+#[test]
+fn priority_serves_the_urgent_class_first() {
+    let v = json!({
+        "duration": "100s", "warmup": "5s",
+        "workloads": {"w": {"arrivals": {"poisson": {"rate": 850}}, "classes": {"urgent": 0.2, "bulk": 0.8}, "target": "s"}},
+        "components": {"s": {"kind": "service",
+            "queue": {"discipline": "priority", "priorities": {"urgent": 0, "bulk": 1}},
+            "service_time": {"exponential": {"mean": "1ms"}}}}
+    });
+    let rs = runs(v, 3);
+    let class = |c: &'static str| move |r: &RunResult| r.workloads["w"].classes[c].latency.mean_ms;
+    // Non-preemptive priority M/M/1 (Cobham): W_urgent = 1 + ρ/(1 − 0.17) ≈ 2.02ms, W_bulk ≈ 7.2ms.
+    let (u, b) = (mean(&rs, class("urgent")), mean(&rs, class("bulk")));
+    assert!((u / 2.024 - 1.0).abs() < 0.06, "urgent {u}");
+    assert!(b > 3.0 * u, "bulk {b} vs urgent {u}");
+}
+
+fn fan_out(wait: Value) -> Value {
+    json!({
+        "duration": "60s",
+        "workloads": {"w": {"arrivals": {"poisson": {"rate": 200}}, "target": "front"}},
+        "components": {
+            "front": {"kind": "service", "workers": 100, "handler": [{"fan_out": ["a", "b", "c"], "wait": wait}]},
+            "a": {"kind": "service", "workers": 100, "service_time": {"exponential": {"mean": "10ms"}}},
+            "b": {"kind": "service", "workers": 100, "service_time": {"exponential": {"mean": "10ms"}}},
+            "c": {"kind": "service", "workers": 100, "service_time": {"exponential": {"mean": "10ms"}}}
+        }
+    })
+}
+
+#[test]
+fn fan_out_waits_for_all_any_or_k() {
+    // Three independent Exp(10ms) answers, no queueing (ample workers): the k-th fastest
+    // has mean 10·(H(3) − H(3−k)) ms: 3.33 for any, 8.33 for 2 of 3, 18.33 for all.
+    let w = |v: Value| mean(&runs(v, 3), |r| r.workloads["w"].latency.mean_ms);
+    let any = w(fan_out(json!("any")));
+    let two = w(fan_out(json!({"k": 2})));
+    let all = w(fan_out(json!("all")));
+    assert!((any / 3.333 - 1.0).abs() < 0.04, "any {any}");
+    assert!((two / 8.333 - 1.0).abs() < 0.04, "2 of 3 {two}");
+    assert!((all / 18.333 - 1.0).abs() < 0.04, "all {all}");
+}
+
+#[test]
+fn weighted_and_hashed_balancing_spread_as_asked() {
+    let v = |policy: Value| {
+        let mut lb = json!({"kind": "load_balancer", "backends": "s"});
+        for (k, x) in policy.as_object().unwrap() {
+            lb[k] = x.clone();
+        }
+        json!({
+            "duration": "20s",
+            "workloads": {"w": {"arrivals": {"poisson": {"rate": 1000}}, "keys": {"uniform": {"keys": 50}}, "target": "lb"}},
+            "components": {"lb": lb, "s": {"kind": "service", "replicas": 3, "workers": 8, "service_time": {"constant": "1ms"}}}
+        })
+    };
+    let r = &runs(
+        v(json!({"policy": "weighted_round_robin", "weights": [3, 2, 1]})),
+        1,
+    )[0];
+    let arrived: Vec<f64> = r.components["s"]
+        .instances
+        .iter()
+        .map(|i| i.metrics["arrived"])
+        .collect();
+    let total: f64 = arrived.iter().sum();
+    for (a, share) in arrived.iter().zip([0.5, 1.0 / 3.0, 1.0 / 6.0]) {
+        assert!((a / total - share).abs() < 0.002, "{arrived:?}");
+    }
+    // Hash of the key: with 50 keys over 3 instances, each key always lands on one
+    // instance, so the shares follow the keys (not exactly even), and two runs agree.
+    let h1 = &runs(v(json!({"policy": "hash_key"})), 1)[0];
+    let shares: Vec<f64> = h1.components["s"]
+        .instances
+        .iter()
+        .map(|i| i.metrics["arrived"])
+        .collect();
+    assert!(shares.iter().all(|s| *s > 0.0));
+    assert!(h1.components["lb"].total["hot_spot_index"] >= 1.0);
+}
+
+#[test]
+fn a_spike_raises_the_rate_only_during_the_spike() {
+    let v = json!({
+        "duration": "30s", "series_window": "1s",
+        "workloads": {"w": {"arrivals": {"spike": {"base": 100, "peak": 1000, "at": "10s", "for": "5s"}}, "target": "s"}},
+        "components": {"s": {"kind": "service", "workers": 4, "service_time": {"constant": "1ms"}}}
+    });
+    let r = &runs(v, 1)[0];
+    let s = &r.series["w"];
+    let before: u64 = s.completed[2..9].iter().sum();
+    let during: u64 = s.completed[11..14].iter().sum();
+    let after: u64 = s.completed[17..28].iter().sum();
+    // 7 s at 100/s, 3 s at 1000/s, 11 s at 100/s (Poisson: a few % of noise).
+    assert!(
+        (before as f64 / 700.0 - 1.0).abs() < 0.15,
+        "before {before}"
+    );
+    assert!(
+        (during as f64 / 3000.0 - 1.0).abs() < 0.1,
+        "during {during}"
+    );
+    assert!((after as f64 / 1100.0 - 1.0).abs() < 0.15, "after {after}");
+    // A ramp from 0 to 1000/s over 20 s offers 10,000 requests.
+    let ramp = json!({
+        "duration": "20s",
+        "workloads": {"w": {"arrivals": {"ramp": {"from": 0, "to": 1000, "start": "0s", "end": "20s"}}, "target": "s"}},
+        "components": {"s": {"kind": "service", "workers": 4, "service_time": {"constant": "1ms"}}}
+    });
+    let n = runs(ramp, 1)[0].conservation.arrived as f64;
+    assert!((n / 10_000.0 - 1.0).abs() < 0.05, "ramp offered {n}");
+}
