@@ -176,8 +176,14 @@ impl ServiceInstance {
     /// Gives `call` a worker and runs its handler from its current step.
     #[inline]
     fn start(&mut self, call: CallId, ctx: &mut Ctx) {
+        self.busy.inc(ctx.now());
+        self.begin(call, ctx);
+    }
+
+    /// Runs `call` on a worker already counted as busy.
+    #[inline]
+    fn begin(&mut self, call: CallId, ctx: &mut Ctx) {
         let now = ctx.now();
-        self.busy.inc(now);
         let c = ctx.call(call);
         if c.step == 0 {
             let wait = now.since(c.enqueued_at).0;
@@ -259,10 +265,10 @@ impl ServiceInstance {
     /// A worker becomes free: it takes the next waiting request, if any.
     #[inline]
     fn release_worker(&mut self, ctx: &mut Ctx) {
+        // Requests wait only while every worker is busy, so the freed worker passes
+        // straight to the next waiting request: the busy level does not change.
         let now = ctx.now();
-        self.busy.dec(now);
-        while self.has_free_worker() {
-            let Some(next) = self.queue.pop() else { break };
+        while let Some(next) = self.queue.pop() {
             self.waiting.dec(now);
             let c = ctx.call(next);
             if let Some(limit) = self.def.queue_timeout
@@ -273,8 +279,10 @@ impl ServiceInstance {
                 ctx.reply(next, Outcome::Failed(ErrorCause::QueueTimeout));
                 continue;
             }
-            self.start(next, ctx);
+            self.begin(next, ctx);
+            return;
         }
+        self.busy.dec(now);
     }
 
     /// Queues `call` (already counted), or starts it if a worker is free.

@@ -7,10 +7,41 @@ use serde::{Deserialize, Serialize};
 /// Highest latency recorded exactly: one day. Longer values are clamped to it.
 const HIGHEST_NS: u64 = 86_400_000_000_000;
 
-/// A latency histogram in nanoseconds with an exact sum.
+/// Sub-buckets per power of two: 2048 gives 3 significant digits, as HDR histograms do.
+const SUB_BUCKET_HALF_MAGNITUDE: u32 = 10;
+const SUB_BUCKET_HALF: u64 = 1 << SUB_BUCKET_HALF_MAGNITUDE;
+const SUB_BUCKET_MASK: u64 = (SUB_BUCKET_HALF << 1) - 1;
+
+/// Index of `v` in the counts: exactly the layout of an HDR histogram with lowest
+/// discernible value 1 and 3 significant digits, so conversion to one is lossless.
+#[inline(always)]
+fn index_of(v: u64) -> usize {
+    let bucket = 64 - (v | SUB_BUCKET_MASK).leading_zeros() - (SUB_BUCKET_HALF_MAGNITUDE + 1);
+    let sub = v >> bucket;
+    (((bucket as u64 + 1) << SUB_BUCKET_HALF_MAGNITUDE) + sub - SUB_BUCKET_HALF) as usize
+}
+
+/// Smallest value that lands at `index`.
+fn lowest_of(index: usize) -> u64 {
+    let index = index as u64;
+    let bucket = (index >> SUB_BUCKET_HALF_MAGNITUDE) as i64 - 1;
+    let sub = (index & (SUB_BUCKET_HALF - 1)) + SUB_BUCKET_HALF;
+    if bucket < 0 {
+        sub - SUB_BUCKET_HALF
+    } else {
+        sub << bucket
+    }
+}
+
+/// A latency histogram in nanoseconds with an exact sum and maximum.
+///
+/// Recording is an index computation and an increment; percentiles, merging and
+/// serialisation go through the equivalent [`hdrhistogram::Histogram`].
 #[derive(Debug, Clone)]
 pub struct LatencyHistogram {
-    hist: Histogram<u64>,
+    counts: Vec<u64>,
+    count: u64,
+    max_ns: u64,
     sum_ns: u128,
 }
 
@@ -37,7 +68,7 @@ pub struct LatencySummary {
     pub p99_ms: f64,
     /// 99.9th percentile.
     pub p999_ms: f64,
-    /// Largest value.
+    /// Largest value (exact).
     pub max_ms: f64,
 }
 
@@ -45,58 +76,84 @@ impl LatencyHistogram {
     /// An empty histogram.
     pub fn new() -> Self {
         LatencyHistogram {
-            hist: Histogram::new_with_bounds(1, HIGHEST_NS, 3).expect("valid histogram bounds"),
+            counts: vec![0; index_of(HIGHEST_NS) + 1],
+            count: 0,
+            max_ns: 0,
             sum_ns: 0,
         }
     }
-    /// Records one latency.
+    /// Records one latency (values above one day count as one day in the percentiles).
     #[inline]
     pub fn record(&mut self, ns: u64) {
-        self.hist.saturating_record(ns.max(1));
+        let i = index_of(ns.clamp(1, HIGHEST_NS));
+        self.counts[i] += 1;
+        self.count += 1;
+        self.max_ns = self.max_ns.max(ns);
         self.sum_ns += u128::from(ns);
     }
     /// Forgets every value.
     pub fn clear(&mut self) {
-        self.hist.reset();
+        self.counts.iter_mut().for_each(|c| *c = 0);
+        self.count = 0;
+        self.max_ns = 0;
         self.sum_ns = 0;
     }
     /// Adds every value of `other`.
     pub fn merge(&mut self, other: &LatencyHistogram) {
-        self.hist
-            .add(&other.hist)
-            .expect("histograms with equal bounds merge");
+        for (a, b) in self.counts.iter_mut().zip(&other.counts) {
+            *a += b;
+        }
+        self.count += other.count;
+        self.max_ns = self.max_ns.max(other.max_ns);
         self.sum_ns += other.sum_ns;
     }
     /// Number of values.
     pub fn count(&self) -> u64 {
-        self.hist.len()
+        self.count
     }
     /// Exact mean in nanoseconds.
     pub fn mean_ns(&self) -> f64 {
-        if self.count() == 0 {
+        if self.count == 0 {
             0.0
         } else {
-            self.sum_ns as f64 / self.count() as f64
+            self.sum_ns as f64 / self.count as f64
         }
+    }
+    /// The equivalent HDR histogram.
+    pub fn histogram(&self) -> Histogram<u64> {
+        let mut h = Histogram::new_with_bounds(1, HIGHEST_NS, 3).expect("valid histogram bounds");
+        for (i, c) in self.counts.iter().enumerate() {
+            if *c > 0 {
+                h.record_n(lowest_of(i), *c).expect("value within bounds");
+            }
+        }
+        h
+    }
+    fn quantile_in(h: &Histogram<u64>, q: f64) -> f64 {
+        if h.is_empty() {
+            return 0.0;
+        }
+        h.median_equivalent(h.value_at_quantile(q)) as f64
     }
     /// The value at quantile `q` in nanoseconds: the midpoint of its histogram bucket.
     pub fn quantile_ns(&self, q: f64) -> f64 {
-        if self.count() == 0 {
-            return 0.0;
-        }
-        self.hist.median_equivalent(self.hist.value_at_quantile(q)) as f64
+        Self::quantile_in(&self.histogram(), q)
     }
-    /// Share of values above `ns`.
-    pub fn share_above(&self, ns: u64) -> f64 {
-        if self.count() == 0 {
-            return 0.0;
+    /// Percentiles in milliseconds.
+    pub fn summary(&self) -> LatencySummary {
+        let h = self.histogram();
+        let ms = |ns: f64| ns / 1e6;
+        let q = |x: f64| ms(Self::quantile_in(&h, x));
+        LatencySummary {
+            count: self.count,
+            mean_ms: ms(self.mean_ns()),
+            p50_ms: q(0.5),
+            p90_ms: q(0.9),
+            p95_ms: q(0.95),
+            p99_ms: q(0.99),
+            p999_ms: q(0.999),
+            max_ms: ms(self.max_ns as f64),
         }
-        let at_or_below = self.hist.count_between(0, ns);
-        1.0 - at_or_below as f64 / self.count() as f64
-    }
-    /// The underlying histogram (for serialisation and CDF plots).
-    pub fn histogram(&self) -> &Histogram<u64> {
-        &self.hist
     }
     /// The histogram as text: its exact sum, then the HDR V2+DEFLATE encoding in base64.
     pub fn to_text(&self) -> String {
@@ -104,62 +161,59 @@ impl LatencyHistogram {
         use hdrhistogram::serialization::{Serializer, V2DeflateSerializer};
         let mut bytes = Vec::new();
         V2DeflateSerializer::new()
-            .serialize(&self.hist, &mut bytes)
+            .serialize(&self.histogram(), &mut bytes)
             .expect("serializing a histogram to memory");
         format!(
-            "{}:{}",
+            "{}:{}:{}",
             self.sum_ns,
+            self.max_ns,
             base64::engine::general_purpose::STANDARD.encode(bytes)
         )
     }
     /// Reads a histogram written by [`LatencyHistogram::to_text`].
     pub fn from_text(text: &str) -> Result<LatencyHistogram, String> {
         use base64::Engine;
-        let (sum, b64) = text.split_once(':').ok_or("expected SUM:BASE64")?;
+        let mut parts = text.splitn(3, ':');
+        let (Some(sum), Some(max), Some(b64)) = (parts.next(), parts.next(), parts.next()) else {
+            return Err("expected SUM:MAX:BASE64".into());
+        };
         let sum_ns: u128 = sum
             .parse()
             .map_err(|_| format!("bad histogram sum \"{sum}\""))?;
+        let max_ns: u64 = max
+            .parse()
+            .map_err(|_| format!("bad histogram maximum \"{max}\""))?;
         let bytes = base64::engine::general_purpose::STANDARD
             .decode(b64)
             .map_err(|e| format!("bad histogram encoding: {e}"))?;
         let decoded: Histogram<u64> = hdrhistogram::serialization::Deserializer::new()
             .deserialize(&mut bytes.as_slice())
             .map_err(|e| format!("bad histogram: {e:?}"))?;
-        let mut hist =
-            Histogram::new_with_bounds(1, HIGHEST_NS, 3).expect("valid histogram bounds");
-        hist.add(&decoded)
-            .map_err(|e| format!("bad histogram range: {e:?}"))?;
-        Ok(LatencyHistogram { hist, sum_ns })
+        let mut h = LatencyHistogram::new();
+        for v in decoded.iter_recorded() {
+            let value = v.value_iterated_to();
+            if value > HIGHEST_NS {
+                return Err(format!("bad histogram: value {value} out of range"));
+            }
+            h.counts[index_of(value.max(1))] += v.count_at_value();
+            h.count += v.count_at_value();
+        }
+        h.sum_ns = sum_ns;
+        h.max_ns = max_ns;
+        Ok(h)
     }
     /// (latency ms, share of values at or below it) at `points` quantiles, for CDF plots.
     pub fn cdf_ms(&self, points: usize) -> Vec<(f64, f64)> {
         if self.count() == 0 {
             return Vec::new();
         }
+        let h = self.histogram();
         (0..=points)
             .map(|i| {
                 let q = i as f64 / points as f64;
-                (self.quantile_ns(q.min(0.9999)) / 1e6, q)
+                (Self::quantile_in(&h, q.min(0.9999)) / 1e6, q)
             })
             .collect()
-    }
-    /// Percentiles in milliseconds.
-    pub fn summary(&self) -> LatencySummary {
-        let ms = |ns: f64| ns / 1e6;
-        LatencySummary {
-            count: self.count(),
-            mean_ms: ms(self.mean_ns()),
-            p50_ms: ms(self.quantile_ns(0.5)),
-            p90_ms: ms(self.quantile_ns(0.9)),
-            p95_ms: ms(self.quantile_ns(0.95)),
-            p99_ms: ms(self.quantile_ns(0.99)),
-            p999_ms: ms(self.quantile_ns(0.999)),
-            max_ms: if self.count() == 0 {
-                0.0
-            } else {
-                ms(self.hist.max() as f64)
-            },
-        }
     }
 }
 
@@ -188,6 +242,29 @@ mod tests {
         assert_eq!(back.count(), 4);
         assert_eq!(back.mean_ns(), h.mean_ns());
         assert_eq!(back.summary(), h.summary());
+    }
+
+    #[test]
+    fn layout_matches_hdr_histogram_exactly() {
+        // Every value lands where an HDR histogram with the same bounds puts it.
+        let mut ours = LatencyHistogram::new();
+        let mut hdr = Histogram::<u64>::new_with_bounds(1, HIGHEST_NS, 3).unwrap();
+        let mut v = 1u64;
+        while v < HIGHEST_NS {
+            ours.record(v);
+            hdr.record(v).unwrap();
+            assert_eq!(
+                lowest_of(index_of(v)),
+                hdr.lowest_equivalent(v),
+                "value {v}"
+            );
+            v = v * 3 / 2 + 1;
+        }
+        let back = ours.histogram();
+        assert_eq!(back.len(), hdr.len());
+        for q in [0.1, 0.5, 0.9, 0.99, 0.999, 1.0] {
+            assert_eq!(back.value_at_quantile(q), hdr.value_at_quantile(q));
+        }
     }
 
     #[test]
