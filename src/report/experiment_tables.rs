@@ -1,27 +1,10 @@
 //! Terminal views of experiments: the sweep summary, paired comparisons, capacity search.
 
+use super::table::num;
 use crate::experiment::capacity::CapacityResult;
 use crate::experiment::{ExperimentResults, Plan};
 use crate::stats::Estimate;
 use comfy_table::{Cell, CellAlignment, Table, presets::UTF8_BORDERS_ONLY};
-
-fn num(v: f64) -> String {
-    if !v.is_finite() {
-        return if v > 0.0 { "∞".into() } else { "-".into() };
-    }
-    let a = v.abs();
-    if a == 0.0 {
-        "0".into()
-    } else if a >= 1000.0 {
-        format!("{v:.0}")
-    } else if a >= 10.0 {
-        format!("{v:.1}")
-    } else if a >= 0.01 {
-        format!("{v:.3}")
-    } else {
-        format!("{v:.2e}")
-    }
-}
 
 fn ci(e: &Estimate) -> String {
     if e.n > 1 && e.ci95.is_finite() {

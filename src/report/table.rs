@@ -5,7 +5,8 @@ use crate::analysis::Estimates;
 use crate::model::Model;
 use comfy_table::{Cell, CellAlignment, Table, presets::UTF8_BORDERS_ONLY};
 
-fn num(v: f64) -> String {
+/// A number for a table: 3–4 significant figures, ∞ and - for infinite and NaN.
+pub(super) fn num(v: f64) -> String {
     if !v.is_finite() {
         return if v > 0.0 { "∞".into() } else { "-".into() };
     }
