@@ -351,7 +351,7 @@ fn hold_stats(
                     let r = response_ms.get(*group as usize).copied().unwrap_or(0.0);
                     call_ms += r;
                 }
-                Step::FanOut { groups, need } => {
+                Step::FanOut { groups, need, .. } => {
                     let rs: Vec<f64> = groups
                         .iter()
                         .map(|g| response_ms.get(*g as usize).copied().unwrap_or(0.0))

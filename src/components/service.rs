@@ -29,6 +29,8 @@ pub enum Step {
     FanOut {
         /// Groups called.
         groups: Vec<u32>,
+        /// Operation asked of them (0: the request's own).
+        op: u8,
         /// Successful answers needed to go on.
         need: u16,
     },
@@ -219,8 +221,10 @@ impl ServiceInstance {
                 );
             }
             &Step::Call { group, op } => {
+                let op = if op == 0 { c.op } else { op };
                 if self.def.asynchronous && is_last {
                     // Nothing left to do here: pass the call on, answer goes straight back.
+                    c.op = op;
                     self.completed += 1;
                     ctx.forward(call, group);
                     self.release_worker(ctx);
@@ -235,12 +239,12 @@ impl ServiceInstance {
                     self.release_worker(ctx);
                 }
             }
-            Step::FanOut { groups, need } => {
+            Step::FanOut { groups, need, op } => {
                 c.round = c.round.wrapping_add(1);
                 c.pending = groups.len() as u16;
                 c.needed = *need;
                 c.succeeded = 0;
-                let op = c.op;
+                let op = if *op == 0 { c.op } else { *op };
                 for &g in groups {
                     ctx.call_group(self.id, call, g, op);
                 }

@@ -594,7 +594,7 @@ fn plan_step(
             k.clamp(1, n)
         }
     };
-    (groups.len() == targets.len()).then_some(Plan::Step(Step::FanOut { groups, need }))
+    (groups.len() == targets.len()).then_some(Plan::Step(Step::FanOut { groups, need, op }))
 }
 
 fn balancer(
