@@ -357,6 +357,23 @@ fn resume_keeps_finished_runs_and_completes_the_rest() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("different experiment"));
+    // Also without --resume: the other experiment's runs are not deleted.
+    let before = std::fs::read_dir(part.join("runs")).unwrap().count();
+    let out = scalesim()
+        .args([
+            "sweep",
+            other.to_str().unwrap(),
+            "--out",
+            part.to_str().unwrap(),
+            "--quiet",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        std::fs::read_dir(part.join("runs")).unwrap().count(),
+        before
+    );
 }
 
 #[test]

@@ -112,6 +112,9 @@ pub fn execute(
 ) -> Result<usize, SweepError> {
     std::fs::create_dir_all(dir.join(store::RUNS_DIR))?;
     if !resume && shard.is_none() {
+        // Start afresh, but never delete the runs of another experiment: a mistyped
+        // --out is refused, not emptied.
+        run::recorded(plan, dir)?;
         for (_, path) in store::list_records(dir)? {
             std::fs::remove_file(path)?;
         }
