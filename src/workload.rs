@@ -155,6 +155,8 @@ pub struct Workload {
     mix_rng: Rng,
     /// Requests generated so far.
     pub generated: u64,
+    /// Client of the next open-loop request: requests go to clients in turn.
+    next_client: u32,
     /// What its clients saw in the measurement window.
     pub stats: ClientStats,
 }
@@ -176,8 +178,17 @@ impl Workload {
             arrivals_rng,
             mix_rng,
             generated: 0,
+            next_client: 0,
             stats: ClientStats::new(classes, windows, window_ns),
         }
+    }
+
+    /// The client that sends the next open-loop request (clients take turns).
+    #[inline]
+    pub fn take_client(&mut self) -> u32 {
+        let c = self.next_client;
+        self.next_client = if c + 1 >= self.def.clients { 0 } else { c + 1 };
+        c
     }
 
     /// True while the workload may still create requests.

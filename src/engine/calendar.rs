@@ -10,25 +10,38 @@
 //! thousands of requests in flight): keys only grow, so each entry moves down the radix
 //! buckets at most 128 times in all, whatever the number pending.
 
-use super::event::Event;
+use super::event::{Event, PackedEvent};
 use crate::time::SimTime;
 use std::collections::VecDeque;
 
 /// A heap entry: (time, seq) packed into one integer, so ordering is one comparison.
 #[derive(Clone, Copy, Debug)]
 struct Entry {
-    key: u128,
-    event: Event,
+    time: u64,
+    seq: u64,
+    event: PackedEvent,
 }
 
 impl Entry {
     #[inline(always)]
     fn before(&self, other: &Entry) -> bool {
-        self.key < other.key
+        self.key() < other.key()
     }
     #[inline(always)]
     fn time(&self) -> u64 {
-        (self.key >> 64) as u64
+        self.time
+    }
+    /// (time, seq) as one integer.
+    #[inline(always)]
+    fn key(&self) -> u128 {
+        (u128::from(self.time) << 64) | u128::from(self.seq)
+    }
+    /// Copies `other` into `self` word by word (see [`PackedEvent`] on why not as a block).
+    #[inline(always)]
+    fn set(&mut self, other: &Entry) {
+        self.time = other.time;
+        self.seq = other.seq;
+        self.event.set(&other.event);
     }
 }
 
@@ -45,7 +58,7 @@ pub struct Calendar {
     use_radix: bool,
     to_radix: usize,
     to_dary: usize,
-    lane: VecDeque<Event>,
+    lane: VecDeque<PackedEvent>,
     next_seq: u64,
     now: u64,
     /// Key of the heap event popped last: every pending key is larger.
@@ -66,9 +79,7 @@ impl Calendar {
 
     fn with_thresholds(to_radix: usize, to_dary: usize) -> Self {
         Calendar {
-            dary: DaryHeap {
-                items: Vec::with_capacity(1024),
-            },
+            dary: DaryHeap::with_capacity(1024),
             radix: RadixHeap::default(),
             use_radix: false,
             to_radix,
@@ -95,7 +106,7 @@ impl Calendar {
         if self.use_radix {
             self.radix.len
         } else {
-            self.dary.items.len()
+            self.dary.len
         }
     }
 
@@ -105,19 +116,19 @@ impl Calendar {
     }
 
     /// Schedules `event` at `time` (not before now). An event due now goes to the lane.
-    #[inline]
+    #[inline(always)]
     pub fn schedule(&mut self, time: SimTime, event: Event) {
         if time.0 <= self.now {
-            self.lane.push_back(event);
+            self.lane.push_back(event.pack());
         } else {
             self.push_future(time.0, event);
         }
     }
 
     /// Schedules `event` at the current time, after everything already due now.
-    #[inline]
+    #[inline(always)]
     pub fn schedule_now(&mut self, event: Event) {
-        self.lane.push_back(event);
+        self.lane.push_back(event.pack());
     }
 
     /// Removes the next event in (time, seq) order, advancing the clock to its time.
@@ -126,10 +137,7 @@ impl Calendar {
         let due_now = if self.use_radix {
             self.radix.has_key_at_time_of_last()
         } else {
-            self.dary
-                .items
-                .first()
-                .is_some_and(|top| top.time() <= self.now)
+            self.dary.first().is_some_and(|top| top.time() <= self.now)
         };
         if due_now || (self.lane.is_empty() && self.future_len() > 0) {
             let e = if self.use_radix {
@@ -142,10 +150,12 @@ impl Calendar {
                 self.dary.pop()
             };
             self.now = e.time();
-            self.last_key = e.key;
-            return Some((SimTime(self.now), e.event));
+            self.last_key = e.key();
+            return Some((SimTime(self.now), e.event.unpack()));
         }
-        self.lane.pop_front().map(|e| (SimTime(self.now), e))
+        self.lane
+            .pop_front()
+            .map(|e| (SimTime(self.now), e.unpack()))
     }
 
     /// The time of the next event, if any.
@@ -156,75 +166,136 @@ impl Calendar {
         if self.use_radix {
             self.radix.min_key().map(|k| SimTime((k >> 64) as u64))
         } else {
-            self.dary.items.first().map(|e| SimTime(e.time()))
+            self.dary.first().map(|e| SimTime(e.time()))
         }
     }
 
-    #[inline]
+    #[inline(always)]
     fn push_future(&mut self, time: u64, event: Event) {
         let seq = self.next_seq;
         self.next_seq += 1;
         let entry = Entry {
-            key: (u128::from(time) << 64) | u128::from(seq),
-            event,
+            time,
+            seq,
+            event: event.pack(),
         };
         if self.use_radix {
-            self.radix.push(entry);
+            self.push_radix(entry);
         } else {
             self.dary.push(entry);
-            if self.dary.items.len() > self.to_radix {
+            if self.dary.len > self.to_radix {
                 self.switch_to_radix();
             }
         }
     }
 
+    #[inline(never)]
+    fn push_radix(&mut self, entry: Entry) {
+        self.radix.push(entry);
+    }
+
+    #[cold]
+    #[inline(never)]
     fn switch_to_radix(&mut self) {
         self.radix.reset(self.last_key);
-        for e in self.dary.items.drain(..) {
+        for e in self.dary.take() {
             self.radix.push(e);
         }
         self.use_radix = true;
     }
 
     fn switch_to_dary(&mut self) {
-        let mut items = std::mem::take(&mut self.dary.items);
+        let mut items = self.dary.take();
         self.radix.drain_into(&mut items);
-        items.sort_unstable_by_key(|e| e.key); // a sorted array is a valid heap
-        self.dary.items = items;
+        items.sort_unstable_by_key(|e| e.key()); // a sorted array is a valid heap
+        self.dary.set(items);
         self.use_radix = false;
     }
 }
 
 /// A 4-ary min-heap.
+///
+/// The first `len` slots of `items` are the heap; slots past it are spare, kept so a push
+/// never reallocates (and never calls out) while the new entry is in registers.
 #[derive(Debug, Default)]
 struct DaryHeap {
     items: Vec<Entry>,
+    len: usize,
 }
 
 const ARITY: usize = 4;
 
+const SPARE: Entry = Entry {
+    time: 0,
+    seq: 0,
+    event: PackedEvent::ZERO,
+};
+
 impl DaryHeap {
-    #[inline]
+    fn with_capacity(n: usize) -> Self {
+        DaryHeap {
+            items: vec![SPARE; n],
+            len: 0,
+        }
+    }
+
+    #[inline(always)]
+    fn first(&self) -> Option<&Entry> {
+        if self.len > 0 {
+            Some(&self.items[0])
+        } else {
+            None
+        }
+    }
+
+    /// Empties the heap, returning its entries in heap order.
+    fn take(&mut self) -> Vec<Entry> {
+        let mut items = std::mem::take(&mut self.items);
+        items.truncate(self.len);
+        self.len = 0;
+        items
+    }
+
+    /// Makes `items`, which must be in heap order, the heap.
+    fn set(&mut self, items: Vec<Entry>) {
+        self.len = items.len();
+        self.items = items;
+    }
+
+    #[inline(always)]
     fn push(&mut self, entry: Entry) {
-        let mut i = self.items.len();
-        self.items.push(entry);
+        if self.len == self.items.len() {
+            self.grow();
+        }
+        let mut i = self.len;
+        self.len += 1;
         while i > 0 {
             let parent = (i - 1) / ARITY;
             if entry.before(&self.items[parent]) {
-                self.items[i] = self.items[parent];
+                let moved = self.items[parent];
+                self.items[i].set(&moved);
                 i = parent;
             } else {
                 break;
             }
         }
-        self.items[i] = entry;
+        self.items[i].set(&entry);
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn grow(&mut self) {
+        let more = self.items.len().max(64);
+        self.items.resize(self.items.len() + more, SPARE);
     }
 
     #[inline]
     fn pop(&mut self) -> Entry {
+        assert!(self.len > 0, "pop on an empty heap");
         let top = self.items[0];
-        let last = self.items.pop().expect("pop on an empty heap");
-        let n = self.items.len();
+        self.len -= 1;
+        let n = self.len;
+        let last = self.items[n];
         if n == 0 {
             return top;
         }
@@ -305,8 +376,8 @@ impl RadixHeap {
 
     #[inline]
     fn push(&mut self, e: Entry) {
-        debug_assert!(e.key >= self.last, "radix heap keys must not decrease");
-        let b = self.bucket_of(e.key);
+        debug_assert!(e.key() >= self.last, "radix heap keys must not decrease");
+        let b = self.bucket_of(e.key());
         self.buckets[b].push(e);
         self.mark(b);
         self.len += 1;
@@ -331,7 +402,7 @@ impl RadixHeap {
 
     fn min_key(&self) -> Option<u128> {
         let b = self.first_occupied()?;
-        self.buckets[b].iter().map(|e| e.key).min()
+        self.buckets[b].iter().map(|e| e.key()).min()
     }
 
     #[inline]
@@ -345,9 +416,13 @@ impl RadixHeap {
             } else {
                 self.occupied &= !(1u128 << b);
             }
-            self.last = bucket.iter().map(|e| e.key).min().expect("occupied bucket");
+            self.last = bucket
+                .iter()
+                .map(|e| e.key())
+                .min()
+                .expect("occupied bucket");
             for e in &bucket {
-                let nb = self.bucket_of(e.key);
+                let nb = self.bucket_of(e.key());
                 self.buckets[nb].push(*e);
                 self.mark(nb);
             }

@@ -250,7 +250,7 @@ fn generate(ctx: &mut Ctx, workload: u32, user: u32) -> Option<(InstanceId, Call
     };
     let user = match &w.def.arrivals {
         Arrivals::Closed { .. } => user,
-        _ => (w.generated % u64::from(w.def.clients)) as u32,
+        _ => w.take_client(),
     };
     Some(ctx.start_request(workload, user, given))
 }

@@ -36,10 +36,14 @@ fn lowest_of(index: usize) -> u64 {
 /// A latency histogram in nanoseconds with an exact sum and maximum.
 ///
 /// Recording is an index computation and an increment; percentiles, merging and
-/// serialisation go through the equivalent [`hdrhistogram::Histogram`].
+/// serialisation go through the equivalent [`hdrhistogram::Histogram`]. Counts are 32-bit,
+/// which halves the cache the busy region of the histogram takes; a count that wraps
+/// carries into `high`, allocated only the first time that happens.
 #[derive(Debug, Clone)]
 pub struct LatencyHistogram {
-    counts: Vec<u64>,
+    counts: Vec<u32>,
+    /// High 32 bits of each count; empty until some count passes `u32::MAX`.
+    high: Vec<u32>,
     count: u64,
     max_ns: u64,
     sum_ns: u128,
@@ -77,6 +81,7 @@ impl LatencyHistogram {
     pub fn new() -> Self {
         LatencyHistogram {
             counts: vec![0; index_of(HIGHEST_NS) + 1],
+            high: Vec::new(),
             count: 0,
             max_ns: 0,
             sum_ns: 0,
@@ -86,22 +91,56 @@ impl LatencyHistogram {
     #[inline]
     pub fn record(&mut self, ns: u64) {
         let i = index_of(ns.clamp(1, HIGHEST_NS));
-        self.counts[i] += 1;
+        let c = &mut self.counts[i];
+        *c = c.wrapping_add(1);
+        if *c == 0 {
+            self.carry(i);
+        }
         self.count += 1;
         self.max_ns = self.max_ns.max(ns);
         self.sum_ns += u128::from(ns);
     }
+    #[cold]
+    #[inline(never)]
+    fn carry(&mut self, i: usize) {
+        if self.high.is_empty() {
+            self.high = vec![0; self.counts.len()];
+        }
+        self.high[i] += 1;
+    }
+    /// The number of values at index `i`.
+    #[inline]
+    fn count_at(&self, i: usize) -> u64 {
+        let high = self.high.get(i).copied().unwrap_or(0);
+        (u64::from(high) << 32) | u64::from(self.counts[i])
+    }
+    /// Adds `n` values at index `i`.
+    fn add_at(&mut self, i: usize, n: u64) {
+        let total = self.count_at(i) + n;
+        self.counts[i] = total as u32;
+        let high = (total >> 32) as u32;
+        if high > 0 && self.high.is_empty() {
+            self.high = vec![0; self.counts.len()];
+        }
+        if let Some(h) = self.high.get_mut(i) {
+            *h = high;
+        }
+    }
     /// Forgets every value.
     pub fn clear(&mut self) {
         self.counts.iter_mut().for_each(|c| *c = 0);
+        self.high.clear();
         self.count = 0;
         self.max_ns = 0;
         self.sum_ns = 0;
     }
     /// Adds every value of `other`.
     pub fn merge(&mut self, other: &LatencyHistogram) {
-        for (a, b) in self.counts.iter_mut().zip(&other.counts) {
-            *a += b;
+        for i in 0..self.counts.len() {
+            let n = other.count_at(i);
+            if n > 0 {
+                self.add_at(i, n);
+            }
         }
         self.count += other.count;
         self.max_ns = self.max_ns.max(other.max_ns);
@@ -122,9 +161,10 @@ impl LatencyHistogram {
     /// The equivalent HDR histogram.
     pub fn histogram(&self) -> Histogram<u64> {
         let mut h = Histogram::new_with_bounds(1, HIGHEST_NS, 3).expect("valid histogram bounds");
-        for (i, c) in self.counts.iter().enumerate() {
-            if *c > 0 {
-                h.record_n(lowest_of(i), *c).expect("value within bounds");
+        for i in 0..self.counts.len() {
+            let c = self.count_at(i);
+            if c > 0 {
+                h.record_n(lowest_of(i), c).expect("value within bounds");
             }
         }
         h
@@ -195,7 +235,7 @@ impl LatencyHistogram {
             if value > HIGHEST_NS {
                 return Err(format!("bad histogram: value {value} out of range"));
             }
-            h.counts[index_of(value.max(1))] += v.count_at_value();
+            h.add_at(index_of(value.max(1)), v.count_at_value());
             h.count += v.count_at_value();
         }
         h.sum_ns = sum_ns;
@@ -276,5 +316,21 @@ mod tests {
         a.merge(&b);
         assert_eq!(a.count(), 2);
         assert_eq!(a.mean_ns(), 20.0);
+    }
+
+    #[test]
+    fn counts_past_32_bits_carry() {
+        let mut a = LatencyHistogram::new();
+        let i = index_of(1000);
+        a.counts[i] = u32::MAX;
+        a.record(1000);
+        assert_eq!(a.count_at(i), 1 << 32);
+        let mut b = LatencyHistogram::new();
+        b.merge(&a);
+        b.merge(&a);
+        assert_eq!(b.count_at(i), 2 << 32);
+        assert_eq!(b.histogram().count_at(1000), 2 << 32);
+        b.clear();
+        assert_eq!(b.count_at(i), 0);
     }
 }
