@@ -1,15 +1,22 @@
 //! Analytic estimates for a model, to put beside the simulation: offered load, utilization
 //! and queueing delay of every service, from an open-network approximation.
 //!
-//! Flows are propagated from the workloads down the (acyclic) call graph. Each service
-//! instance is treated as a G/G/c queue: Erlang C when service and arrivals are exponential,
-//! the Allen-Cunneen approximation `Wq ≈ Wq(M/M/c) · (ca² + cs²) / 2` otherwise, and the
-//! exact M/M/c/K birth-death solution when the queue is bounded. Arrival variability moves
-//! through the network with Whitt's QNA rules (departures `cd² = 1 + (1-ρ²)(ca²-1) +
-//! ρ²(cs²-1)/√c`; round robin over n instances divides `ca²` by n; random splitting with
-//! share p gives `p·ca² + 1 - p`). Closed workloads get their rate from the fixed point
-//! `λ = N / (Z + R(λ))`. Sources: Allen, *Probability, Statistics and Queueing Theory*
-//! (1990); Whitt, "The Queueing Network Analyzer", Bell System Tech. J. 62(9), 1983.
+//! Flows are propagated from the workloads down the (acyclic) call graph. `route` steps may
+//! lead back up: their flows solve the traffic equations of an open Jackson network,
+//! `λ_j = γ_j + Σ_i λ_i·p_ij`, by repeating the pass until the rates settle, and a routing
+//! service's response time adds `Σ_j p_ij·R_j` the same way (Jackson, "Networks of waiting
+//! lines", Oper. Res. 5(4), 1957: with M/M/c stations the product form makes the
+//! per-station formulas exact).
+//!
+//! Each service instance is treated as a G/G/c queue: Erlang C when service and arrivals are
+//! exponential, the Allen-Cunneen approximation `Wq ≈ Wq(M/M/c) · (ca² + cs²) / 2`
+//! otherwise, and the exact M/M/c/K birth-death solution when the queue is bounded. Arrival
+//! variability moves through the network with Whitt's QNA rules (departures `cd² = 1 +
+//! (1-ρ²)(ca²-1) + ρ²(cs²-1)/√c`; round robin over n instances divides `ca²` by n; random
+//! splitting with share p, a route step's too, gives `p·ca² + 1 - p`). Closed workloads get
+//! their rate from the fixed point `λ = N / (Z + R(λ))`. Sources: Allen, *Probability,
+//! Statistics and Queueing Theory* (1990); Whitt, "The Queueing Network Analyzer", Bell
+//! System Tech. J. 62(9), 1983.
 
 use crate::components::{ComponentKind, Policy, ServiceDef, Step};
 use crate::model::Model;
@@ -87,6 +94,25 @@ impl Flow {
         let t = self.total();
         if t > 0.0 { self.scv_weighted / t } else { 1.0 }
     }
+    /// Adds another flow to this one (a merge of streams: rates add, SCVs mix by rate).
+    fn merge(&mut self, other: &Flow) {
+        for (r, x) in self.rate.iter_mut().zip(&other.rate) {
+            *r += x;
+        }
+        self.scv_weighted += other.scv_weighted;
+    }
+    /// Largest relative change from this flow to `other`, over the total rate and the
+    /// rate-weighted SCV.
+    fn change(&self, other: &Flow) -> f64 {
+        let rel = |a: f64, b: f64| {
+            if a == b {
+                0.0
+            } else {
+                (a - b).abs() / a.abs().max(b.abs())
+            }
+        };
+        rel(self.total(), other.total()).max(rel(self.scv_weighted, other.scv_weighted))
+    }
     fn add(&mut self, rate: &[f64], scale: f64, scv: f64) {
         let mut added = 0.0;
         for (r, x) in self.rate.iter_mut().zip(rate) {
@@ -136,10 +162,15 @@ pub fn estimate(model: &Model) -> Estimates {
             rates[i] = lo;
         }
     }
-    let (services, response_ms) = solve(model, &rates);
+    let (services, response_ms, settled) = solve(model, &rates);
     let mut warnings = Vec::new();
+    if !settled {
+        warnings.push(format!(
+            "the flows over route steps do not settle after {MAX_ROUTE_PASSES} passes: requests come back at least as often as they arrive (as through a call into a component whose route leads back to the caller), so these estimates are meaningless"
+        ));
+    }
     for (name, e) in &services {
-        if e.utilization >= 1.0 && e.blocking == 0.0 {
+        if e.method == "unstable" {
             warnings.push(format!(
                 "components.{name}: offered load {:.3} Erlangs per instance is {:.0}% of its workers; the queue grows without bound (add workers or replicas, or bound the queue)",
                 e.offered_load,
@@ -176,12 +207,20 @@ fn arrival_scv(a: &Arrivals) -> f64 {
     }
 }
 
-/// Propagates flows for given workload rates; returns service estimates and the mean
-/// response time of each workload (ms).
-fn solve(model: &Model, rates: &[f64]) -> (Vec<(String, ServiceEstimate)>, Vec<f64>) {
+/// Most passes of the fixed-point iterations over route edges.
+const MAX_ROUTE_PASSES: usize = 10_000;
+/// The iterations stop when no value changes by more than this, relatively.
+const ROUTE_TOLERANCE: f64 = 1e-12;
+/// A utilization this close to 1 counts as 1 (unstable): the route iterations approach a
+/// load of exactly 1 from below and stop a few ROUTE_TOLERANCE short of it.
+const STABILITY_SLACK: f64 = 1e-9;
+
+/// Propagates flows for given workload rates; returns service estimates, the mean
+/// response time of each workload (ms), and whether the flows over route edges settled.
+fn solve(model: &Model, rates: &[f64]) -> (Vec<(String, ServiceEstimate)>, Vec<f64>, bool) {
     let n = model.components.len();
     let k = model.classes.len();
-    let mut flows: Vec<Flow> = (0..n).map(|_| Flow::new(k)).collect();
+    let mut external: Vec<Flow> = (0..n).map(|_| Flow::new(k)).collect();
     for (i, w) in model.workloads.iter().enumerate() {
         let mut per_class = vec![0.0; k];
         let mut prev = 0.0;
@@ -195,16 +234,56 @@ fn solve(model: &Model, rates: &[f64]) -> (Vec<(String, ServiceEstimate)>, Vec<f
         } else {
             1.0
         };
-        flows[w.target as usize].add(
-            &per_class,
-            1.0,
-            arrival_scv(&w.arrivals) * split + (1.0 - split) * 0.0,
-        );
+        external[w.target as usize].add(&per_class, 1.0, arrival_scv(&w.arrivals) * split);
     }
     let order = topological(model);
-    let mut est: Vec<Option<ServiceEstimate>> = vec![None; n];
-    // Flows first, callers before callees.
-    for &g in &order {
+    // Route edges may form cycles: the traffic equations λ_j = γ_j + Σ_i λ_i·p_ij are solved
+    // by repeating the flow pass, each feeding the routed flows of the last one back in.
+    let mut routed: Vec<Flow> = (0..n).map(|_| Flow::new(k)).collect();
+    let mut flows = external.clone();
+    let mut settled = false;
+    for _ in 0..MAX_ROUTE_PASSES {
+        flows = external.clone();
+        for (f, r) in flows.iter_mut().zip(&routed) {
+            f.merge(r);
+        }
+        let next = flow_pass(model, &order, &mut flows);
+        let change = routed
+            .iter()
+            .zip(&next)
+            .map(|(a, b)| a.change(b))
+            .fold(0.0, f64::max);
+        routed = next;
+        if !change.is_finite() {
+            break;
+        }
+        if change <= ROUTE_TOLERANCE {
+            settled = true;
+            break;
+        }
+    }
+    let (est, response_ms) = response_pass(model, &order, &flows);
+    let services = model
+        .components
+        .iter()
+        .zip(est)
+        .filter_map(|(c, e)| e.map(|e| (c.name.clone(), e)))
+        .collect();
+    let workload_ms = model
+        .workloads
+        .iter()
+        .map(|w| response_ms[w.target as usize])
+        .collect();
+    (services, workload_ms, settled)
+}
+
+/// One pass down the call graph, callers before callees: adds each component's calls to
+/// the flows of its callees, and returns the flows its `route` steps send on (to be added
+/// in the next pass, as routes may lead back up).
+fn flow_pass(model: &Model, order: &[usize], flows: &mut [Flow]) -> Vec<Flow> {
+    let k = model.classes.len();
+    let mut routed: Vec<Flow> = (0..flows.len()).map(|_| Flow::new(k)).collect();
+    for &g in order {
         let flow = flows[g].clone();
         let def = &model.components[g];
         match &def.kind {
@@ -217,8 +296,7 @@ fn solve(model: &Model, rates: &[f64]) -> (Vec<(String, ServiceEstimate)>, Vec<f
                     e.utilization.min(1.0),
                     s.workers,
                 );
-                for steps in s.handlers.iter().enumerate() {
-                    let (class, steps) = steps;
+                for (class, steps) in s.handlers.iter().enumerate() {
                     let mut r = vec![0.0; k];
                     r[class] = flow.rate[class];
                     for st in steps {
@@ -229,6 +307,13 @@ fn solve(model: &Model, rates: &[f64]) -> (Vec<(String, ServiceEstimate)>, Vec<f
                             Step::FanOut { groups, .. } => {
                                 for g2 in groups {
                                     flows[*g2 as usize].add(&r, 1.0, out_scv)
+                                }
+                            }
+                            // Random splitting with share p: p·cd² + 1 − p (QNA).
+                            Step::Route(targets) => {
+                                for t in targets {
+                                    let p = t.probability;
+                                    routed[t.group as usize].add(&r, p, p * out_scv + 1.0 - p);
                                 }
                             }
                             Step::Work(_) => {}
@@ -265,63 +350,102 @@ fn solve(model: &Model, rates: &[f64]) -> (Vec<(String, ServiceEstimate)>, Vec<f
                                 p * flow.scv() + 1.0 - p
                             }
                         };
-                        // Scale so the backend group sees the share; its instances split it.
-                        let inst_scv = scv;
-                        flows[g2].add(&flow.rate, share, inst_scv);
+                        // The backend group sees the share; its instances split it.
+                        flows[g2].add(&flow.rate, share, scv);
                     }
                 }
             }
         }
     }
-    // Response times, callees before callers.
+    routed
+}
+
+/// Response times, callees before callers, with the estimate of each service. A `route`
+/// step adds Σ p·R of its targets; as routes may lead back up, the pass repeats until the
+/// response times settle (R = b + P·R, solved by Gauss-Seidel iteration).
+fn response_pass(
+    model: &Model,
+    order: &[usize],
+    flows: &[Flow],
+) -> (Vec<Option<ServiceEstimate>>, Vec<f64>) {
+    let n = model.components.len();
+    let mut est: Vec<Option<ServiceEstimate>> = vec![None; n];
     let mut response_ms = vec![0.0; n];
-    for &g in order.iter().rev() {
-        let def = &model.components[g];
-        let flow = &flows[g];
-        match &def.kind {
-            ComponentKind::Service(s) => {
-                let (hold, calls_ms) = hold_stats(model, s, flow, &response_ms);
-                let (mean_ms, scv) = if s.asynchronous {
-                    hold_work_only(s, flow)
-                } else {
-                    hold
-                };
-                let e = queue_estimate(flow, def.replicas, s, mean_ms, scv);
-                response_ms[g] =
-                    e.wait_mean_ms + mean_ms + if s.asynchronous { calls_ms } else { 0.0 };
-                let mut e = e;
-                e.response_mean_ms = response_ms[g];
-                est[g] = Some(e);
-            }
-            ComponentKind::LoadBalancer(b) => {
-                let total_w: f64 = b.weights.iter().map(|w| f64::from(*w)).sum();
-                let mut r = 0.0;
-                for (inst, w) in b.backends.iter().zip(&b.weights) {
-                    let g2 = model
-                        .components
-                        .iter()
-                        .position(|c| {
-                            *inst >= c.first_instance && *inst < c.first_instance + c.replicas
-                        })
-                        .unwrap_or(0);
-                    r += response_ms[g2] * f64::from(*w) / total_w;
+    for _ in 0..MAX_ROUTE_PASSES {
+        let before = response_ms.clone();
+        for &g in order.iter().rev() {
+            let def = &model.components[g];
+            let flow = &flows[g];
+            response_ms[g] = match &def.kind {
+                ComponentKind::Service(s) => {
+                    let (hold, calls_ms) = hold_stats(model, s, flow, &response_ms);
+                    let (mean_ms, scv) = if s.asynchronous {
+                        hold_work_only(s, flow)
+                    } else {
+                        hold
+                    };
+                    let mut e = queue_estimate(flow, def.replicas, s, mean_ms, scv);
+                    e.response_mean_ms = e.wait_mean_ms
+                        + mean_ms
+                        + if s.asynchronous { calls_ms } else { 0.0 }
+                        + routed_ms(s, flow, &response_ms);
+                    let r = e.response_mean_ms;
+                    est[g] = Some(e);
+                    r
                 }
-                response_ms[g] = r;
-            }
+                ComponentKind::LoadBalancer(b) => {
+                    let total_w: f64 = b.weights.iter().map(|w| f64::from(*w)).sum();
+                    let mut r = 0.0;
+                    for (inst, w) in b.backends.iter().zip(&b.weights) {
+                        let g2 = model
+                            .components
+                            .iter()
+                            .position(|c| {
+                                *inst >= c.first_instance && *inst < c.first_instance + c.replicas
+                            })
+                            .unwrap_or(0);
+                        r += response_ms[g2] * f64::from(*w) / total_w;
+                    }
+                    r
+                }
+            };
+        }
+        let settled = before
+            .iter()
+            .zip(&response_ms)
+            .all(|(a, b)| a == b || (a - b).abs() <= ROUTE_TOLERANCE * a.abs().max(b.abs()));
+        // An unstable service stays at ∞ (∞ == ∞ settles); NaN never would.
+        if settled || response_ms.iter().any(|r| r.is_nan()) {
+            break;
         }
     }
-    let services = model
-        .components
+    (est, response_ms)
+}
+
+/// Mean time (ms) a request spends, after this service is done with it, where its `route`
+/// step sends it: Σ p·R over the targets, mixing classes by rate.
+fn routed_ms(s: &ServiceDef, flow: &Flow, response_ms: &[f64]) -> f64 {
+    let total = flow.total();
+    s.handlers
         .iter()
-        .zip(est)
-        .filter_map(|(c, e)| e.map(|e| (c.name.clone(), e)))
-        .collect();
-    let workload_ms = model
-        .workloads
-        .iter()
-        .map(|w| response_ms[w.target as usize])
-        .collect();
-    (services, workload_ms)
+        .enumerate()
+        .map(|(class, steps)| {
+            let share = if total > 0.0 {
+                flow.rate[class] / total
+            } else {
+                1.0 / s.handlers.len() as f64
+            };
+            let routed: f64 = match steps.last() {
+                Some(Step::Route(targets)) => targets
+                    .iter()
+                    .map(|t| t.probability * response_ms[t.group as usize])
+                    .sum(),
+                _ => 0.0,
+            };
+            // A class that never comes adds nothing, even where routes lead to ∞.
+            if share > 0.0 { share * routed } else { 0.0 }
+        })
+        .sum()
 }
 
 /// Mean (ms) and SCV of the time a request holds a worker, mixing classes by rate, and
@@ -351,6 +475,8 @@ fn hold_stats(
                     let r = response_ms.get(*group as usize).copied().unwrap_or(0.0);
                     call_ms += r;
                 }
+                // The worker is free before the request goes on: see routed_ms.
+                Step::Route(_) => {}
                 Step::FanOut { groups, need, .. } => {
                     let rs: Vec<f64> = groups
                         .iter()
@@ -454,7 +580,7 @@ fn queue_estimate(
         e.wait_mean_ms = wq_ms * 1e3;
         e.utilization = rho * (1.0 - blocking);
         e.method = "mmck".into();
-    } else if rho >= 1.0 {
+    } else if rho >= 1.0 - STABILITY_SLACK {
         e.wait_mean_ms = f64::INFINITY;
         e.method = "unstable".into();
     } else {
@@ -513,7 +639,9 @@ pub fn mmck(lambda: f64, s: f64, c: u32, k: u32) -> (f64, f64) {
     (blocking, if admitted > 0.0 { lq / admitted } else { 0.0 })
 }
 
-/// Components in an order where every caller comes before what it calls.
+/// Components in an order where every caller comes before what it calls, by call,
+/// fan-out and balancer edges only (validation keeps those acyclic); route edges are left
+/// to the fixed-point iterations of [`solve`].
 fn topological(model: &Model) -> Vec<usize> {
     let n = model.components.len();
     let group_of = |inst: u32| {
@@ -534,7 +662,8 @@ fn topological(model: &Model) -> Vec<usize> {
                 .flat_map(|st| match st {
                     Step::Call { group, .. } => vec![*group as usize],
                     Step::FanOut { groups, .. } => groups.iter().map(|g| *g as usize).collect(),
-                    Step::Work(_) => vec![],
+                    // Route edges may form cycles: solve iterates over them.
+                    Step::Work(_) | Step::Route(_) => vec![],
                 })
                 .collect(),
             ComponentKind::LoadBalancer(b) => b.backends.iter().map(|i| group_of(*i)).collect(),
@@ -572,6 +701,48 @@ mod tests {
         assert!((erlang_b(30, 25.0) - 0.0526032).abs() < 1e-6);
         assert!((erlang_c(10, 8.0) - 0.409180).abs() < 1e-6);
         assert!((erlang_c(4, 3.0) - 0.509434).abs() < 1e-6);
+    }
+
+    fn model(text: &str) -> Model {
+        crate::model::parse_model_str(
+            text,
+            crate::model::Format::Json,
+            std::path::Path::new("."),
+            &[],
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn central_server_network_matches_jackson() {
+        // Validation Q10 (a): λ = 1/ms to the cpu (μ = 4), then disk1 0.3, disk2 0.2, exit
+        // 0.5; disks (μ = 1) return to the cpu. Visit ratios 2, 0.6, 0.4; product form.
+        let e = estimate(&model(include_str!("../models/central-server.json")));
+        let u = |name: &str| {
+            let (_, s) = e.services.iter().find(|(n, _)| n == name).unwrap();
+            assert_eq!(s.method, "erlang_c", "{name}");
+            s.utilization
+        };
+        assert!((u("cpu") - 0.5).abs() < 1e-9);
+        assert!((u("disk1") - 0.6).abs() < 1e-9);
+        assert!((u("disk2") - 0.4).abs() < 1e-9);
+        let (_, rate, r_ms) = &e.workloads[0];
+        assert!((rate - 1000.0).abs() < 1e-9);
+        // R = 0.5 + 0.3·(2.5 + R) + 0.2·(1/0.6 + R), so R = 19/6 ms.
+        assert!((r_ms - 19.0 / 6.0).abs() < 1e-9, "{r_ms}");
+        assert!(e.warnings.is_empty(), "{:?}", e.warnings);
+    }
+
+    #[test]
+    fn bernoulli_feedback_matches_jackson() {
+        // Validation Q10 (b): λ = 0.5, μ = 2, back to the queue with 0.5: ρ = 0.5, T = 2.
+        let e = estimate(&model(
+            r#"{"duration": "1s", "workloads": {"w": {"arrivals": {"poisson": {"rate": 500}}, "target": "s"}},
+                "components": {"s": {"kind": "service", "service_time": {"exponential": {"mean": "0.5ms"}},
+                                     "handler": [{"work": "service_time"}, {"route": {"s": 0.5}}]}}}"#,
+        ));
+        assert!((e.services[0].1.utilization - 0.5).abs() < 1e-9);
+        assert!((e.workloads[0].2 - 2.0).abs() < 1e-9);
     }
 
     #[test]

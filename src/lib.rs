@@ -9,7 +9,8 @@
 //! - A [`Model`](model::Model) is a validated model file: workloads (sources of requests)
 //!   and components (each with `replicas` identical instances).
 //! - A request is a chain of *calls*: a client calls a component, which may call others
-//!   (held workers, fan-outs); answers flow back up the chain.
+//!   (held workers, fan-outs) or hand the request on (a `route`, drawn at random, may lead
+//!   back to where the request came from); answers flow back up the chain.
 //! - The [`engine`] runs one replication: a calendar of events ordered by (time,
 //!   sequence), integer nanoseconds, no I/O, no threads.
 //! - [`results::run_once`] runs a model once and returns a [`RunResult`](results::RunResult).

@@ -669,6 +669,85 @@ fn self_call() {
 }
 
 #[test]
+fn route_that_is_not_the_last_step() {
+    let mut m = with_db();
+    m["components"]["app"]["handler"] = json!([{"route": {"db": 0.5}}, {"work": "service_time"}]);
+    rejects(
+        &m.to_string(),
+        &[
+            "components.app.handler[0].route: a \"route\" step hands the request on (a tail call), so it must be the last step of its handler",
+        ],
+    );
+}
+
+#[test]
+fn route_probabilities_summing_over_one() {
+    let mut m = with_db();
+    m["components"]["app"]["handler"] =
+        json!([{"work": "service_time"}, {"route": {"db": 0.7, "app": 0.5}}]);
+    rejects(
+        &m.to_string(),
+        &[
+            "components.app.handler[1].route: route probabilities must sum to at most 1 (the rest is the chance the request is done here), got 1.2",
+        ],
+    );
+}
+
+#[test]
+fn negative_route_probability() {
+    let mut m = with_db();
+    m["components"]["app"]["handler"] = json!([{"work": "service_time"}, {"route": {"db": -0.1}}]);
+    rejects(
+        &m.to_string(),
+        &[
+            "components.app.handler[1].route.db: a route probability must be between 0 and 1, got -0.1",
+        ],
+    );
+}
+
+#[test]
+fn route_to_an_unknown_component_suggests_the_nearest() {
+    let mut m = with_db();
+    m["components"]["app"]["handler"] = json!([{"work": "service_time"}, {"route": {"dbb": 0.5}}]);
+    rejects(
+        &m.to_string(),
+        &[
+            "components.app.handler[1].route.dbb: no component named \"dbb\"",
+            "did you mean \"db\"?",
+        ],
+    );
+}
+
+#[test]
+fn route_loop_that_can_never_be_left() {
+    // Every way on from app and db routes again with probability 1: nothing ever answers.
+    let mut m = with_db();
+    m["components"]["app"]["handler"] = json!([{"work": "service_time"}, {"route": {"db": 1.0}}]);
+    m["components"]["db"]["handler"] =
+        json!([{"work": "service_time"}, {"route": {"app": 0.25, "db": 0.75}}]);
+    rejects(
+        &m.to_string(),
+        &["components.app.handler[1].route: a routed request can never leave \"app\", \"db\""],
+    );
+}
+
+#[test]
+fn route_loops_that_can_be_left_are_valid() {
+    // A route back to the caller, or a call into a component that routes back, is allowed
+    // as long as some station can answer.
+    let mut m = with_db();
+    m["components"]["app"]["handler"] = json!([{"work": "service_time"}, {"route": {"db": 0.5}}]);
+    m["components"]["db"]["handler"] = json!([{"work": "service_time"}, {"route": {"app": 1.0}}]);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("model.json");
+    std::fs::write(&file, m.to_string()).unwrap();
+    scalesim()
+        .args(["check", file.to_str().unwrap()])
+        .assert()
+        .success();
+}
+
+#[test]
 fn fan_out_waiting_for_more_answers_than_calls() {
     let mut m = with_db();
     m["components"]["app"]["handler"] = json!([{"fan_out": ["db"], "wait": {"k": 3}}]);

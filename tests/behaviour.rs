@@ -154,3 +154,53 @@ fn a_spike_raises_the_rate_only_during_the_spike() {
     let n = runs(ramp, 1)[0].conservation.arrived as f64;
     assert!((n / 10_000.0 - 1.0).abs() < 0.05, "ramp offered {n}");
 }
+
+#[test]
+fn a_route_is_a_tail_call_that_frees_the_worker() {
+    // front calls a (1ms, then routes on through a balancer to b, 2ms): the answer reaches
+    // front after 3ms, but a holds its worker only for its own 1ms. No queueing (ample
+    // workers, constant times), so every number is exact up to the Poisson count.
+    let v = json!({
+        "duration": "20s", "warmup": "1s",
+        "workloads": {"w": {"arrivals": {"poisson": {"rate": 100}}, "target": "front"}},
+        "components": {
+            "front": {"kind": "service", "workers": 100, "handler": [{"call": "a"}]},
+            "a": {"kind": "service", "workers": 100, "service_time": {"constant": "1ms"},
+                  "handler": [{"work": "service_time"}, {"route": {"lb": 1.0}}]},
+            "lb": {"kind": "load_balancer", "backends": "b"},
+            "b": {"kind": "service", "workers": 100, "service_time": {"constant": "2ms"}}
+        }
+    });
+    let r = &runs(v, 1)[0];
+    assert!(r.conservation.holds);
+    let lat = &r.workloads["w"].latency;
+    assert!((lat.mean_ms - 3.0).abs() < 0.01, "latency {}", lat.mean_ms);
+    let x = r.workloads["w"].goodput_per_s;
+    let busy = |c: &str| r.components[c].total["busy_workers_mean"];
+    assert!(
+        (busy("a") / (x * 0.001) - 1.0).abs() < 0.02,
+        "a {}",
+        busy("a")
+    );
+    assert!((busy("front") / (x * 0.003) - 1.0).abs() < 0.02);
+    assert_eq!(
+        r.components["a"].total["completed"],
+        r.components["b"].total["completed"]
+    );
+
+    // A route back into the caller: each visit to a returns to front with 0.5, where a new
+    // visit calls a again. Visits per request to front: 1 / (1 − 0.5) = 2.
+    let v = json!({
+        "duration": "20s", "warmup": "1s",
+        "workloads": {"w": {"arrivals": {"poisson": {"rate": 100}}, "target": "front"}},
+        "components": {
+            "front": {"kind": "service", "workers": 100, "handler": [{"call": "a"}]},
+            "a": {"kind": "service", "workers": 100, "service_time": {"constant": "1ms"},
+                  "handler": [{"work": "service_time"}, {"route": {"front": 0.5}}]}
+        }
+    });
+    let r = &runs(v, 1)[0];
+    assert!(r.conservation.holds);
+    let visits = r.components["front"].total["throughput_per_s"] / r.workloads["w"].goodput_per_s;
+    assert!((visits - 2.0).abs() < 0.05, "visits {visits}");
+}

@@ -693,6 +693,117 @@ fn q9_jackson_tandem() {
 }
 
 #[test]
+fn q10_jackson_feedback() {
+    // (a) Central server: the cpu (μ = 4) routes to disk1 with 0.3 and disk2 with 0.2 and
+    // answers with 0.5; the disks (μ = 1) route back to the cpu. Routes are tail calls, so
+    // the stations are independent M/M/1 queues (Jackson's product form). The slowest to
+    // settle are the disks: the README's run-length formula asks for ~7.5·10⁵ u in all for
+    // the 2% guard on disk1's L (ρ = 0.6); 10 × 400 s gives 4·10⁶, so that the guard on
+    // disk2's smaller L is also met with room. Relaxation time 20 u: warm-up 5 s. About 2 s
+    // in release mode.
+    let case = "jackson_feedback";
+    let v = json!({
+        "duration": "405s", "warmup": "5s",
+        "workloads": {"w": {"arrivals": {"poisson": {"rate": 1000.0}}, "target": "cpu"}},
+        "components": {
+            "cpu": {"kind": "service", "service_time": {"exponential": {"mean": "0.25ms"}},
+                    "handler": [{"work": "service_time"}, {"route": {"disk1": 0.3, "disk2": 0.2}}]},
+            "disk1": {"kind": "service", "service_time": {"exponential": {"mean": "1ms"}},
+                      "handler": [{"work": "service_time"}, {"route": {"cpu": 1.0}}]},
+            "disk2": {"kind": "service", "service_time": {"exponential": {"mean": "1ms"}},
+                      "handler": [{"work": "service_time"}, {"route": {"cpu": 1.0}}]}
+        }
+    });
+    let mut e = Experiment::run("jackson_feedback central server", v, 10);
+    let r = |m: &str| reference(case, m, &[("mu_cpu", json!(4.0))]);
+    let stations = ["cpu", "disk1", "disk2"];
+    for s in stations {
+        e.check(
+            &format!("X {s}"),
+            &|x| total(x, s, "throughput_per_s") / 1000.0,
+            r(&format!("throughput_{s}")),
+            B_MEAN,
+            G_MEAN,
+        );
+        e.check(
+            &format!("U {s}"),
+            &|x| total(x, s, "utilization"),
+            r(&format!("utilization_{s}")),
+            B_MEAN,
+            G_MEAN,
+        );
+        e.check(
+            &format!("L {s}"),
+            &|x| total(x, s, "in_system_mean"),
+            r(&format!("mean_number_{s}")),
+            B_MEAN,
+            G_MEAN,
+        );
+    }
+    // Each visit counts as a completion at the station: visits = its throughput over the
+    // workload's.
+    e.check(
+        "visits to the cpu",
+        &|x| total(x, "cpu", "throughput_per_s") / w(x).goodput_per_s,
+        r("mean_visits_cpu"),
+        B_MEAN,
+        G_MEAN,
+    );
+    e.check(
+        "L",
+        &|x| stations.iter().map(|s| total(x, s, "in_system_mean")).sum(),
+        r("mean_number_in_system"),
+        B_MEAN,
+        G_MEAN,
+    );
+    e.check("W", &lat("mean"), r("mean_response_time"), B_MEAN, G_MEAN);
+    e.finish();
+
+    // (b) Bernoulli feedback: λ = 0.5, μ = 2, back to the end of the queue with 0.5, so the
+    // station sees λ = 1 (ρ = 0.5). ~5·10⁵ service times for the guard on L, more for the
+    // total response time (successive visits are correlated); 10 × 400 s is 8·10⁶.
+    let v = json!({
+        "duration": "402s", "warmup": "2s",
+        "workloads": {"w": {"arrivals": {"poisson": {"rate": 500.0}}, "target": "s"}},
+        "components": {
+            "s": {"kind": "service", "service_time": {"exponential": {"mean": "0.5ms"}},
+                  "handler": [{"work": "service_time"}, {"route": {"s": 0.5}}]}
+        }
+    });
+    let mut e = Experiment::run("jackson_feedback Bernoulli", v, 10);
+    let r = |m: &str| reference(case, m, &[("feedback_prob", json!(0.5))]);
+    e.check(
+        "utilization",
+        &|x| total(x, "s", "utilization"),
+        r("utilization"),
+        B_MEAN,
+        G_MEAN,
+    );
+    e.check(
+        "L",
+        &|x| total(x, "s", "in_system_mean"),
+        r("mean_number_in_system"),
+        B_MEAN,
+        G_MEAN,
+    );
+    e.check(
+        "T",
+        &lat("mean"),
+        r("mean_total_response_time"),
+        B_MEAN,
+        G_MEAN,
+    );
+    e.check(
+        "visits",
+        &|x| total(x, "s", "throughput_per_s") / w(x).goodput_per_s,
+        r("mean_visits"),
+        B_MEAN,
+        G_MEAN,
+    );
+    e.finish();
+}
+
+#[test]
 fn q13_mva_repairman_closed_loop() {
     // N users, think Z = 1 (exponential), one FCFS station with S = 0.1: X and R.
     let case = "mva_repairman";

@@ -10,7 +10,7 @@ use crate::random;
 use std::sync::Arc;
 
 pub use load_balancer::{BalancerDef, BalancerInstance, Policy};
-pub use service::{Discipline, ServiceDef, ServiceInstance, Step};
+pub use service::{Discipline, RouteTarget, ServiceDef, ServiceInstance, Step};
 
 /// A validated component of a model: a name, a number of identical instances, and a kind.
 #[derive(Debug, Clone)]

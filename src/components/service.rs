@@ -1,5 +1,6 @@
 //! `service`: instances with a pool of workers and a queue, running a handler of steps for
-//! each request (work, call another component, fan out and wait for all, any or k).
+//! each request (work, call another component, fan out and wait for all, any or k, route on
+//! to a component drawn at random).
 //!
 //! A worker is held from the moment a request starts until its handler ends, including while
 //! it waits on calls (thread-per-request). An asynchronous service (an event-loop server)
@@ -10,6 +11,7 @@ use crate::engine::{Call, CallId, Component, Ctx, InstanceId, InstanceReport, Ou
 use crate::metrics::{ErrorCause, TimeWeighted};
 use crate::random::Rng;
 use crate::time::{SimDuration, SimTime};
+use rand::RngExt;
 use std::collections::VecDeque;
 use std::sync::Arc;
 
@@ -34,6 +36,27 @@ pub enum Step {
         /// Successful answers needed to go on.
         need: u16,
     },
+    /// The last step: hand the request on to a component drawn at random (a tail call), or,
+    /// with the probability left over, answer here. The instance is done with the request
+    /// either way; the chosen component's answer goes straight to this service's caller.
+    Route(Vec<RouteTarget>),
+}
+
+/// One way out of a [`Step::Route`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RouteTarget {
+    /// Group (component) the request goes on to.
+    pub group: u32,
+    /// Probability of going there.
+    pub probability: f64,
+    /// Sum of the probabilities of this target and those before it.
+    pub cumulative: f64,
+}
+
+/// The target a uniform draw `u` in [0, 1) picks, or `None` when the request is done here.
+#[inline]
+fn pick_route(targets: &[RouteTarget], u: f64) -> Option<u32> {
+    targets.iter().find(|t| u < t.cumulative).map(|t| t.group)
 }
 
 /// Order in which waiting requests are served.
@@ -239,6 +262,23 @@ impl ServiceInstance {
                     self.release_worker(ctx);
                 }
             }
+            Step::Route(targets) => {
+                // One uniform per routed request, only when there is somewhere to go.
+                let to = if targets.is_empty() {
+                    None
+                } else {
+                    pick_route(targets, self.rng.random::<f64>())
+                };
+                match to {
+                    None => self.finish(call, Outcome::Ok, ctx),
+                    Some(group) => {
+                        // A tail call: this visit is complete and the worker is free.
+                        self.completed += 1;
+                        ctx.forward(call, group);
+                        self.release_worker(ctx);
+                    }
+                }
+            }
             Step::FanOut { groups, need, op } => {
                 c.round = c.round.wrapping_add(1);
                 c.pending = groups.len() as u16;
@@ -416,5 +456,33 @@ impl Component for ServiceInstance {
 impl ServiceInstance {
     fn busy_since(&self) -> u64 {
         self.busy.since()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_route_draw_picks_by_cumulative_probability() {
+        // {"route": {"disk1": 0.3, "disk2": 0.2}}: [0, 0.3) disk1, [0.3, 0.5) disk2, else here.
+        let t = [
+            RouteTarget {
+                group: 7,
+                probability: 0.3,
+                cumulative: 0.3,
+            },
+            RouteTarget {
+                group: 9,
+                probability: 0.2,
+                cumulative: 0.5,
+            },
+        ];
+        assert_eq!(pick_route(&t, 0.0), Some(7));
+        assert_eq!(pick_route(&t, 0.29), Some(7));
+        assert_eq!(pick_route(&t, 0.3), Some(9));
+        assert_eq!(pick_route(&t, 0.49), Some(9));
+        assert_eq!(pick_route(&t, 0.5), None);
+        assert_eq!(pick_route(&t, 0.999), None);
     }
 }

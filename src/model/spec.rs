@@ -415,7 +415,7 @@ impl<'de> Deserialize<'de> for HandlerSpec {
     }
 }
 
-/// One step of a handler: exactly one of `work`, `call`, `fan_out`.
+/// One step of a handler: exactly one of `work`, `call`, `fan_out`, `route`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StepSpec {
@@ -428,6 +428,12 @@ pub struct StepSpec {
     /// Call all these components at once.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fan_out: Option<Vec<String>>,
+    /// Hand the request on to one of these components, chosen at random with the given
+    /// probabilities, e.g. {"disk1": 0.3, "disk2": 0.2}; with the rest (here 0.5) it is done
+    /// here. A tail call: this service is done with the request, and the chosen component's
+    /// answer goes to this service's caller. Only as the last step; cycles are allowed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub route: Option<IndexMap<String, f64>>,
     /// With `fan_out`: wait for "all" (default), "any", or {"k": n} successful answers.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub wait: Option<WaitSpec>,

@@ -1,11 +1,11 @@
 //! From a [`ModelSpec`] to a runnable [`Model`]: check every field, resolve names to ids,
-//! build distributions, and reject call cycles. All errors are collected, each with the
-//! JSON path of its field.
+//! build distributions, reject call cycles and route loops that can never be left. All
+//! errors are collected, each with the JSON path of its field.
 
 use super::Model;
 use super::spec::*;
 use crate::components::{
-    BalancerDef, ComponentDef, ComponentKind, Discipline, Policy, ServiceDef, Step,
+    BalancerDef, ComponentDef, ComponentKind, Discipline, Policy, RouteTarget, ServiceDef, Step,
     load_balancer::MAX_CHOICES,
 };
 use crate::distributions::{Distribution, DistributionSpec};
@@ -30,6 +30,8 @@ pub const MAX_USERS: u32 = 10_000_000;
 pub const MAX_RATE: f64 = 1e9;
 /// Most components one fan-out step may call.
 pub const MAX_FAN_OUT: usize = u16::MAX as usize;
+/// How far the probabilities of a `route` step may sum above 1, for rounding in the file.
+pub const ROUTE_SUM_SLACK: f64 = 1e-9;
 
 /// Validates `spec`; `base` is the folder relative file names are resolved against, and
 /// `hash` the hash of the spec's source, kept in the model.
@@ -160,6 +162,10 @@ pub fn validate(spec: ModelSpec, base: &Path, hash: String) -> Result<Model, Vec
     }
 
     check_cycles(&mut errs, &spec, &names);
+    // Route loops are checked on the resolved handlers, so only when every component built.
+    if components.len() == names.len() {
+        check_route_exits(&mut errs, &spec, &components, &classes);
+    }
     if !errs.is_empty() {
         return Err(errs.into_vec());
     }
@@ -362,6 +368,7 @@ fn service(
         work: Some(WorkSpec::Named("service_time".to_string())),
         call: None,
         fan_out: None,
+        route: None,
         wait: None,
         op: None,
     }];
@@ -404,7 +411,7 @@ fn service(
             steps
                 .iter()
                 .enumerate()
-                .map(|(i, st)| plan_step(r, errs, &index(p, i), me, st))
+                .map(|(i, st)| plan_step(r, errs, &index(p, i), me, st, i + 1 == steps.len()))
                 .collect()
         })
         .collect();
@@ -496,22 +503,30 @@ enum Plan {
     Step(Step),
 }
 
+/// Resolves step `st` at `path` of a handler of component `me`; `last` tells whether it is
+/// the handler's last step.
 fn plan_step(
     r: &Resolver,
     errs: &mut Errors,
     path: &str,
     me: usize,
     st: &StepSpec,
+    last: bool,
 ) -> Option<Plan> {
-    let given = [st.work.is_some(), st.call.is_some(), st.fan_out.is_some()]
-        .iter()
-        .filter(|b| **b)
-        .count();
+    let given = [
+        st.work.is_some(),
+        st.call.is_some(),
+        st.fan_out.is_some(),
+        st.route.is_some(),
+    ]
+    .iter()
+    .filter(|b| **b)
+    .count();
     if given != 1 {
         errs.push(
             path,
             format!(
-                "a step needs exactly one of \"work\", \"call\", \"fan_out\"; got {}",
+                "a step needs exactly one of \"work\", \"call\", \"fan_out\", \"route\"; got {}",
                 if given == 0 {
                     "none".to_string()
                 } else {
@@ -527,7 +542,7 @@ fn plan_step(
             "\"wait\" applies only to a \"fan_out\" step",
         );
     }
-    if st.op.is_some() && st.work.is_some() {
+    if st.op.is_some() && (st.work.is_some() || st.route.is_some()) {
         errs.push(
             join(path, "op"),
             "\"op\" applies only to \"call\" and \"fan_out\" steps",
@@ -558,7 +573,10 @@ fn plan_step(
         let g = callee(errs, &join(path, "call"), name)?;
         return Some(Plan::Step(Step::Call { group: g, op }));
     }
-    let targets = st.fan_out.as_ref().expect("one of the three is set");
+    if let Some(targets) = &st.route {
+        return route(r, errs, &join(path, "route"), targets, last);
+    }
+    let targets = st.fan_out.as_ref().expect("one of the four is set");
     let fp = join(path, "fan_out");
     if targets.is_empty() {
         errs.push(&fp, "a fan-out needs at least one component");
@@ -595,6 +613,64 @@ fn plan_step(
         }
     };
     (groups.len() == targets.len()).then_some(Plan::Step(Step::FanOut { groups, need, op }))
+}
+
+/// A `route` step at `rp`: known components, probabilities in [0, 1] summing to at most 1,
+/// and the last step of its handler. Targets with probability 0 are left out.
+fn route(
+    r: &Resolver,
+    errs: &mut Errors,
+    rp: &str,
+    targets: &IndexMap<String, f64>,
+    last: bool,
+) -> Option<Plan> {
+    let mut ok = true;
+    if !last {
+        errs.push(
+            rp,
+            "a \"route\" step hands the request on (a tail call), so it must be the last step of its handler",
+        );
+        ok = false;
+    }
+    let mut out = Vec::with_capacity(targets.len());
+    let mut sum = 0.0;
+    for (name, p) in targets {
+        let tp = join(rp, name);
+        let group = errs.take(r.group(&tp, name));
+        if !(p.is_finite() && (0.0..=1.0).contains(p)) {
+            errs.push(
+                &tp,
+                format!(
+                    "a route probability must be between 0 and 1, got {}",
+                    num(*p)
+                ),
+            );
+            ok = false;
+            continue;
+        }
+        sum += p;
+        match group {
+            Some(group) if *p > 0.0 => out.push(RouteTarget {
+                group,
+                probability: *p,
+                cumulative: sum,
+            }),
+            Some(_) => {}
+            None => ok = false,
+        }
+    }
+    if sum > 1.0 + ROUTE_SUM_SLACK {
+        errs.push(
+            rp,
+            format!(
+                "route probabilities must sum to at most 1 (the rest is the chance the request is done here), got {}",
+                // Rounded, so 0.7 + 0.5 shows as 1.2 rather than 1.2000000000000002.
+                num((sum * 1e9).round() / 1e9)
+            ),
+        );
+        ok = false;
+    }
+    ok.then_some(Plan::Step(Step::Route(out)))
 }
 
 fn balancer(
@@ -1079,6 +1155,143 @@ fn read_trace(path: &Path) -> Result<Vec<(SimTime, String, u64)>, String> {
         out.push((SimTime(SimDuration::from_nanos_f64(ns).0), class, key));
     }
     Ok(out)
+}
+
+/// Rejects models in which a routed request could never leave. For each class, a request
+/// that a `route` step sends to a component must be able to reach, over route edges (and a
+/// balancer's edges to its backends), a service whose handler can answer: one without a
+/// `route` step, or whose route probabilities sum below 1. Route cycles are allowed
+/// otherwise: each pass is a new visit and holds no worker.
+fn check_route_exits(
+    errs: &mut Errors,
+    spec: &ModelSpec,
+    components: &[ComponentDef],
+    classes: &[String],
+) {
+    let n = components.len();
+    // A request routed to a balancer goes on to one of its backends.
+    let balancer_edges: Vec<Vec<usize>> = components
+        .iter()
+        .map(|c| match &c.kind {
+            ComponentKind::LoadBalancer(b) => components
+                .iter()
+                .enumerate()
+                .filter(|(_, o)| {
+                    b.backends
+                        .iter()
+                        .any(|i| *i >= o.first_instance && *i < o.first_instance + o.replicas)
+                })
+                .map(|(h, _)| h)
+                .collect(),
+            ComponentKind::Service(_) => Vec::new(),
+        })
+        .collect();
+    let mut reported: Vec<(String, Vec<usize>)> = Vec::new();
+    for class in 0..classes.len() {
+        let mut edges = balancer_edges.clone();
+        let mut answers = vec![false; n];
+        let mut routed_to = vec![false; n];
+        for (g, c) in components.iter().enumerate() {
+            let ComponentKind::Service(s) = &c.kind else {
+                continue;
+            };
+            match s.handlers[class].last() {
+                Some(Step::Route(targets)) => {
+                    let sum: f64 = targets.iter().map(|t| t.probability).sum();
+                    answers[g] = sum < 1.0 - ROUTE_SUM_SLACK;
+                    for t in targets {
+                        edges[g].push(t.group as usize);
+                        routed_to[t.group as usize] = true;
+                    }
+                }
+                _ => answers[g] = true,
+            }
+        }
+        let can_leave = reaches(&edges, &answers);
+        let mut covered = vec![false; n];
+        for start in 0..n {
+            if !routed_to[start] || can_leave[start] || covered[start] {
+                continue;
+            }
+            // Everything reachable from a stuck component is stuck too: report the set once.
+            let set = reachable(&edges, start);
+            set.iter().for_each(|g| covered[*g] = true);
+            let Some(path) = set
+                .iter()
+                .find_map(|g| route_step_path(spec, &components[*g].name, &classes[class]))
+            else {
+                continue;
+            };
+            if reported.iter().any(|(p, s)| *p == path && *s == set) {
+                continue;
+            }
+            let names = crate::error::quoted(set.iter().map(|g| components[*g].name.as_str()));
+            let of_class = if classes.len() > 1 {
+                format!(" of class \"{}\"", classes[class])
+            } else {
+                String::new()
+            };
+            errs.push(
+                &path,
+                format!(
+                    "a routed request{of_class} can never leave {names}: every way on from there routes again with probability 1 and none answers; let some route probabilities sum below 1 (the rest is the chance the request is done there)"
+                ),
+            );
+            reported.push((path, set));
+        }
+    }
+}
+
+/// Which nodes can reach a node marked in `goal` along `edges`.
+fn reaches(edges: &[Vec<usize>], goal: &[bool]) -> Vec<bool> {
+    let mut reverse: Vec<Vec<usize>> = vec![Vec::new(); edges.len()];
+    for (u, out) in edges.iter().enumerate() {
+        out.iter().for_each(|v| reverse[*v].push(u));
+    }
+    let mut can = goal.to_vec();
+    let mut todo: Vec<usize> = (0..edges.len()).filter(|g| goal[*g]).collect();
+    while let Some(v) = todo.pop() {
+        for &u in &reverse[v] {
+            if !can[u] {
+                can[u] = true;
+                todo.push(u);
+            }
+        }
+    }
+    can
+}
+
+/// The nodes reachable from `start` along `edges`, `start` included, in ascending order.
+fn reachable(edges: &[Vec<usize>], start: usize) -> Vec<usize> {
+    let mut seen = vec![false; edges.len()];
+    seen[start] = true;
+    let mut todo = vec![start];
+    while let Some(u) = todo.pop() {
+        for &v in &edges[u] {
+            if !seen[v] {
+                seen[v] = true;
+                todo.push(v);
+            }
+        }
+    }
+    (0..edges.len()).filter(|g| seen[*g]).collect()
+}
+
+/// Path of the `route` step ending the handler of `class` in service `name`, if it has one.
+fn route_step_path(spec: &ModelSpec, name: &str, class: &str) -> Option<String> {
+    let ComponentSpec::Service(s) = spec.components.get(name)? else {
+        return None;
+    };
+    let handler = join(&join("components", name), "handler");
+    let (path, steps) = match s.handler.as_ref()? {
+        HandlerSpec::All(v) => (handler, v),
+        HandlerSpec::PerClass(m) => (join(&handler, class), m.get(class)?),
+    };
+    let last = steps.len().checked_sub(1)?;
+    steps[last]
+        .route
+        .is_some()
+        .then(|| join(&index(&path, last), "route"))
 }
 
 /// Rejects models in which a component calls itself through others.
