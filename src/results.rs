@@ -81,6 +81,14 @@ pub struct ComponentResult {
     pub kind: String,
     /// Metrics combined over instances (sums, means or maxima, per metric).
     pub total: IndexMap<String, f64>,
+    /// Share of time with 0, 1, 2, ... requests at an instance (in service or waiting),
+    /// averaged over the instances; the last entry of a 64-long list counts 63 or more.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub occupancy: Vec<f64>,
+    /// Queue wait before a worker took the request, over all instances (2 significant
+    /// digits).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wait: Option<LatencySummary>,
     /// Per instance.
     pub instances: Vec<InstanceResult>,
 }
@@ -92,6 +100,12 @@ pub struct InstanceResult {
     pub name: String,
     /// Its metrics.
     pub metrics: IndexMap<String, f64>,
+    /// Share of time with 0, 1, 2, ... requests at the instance.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub occupancy: Vec<f64>,
+    /// Queue wait before a worker took the request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wait: Option<LatencySummary>,
 }
 
 /// Cost of the design: instance prices from the model (`cost_per_hour`).
@@ -234,13 +248,29 @@ fn collect(model: &Model, sim: &Simulation, seed: u64) -> RunResult {
             .map(|r| InstanceResult {
                 name: r.name.clone(),
                 metrics: r.metrics.iter().map(|(k, v, _)| (k.clone(), *v)).collect(),
+                occupancy: r.occupancy.clone(),
+                wait: r.wait.as_ref().map(|h| h.summary()),
             })
             .collect();
+        let mut occupancy = vec![0.0; mine.iter().map(|r| r.occupancy.len()).max().unwrap_or(0)];
+        for r in mine {
+            for (sum, share) in occupancy.iter_mut().zip(&r.occupancy) {
+                *sum += share / n;
+            }
+        }
+        let mut waits = mine.iter().filter_map(|r| r.wait.as_ref());
+        let wait = waits.next().map(|first| {
+            let mut all = first.clone();
+            waits.for_each(|h| all.merge(h));
+            all.summary()
+        });
         components.insert(
             def.name.clone(),
             ComponentResult {
                 kind: def.kind.name().to_string(),
                 total,
+                occupancy,
+                wait,
                 instances,
             },
         );

@@ -8,7 +8,7 @@
 
 use crate::distributions::Distribution;
 use crate::engine::{Call, CallId, Component, Ctx, InstanceId, InstanceReport, Outcome};
-use crate::metrics::{ErrorCause, TimeWeighted};
+use crate::metrics::{ErrorCause, LevelShares, TimeWeighted, WaitHistogram};
 use crate::random::Rng;
 use crate::time::{SimDuration, SimTime};
 use rand::RngExt;
@@ -150,6 +150,10 @@ pub struct ServiceInstance {
     queue: WaitQueue,
     busy: TimeWeighted,
     waiting: TimeWeighted,
+    /// Requests at the instance (in service or waiting), by share of time.
+    occupancy: LevelShares,
+    /// Queue waits of the requests that started.
+    waits: WaitHistogram,
     arrived: u64,
     completed: u64,
     failed: u64,
@@ -172,6 +176,8 @@ impl ServiceInstance {
             queue,
             busy: TimeWeighted::default(),
             waiting: TimeWeighted::default(),
+            occupancy: LevelShares::default(),
+            waits: WaitHistogram::new(),
             arrived: 0,
             completed: 0,
             failed: 0,
@@ -202,7 +208,15 @@ impl ServiceInstance {
     #[inline]
     fn start(&mut self, call: CallId, ctx: &mut Ctx) {
         self.busy.inc(ctx.now());
+        self.track(ctx.now());
         self.begin(call, ctx);
+    }
+
+    /// Records the number of requests at the instance after a change at `now`.
+    #[inline]
+    fn track(&mut self, now: SimTime) {
+        self.occupancy
+            .set(now, self.busy.level() + self.waiting.level());
     }
 
     /// Runs `call` on a worker already counted as busy.
@@ -212,6 +226,7 @@ impl ServiceInstance {
         let c = ctx.call(call);
         if c.step == 0 {
             let wait = now.since(c.enqueued_at).0;
+            self.waits.record(wait);
             self.started += 1;
             if wait > 0 {
                 self.started_after_wait += 1;
@@ -314,6 +329,7 @@ impl ServiceInstance {
         let now = ctx.now();
         while let Some(next) = self.queue.pop() {
             self.waiting.dec(now);
+            self.track(now);
             let c = ctx.call(next);
             if let Some(limit) = self.def.queue_timeout
                 && c.step == 0
@@ -327,6 +343,7 @@ impl ServiceInstance {
             return;
         }
         self.busy.dec(now);
+        self.track(now);
     }
 
     /// Queues `call` (already counted), or starts it if a worker is free.
@@ -338,6 +355,7 @@ impl ServiceInstance {
             let level = self.level_of(ctx.call(call));
             self.queue.push(call, level);
             self.waiting.inc(ctx.now());
+            self.track(ctx.now());
         }
     }
 }
@@ -406,6 +424,8 @@ impl Component for ServiceInstance {
     fn restart_stats(&mut self, now: SimTime) {
         self.busy.restart(now);
         self.waiting.restart(now);
+        self.occupancy.restart(now);
+        self.waits.clear();
         self.arrived = 0;
         self.completed = 0;
         self.failed = 0;
@@ -449,6 +469,8 @@ impl Component for ServiceInstance {
             .mean("wait_mean_ms", wait_mean_ms)
             .mean("wait_share", share(self.started_after_wait, self.started))
             .mean("drop_share", share(self.dropped, self.arrived));
+        r.occupancy = self.occupancy.shares(now);
+        r.wait = Some(self.waits.clone());
         r
     }
 }

@@ -4,7 +4,7 @@
 use super::calendar::Calendar;
 use super::call::{CLIENT, Call, Outcome, Request, Slab};
 use super::event::{CallId, Event, InstanceId, RequestId};
-use crate::metrics::ErrorCause;
+use crate::metrics::{ErrorCause, WaitHistogram};
 use crate::time::{SimDuration, SimTime};
 use crate::workload::{Arrivals, Workload};
 
@@ -43,6 +43,11 @@ pub struct InstanceReport {
     pub name: String,
     /// Metric name, value, and how it combines across instances, in report order.
     pub metrics: Vec<(String, f64, Combine)>,
+    /// Share of time with 0, 1, 2, ... requests at the instance (waiting or in service);
+    /// empty for components that hold no requests.
+    pub occupancy: Vec<f64>,
+    /// Time requests waited in the instance's queue before a worker took them.
+    pub wait: Option<WaitHistogram>,
 }
 
 impl InstanceReport {
@@ -51,6 +56,8 @@ impl InstanceReport {
         InstanceReport {
             name: name.to_string(),
             metrics: Vec::new(),
+            occupancy: Vec::new(),
+            wait: None,
         }
     }
     /// Adds a metric that sums across instances.

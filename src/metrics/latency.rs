@@ -1,5 +1,5 @@
-//! Latency distributions in high-dynamic-range histograms (3 significant digits), with an
-//! exact mean kept beside them.
+//! Latency distributions in high-dynamic-range histograms (3 significant digits for client
+//! latencies, 2 for queue waits), with an exact mean kept beside them.
 
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
@@ -7,40 +7,54 @@ use serde::{Deserialize, Serialize};
 /// Highest latency recorded exactly: one day. Longer values are clamped to it.
 const HIGHEST_NS: u64 = 86_400_000_000_000;
 
-/// Sub-buckets per power of two: 2048 gives 3 significant digits, as HDR histograms do.
-const SUB_BUCKET_HALF_MAGNITUDE: u32 = 10;
-const SUB_BUCKET_HALF: u64 = 1 << SUB_BUCKET_HALF_MAGNITUDE;
-const SUB_BUCKET_MASK: u64 = (SUB_BUCKET_HALF << 1) - 1;
-
 /// Index of `v` in the counts: exactly the layout of an HDR histogram with lowest
-/// discernible value 1 and 3 significant digits, so conversion to one is lossless.
+/// discernible value 1 and `2^(HALF + 1)` sub-buckets per power of two (HALF = 10 is 3
+/// significant digits, 7 is 2), so conversion to one is lossless.
 #[inline(always)]
-fn index_of(v: u64) -> usize {
-    let bucket = 64 - (v | SUB_BUCKET_MASK).leading_zeros() - (SUB_BUCKET_HALF_MAGNITUDE + 1);
+fn index_of<const HALF: u32>(v: u64) -> usize {
+    let half = 1u64 << HALF;
+    let mask = (half << 1) - 1;
+    let bucket = 64 - (v | mask).leading_zeros() - (HALF + 1);
     let sub = v >> bucket;
-    (((bucket as u64 + 1) << SUB_BUCKET_HALF_MAGNITUDE) + sub - SUB_BUCKET_HALF) as usize
+    (((bucket as u64 + 1) << HALF) + sub - half) as usize
 }
 
 /// Smallest value that lands at `index`.
-fn lowest_of(index: usize) -> u64 {
+fn lowest_of<const HALF: u32>(index: usize) -> u64 {
+    let half = 1u64 << HALF;
     let index = index as u64;
-    let bucket = (index >> SUB_BUCKET_HALF_MAGNITUDE) as i64 - 1;
-    let sub = (index & (SUB_BUCKET_HALF - 1)) + SUB_BUCKET_HALF;
+    let bucket = (index >> HALF) as i64 - 1;
+    let sub = (index & (half - 1)) + half;
     if bucket < 0 {
-        sub - SUB_BUCKET_HALF
+        sub - half
     } else {
         sub << bucket
     }
 }
 
-/// A latency histogram in nanoseconds with an exact sum and maximum.
+/// Significant digits of the HDR histogram with `2^(half + 1)` sub-buckets.
+const fn digits(half: u32) -> u8 {
+    match half {
+        10 => 3,
+        7 => 2,
+        _ => panic!("unsupported histogram precision"),
+    }
+}
+
+/// Client latencies: 3 significant digits (0.1% resolution).
+pub type LatencyHistogram = DurationHistogram<10>;
+/// Queue waits: 2 significant digits (0.8% resolution) in a sixth of the memory, since
+/// every service instance keeps one.
+pub type WaitHistogram = DurationHistogram<7>;
+
+/// A histogram of durations in nanoseconds with an exact sum and maximum.
 ///
 /// Recording is an index computation and an increment; percentiles, merging and
 /// serialisation go through the equivalent [`hdrhistogram::Histogram`]. Counts are 32-bit,
 /// which halves the cache the busy region of the histogram takes; a count that wraps
 /// carries into `high`, allocated only the first time that happens.
-#[derive(Debug, Clone)]
-pub struct LatencyHistogram {
+#[derive(Debug, Clone, PartialEq)]
+pub struct DurationHistogram<const HALF: u32> {
     counts: Vec<u32>,
     /// High 32 bits of each count; empty until some count passes `u32::MAX`.
     high: Vec<u32>,
@@ -49,7 +63,7 @@ pub struct LatencyHistogram {
     sum_ns: u128,
 }
 
-impl Default for LatencyHistogram {
+impl<const HALF: u32> Default for DurationHistogram<HALF> {
     fn default() -> Self {
         Self::new()
     }
@@ -76,11 +90,11 @@ pub struct LatencySummary {
     pub max_ms: f64,
 }
 
-impl LatencyHistogram {
+impl<const HALF: u32> DurationHistogram<HALF> {
     /// An empty histogram.
     pub fn new() -> Self {
-        LatencyHistogram {
-            counts: vec![0; index_of(HIGHEST_NS) + 1],
+        DurationHistogram {
+            counts: vec![0; index_of::<HALF>(HIGHEST_NS) + 1],
             high: Vec::new(),
             count: 0,
             max_ns: 0,
@@ -90,7 +104,7 @@ impl LatencyHistogram {
     /// Records one latency (values above one day count as one day in the percentiles).
     #[inline]
     pub fn record(&mut self, ns: u64) {
-        let i = index_of(ns.clamp(1, HIGHEST_NS));
+        let i = index_of::<HALF>(ns.clamp(1, HIGHEST_NS));
         let c = &mut self.counts[i];
         *c = c.wrapping_add(1);
         if *c == 0 {
@@ -135,7 +149,7 @@ impl LatencyHistogram {
         self.sum_ns = 0;
     }
     /// Adds every value of `other`.
-    pub fn merge(&mut self, other: &LatencyHistogram) {
+    pub fn merge(&mut self, other: &Self) {
         for i in 0..self.counts.len() {
             let n = other.count_at(i);
             if n > 0 {
@@ -160,11 +174,13 @@ impl LatencyHistogram {
     }
     /// The equivalent HDR histogram.
     pub fn histogram(&self) -> Histogram<u64> {
-        let mut h = Histogram::new_with_bounds(1, HIGHEST_NS, 3).expect("valid histogram bounds");
+        let mut h = Histogram::new_with_bounds(1, HIGHEST_NS, digits(HALF))
+            .expect("valid histogram bounds");
         for i in 0..self.counts.len() {
             let c = self.count_at(i);
             if c > 0 {
-                h.record_n(lowest_of(i), c).expect("value within bounds");
+                h.record_n(lowest_of::<HALF>(i), c)
+                    .expect("value within bounds");
             }
         }
         h
@@ -211,7 +227,7 @@ impl LatencyHistogram {
         )
     }
     /// Reads a histogram written by [`LatencyHistogram::to_text`].
-    pub fn from_text(text: &str) -> Result<LatencyHistogram, String> {
+    pub fn from_text(text: &str) -> Result<Self, String> {
         use base64::Engine;
         let mut parts = text.splitn(3, ':');
         let (Some(sum), Some(max), Some(b64)) = (parts.next(), parts.next(), parts.next()) else {
@@ -229,13 +245,13 @@ impl LatencyHistogram {
         let decoded: Histogram<u64> = hdrhistogram::serialization::Deserializer::new()
             .deserialize(&mut bytes.as_slice())
             .map_err(|e| format!("bad histogram: {e:?}"))?;
-        let mut h = LatencyHistogram::new();
+        let mut h = Self::new();
         for v in decoded.iter_recorded() {
             let value = v.value_iterated_to();
             if value > HIGHEST_NS {
                 return Err(format!("bad histogram: value {value} out of range"));
             }
-            h.add_at(index_of(value.max(1)), v.count_at_value());
+            h.add_at(index_of::<HALF>(value.max(1)), v.count_at_value());
             h.count += v.count_at_value();
         }
         h.sum_ns = sum_ns;
@@ -294,7 +310,7 @@ mod tests {
             ours.record(v);
             hdr.record(v).unwrap();
             assert_eq!(
-                lowest_of(index_of(v)),
+                lowest_of::<10>(index_of::<10>(v)),
                 hdr.lowest_equivalent(v),
                 "value {v}"
             );
@@ -305,6 +321,24 @@ mod tests {
         for q in [0.1, 0.5, 0.9, 0.99, 0.999, 1.0] {
             assert_eq!(back.value_at_quantile(q), hdr.value_at_quantile(q));
         }
+    }
+
+    #[test]
+    fn wait_layout_matches_a_two_digit_hdr_histogram() {
+        let mut ours = WaitHistogram::new();
+        let mut hdr = Histogram::<u64>::new_with_bounds(1, HIGHEST_NS, 2).unwrap();
+        let mut v = 1u64;
+        while v < HIGHEST_NS {
+            ours.record(v);
+            hdr.record(v).unwrap();
+            assert_eq!(lowest_of::<7>(index_of::<7>(v)), hdr.lowest_equivalent(v));
+            v = v * 5 / 4 + 1;
+        }
+        let back = ours.histogram();
+        for q in [0.1, 0.5, 0.9, 0.99, 1.0] {
+            assert_eq!(back.value_at_quantile(q), hdr.value_at_quantile(q));
+        }
+        assert!(ours.counts.len() * 6 <= LatencyHistogram::new().counts.len());
     }
 
     #[test]
@@ -321,7 +355,7 @@ mod tests {
     #[test]
     fn counts_past_32_bits_carry() {
         let mut a = LatencyHistogram::new();
-        let i = index_of(1000);
+        let i = index_of::<10>(1000);
         a.counts[i] = u32::MAX;
         a.record(1000);
         assert_eq!(a.count_at(i), 1 << 32);

@@ -8,5 +8,5 @@ mod latency;
 mod level;
 
 pub use client::{ClientStats, ErrorCause, SeriesWindow};
-pub use latency::{LatencyHistogram, LatencySummary};
-pub use level::TimeWeighted;
+pub use latency::{DurationHistogram, LatencyHistogram, LatencySummary, WaitHistogram};
+pub use level::{LEVEL_SLOTS, LevelShares, TimeWeighted};

@@ -2,6 +2,7 @@
 
 use super::RunOutput;
 use crate::analysis::Estimates;
+use crate::metrics::LatencySummary;
 use crate::model::Model;
 use comfy_table::{Cell, CellAlignment, Table, presets::UTF8_BORDERS_ONLY};
 
@@ -141,6 +142,7 @@ pub fn run_table(model: &Model, out: &RunOutput) -> String {
         "queue max",
         "wait ms",
         "est.",
+        "wait p99",
         "dropped",
         "throughput/s",
     ]);
@@ -151,14 +153,23 @@ pub fn run_table(model: &Model, out: &RunOutput) -> String {
             .iter()
             .find(|(n, _)| n == name)
             .map(|(_, e)| e);
-        let rows: Vec<(&str, &indexmap::IndexMap<String, f64>)> = if c.instances.len() > 1 {
-            std::iter::once(("(all)", &c.total))
-                .chain(c.instances.iter().map(|i| (i.name.as_str(), &i.metrics)))
+        type Row<'a> = (
+            &'a str,
+            &'a indexmap::IndexMap<String, f64>,
+            Option<&'a LatencySummary>,
+        );
+        let rows: Vec<Row> = if c.instances.len() > 1 {
+            std::iter::once(("(all)", &c.total, c.wait.as_ref()))
+                .chain(
+                    c.instances
+                        .iter()
+                        .map(|i| (i.name.as_str(), &i.metrics, i.wait.as_ref())),
+                )
                 .collect()
         } else {
-            vec![("", &c.total)]
+            vec![("", &c.total, c.wait.as_ref())]
         };
-        for (inst, m) in rows {
+        for (inst, m, wait) in rows {
             let g = |k: &str| m.get(k).copied().unwrap_or(f64::NAN);
             let is_total = inst == "(all)" || inst.is_empty();
             if c.kind == "service" {
@@ -195,6 +206,7 @@ pub fn run_table(model: &Model, out: &RunOutput) -> String {
                     } else {
                         String::new()
                     },
+                    wait.map(|w| num(w.p99_ms)).unwrap_or_default(),
                     num(g("dropped")),
                     num(g("throughput_per_s")),
                 ]);
@@ -206,6 +218,7 @@ pub fn run_table(model: &Model, out: &RunOutput) -> String {
                         String::new()
                     },
                     format!("{inst} {}", c.kind),
+                    String::new(),
                     String::new(),
                     String::new(),
                     String::new(),
