@@ -38,16 +38,37 @@ impl Tidy<'_> {
     }
 
     fn latency(&mut self, scope: &str, name: &str, l: &LatencySummary) {
+        self.distribution(scope, name, "", "latency", l);
+        self.row(scope, name, "", "latency_max_ms", l.max_ms);
+    }
+    /// The rows `PREFIX_mean_ms` (latency only: a service's `wait_mean_ms` is among its
+    /// metrics already), `PREFIX_p50_ms`, ... `PREFIX_p999_ms` of a duration distribution,
+    /// then `PREFIX_max_ms`.
+    fn distribution(
+        &mut self,
+        scope: &str,
+        name: &str,
+        instance: &str,
+        prefix: &str,
+        l: &LatencySummary,
+    ) {
+        if prefix == "latency" {
+            self.row(scope, name, instance, "latency_mean_ms", l.mean_ms);
+        }
         for (metric, v) in [
-            ("latency_mean_ms", l.mean_ms),
-            ("latency_p50_ms", l.p50_ms),
-            ("latency_p90_ms", l.p90_ms),
-            ("latency_p95_ms", l.p95_ms),
-            ("latency_p99_ms", l.p99_ms),
-            ("latency_p999_ms", l.p999_ms),
-            ("latency_max_ms", l.max_ms),
+            ("p50_ms", l.p50_ms),
+            ("p90_ms", l.p90_ms),
+            ("p95_ms", l.p95_ms),
+            ("p99_ms", l.p99_ms),
+            ("p999_ms", l.p999_ms),
         ] {
-            self.row(scope, name, "", metric, v);
+            self.row(scope, name, instance, &format!("{prefix}_{metric}"), v);
+        }
+    }
+    /// The rows `occupancy_N`: share of time with N requests at an instance.
+    fn occupancy(&mut self, scope: &str, name: &str, instance: &str, shares: &[f64]) {
+        for (n, v) in shares.iter().enumerate() {
+            self.row(scope, name, instance, &format!("occupancy_{n}"), *v);
         }
     }
 }
@@ -87,11 +108,21 @@ pub fn to_csv(out: &RunOutput) -> String {
             for (metric, v) in &c.total {
                 t.row("component", name, "", metric, *v);
             }
+            if let Some(wait) = &c.wait {
+                t.distribution("component", name, "", "wait", wait);
+                t.row("component", name, "", "wait_max_ms", wait.max_ms);
+            }
+            t.occupancy("component", name, "", &c.occupancy);
             if c.instances.len() > 1 {
                 for i in &c.instances {
                     for (metric, v) in &i.metrics {
                         t.row("instance", name, &i.name, metric, *v);
                     }
+                    if let Some(wait) = &i.wait {
+                        t.distribution("instance", name, &i.name, "wait", wait);
+                        t.row("instance", name, &i.name, "wait_max_ms", wait.max_ms);
+                    }
+                    t.occupancy("instance", name, &i.name, &i.occupancy);
                 }
             }
         }
