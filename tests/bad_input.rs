@@ -748,6 +748,102 @@ fn route_loops_that_can_be_left_are_valid() {
 }
 
 #[test]
+fn route_back_into_a_waiting_caller() {
+    // app calls db and waits; db routes every request on to app, whose new visit calls db
+    // again: the recursion never ends and nothing ever answers.
+    let mut m = with_db();
+    m["components"]["app"]["handler"] = json!([{"work": "service_time"}, {"call": "db"}]);
+    m["components"]["db"]["handler"] = json!([{"work": "service_time"}, {"route": {"app": 1.0}}]);
+    let stderr = rejects(
+        &m.to_string(),
+        &[
+            "components.app.handler[1].call: a request can never be answered: \"app\" waits here for \"db\", \"db\" routes it on to \"app\" (components.db.handler[1].route), and so on without end",
+            "none of \"app\", \"db\" can ever answer",
+            "let a route in this loop sum below 1",
+        ],
+    );
+    // One loop, one message.
+    assert_eq!(
+        stderr.matches("can never be answered").count(),
+        1,
+        "{stderr}"
+    );
+}
+
+#[test]
+fn route_back_into_a_waiting_caller_of_one_class() {
+    // Only writes call db, so only writes loop: reads are answered by app's default handler,
+    // and db's route back to app is harmless for them.
+    let mut m = with_db();
+    m["workloads"]["users"]["classes"] = json!({"read": 0.8, "write": 0.2});
+    m["components"]["app"]["handler"] =
+        json!({"write": [{"work": "service_time"}, {"call": "db"}]});
+    m["components"]["db"]["handler"] = json!([{"work": "service_time"}, {"route": {"app": 1.0}}]);
+    let stderr = rejects(
+        &m.to_string(),
+        &[
+            "components.app.handler.write[1].call: a request of class \"write\" can never be answered: \"app\" waits here for \"db\", \"db\" routes it on to \"app\" (components.db.handler[1].route)",
+        ],
+    );
+    assert!(!stderr.contains("\"read\""), "{stderr}");
+}
+
+#[test]
+fn route_back_through_a_balancer_into_a_waiting_fan_out() {
+    // app fans out to db and lb and waits for both; lb's backend sub routes on to app or to
+    // itself, with probability 1 in all: every pass fans out again.
+    let mut m = with_db();
+    m["components"]["app"]["handler"] = json!([{"fan_out": ["db", "lb"]}]);
+    m["components"]["lb"] = json!({"kind": "load_balancer", "backends": "sub"});
+    m["components"]["sub"] = json!({
+        "kind": "service", "service_time": {"constant": "1ms"},
+        "handler": [{"work": "service_time"}, {"route": {"app": 0.5, "sub": 0.5}}]
+    });
+    rejects(
+        &m.to_string(),
+        &[
+            "components.app.handler[0].fan_out: a request can never be answered: \"app\" waits here for \"lb\", balancer \"lb\" passes it to \"sub\", \"sub\" routes it on to \"app\" (components.sub.handler[1].route)",
+            "none of \"app\", \"lb\", \"sub\" can ever answer",
+        ],
+    );
+}
+
+#[test]
+fn route_back_into_a_waiting_caller_that_may_end_is_valid() {
+    // app calls db; db routes back to app with probability 0.5, so each pass ends the
+    // recursion with probability 0.5: it terminates with probability 1. app is async: with
+    // thread-per-request, the nested visits would hold all of app's workers while waiting
+    // and deadlock, which is a matter of capacity, not of the model's shape.
+    let mut m = with_db();
+    m["duration"] = json!("60s");
+    m["workloads"]["users"]["requests"] = json!(300);
+    m["components"]["app"]["async"] = json!(true);
+    m["components"]["app"]["handler"] = json!([{"work": "service_time"}, {"call": "db"}]);
+    m["components"]["db"]["handler"] = json!([{"work": "service_time"}, {"route": {"app": 0.5}}]);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("model.json");
+    std::fs::write(&file, m.to_string()).unwrap();
+    scalesim()
+        .args(["check", file.to_str().unwrap()])
+        .assert()
+        .success();
+    let out = scalesim()
+        .args(["run", file.to_str().unwrap(), "--format", "json"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let c = &doc["runs"][0]["conservation"];
+    // The run ends once the 300 requests are answered.
+    assert_eq!(c["completed"].as_u64(), Some(300), "{c}");
+    assert_eq!(c["in_flight"].as_u64(), Some(0), "{c}");
+}
+
+#[test]
 fn fan_out_waiting_for_more_answers_than_calls() {
     let mut m = with_db();
     m["components"]["app"]["handler"] = json!([{"fan_out": ["db"], "wait": {"k": 3}}]);

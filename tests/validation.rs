@@ -109,6 +109,12 @@ impl Experiment {
         };
         let ok = (m - r).abs() <= tol;
         let precise = 3.0 * s <= guard;
+        // Shown with --nocapture, or with a failure.
+        println!(
+            "{}: {what}: simulated {m:.6} ± {:.6} (3s), reference {r:.6}, tolerance {tol:.6}, guard {guard:.6}",
+            self.label,
+            3.0 * s
+        );
         if ok && precise {
             self.passed += 1;
         } else {
@@ -283,8 +289,7 @@ fn q1_mm1_basic() {
 #[test]
 fn q2_hockey_stick_mm1_md1_mm10() {
     // Mean response (and M/M/1 p99) over mean service against load. Run length per ρ from
-    // the README's formula; ρ = 0.95 and 0.99 need 10⁷–10⁸ u for the precision guard and are
-    // left out of the unit tests (the M/G/1 SCV-10 case likewise).
+    // the README's formula; ρ = 0.95 and 0.99 need 10⁷–10⁸ u and have their own test below.
     let case = "hockey_stick";
     // Durations give each replication at least ~100k requests (for the p99) and meet the
     // 2% precision guard on the mean at high load.
@@ -364,6 +369,115 @@ fn q2_hockey_stick_mm1_md1_mm10() {
         );
         e.finish();
     }
+}
+
+/// ρ = 0.99 smoke test (README Q2: "a smoke test with a 5% tolerance, which needs about
+/// 2·10⁷ u"). The README's run-length formula gives a relative standard error of 1% for
+/// 4·10⁸ u at ρ = 0.99, so 5% for 1.6·10⁷ u ≈ 2·10⁷ u: its 5% is the precision of the mean
+/// that such a run buys. So here the precision guard is s ≤ 5% of the reference, that is
+/// 3s ≤ 15% in place of the class S guard 3s ≤ 2%, and twice that for the p99, as the
+/// default guards double from means (2%) to p99 (4%). The pass rule is class S's own,
+/// |m − ref| ≤ 3s + b·|ref|: this catches errors beyond roughly 10–20%, not 1%.
+const G_SMOKE_MEAN: f64 = 0.15;
+const G_SMOKE_P99: f64 = 0.30;
+
+/// One row of the hockey stick at load `rho`: M/M/1 (W and p99), M/D/1 and M/M/10 (W), ten
+/// replications each, measured for `secs` = [M/M/1, M/D/1, M/M/10] seconds after a warm-up
+/// of 50 relaxation times (README §0): 1/(1 − √ρ)² u for the single servers, and, by the
+/// heavy-traffic likeness of M/M/c to one server c times as fast, a tenth of that for
+/// M/M/10. `g_mean` and `g_p99` are the precision guards.
+fn hockey_stick_row(rho: f64, secs: [f64; 3], g_mean: f64, g_p99: f64) {
+    let case = "hockey_stick";
+    let relax_s = 1.0 / (1.0 - f64::sqrt(rho)).powi(2) / 1000.0;
+    let warm = (50.0 * relax_s).ceil();
+    let mut e = Experiment::run(
+        &format!("M/M/1 ρ={rho}"),
+        station(poisson(rho), 1, exp_ms(1.0), None, warm + secs[0], warm),
+        10,
+    );
+    let p = [("model", json!("M/M/1")), ("lambda", json!(rho))];
+    e.check(
+        "W",
+        &lat("mean"),
+        reference(case, "mean_response_time_over_mean_service", &p),
+        B_MEAN,
+        g_mean,
+    );
+    e.check(
+        "p99",
+        &lat("p99"),
+        reference(case, "response_time_p99_over_mean_service", &p),
+        B_PCT,
+        g_p99,
+    );
+    e.finish();
+
+    let mut e = Experiment::run(
+        &format!("M/D/1 ρ={rho}"),
+        station(
+            poisson(rho),
+            1,
+            json!({"constant": "1ms"}),
+            None,
+            warm + secs[1],
+            warm,
+        ),
+        10,
+    );
+    let p = [("model", json!("M/D/1")), ("lambda", json!(rho))];
+    e.check(
+        "W",
+        &lat("mean"),
+        reference(case, "mean_response_time_over_mean_service", &p),
+        B_MEAN,
+        g_mean,
+    );
+    e.finish();
+
+    let lambda10 = (rho * 10.0 * 1e6_f64).round() / 1e6;
+    let warm10 = (50.0 * relax_s / 10.0).ceil();
+    let mut e = Experiment::run(
+        &format!("M/M/10 ρ={rho}"),
+        station(
+            poisson(lambda10),
+            10,
+            exp_ms(1.0),
+            None,
+            warm10 + secs[2],
+            warm10,
+        ),
+        10,
+    );
+    let p = [("model", json!("M/M/10")), ("lambda", json!(lambda10))];
+    e.check(
+        "W",
+        &lat("mean"),
+        reference(case, "mean_response_time_over_mean_service", &p),
+        B_MEAN,
+        g_mean,
+    );
+    e.finish();
+}
+
+#[test]
+fn q2_hockey_stick_at_rho_095() {
+    // Class S with the default guards. The README's formula asks T ≈ 3.7·10⁷ u of M/M/1 for
+    // the 2% guard on the mean (3s ≤ 2%: s ≤ 0.67%); the p99 (4% guard) needs more: at
+    // 10 × 5500 s its 3s was 4.1%, so 10 × 8000 s (3s = 2.0%). M/D/1 converges about twice
+    // as fast: 3s = 1.65% at 10 × 3500 s, so 10 × 5000 s for some margin. M/M/10 gave
+    // 3s = 2.0% and 1.0% at 10 × 200 s and 10 × 400 s. About 1.6·10⁸ customers: 17 s of
+    // CPU, 9 s in release mode on two idle cores.
+    hockey_stick_row(0.95, [8_000.0, 5_000.0, 400.0], G_MEAN, G_P99);
+}
+
+#[test]
+fn q2_hockey_stick_at_rho_099_smoke() {
+    // The smoke test (see G_SMOKE_MEAN): 3·10⁷ u measured per single-server model (the
+    // README's 2·10⁷ u gave s ≈ 4.9% for the M/M/1 mean here, too close to the 5% guard),
+    // and 3·10⁶ u for M/M/10, whose queue drains ten times as fast. The warm-up (50
+    // relaxation times: 1990 s, 199 s for M/M/10) adds two thirds again. About 1.5·10⁸
+    // customers: 15–19 s of CPU, 8–9 s in release mode on two idle cores.
+    hockey_stick_row(0.99, [3_000.0, 3_000.0, 300.0], G_SMOKE_MEAN, G_SMOKE_P99);
 }
 
 #[test]
@@ -645,6 +759,106 @@ fn q6_md1_and_q7_mg1_pollaczek_khinchine() {
         );
         e.finish();
     }
+}
+
+#[test]
+fn q7_mg1_pk_scv10() {
+    // M/G/1 at ρ = 0.7 with SCV 10 (CV √10): Wq = 12.8333, W = 13.8333, L = 9.68333 whatever
+    // the distribution, utilization 0.7. The case's fifth value, the mean response under
+    // processor sharing (3.33333), is left out: services are FCFS (or LIFO, priority), and
+    // there is no processor sharing to check it against.
+    let case = "mg1_pk_scv10";
+    let p = |service: &str| [("service", json!(service))];
+
+    // H2 with balanced means: p1 = 0.952267, μ1 = 1.904534, μ2 = 0.095466. Its third and
+    // fourth moments (330 and 1.4·10⁴) are like those of the SCV-4 lognormal, and class S
+    // holds in full, with the default 2% guard: 3s was 1.0–1.6% of the mean over four seed
+    // sets at this length (3·10⁷ u). About 1.5 s in release mode.
+    let h2 = json!({"hyperexponential": {"branches": [
+        {"p": 0.952_267_016_866_645_4, "mean": format!("{}ms", 1.0 / 1.904_534_033_733_290_8)},
+        {"p": 0.047_732_983_133_354_61, "mean": format!("{}ms", 1.0 / 0.095_465_966_266_709_22)}]}});
+    let mut e = Experiment::run(
+        &format!("{case} H2"),
+        station(poisson(0.7), 1, h2, None, 2520.0, 20.0),
+        12,
+    );
+    let service = "hyperexponential_H2_balanced_means";
+    e.check(
+        "Wq",
+        &|x| total(x, "s", "wait_mean_ms"),
+        reference(case, "mean_wait_Wq", &p(service)),
+        B_MEAN,
+        G_MEAN,
+    );
+    e.check(
+        "W",
+        &lat("mean"),
+        reference(case, "mean_response_time_W", &p(service)),
+        B_MEAN,
+        G_MEAN,
+    );
+    e.check(
+        "L",
+        &|x| total(x, "s", "in_system_mean"),
+        reference(case, "mean_number_in_system_L", &p(service)),
+        B_MEAN,
+        G_MEAN,
+    );
+    e.check(
+        "utilization",
+        &|x| total(x, "s", "utilization"),
+        reference(case, "utilization", &p(service)),
+        B_MEAN,
+        G_MEAN,
+    );
+    e.finish();
+
+    // Lognormal, ln-σ = 1.5485: E[S³] = e^{3σ²} ≈ 1.3·10³ and E[S⁴] = e^{6σ²} ≈ 1.8·10⁶, a
+    // hundred times the SCV-4 lognormal's, and the means converge that much more slowly.
+    // DEVIATION from class S, stated: the 2% guard on Wq, W and L is not met within this
+    // test's budget. 20 × 7500 s (1.5·10⁸ u, about 13 s here) gave 3s = 2.0%, 2.0% and 3.7%
+    // of Wq over three seed sets; meeting 2% reliably would take about 6·10⁸ u, a minute.
+    // So at 20 × 5000 s (10⁸ u, about 7 s on two idle cores) the means are checked with the
+    // usual pass rule |m − ref| ≤ 3s + b·|ref| but a 6% guard (3s was 2.4–5.6% of Wq over
+    // four seed sets). Utilization is checked under class S in full. The whole test is about
+    // 10 s of CPU, 5 s in release mode on two idle cores.
+    const G_LOGNORMAL_MEANS: f64 = 0.06;
+    let logn = json!({"lognormal": {"mean": "1ms", "cv": f64::sqrt(10.0)}});
+    let mut e = Experiment::run(
+        &format!("{case} lognormal"),
+        station(poisson(0.7), 1, logn, None, 5020.0, 20.0),
+        20,
+    );
+    let service = "lognormal";
+    e.check(
+        "Wq",
+        &|x| total(x, "s", "wait_mean_ms"),
+        reference(case, "mean_wait_Wq", &p(service)),
+        B_MEAN,
+        G_LOGNORMAL_MEANS,
+    );
+    e.check(
+        "W",
+        &lat("mean"),
+        reference(case, "mean_response_time_W", &p(service)),
+        B_MEAN,
+        G_LOGNORMAL_MEANS,
+    );
+    e.check(
+        "L",
+        &|x| total(x, "s", "in_system_mean"),
+        reference(case, "mean_number_in_system_L", &p(service)),
+        B_MEAN,
+        G_LOGNORMAL_MEANS,
+    );
+    e.check(
+        "utilization",
+        &|x| total(x, "s", "utilization"),
+        reference(case, "utilization", &p(service)),
+        B_MEAN,
+        G_MEAN,
+    );
+    e.finish();
 }
 
 #[test]
