@@ -8,7 +8,7 @@
 
 use crate::distributions::Distribution;
 use crate::engine::{Call, CallId, Component, Ctx, InstanceId, InstanceReport, Outcome};
-use crate::metrics::{ErrorCause, LevelShares, TimeWeighted, WaitHistogram};
+use crate::metrics::{ErrorCause, InstanceLoad, WaitHistogram};
 use crate::random::Rng;
 use crate::time::{SimDuration, SimTime};
 use rand::RngExt;
@@ -148,11 +148,10 @@ pub struct ServiceInstance {
     name: String,
     rng: Rng,
     queue: WaitQueue,
-    busy: TimeWeighted,
-    waiting: TimeWeighted,
-    /// Requests at the instance (in service or waiting), by share of time.
-    occupancy: LevelShares,
-    /// Queue waits of the requests that started.
+    /// Busy workers and waiting requests over time.
+    load: InstanceLoad,
+    /// Queue waits longer than zero of the requests that started (zero waits are
+    /// `started - started_after_wait`, added when reporting).
     waits: WaitHistogram,
     arrived: u64,
     completed: u64,
@@ -174,9 +173,7 @@ impl ServiceInstance {
             name,
             rng,
             queue,
-            busy: TimeWeighted::default(),
-            waiting: TimeWeighted::default(),
-            occupancy: LevelShares::default(),
+            load: InstanceLoad::default(),
             waits: WaitHistogram::new(),
             arrived: 0,
             completed: 0,
@@ -191,7 +188,7 @@ impl ServiceInstance {
 
     #[inline]
     fn has_free_worker(&self) -> bool {
-        self.busy.level() < u64::from(self.def.workers)
+        self.load.busy() < u64::from(self.def.workers)
     }
 
     #[inline]
@@ -207,16 +204,8 @@ impl ServiceInstance {
     /// Gives `call` a worker and runs its handler from its current step.
     #[inline]
     fn start(&mut self, call: CallId, ctx: &mut Ctx) {
-        self.busy.inc(ctx.now());
-        self.track(ctx.now());
+        self.load.busy_inc(ctx.now());
         self.begin(call, ctx);
-    }
-
-    /// Records the number of requests at the instance after a change at `now`.
-    #[inline]
-    fn track(&mut self, now: SimTime) {
-        self.occupancy
-            .set(now, self.busy.level() + self.waiting.level());
     }
 
     /// Runs `call` on a worker already counted as busy.
@@ -226,9 +215,9 @@ impl ServiceInstance {
         let c = ctx.call(call);
         if c.step == 0 {
             let wait = now.since(c.enqueued_at).0;
-            self.waits.record(wait);
             self.started += 1;
             if wait > 0 {
+                self.waits.record(wait);
                 self.started_after_wait += 1;
                 self.wait_sum_ns += u128::from(wait);
             }
@@ -328,8 +317,7 @@ impl ServiceInstance {
         // straight to the next waiting request: the busy level does not change.
         let now = ctx.now();
         while let Some(next) = self.queue.pop() {
-            self.waiting.dec(now);
-            self.track(now);
+            self.load.waiting_dec(now);
             let c = ctx.call(next);
             if let Some(limit) = self.def.queue_timeout
                 && c.step == 0
@@ -342,8 +330,7 @@ impl ServiceInstance {
             self.begin(next, ctx);
             return;
         }
-        self.busy.dec(now);
-        self.track(now);
+        self.load.busy_dec(now);
     }
 
     /// Queues `call` (already counted), or starts it if a worker is free.
@@ -354,8 +341,7 @@ impl ServiceInstance {
         } else {
             let level = self.level_of(ctx.call(call));
             self.queue.push(call, level);
-            self.waiting.inc(ctx.now());
-            self.track(ctx.now());
+            self.load.waiting_inc(ctx.now());
         }
     }
 }
@@ -368,7 +354,7 @@ impl Component for ServiceInstance {
         ctx.call_mut(call).enqueued_at = now;
         if !self.has_free_worker()
             && let Some(cap) = self.def.queue_capacity
-            && self.waiting.level() >= u64::from(cap)
+            && self.load.waiting() >= u64::from(cap)
         {
             self.dropped += 1;
             ctx.reply(call, Outcome::Failed(ErrorCause::QueueFull));
@@ -422,9 +408,7 @@ impl Component for ServiceInstance {
     }
 
     fn restart_stats(&mut self, now: SimTime) {
-        self.busy.restart(now);
-        self.waiting.restart(now);
-        self.occupancy.restart(now);
+        self.load.restart(now);
         self.waits.clear();
         self.arrived = 0;
         self.completed = 0;
@@ -446,8 +430,8 @@ impl Component for ServiceInstance {
             }
         };
         let share = |n: u64, of: u64| if of > 0 { n as f64 / of as f64 } else { 0.0 };
-        let busy_mean = self.busy.mean(now);
-        let queue_mean = self.waiting.mean(now);
+        let busy_mean = self.load.busy_mean(now);
+        let queue_mean = self.load.waiting_mean(now);
         let wait_mean_ms = if self.started > 0 {
             self.wait_sum_ns as f64 / self.started as f64 / 1e6
         } else {
@@ -457,7 +441,7 @@ impl Component for ServiceInstance {
         r.mean("utilization", busy_mean / f64::from(self.def.workers))
             .sum("busy_workers_mean", busy_mean)
             .sum("queue_mean", queue_mean)
-            .max("queue_max", self.waiting.max() as f64)
+            .max("queue_max", self.load.waiting_max() as f64)
             .sum("in_system_mean", busy_mean + queue_mean)
             .sum("arrived", self.arrived as f64)
             .sum("completed", self.completed as f64)
@@ -469,15 +453,17 @@ impl Component for ServiceInstance {
             .mean("wait_mean_ms", wait_mean_ms)
             .mean("wait_share", share(self.started_after_wait, self.started))
             .mean("drop_share", share(self.dropped, self.arrived));
-        r.occupancy = self.occupancy.shares(now);
-        r.wait = Some(self.waits.clone());
+        r.occupancy = self.load.shares(now);
+        let mut waits = self.waits.clone();
+        waits.record_zeros(self.started - self.started_after_wait);
+        r.wait = Some(waits);
         r
     }
 }
 
 impl ServiceInstance {
     fn busy_since(&self) -> u64 {
-        self.busy.since()
+        self.load.since()
     }
 }
 

@@ -114,6 +114,13 @@ impl<const HALF: u32> DurationHistogram<HALF> {
         self.max_ns = self.max_ns.max(ns);
         self.sum_ns += u128::from(ns);
     }
+    /// Records `n` durations of zero (counted at the lowest value, 1 ns, like `record(0)`).
+    pub fn record_zeros(&mut self, n: u64) {
+        if n > 0 {
+            self.add_at(index_of::<HALF>(1), n);
+            self.count += n;
+        }
+    }
     #[cold]
     #[inline(never)]
     fn carry(&mut self, i: usize) {

@@ -123,9 +123,145 @@ impl LevelShares {
     }
 }
 
+/// The requests at a service instance: busy workers and waiting requests, each with its
+/// exact time average, the most waiting at once, and the share of time spent at each total.
+/// One clock step updates all three, since they change at the same moments.
+#[derive(Debug, Clone, Default)]
+pub struct InstanceLoad {
+    busy: u64,
+    waiting: u64,
+    busy_area: u128,
+    waiting_area: u128,
+    waiting_max: u64,
+    shares: LevelShares,
+}
+
+impl InstanceLoad {
+    #[inline(always)]
+    fn advance(&mut self, now: SimTime) {
+        let dt = now.0 - self.shares.last;
+        self.busy_area += u128::from(self.busy) * u128::from(dt);
+        self.waiting_area += u128::from(self.waiting) * u128::from(dt);
+        let slot = ((self.busy + self.waiting) as usize).min(LEVEL_SLOTS - 1);
+        self.shares.time_at[slot] += dt;
+        self.shares.last = now.0;
+    }
+    /// A worker becomes busy at `now`.
+    #[inline]
+    pub fn busy_inc(&mut self, now: SimTime) {
+        self.advance(now);
+        self.busy += 1;
+    }
+    /// A worker becomes free at `now`.
+    #[inline]
+    pub fn busy_dec(&mut self, now: SimTime) {
+        self.advance(now);
+        self.busy -= 1;
+    }
+    /// A request starts waiting at `now`.
+    #[inline]
+    pub fn waiting_inc(&mut self, now: SimTime) {
+        self.advance(now);
+        self.waiting += 1;
+        self.waiting_max = self.waiting_max.max(self.waiting);
+    }
+    /// A request stops waiting at `now`.
+    #[inline]
+    pub fn waiting_dec(&mut self, now: SimTime) {
+        self.advance(now);
+        self.waiting -= 1;
+    }
+    /// Busy workers now.
+    #[inline]
+    pub fn busy(&self) -> u64 {
+        self.busy
+    }
+    /// Waiting requests now.
+    #[inline]
+    pub fn waiting(&self) -> u64 {
+        self.waiting
+    }
+    /// Forgets the past: the window starts at `now` with the current levels.
+    pub fn restart(&mut self, now: SimTime) {
+        self.busy_area = 0;
+        self.waiting_area = 0;
+        self.waiting_max = self.waiting;
+        self.shares.level = self.busy + self.waiting;
+        self.shares.restart(now);
+    }
+    /// Start of the window.
+    pub fn since(&self) -> u64 {
+        self.shares.since
+    }
+    fn mean(&self, area: u128, level: u64, now: SimTime) -> f64 {
+        let area = area + u128::from(level) * u128::from(now.0 - self.shares.last);
+        let span = now.0 - self.shares.since;
+        if span == 0 {
+            level as f64
+        } else {
+            area as f64 / span as f64
+        }
+    }
+    /// Time-average busy workers over the window up to `now`.
+    pub fn busy_mean(&self, now: SimTime) -> f64 {
+        self.mean(self.busy_area, self.busy, now)
+    }
+    /// Time-average waiting requests over the window up to `now`.
+    pub fn waiting_mean(&self, now: SimTime) -> f64 {
+        self.mean(self.waiting_area, self.waiting, now)
+    }
+    /// Most requests waiting at once in the window.
+    pub fn waiting_max(&self) -> u64 {
+        self.waiting_max
+    }
+    /// Share of the window up to `now` with 0, 1, 2, ... requests at the instance.
+    pub fn shares(&self, now: SimTime) -> Vec<f64> {
+        let mut s = self.shares.clone();
+        s.level = self.busy + self.waiting;
+        s.shares(now)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn instance_load_matches_separate_trackers() {
+        let mut load = InstanceLoad::default();
+        let (mut busy, mut waiting, mut shares) = (
+            TimeWeighted::default(),
+            TimeWeighted::default(),
+            LevelShares::default(),
+        );
+        let steps: [(u64, i8, i8); 6] = [
+            (3, 1, 0),
+            (5, 0, 1),
+            (9, 0, 1),
+            (12, 0, -1),
+            (20, -1, 0),
+            (25, 0, -1),
+        ];
+        for (t, db, dw) in steps {
+            let now = SimTime(t);
+            match (db, dw) {
+                (1, _) => (load.busy_inc(now), busy.inc(now)).0,
+                (-1, _) => (load.busy_dec(now), busy.dec(now)).0,
+                (_, 1) => (load.waiting_inc(now), waiting.inc(now)).0,
+                _ => (load.waiting_dec(now), waiting.dec(now)).0,
+            };
+            shares.set(now, busy.level() + waiting.level());
+        }
+        let end = SimTime(40);
+        assert_eq!(load.busy_mean(end), busy.mean(end));
+        assert_eq!(load.waiting_mean(end), waiting.mean(end));
+        assert_eq!(load.waiting_max(), waiting.max());
+        assert_eq!(load.shares(end), shares.shares(end));
+        load.restart(end);
+        load.busy_inc(SimTime(45));
+        assert_eq!(load.shares(SimTime(50)), vec![0.5, 0.5]);
+        assert_eq!(load.busy_mean(SimTime(50)), 0.5);
+    }
 
     #[test]
     fn shares_of_time_per_level() {

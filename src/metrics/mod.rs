@@ -9,4 +9,4 @@ mod level;
 
 pub use client::{ClientStats, ErrorCause, SeriesWindow};
 pub use latency::{DurationHistogram, LatencyHistogram, LatencySummary, WaitHistogram};
-pub use level::{LEVEL_SLOTS, LevelShares, TimeWeighted};
+pub use level::{InstanceLoad, LEVEL_SLOTS, LevelShares, TimeWeighted};
