@@ -1416,3 +1416,46 @@ fn x1_littles_law_holds_in_every_run() {
         );
     }
 }
+
+#[test]
+fn x2_capacity_staffing_by_erlang_c() {
+    // The fewest M/M/c servers that keep P(wait) under a target at a = 100 Erlangs (class E),
+    // from the Erlang C that `scalesim check` uses for its estimates; then the simulated
+    // P(wait) at the staffing found for 0.2 against the exact value there (class S).
+    let text = include_str!("validation/cases.jsonl");
+    let cases: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|c| c["case"] == "capacity_staffing" && c["metric"] == "min_servers_erlang_c")
+        .collect();
+    assert_eq!(cases.len(), 4, "four staffing targets in cases.jsonl");
+    for c in &cases {
+        let a = c["params"]["offered_load_erlangs"].as_f64().unwrap();
+        let target = c["params"]["target_prob_wait"].as_f64().unwrap();
+        let servers = (1..1000u32)
+            .find(|&n| f64::from(n) > a && scalesim::analysis::erlang_c(n, a) <= target)
+            .unwrap();
+        assert_eq!(
+            u64::from(servers),
+            c["value"].as_u64().unwrap(),
+            "P(wait) <= {target}"
+        );
+        let achieved = c["achieved"].as_f64().unwrap();
+        assert!((scalesim::analysis::erlang_c(servers, a) / achieved - 1.0).abs() < 1e-5);
+    }
+    let c = &cases[1];
+    assert_eq!(c["params"]["target_prob_wait"], json!(0.2));
+    let mut e = Experiment::run(
+        "capacity_staffing c = 111",
+        station(poisson(100.0), 111, exp_ms(1.0), None, 40.0, 1.0),
+        10,
+    );
+    e.check(
+        "P(wait) at c = 111",
+        &|x| total(x, "s", "wait_share"),
+        (c["achieved"].as_f64().unwrap(), None),
+        B_MEAN,
+        G_MEAN,
+    );
+    e.finish();
+}
