@@ -199,7 +199,7 @@ impl Workload {
 
     /// When the open-loop request after one at `now` arrives, or `None` if none does before
     /// `horizon`.
-    #[inline]
+    #[inline(always)]
     pub fn next_arrival(&mut self, now: SimTime, horizon: SimTime) -> Option<SimTime> {
         match &self.def.arrivals {
             Arrivals::Renewal(d) => {

@@ -202,19 +202,19 @@ impl ServiceInstance {
     }
 
     /// Gives `call` a worker and runs its handler from its current step.
-    #[inline]
+    #[inline(always)]
     fn start(&mut self, call: CallId, ctx: &mut Ctx) {
         self.load.busy_inc(ctx.now());
-        self.begin(call, ctx);
+        self.count_start(call, ctx);
+        self.run(call, ctx);
     }
 
-    /// Runs `call` on a worker already counted as busy.
-    #[inline]
-    fn begin(&mut self, call: CallId, ctx: &mut Ctx) {
-        let now = ctx.now();
+    /// Counts `call` as started on a worker, with its wait, if it is at its first step.
+    #[inline(always)]
+    fn count_start(&mut self, call: CallId, ctx: &Ctx) {
         let c = ctx.call(call);
         if c.step == 0 {
-            let wait = now.since(c.enqueued_at).0;
+            let wait = ctx.now().since(c.enqueued_at).0;
             self.started += 1;
             if wait > 0 {
                 self.waits.record(wait);
@@ -222,18 +222,34 @@ impl ServiceInstance {
                 self.wait_sum_ns += u128::from(wait);
             }
         }
-        self.run(call, ctx);
     }
 
-    /// Runs the handler of `call` (which holds a worker) until it must wait or ends.
-    #[inline]
-    fn run(&mut self, call: CallId, ctx: &mut Ctx) {
+    /// Runs the handler of `call` (which holds a worker) until it must wait or ends. When
+    /// the worker comes free it takes the next waiting request and goes on with that one,
+    /// in a loop rather than by recursion, so this inlines into the event handlers.
+    #[inline(always)]
+    fn run(&mut self, mut call: CallId, ctx: &mut Ctx) {
+        loop {
+            if !self.step(call, ctx) {
+                return;
+            }
+            match self.next_for_free_worker(ctx) {
+                Some(next) => call = next,
+                None => return,
+            }
+        }
+    }
+
+    /// Runs the next step of `call`. Returns true when the worker it held is free.
+    #[inline(always)]
+    fn step(&mut self, call: CallId, ctx: &mut Ctx) -> bool {
         let c = ctx.call_mut(call);
         let step = c.step as usize;
         let handler = &self.def.handlers[c.class as usize];
         let Some(s) = handler.get(step) else {
-            self.finish(call, Outcome::Ok, ctx);
-            return;
+            self.completed += 1;
+            ctx.reply(call, Outcome::Ok);
+            return true;
         };
         c.step += 1;
         let is_last = step + 1 == handler.len();
@@ -246,6 +262,7 @@ impl ServiceInstance {
                     TIMER_WORK_DONE,
                     call,
                 );
+                false
             }
             &Step::Call { group, op } => {
                 let op = if op == 0 { c.op } else { op };
@@ -254,17 +271,14 @@ impl ServiceInstance {
                     c.op = op;
                     self.completed += 1;
                     ctx.forward(call, group);
-                    self.release_worker(ctx);
-                    return;
+                    return true;
                 }
                 c.round = c.round.wrapping_add(1);
                 c.pending = 1;
                 c.needed = 1;
                 c.succeeded = 0;
                 ctx.call_group(self.id, call, group, op);
-                if self.def.asynchronous {
-                    self.release_worker(ctx);
-                }
+                self.def.asynchronous
             }
             Step::Route(targets) => {
                 // One uniform per routed request, only when there is somewhere to go.
@@ -273,15 +287,13 @@ impl ServiceInstance {
                 } else {
                     pick_route(targets, self.rng.random::<f64>())
                 };
+                self.completed += 1;
                 match to {
-                    None => self.finish(call, Outcome::Ok, ctx),
-                    Some(group) => {
-                        // A tail call: this visit is complete and the worker is free.
-                        self.completed += 1;
-                        ctx.forward(call, group);
-                        self.release_worker(ctx);
-                    }
+                    None => ctx.reply(call, Outcome::Ok),
+                    // A tail call: this visit is complete and the worker is free.
+                    Some(group) => ctx.forward(call, group),
                 }
+                true
             }
             Step::FanOut { groups, need, op } => {
                 c.round = c.round.wrapping_add(1);
@@ -292,27 +304,27 @@ impl ServiceInstance {
                 for &g in groups {
                     ctx.call_group(self.id, call, g, op);
                 }
-                if self.def.asynchronous {
-                    self.release_worker(ctx);
-                }
+                self.def.asynchronous
             }
         }
     }
 
-    /// The handler of `call` ends: free its worker and answer.
-    #[inline]
+    /// The handler of `call` ends with `outcome`: answer, and free its worker.
     fn finish(&mut self, call: CallId, outcome: Outcome, ctx: &mut Ctx) {
         match outcome {
             Outcome::Ok => self.completed += 1,
             _ => self.failed += 1,
         }
         ctx.reply(call, outcome);
-        self.release_worker(ctx);
+        if let Some(next) = self.next_for_free_worker(ctx) {
+            self.run(next, ctx);
+        }
     }
 
-    /// A worker becomes free: it takes the next waiting request, if any.
-    #[inline]
-    fn release_worker(&mut self, ctx: &mut Ctx) {
+    /// A worker is free: it takes the next waiting request (returned, counted as started),
+    /// or goes idle.
+    #[inline(always)]
+    fn next_for_free_worker(&mut self, ctx: &mut Ctx) -> Option<CallId> {
         // Requests wait only while every worker is busy, so the freed worker passes
         // straight to the next waiting request: the busy level does not change.
         let now = ctx.now();
@@ -327,14 +339,15 @@ impl ServiceInstance {
                 ctx.reply(next, Outcome::Failed(ErrorCause::QueueTimeout));
                 continue;
             }
-            self.begin(next, ctx);
-            return;
+            self.count_start(next, ctx);
+            return Some(next);
         }
         self.load.busy_dec(now);
+        None
     }
 
     /// Queues `call` (already counted), or starts it if a worker is free.
-    #[inline]
+    #[inline(always)]
     fn admit(&mut self, call: CallId, ctx: &mut Ctx) {
         if self.has_free_worker() {
             self.start(call, ctx);

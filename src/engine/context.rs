@@ -160,7 +160,7 @@ impl Ctx {
     }
 
     /// Sets a timer for instance `to`, `delay` from now.
-    #[inline]
+    #[inline(always)]
     pub fn timer(&mut self, to: InstanceId, delay: SimDuration, tag: u32, data: u32) {
         let at = self.now().after(delay);
         self.calendar.schedule(at, Event::Timer { to, tag, data });
@@ -213,7 +213,7 @@ impl Ctx {
     }
 
     /// Finishes `call` with `outcome` and passes the answer to whoever made it.
-    #[inline]
+    #[inline(always)]
     pub fn reply(&mut self, call: CallId, outcome: Outcome) {
         let c = self.calls.get_mut(call);
         c.outcome = outcome;
@@ -291,7 +291,7 @@ impl Ctx {
 
     /// The first call of a request has finished: the client gets its answer unless it
     /// already gave up, and the request's slot is freed.
-    #[inline]
+    #[inline(always)]
     fn finish_request(&mut self, request: RequestId, outcome: Outcome) {
         let r = *self.requests.get(request);
         if !r.answered {
@@ -309,7 +309,7 @@ impl Ctx {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     fn answer(&mut self, request: RequestId, outcome: Outcome) {
         let now = self.now();
         let r = self.requests.get_mut(request);
