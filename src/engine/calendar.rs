@@ -61,8 +61,6 @@ pub struct Calendar {
     lane: VecDeque<PackedEvent>,
     next_seq: u64,
     now: u64,
-    /// Key of the heap event popped last: every pending key is larger.
-    last_key: u128,
 }
 
 impl Default for Calendar {
@@ -87,7 +85,6 @@ impl Calendar {
             lane: VecDeque::with_capacity(256),
             next_seq: 0,
             now: 0,
-            last_key: 0,
         }
     }
 
@@ -150,7 +147,6 @@ impl Calendar {
                 self.dary.pop()
             };
             self.now = e.time();
-            self.last_key = e.key();
             return Some((SimTime(self.now), e.event.unpack()));
         }
         self.lane
@@ -197,7 +193,9 @@ impl Calendar {
     #[cold]
     #[inline(never)]
     fn switch_to_radix(&mut self) {
-        self.radix.reset(self.last_key);
+        // Every pending event is due now or later, so (now, 0) is a key no larger than any
+        // pending or future one: a valid base for the monotone radix heap.
+        self.radix.reset(u128::from(self.now) << 64);
         for e in self.dary.take() {
             self.radix.push(e);
         }
