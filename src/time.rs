@@ -48,7 +48,7 @@ impl SimDuration {
     /// Negative or NaN values become zero; huge values saturate.
     #[inline(always)]
     pub fn from_nanos_f64(ns: f64) -> SimDuration {
-        if ns >= 0.0 && ns < 4.0e18 {
+        if (0.0..4.0e18).contains(&ns) {
             // The common case, in one conversion instruction instead of a saturating cast.
             // SAFETY: `ns + 0.5` is finite, non-negative and below i64::MAX, so the
             // truncation is defined, and equal to what `as u64` gives.
