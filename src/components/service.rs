@@ -166,6 +166,7 @@ pub struct ServiceInstance {
 impl ServiceInstance {
     /// Instance `id`, named `name`, drawing from `rng`.
     pub fn new(def: Arc<ServiceDef>, id: InstanceId, name: String, rng: Rng) -> Self {
+        let workers = def.workers;
         let queue = WaitQueue::new(&def.discipline);
         ServiceInstance {
             def,
@@ -173,7 +174,7 @@ impl ServiceInstance {
             name,
             rng,
             queue,
-            load: InstanceLoad::default(),
+            load: InstanceLoad::new(workers),
             waits: WaitHistogram::new(),
             arrived: 0,
             completed: 0,

@@ -126,24 +126,44 @@ impl LevelShares {
 /// The requests at a service instance: busy workers and waiting requests, each with its
 /// exact time average, the most waiting at once, and the share of time spent at each total.
 /// One clock step updates all three, since they change at the same moments.
+///
+/// Requests wait only while every worker is busy, so with `w` workers and `n` requests
+/// busy = min(n, w). While `w` is below [`LEVEL_SLOTS`] the busy area follows exactly from
+/// the time spent at each level, and only the area of `n` is integrated as it goes.
 #[derive(Debug, Clone, Default)]
 pub struct InstanceLoad {
     busy: u64,
     waiting: u64,
+    workers: u64,
+    /// Integral of busy + waiting.
+    in_area: u128,
+    /// Integral of busy, kept only when `workers` is too many for the level shares.
     busy_area: u128,
-    waiting_area: u128,
     waiting_max: u64,
     shares: LevelShares,
 }
 
 impl InstanceLoad {
+    /// Tracks an instance with `workers` workers.
+    pub fn new(workers: u32) -> Self {
+        InstanceLoad {
+            workers: u64::from(workers),
+            ..InstanceLoad::default()
+        }
+    }
+    #[inline(always)]
+    fn busy_from_shares(&self) -> bool {
+        self.workers < LEVEL_SLOTS as u64
+    }
     #[inline(always)]
     fn advance(&mut self, now: SimTime) {
         let dt = now.0 - self.shares.last;
-        self.busy_area += u128::from(self.busy) * u128::from(dt);
-        self.waiting_area += u128::from(self.waiting) * u128::from(dt);
-        let slot = ((self.busy + self.waiting) as usize).min(LEVEL_SLOTS - 1);
-        self.shares.time_at[slot] += dt;
+        let n = self.busy + self.waiting;
+        self.in_area += u128::from(n) * u128::from(dt);
+        if !self.busy_from_shares() {
+            self.busy_area += u128::from(self.busy) * u128::from(dt);
+        }
+        self.shares.time_at[(n as usize).min(LEVEL_SLOTS - 1)] += dt;
         self.shares.last = now.0;
     }
     /// A worker becomes busy at `now`.
@@ -183,8 +203,8 @@ impl InstanceLoad {
     }
     /// Forgets the past: the window starts at `now` with the current levels.
     pub fn restart(&mut self, now: SimTime) {
+        self.in_area = 0;
         self.busy_area = 0;
-        self.waiting_area = 0;
         self.waiting_max = self.waiting;
         self.shares.level = self.busy + self.waiting;
         self.shares.restart(now);
@@ -202,13 +222,26 @@ impl InstanceLoad {
             area as f64 / span as f64
         }
     }
+    /// Integral of busy workers up to the last change.
+    fn busy_area(&self) -> u128 {
+        if self.busy_from_shares() {
+            // busy = min(n, workers); the last slot holds n >= LEVEL_SLOTS - 1 > workers.
+            (0..LEVEL_SLOTS)
+                .map(|n| {
+                    u128::from((n as u64).min(self.workers)) * u128::from(self.shares.time_at[n])
+                })
+                .sum()
+        } else {
+            self.busy_area
+        }
+    }
     /// Time-average busy workers over the window up to `now`.
     pub fn busy_mean(&self, now: SimTime) -> f64 {
-        self.mean(self.busy_area, self.busy, now)
+        self.mean(self.busy_area(), self.busy, now)
     }
     /// Time-average waiting requests over the window up to `now`.
     pub fn waiting_mean(&self, now: SimTime) -> f64 {
-        self.mean(self.waiting_area, self.waiting, now)
+        self.mean(self.in_area - self.busy_area(), self.waiting, now)
     }
     /// Most requests waiting at once in the window.
     pub fn waiting_max(&self) -> u64 {
@@ -228,19 +261,20 @@ mod tests {
 
     #[test]
     fn instance_load_matches_separate_trackers() {
-        let mut load = InstanceLoad::default();
+        let mut load = InstanceLoad::new(1);
         let (mut busy, mut waiting, mut shares) = (
             TimeWeighted::default(),
             TimeWeighted::default(),
             LevelShares::default(),
         );
+        // Requests wait only while the one worker is busy, as in a service.
         let steps: [(u64, i8, i8); 6] = [
             (3, 1, 0),
             (5, 0, 1),
             (9, 0, 1),
             (12, 0, -1),
-            (20, -1, 0),
-            (25, 0, -1),
+            (20, 0, -1),
+            (25, -1, 0),
         ];
         for (t, db, dw) in steps {
             let now = SimTime(t);
@@ -288,5 +322,21 @@ mod tests {
         l.restart(SimTime(20));
         l.inc(SimTime(25));
         assert_eq!(l.mean(SimTime(30)), 0.5);
+    }
+
+    #[test]
+    fn many_workers_integrate_busy_directly() {
+        let mut load = InstanceLoad::new(100);
+        let mut busy = TimeWeighted::default();
+        for t in 0..80u64 {
+            load.busy_inc(SimTime(t * 10));
+            busy.inc(SimTime(t * 10));
+        }
+        for t in 80..120u64 {
+            load.busy_dec(SimTime(t * 10));
+            busy.dec(SimTime(t * 10));
+        }
+        assert_eq!(load.busy_mean(SimTime(2000)), busy.mean(SimTime(2000)));
+        assert_eq!(load.waiting_mean(SimTime(2000)), 0.0);
     }
 }
