@@ -99,6 +99,19 @@ fn rejects_with(name: &str, text: &str, command: &str, extra: &[&str], needles: 
 }
 
 /// `scalesim run FILE --out DIR` on `text` saved as `model.json`.
+/// Writes `m` to a model file that `check` accepts; returns the folder (kept while in use)
+/// and the file.
+fn accepted(m: &Value) -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("model.json");
+    std::fs::write(&file, m.to_string()).unwrap();
+    scalesim()
+        .args(["check", file.to_str().unwrap()])
+        .assert()
+        .success();
+    (dir, file)
+}
+
 fn rejects(text: &str, needles: &[&str]) -> String {
     rejects_with("model.json", text, "run", &[], needles)
 }
@@ -738,13 +751,7 @@ fn route_loops_that_can_be_left_are_valid() {
     let mut m = with_db();
     m["components"]["app"]["handler"] = json!([{"work": "service_time"}, {"route": {"db": 0.5}}]);
     m["components"]["db"]["handler"] = json!([{"work": "service_time"}, {"route": {"app": 1.0}}]);
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("model.json");
-    std::fs::write(&file, m.to_string()).unwrap();
-    scalesim()
-        .args(["check", file.to_str().unwrap()])
-        .assert()
-        .success();
+    accepted(&m);
 }
 
 #[test]
@@ -820,13 +827,7 @@ fn route_back_into_a_waiting_caller_that_may_end_is_valid() {
     m["components"]["app"]["async"] = json!(true);
     m["components"]["app"]["handler"] = json!([{"work": "service_time"}, {"call": "db"}]);
     m["components"]["db"]["handler"] = json!([{"work": "service_time"}, {"route": {"app": 0.5}}]);
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("model.json");
-    std::fs::write(&file, m.to_string()).unwrap();
-    scalesim()
-        .args(["check", file.to_str().unwrap()])
-        .assert()
-        .success();
+    let (_dir, file) = accepted(&m);
     let out = scalesim()
         .args(["run", file.to_str().unwrap(), "--format", "json"])
         .output()

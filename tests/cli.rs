@@ -50,7 +50,7 @@ fn run_writes_json_and_csv_with_out() {
     );
     let table = String::from_utf8(out.stdout).unwrap();
     assert!(
-        table.contains("utilization") && table.contains("p99"),
+        table.contains("utilization") && table.contains("p99") && table.contains("wait p99"),
         "{table}"
     );
     let json: Value =
@@ -64,9 +64,26 @@ fn run_writes_json_and_csv_with_out() {
             .unwrap()
             .contains("Xoshiro256PlusPlus")
     );
+    // The queue-wait distribution and the occupancy shares of the service.
+    let web = &json["runs"][0]["components"]["web"];
+    let wait = &web["wait"];
+    assert!(wait["count"].as_u64().unwrap() > 0, "{web}");
+    assert!(wait["p50_ms"].as_f64().unwrap() <= wait["p99_ms"].as_f64().unwrap());
+    let shares: Vec<f64> = web["occupancy"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_f64().unwrap())
+        .collect();
+    assert!(
+        (shares.iter().sum::<f64>() - 1.0).abs() < 1e-9,
+        "{shares:?}"
+    );
     let csv = std::fs::read_to_string(out_dir.join("result.csv")).unwrap();
     assert!(csv.starts_with("replication,seed,scope,name,instance,metric,value\n"));
     assert!(csv.contains(",workload,users,,latency_p99_ms,"));
+    assert!(csv.contains(",component,web,,wait_p99_ms,"));
+    assert!(csv.contains(",component,web,,occupancy_0,"));
     // No temporary files are left behind.
     let leftovers: Vec<_> = std::fs::read_dir(&out_dir)
         .unwrap()
