@@ -36,6 +36,15 @@ impl Entry {
     fn key(&self) -> u128 {
         (u128::from(self.time) << 64) | u128::from(self.seq)
     }
+    /// A copy read word by word (see [`PackedEvent`] on why not as a block).
+    #[inline(always)]
+    fn get(&self) -> Entry {
+        Entry {
+            time: self.time,
+            seq: self.seq,
+            event: self.event.get(),
+        }
+    }
     /// Copies `other` into `self` word by word (see [`PackedEvent`] on why not as a block).
     #[inline(always)]
     fn set(&mut self, other: &Entry) {
@@ -61,6 +70,13 @@ pub struct Calendar {
     lane: VecDeque<PackedEvent>,
     next_seq: u64,
     now: u64,
+    /// Lane events popped since the last heap event.
+    lane_streak: u64,
+    /// Lane events popped in all.
+    lane_pops: u64,
+    /// Lane events in a row after which the calendar reports a stall.
+    stall_limit: u64,
+    stalled: bool,
 }
 
 impl Default for Calendar {
@@ -76,8 +92,10 @@ impl Calendar {
     }
 
     fn with_thresholds(to_radix: usize, to_dary: usize) -> Self {
+        let mut dary = DaryHeap::with_capacity(1024);
+        dary.room = dary.items.len().min(to_radix);
         Calendar {
-            dary: DaryHeap::with_capacity(1024),
+            dary,
             radix: RadixHeap::default(),
             use_radix: false,
             to_radix,
@@ -85,7 +103,32 @@ impl Calendar {
             lane: VecDeque::with_capacity(256),
             next_seq: 0,
             now: 0,
+            lane_streak: 0,
+            lane_pops: 0,
+            stall_limit: u64::MAX,
+            stalled: false,
         }
+    }
+
+    /// Makes [`Calendar::pop`] stop (return `None`, with [`Calendar::stalled`] true) once
+    /// more than `limit` events in a row happen at one instant.
+    ///
+    /// Only lane events need counting: an event due now is scheduled into the lane, so an
+    /// instant that never ends is an endless run of lane events. Heap events due at the
+    /// current time are finite (they were scheduled before it), and each one restarts the
+    /// count, which is why the count covers events "in a row".
+    pub fn set_stall_limit(&mut self, limit: u64) {
+        self.stall_limit = limit;
+    }
+
+    /// True if [`Calendar::pop`] stopped because the clock stopped advancing.
+    pub fn stalled(&self) -> bool {
+        self.stalled
+    }
+
+    /// Events popped so far (the pending ones are those scheduled and not yet popped).
+    pub fn popped(&self) -> u64 {
+        self.next_seq - self.future_len() as u64 + self.lane_pops
     }
 
     /// The time of the event popped last.
@@ -131,27 +174,55 @@ impl Calendar {
     /// Removes the next event in (time, seq) order, advancing the clock to its time.
     #[inline]
     pub fn pop(&mut self) -> Option<(SimTime, Event)> {
-        let due_now = if self.use_radix {
+        // With the lane empty the heap's top is next, whenever it is due; a heap event due
+        // now goes before the lane (it was scheduled earlier, so its sequence is lower).
+        if !self.lane.is_empty() && !self.future_due_now() {
+            return self.pop_lane();
+        }
+        let (time, event) = if self.use_radix {
+            self.pop_radix()?
+        } else if self.dary.len > 0 {
+            self.dary.pop()
+        } else {
+            return None;
+        };
+        self.now = time;
+        self.lane_streak = 0;
+        Some((SimTime(time), event.unpack()))
+    }
+
+    /// True if the earliest heap event is due at the current time.
+    #[inline]
+    fn future_due_now(&self) -> bool {
+        if self.use_radix {
             self.radix.has_key_at_time_of_last()
         } else {
             self.dary.first().is_some_and(|top| top.time() <= self.now)
-        };
-        if due_now || (self.lane.is_empty() && self.future_len() > 0) {
-            let e = if self.use_radix {
-                let e = self.radix.pop();
-                if self.radix.len < self.to_dary {
-                    self.switch_to_dary();
-                }
-                e
-            } else {
-                self.dary.pop()
-            };
-            self.now = e.time();
-            return Some((SimTime(self.now), e.event.unpack()));
         }
-        self.lane
-            .pop_front()
-            .map(|e| (SimTime(self.now), e.unpack()))
+    }
+
+    #[inline]
+    fn pop_lane(&mut self) -> Option<(SimTime, Event)> {
+        let e = self.lane.pop_front()?;
+        self.lane_pops += 1;
+        self.lane_streak += 1;
+        if self.lane_streak > self.stall_limit {
+            self.stalled = true;
+            return None;
+        }
+        Some((SimTime(self.now), e.unpack()))
+    }
+
+    #[inline(never)]
+    fn pop_radix(&mut self) -> Option<(u64, PackedEvent)> {
+        if self.radix.len == 0 {
+            return None;
+        }
+        let e = self.radix.pop();
+        if self.radix.len < self.to_dary {
+            self.switch_to_dary();
+        }
+        Some((e.time, e.event))
     }
 
     /// The time of the next event, if any.
@@ -175,18 +246,25 @@ impl Calendar {
             seq,
             event: event.pack(),
         };
-        if self.use_radix {
-            self.push_radix(entry);
-        } else {
+        // The 4-ary heap's room ends at the radix threshold (and is zero while the radix
+        // heap is in use), so one comparison decides between the fast path and the rest.
+        if self.dary.len < self.dary.room {
             self.dary.push(entry);
-            if self.dary.len > self.to_radix {
-                self.switch_to_radix();
-            }
+        } else {
+            self.push_slow(entry);
         }
     }
 
     #[inline(never)]
-    fn push_radix(&mut self, entry: Entry) {
+    fn push_slow(&mut self, entry: Entry) {
+        if !self.use_radix {
+            if self.dary.len < self.to_radix {
+                self.dary.grow(self.to_radix);
+                self.dary.push(entry);
+                return;
+            }
+            self.switch_to_radix();
+        }
         self.radix.push(entry);
     }
 
@@ -199,6 +277,7 @@ impl Calendar {
         for e in self.dary.take() {
             self.radix.push(e);
         }
+        self.dary.room = 0;
         self.use_radix = true;
     }
 
@@ -207,6 +286,7 @@ impl Calendar {
         self.radix.drain_into(&mut items);
         items.sort_unstable_by_key(|e| e.key()); // a sorted array is a valid heap
         self.dary.set(items);
+        self.dary.room = self.dary.items.len().min(self.to_radix);
         self.use_radix = false;
     }
 }
@@ -219,6 +299,9 @@ impl Calendar {
 struct DaryHeap {
     items: Vec<Entry>,
     len: usize,
+    /// Entries the heap takes before the calendar must act (grow it, or switch to the
+    /// radix heap); never more than `items.len()`.
+    room: usize,
 }
 
 const ARITY: usize = 4;
@@ -234,6 +317,7 @@ impl DaryHeap {
         DaryHeap {
             items: vec![SPARE; n],
             len: 0,
+            room: n,
         }
     }
 
@@ -260,11 +344,10 @@ impl DaryHeap {
         self.items = items;
     }
 
+    /// Adds `entry`; the caller has checked that `len < room`.
     #[inline(always)]
     fn push(&mut self, entry: Entry) {
-        if self.len == self.items.len() {
-            self.grow();
-        }
+        debug_assert!(self.len < self.room && self.room <= self.items.len());
         let mut i = self.len;
         self.len += 1;
         while i > 0 {
@@ -280,22 +363,30 @@ impl DaryHeap {
         self.items[i].set(&entry);
     }
 
+    /// Makes room for more entries, up to `limit` in all.
     #[cold]
-    #[inline(never)]
-    fn grow(&mut self) {
-        let more = self.items.len().max(64);
-        self.items.resize(self.items.len() + more, SPARE);
+    fn grow(&mut self, limit: usize) {
+        if self.len == self.items.len() {
+            let more = self.items.len().max(64);
+            self.items.resize(self.items.len() + more, SPARE);
+        }
+        self.room = self.items.len().min(limit);
     }
 
+    /// Removes the earliest entry, returning its time and event; the heap must not be empty.
+    ///
+    /// The top is read field by field: it was often written field by field a moment ago
+    /// (see [`Entry::set`]), and one wide load over those narrow stores would stall.
     #[inline]
-    fn pop(&mut self) -> Entry {
-        assert!(self.len > 0, "pop on an empty heap");
-        let top = self.items[0];
+    fn pop(&mut self) -> (u64, PackedEvent) {
+        debug_assert!(self.len > 0, "pop on an empty heap");
+        let time = self.items[0].time;
+        let event = self.items[0].event.get();
         self.len -= 1;
         let n = self.len;
-        let last = self.items[n];
+        let last = self.items[n].get();
         if n == 0 {
-            return top;
+            return (time, event);
         }
         let mut i = 0;
         loop {
@@ -311,14 +402,15 @@ impl DaryHeap {
                 }
             }
             if self.items[best].before(&last) {
-                self.items[i] = self.items[best];
+                let moved = self.items[best].get();
+                self.items[i].set(&moved);
                 i = best;
             } else {
                 break;
             }
         }
-        self.items[i] = last;
-        top
+        self.items[i].set(&last);
+        (time, event)
     }
 }
 
@@ -490,6 +582,46 @@ mod tests {
         assert_eq!(data(c.pop().unwrap().1), 2);
         assert_eq!(data(c.pop().unwrap().1), 3);
         assert!(c.pop().is_none());
+    }
+
+    #[test]
+    fn an_endless_instant_stops_at_the_stall_limit() {
+        let mut c = Calendar::new();
+        c.set_stall_limit(10);
+        c.schedule(SimTime(5), ev(0));
+        let mut handled = 0;
+        // Each event schedules another at the same instant, as a zero-time loop would.
+        while let Some((t, _)) = c.pop() {
+            assert_eq!(t, SimTime(5));
+            handled += 1;
+            c.schedule(SimTime(5), ev(handled));
+        }
+        assert!(c.stalled());
+        // The heap event, then 10 lane events in a row; the 11th trips the limit.
+        assert_eq!(handled, 11);
+        assert_eq!(c.popped(), 12);
+    }
+
+    #[test]
+    fn a_busy_instant_that_ends_is_not_a_stall() {
+        let mut c = Calendar::new();
+        c.set_stall_limit(10);
+        for round in 0..100u64 {
+            c.schedule(SimTime(round + 1), ev(0));
+        }
+        let mut n = 0;
+        // Each heap event sets off 10 events at its instant: busy, but the limit is not passed.
+        while let Some((_, e)) = c.pop() {
+            n += 1;
+            if data(e) == 0 {
+                for _ in 0..10 {
+                    c.schedule_now(ev(1));
+                }
+            }
+        }
+        assert!(!c.stalled());
+        assert_eq!(n, 100 * 11);
+        assert_eq!(c.popped(), n);
     }
 
     proptest! {

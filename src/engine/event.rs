@@ -69,6 +69,15 @@ impl PackedEvent {
     /// A placeholder for unused slots.
     pub const ZERO: PackedEvent = PackedEvent { lo: 0, hi: 0 };
 
+    /// A copy read one word at a time.
+    #[inline(always)]
+    pub fn get(&self) -> PackedEvent {
+        PackedEvent {
+            lo: self.lo,
+            hi: self.hi,
+        }
+    }
+
     /// Copies `other` into `self` one word at a time.
     #[inline(always)]
     pub fn set(&mut self, other: &PackedEvent) {

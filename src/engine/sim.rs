@@ -95,27 +95,27 @@ impl Simulation {
     /// Runs until the end of the model's duration, or until nothing is left to happen.
     pub fn run(&mut self) -> Result<(), RunError> {
         let horizon = self.ctx.horizon;
-        let mut last = SimTime::ZERO;
-        let mut same_instant = 0u64;
+        let mut past_horizon = 0;
+        self.ctx.calendar.set_stall_limit(STALL_LIMIT);
         while let Some((now, event)) = self.ctx.calendar.pop() {
             if now > horizon {
-                last = horizon;
+                past_horizon = 1;
                 break;
             }
-            if now == last {
-                same_instant += 1;
-                if same_instant > STALL_LIMIT {
-                    return Err(RunError::Stalled {
-                        at_s: now.as_secs_f64(),
-                    });
-                }
-            } else {
-                same_instant = 0;
-                last = now;
-            }
-            self.events += 1;
             self.dispatch(event);
         }
+        self.events = self.ctx.calendar.popped() - past_horizon;
+        if self.ctx.calendar.stalled() {
+            return Err(RunError::Stalled {
+                at_s: self.ctx.now().as_secs_f64(),
+            });
+        }
+        // The clock stands at the last event handled, unless the run went past its end.
+        let last = if past_horizon == 1 {
+            horizon
+        } else {
+            self.ctx.now()
+        };
         self.end = last.max(self.warmup_end);
         self.finished = true;
         Ok(())
