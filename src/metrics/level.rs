@@ -135,8 +135,9 @@ pub struct InstanceLoad {
     busy: u64,
     waiting: u64,
     workers: u64,
-    /// Integral of busy + waiting.
-    in_area: u128,
+    /// Integral of busy + waiting over the time spent at the last level slot (levels of
+    /// `LEVEL_SLOTS - 1` and up); below it the integral follows from the level shares.
+    top_area: u128,
     /// Integral of busy, kept only when `workers` is too many for the level shares.
     busy_area: u128,
     waiting_max: u64,
@@ -159,7 +160,9 @@ impl InstanceLoad {
     fn advance(&mut self, now: SimTime) {
         let dt = now.0 - self.shares.last;
         let n = self.busy + self.waiting;
-        self.in_area += u128::from(n) * u128::from(dt);
+        if n >= LEVEL_SLOTS as u64 - 1 {
+            self.top_area += u128::from(n) * u128::from(dt);
+        }
         if !self.busy_from_shares() {
             self.busy_area += u128::from(self.busy) * u128::from(dt);
         }
@@ -203,7 +206,7 @@ impl InstanceLoad {
     }
     /// Forgets the past: the window starts at `now` with the current levels.
     pub fn restart(&mut self, now: SimTime) {
-        self.in_area = 0;
+        self.top_area = 0;
         self.busy_area = 0;
         self.waiting_max = self.waiting;
         self.shares.level = self.busy + self.waiting;
@@ -221,6 +224,13 @@ impl InstanceLoad {
         } else {
             area as f64 / span as f64
         }
+    }
+    /// Integral of busy + waiting up to the last change.
+    fn in_area(&self) -> u128 {
+        let below_top: u128 = (0..LEVEL_SLOTS - 1)
+            .map(|n| n as u128 * u128::from(self.shares.time_at[n]))
+            .sum();
+        below_top + self.top_area
     }
     /// Integral of busy workers up to the last change.
     fn busy_area(&self) -> u128 {
@@ -241,7 +251,7 @@ impl InstanceLoad {
     }
     /// Time-average waiting requests over the window up to `now`.
     pub fn waiting_mean(&self, now: SimTime) -> f64 {
-        self.mean(self.in_area - self.busy_area(), self.waiting, now)
+        self.mean(self.in_area() - self.busy_area(), self.waiting, now)
     }
     /// Most requests waiting at once in the window.
     pub fn waiting_max(&self) -> u64 {
