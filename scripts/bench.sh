@@ -12,7 +12,8 @@
 #   PEERS        peers folder (default ../shared/peers, relative to the repo root); skipped if missing
 #   PEERS_BUILD  where the peers are copied and built, since PEERS may be read-only
 #                (default target/peers)
-#   REPS         runs per point, the median is reported (default 3)
+#   REPS         runs per point, the median is reported (default 3); the tools take turns,
+#                one run each per round, so a slow spell of a shared machine hits all alike
 #   SEED         seed of every run (default 42)
 #   MODELS       models to run (default "mm1 mm8 tandem inflight")
 #
@@ -123,24 +124,31 @@ declare -A ANALYTIC=([mm1]=9.0000 [mm8]=0.8769 [tandem]=12.7895 [inflight]=-)
 # (the peers' own counts for rust-raw and SimPy). scalesim's are in its model files.
 declare -A RAW_N=([mm1]=32000000 [mm8]=24000000 [tandem]=10000000)
 declare -A SIMPY_N=([mm1]=80000 [mm8]=60000 [tandem]=40000)
-declare -A RAW_EPS=()
+declare -A RAW_EPS=() SIMPY_EPS=()
 
 ROWS=$TMP/rows
 : >"$ROWS"
 # row TOOL MODEL CUSTOMERS EVENTS CPU WQ ENGINE_EVENTS SETUP_CPU
 row() { echo "$*" >>"$ROWS"; echo "   $*" >&2; }
 
-# run_scalesim LABEL MODEL_FILE MODEL_KIND [--set ...]
-# Also measures the fixed set-up cost (loading, validation, estimates, output): the same
-# command with duration 1ns, which runs no event.
-run_scalesim() {
-    local label=$1 file=$2 kind=$3
-    shift 3
-    local cpus="" setups="" fields
-    for _ in $(seq "$REPS"); do
-        setups+="$(cpu_of "$SCALESIM" run "$file" --format json --seed "$SEED" "$@" --set duration=1ns) "
-        cpus+="$(cpu_of "$SCALESIM" run "$file" --format json --seed "$SEED" "$@") "
-    done
+# scalesim_once MODEL_FILE [--set ...]: one run; prints its CPU and leaves its JSON in $TMP/out.
+scalesim_once() {
+    local file=$1
+    shift
+    cpu_of "$SCALESIM" run "$file" --format json --seed "$SEED" "$@"
+}
+
+# scalesim_setup MODEL_FILE [--set ...]: the fixed set-up cost (loading, validation,
+# estimates, output): the same command with duration 1ns, which runs no event.
+scalesim_setup() {
+    local file=$1
+    shift
+    cpu_of "$SCALESIM" run "$file" --format json --seed "$SEED" "$@" --set duration=1ns
+}
+
+# scalesim_row LABEL KIND CPUS SETUPS: the row of the runs whose JSON is in $TMP/out.
+scalesim_row() {
+    local label=$1 kind=$2 cpus=$3 setups=$4 fields done engine wq
     fields=$(scalesim_fields <"$TMP/out")
     read -r done engine wq <<<"$fields"
     [[ $kind == inflight ]] && wq=-
@@ -148,18 +156,54 @@ run_scalesim() {
         "$(median <<<"$setups")"
 }
 
-# run_peer TOOL MODEL N CMD...
-run_peer() {
-    local tool=$1 model=$2 n=$3
+# run_scalesim LABEL MODEL_FILE MODEL_KIND [--set ...]: REPS runs and their row.
+run_scalesim() {
+    local label=$1 file=$2 kind=$3
     shift 3
-    local cpus="" events wq
+    local cpus="" setups=""
     for _ in $(seq "$REPS"); do
-        cpu_of "$@" "$model" "$n" "$SEED" >/dev/null
-        cpus+="$(peer_field cpu_seconds <"$TMP/out") "
+        setups+="$(scalesim_setup "$file" "$@") "
+        cpus+="$(scalesim_once "$file" "$@") "
     done
-    events=$(peer_field events <"$TMP/out")
-    wq=$(peer_field wq <"$TMP/out")
-    row "$tool" "$model" "$n" "$events" "$(median <<<"$cpus")" "$wq" - -
+    scalesim_row "$label" "$kind" "$cpus" "$setups"
+}
+
+# peer_once REPORT MODEL N CMD...: one run of a peer; prints its simulation CPU and keeps
+# its one-line report in the file REPORT.
+peer_once() {
+    local report=$1 model=$2 n=$3
+    shift 3
+    cpu_of "$@" "$model" "$n" "$SEED" >/dev/null
+    cp "$TMP/out" "$report"
+    peer_field cpu_seconds <"$report"
+}
+
+# peer_row TOOL MODEL N CPUS REPORT: the row of a peer's runs (Wq from its last report).
+peer_row() {
+    local tool=$1 model=$2 n=$3 cpus=$4 report=$5
+    row "$tool" "$model" "$n" "$(peer_field events <"$report")" "$(median <<<"$cpus")" \
+        "$(peer_field wq <"$report")" - -
+}
+
+# side_by_side MODEL FILE [--set ...]: scalesim, rust-raw and SimPy take turns, one run each
+# per round, so a slow spell of a shared machine falls on all of them alike.
+side_by_side() {
+    local model=$1 file=$2
+    shift 2
+    local s_cpus="" s_setups="" r_cpus="" p_cpus=""
+    local raw_n=$((RAW_N[$model] / DIV)) simpy_n=$((SIMPY_N[$model] / DIV))
+    for _ in $(seq "$REPS"); do
+        s_setups+="$(scalesim_setup "$file" "$@") "
+        s_cpus+="$(scalesim_once "$file" "$@") "
+        cp "$TMP/out" "$TMP/scalesim.json"
+        [[ -n $RAW ]] && r_cpus+="$(peer_once "$TMP/raw.json" "$model" "$raw_n" "$RAW") "
+        [[ -n $PY ]] && p_cpus+="$(peer_once "$TMP/simpy.json" "$model" "$simpy_n" "$PY" "$PEERS/python/simpy_bench.py") "
+    done
+    cp "$TMP/scalesim.json" "$TMP/out"
+    scalesim_row "$model" "$model" "$s_cpus" "$s_setups"
+    [[ -n $RAW ]] && peer_row rust-raw "$model" "$raw_n" "$r_cpus" "$TMP/raw.json"
+    [[ -n $PY ]] && peer_row simpy "$model" "$simpy_n" "$p_cpus" "$TMP/simpy.json"
+    return 0
 }
 
 # ---------------------------------------------------------------------------------- runs
@@ -173,9 +217,7 @@ for model in $MODELS; do
                 n=$(python3 -c 'import json, sys; print(next(iter(json.load(open(sys.argv[1]))["workloads"].values()))["requests"])' "$file")
                 sets=(--set "workloads.customers.requests=$((n / DIV))")
             fi
-            run_scalesim "$model" "$file" "$model" "${sets[@]}"
-            [[ -n $RAW ]] && run_peer rust-raw "$model" $((RAW_N[$model] / DIV)) "$RAW"
-            [[ -n $PY ]] && run_peer simpy "$model" $((SIMPY_N[$model] / DIV)) "$PY" "$PEERS/python/simpy_bench.py"
+            side_by_side "$model" "$file" "${sets[@]}"
             ;;
         inflight)
             file=benches/models/inflight-100k.json
@@ -195,22 +237,26 @@ echo
 echo "scalesim vs peers: $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg), REPS=$REPS (median), seed $SEED"
 echo "events = 3 per customer per station; scalesim CPU = whole process, peers' CPU = their simulation section"
 echo
-printf '%-9s %-14s %11s %11s %7s %7s %10s %8s %9s %9s %10s\n' \
-    tool model customers events "CPU s" "setup" events/s "vs raw" Wq analytic "engine ev"
+printf '%-9s %-14s %11s %11s %7s %7s %10s %8s %8s %9s %9s %10s\n' \
+    tool model customers events "CPU s" "setup" events/s "vs raw" "vs SimPy" Wq analytic "engine ev"
 eps_of() { awk -v e="$1" -v c="$2" 'BEGIN { printf "%.0f", (c > 0) ? e / c : 0 }'; }
 rate() { awk -v x="$1" 'BEGIN { if (x >= 1e6) printf "%.2f M", x / 1e6; else printf "%.1f k", x / 1e3 }'; }
 while read -r tool model n events cpu wq engine setup; do
     [[ $tool == rust-raw ]] && RAW_EPS[$model]=$(eps_of "$events" "$cpu")
+    [[ $tool == simpy ]] && SIMPY_EPS[$model]=$(eps_of "$events" "$cpu")
 done <"$ROWS"
 # "vs raw": events/s divided by rust-raw's on the same model; 1.00x is the hand-written loop.
+# "vs SimPy": events/s divided by SimPy's on the same model.
 while read -r tool model n events cpu wq engine setup; do
     eps=$(eps_of "$events" "$cpu")
     base=${model%%-*}
     ratio=-
     [[ -n ${RAW_EPS[$base]:-} ]] && ratio=$(awk -v a="$eps" -v b="${RAW_EPS[$base]}" 'BEGIN { r = a / b; printf (r < 0.1) ? "%.4fx" : "%.2fx", r }')
+    vs_simpy=-
+    [[ -n ${SIMPY_EPS[$base]:-} ]] && vs_simpy=$(awk -v a="$eps" -v b="${SIMPY_EPS[$base]}" 'BEGIN { printf "%.0fx", a / b }')
     [[ $wq != - ]] && wq=$(printf '%.4f' "$wq")
-    printf '%-9s %-14s %11s %11s %7.2f %7s %10s %8s %9s %9s %10s\n' "$tool" "$model" "$n" "$events" "$cpu" \
-        "$setup" "$(rate "$eps")" "$ratio" "$wq" "${ANALYTIC[$base]}" "$engine"
+    printf '%-9s %-14s %11s %11s %7.2f %7s %10s %8s %8s %9s %9s %10s\n' "$tool" "$model" "$n" "$events" "$cpu" \
+        "$setup" "$(rate "$eps")" "$ratio" "$vs_simpy" "$wq" "${ANALYTIC[$base]}" "$engine"
     # events/s without the fixed set-up cost, for the calendar-at-size comparison
     [[ $setup != - ]] && echo "$tool $model $eps $(eps_of "$events" "$(awk -v a="$cpu" -v b="$setup" 'BEGIN { print a - b }')")" >>"$TMP/eps"
 done <"$ROWS"
