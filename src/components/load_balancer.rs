@@ -174,7 +174,7 @@ impl Component for BalancerInstance {
     #[inline]
     fn on_arrive(&mut self, call: CallId, ctx: &mut Ctx) {
         let c = *ctx.call(call);
-        let user = ctx.requests.get(c.request).user;
+        let user = ctx.requests[c.request as usize].user;
         let slot = self.pick(&c, user);
         self.outstanding[slot] += 1;
         self.sent[slot] += 1;

@@ -27,7 +27,7 @@ pub enum Outcome {
 /// One hop of a request.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Call {
-    /// The request this call serves.
+    /// The request this call serves: the id of the request's first call.
     pub request: RequestId,
     /// Request class (index into the model's class table).
     pub class: u16,
@@ -64,25 +64,20 @@ pub struct Call {
     pub generation: u32,
 }
 
-/// A client request.
+/// What a client request adds to its first call (the request's class and key are the
+/// call's). A request lives exactly as long as its first call, so it is stored under that
+/// call's id: [`RequestId`] is the id of the request's first call, and the call slot's
+/// generation tells a live request from a finished one.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Request {
     /// The workload that sent it.
     pub workload: u32,
     /// Closed-loop user that sent it.
     pub user: u32,
-    /// Request class.
-    pub class: u16,
-    /// True once the client has its answer (a response, or its own timeout).
-    pub answered: bool,
-    /// True when created inside the measurement window.
-    pub measured: bool,
-    /// Key the request is about.
-    pub key: u64,
     /// Creation time.
     pub created: SimTime,
-    /// Slot generation: bumped when the slot is freed.
-    pub generation: u32,
+    /// True once the client has its answer (a response, or its own timeout).
+    pub answered: bool,
 }
 
 /// Something that lives in a [`Slab`] and has a generation.
@@ -94,15 +89,6 @@ pub trait Slot: Default + Copy {
 }
 
 impl Slot for Call {
-    fn generation(&self) -> u32 {
-        self.generation
-    }
-    fn set_generation(&mut self, g: u32) {
-        self.generation = g;
-    }
-}
-
-impl Slot for Request {
     fn generation(&self) -> u32 {
         self.generation
     }
@@ -143,6 +129,15 @@ impl<T: Slot> Slab<T> {
             (self.items.len() - 1) as u32
         }
     }
+    /// Stores the value `make` builds from the id of the slot it goes to.
+    #[inline(always)]
+    pub fn insert_with(&mut self, make: impl FnOnce(u32) -> T) -> u32 {
+        let id = match self.free.last() {
+            Some(&id) => id,
+            None => self.items.len() as u32,
+        };
+        self.insert(make(id))
+    }
     /// Frees slot `id`; its generation moves on so stale references are detected.
     #[inline(always)]
     pub fn remove(&mut self, id: u32) {
@@ -160,6 +155,11 @@ impl<T: Slot> Slab<T> {
     #[inline(always)]
     pub fn get_mut(&mut self, id: u32) -> &mut T {
         &mut self.items[id as usize]
+    }
+    /// True if slot `id` holds a value of generation `generation`.
+    #[inline(always)]
+    pub fn is_live(&self, id: u32, generation: u32) -> bool {
+        self.items[id as usize].generation() == generation
     }
     /// Which slots hold a value (computed from the free list; for end-of-run checks).
     pub fn live_map(&self) -> Vec<bool> {

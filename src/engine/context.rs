@@ -126,8 +126,8 @@ pub struct Ctx {
     pub calendar: Calendar,
     /// Calls in flight.
     pub calls: Slab<Call>,
-    /// Requests in flight.
-    pub requests: Slab<Request>,
+    /// Requests in flight, by the id of their first call (other slots are stale).
+    pub requests: Vec<Request>,
     /// Call targets by group id.
     pub groups: Vec<Group>,
     /// Workloads by index.
@@ -218,9 +218,12 @@ impl Ctx {
         let c = self.calls.get_mut(call);
         c.outcome = outcome;
         if c.parent == CLIENT {
-            let request = c.request;
+            // The request's first call has finished (it is the request): the client gets
+            // its answer unless it already gave up, and the request ends with the call.
+            if !self.requests[call as usize].answered {
+                self.answer(call, outcome);
+            }
             self.calls.remove(call);
-            self.finish_request(request, outcome);
         } else {
             let to = c.parent;
             self.calendar.schedule_now(Event::Reply { to, call });
@@ -257,66 +260,62 @@ impl Ctx {
             w.stats.arrived[class as usize] += 1;
         }
         self.totals.arrived += 1;
-        let request = self.requests.insert(Request {
-            workload,
-            user,
-            class,
-            answered: false,
-            measured: self.measuring,
-            key,
-            created: now,
-            generation: 0,
-        });
-        if let Some(t) = timeout {
-            let generation = self.requests.get(request).generation;
-            self.calendar.schedule(
-                now.after(t),
-                Event::ClientTimeout {
-                    request,
-                    generation,
-                },
-            );
-        }
         let to = self.groups[target as usize].pick();
-        let call = self.calls.insert(Call {
-            request,
+        let call = self.calls.insert_with(|id| Call {
+            request: id,
             class,
             key,
             parent: CLIENT,
             instance: to,
             ..Call::default()
         });
+        let slot = call as usize;
+        if slot >= self.requests.len() {
+            self.grow_requests(slot);
+        }
+        self.requests[slot] = Request {
+            workload,
+            user,
+            created: now,
+            answered: false,
+        };
+        if let Some(t) = timeout {
+            let generation = self.calls.get(call).generation;
+            self.calendar.schedule(
+                now.after(t),
+                Event::ClientTimeout {
+                    request: call,
+                    generation,
+                },
+            );
+        }
         (to, call)
     }
 
-    /// The first call of a request has finished: the client gets its answer unless it
-    /// already gave up, and the request's slot is freed.
-    #[inline(always)]
-    fn finish_request(&mut self, request: RequestId, outcome: Outcome) {
-        let r = *self.requests.get(request);
-        if !r.answered {
-            self.answer(request, outcome);
-        }
-        self.requests.remove(request);
+    #[cold]
+    fn grow_requests(&mut self, slot: usize) {
+        let len = (slot + 1).max(self.requests.len() * 2).max(1024);
+        self.requests.resize(len, Request::default());
     }
 
     /// A client's timeout fires: if the request is still unanswered, it fails with
     /// [`ErrorCause::Timeout`] (the work it started goes on).
     pub(crate) fn client_timeout(&mut self, request: RequestId, generation: u32) {
-        let r = self.requests.get(request);
-        if r.generation == generation && !r.answered {
+        if self.calls.is_live(request, generation) && !self.requests[request as usize].answered {
             self.answer(request, Outcome::Failed(ErrorCause::Timeout));
         }
     }
 
+    /// The client of `request` (the id of its first call, which is still live) gets its
+    /// answer.
     #[inline(always)]
     fn answer(&mut self, request: RequestId, outcome: Outcome) {
         let now = self.now();
-        let r = self.requests.get_mut(request);
+        let class = self.calls.get(request).class as usize;
+        let r = &mut self.requests[request as usize];
         r.answered = true;
         let r = *r;
         let w = &mut self.workloads[r.workload as usize];
-        let class = r.class as usize;
         match outcome {
             Outcome::Ok => {
                 self.totals.completed += 1;
@@ -358,10 +357,12 @@ impl Ctx {
     pub fn unanswered(&self) -> u64 {
         // Live requests minus those answered but still holding their slot (a client
         // timeout answered them; their work is still in the system).
-        let live = self.requests.live_map();
+        let live = self.calls.live_map();
         live.iter()
             .enumerate()
-            .filter(|(id, l)| **l && !self.requests.get(*id as u32).answered)
+            .filter(|&(id, &l)| {
+                l && self.calls.get(id as u32).parent == CLIENT && !self.requests[id].answered
+            })
             .count() as u64
     }
 }

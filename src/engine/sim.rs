@@ -70,7 +70,7 @@ impl Simulation {
         let mut ctx = Ctx {
             calendar: Calendar::new(),
             calls: Slab::new(),
-            requests: Slab::new(),
+            requests: Vec::new(),
             groups,
             workloads,
             measuring: model.warmup.0 == 0,
