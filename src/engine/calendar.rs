@@ -350,17 +350,19 @@ impl DaryHeap {
         debug_assert!(self.len < self.room && self.room <= self.items.len());
         let mut i = self.len;
         self.len += 1;
+        // One bounds check for the whole sift: every index below is at most `i`.
+        let items = &mut self.items[..=i];
         while i > 0 {
             let parent = (i - 1) / ARITY;
-            if entry.before(&self.items[parent]) {
-                let moved = self.items[parent];
-                self.items[i].set(&moved);
+            if entry.before(&items[parent]) {
+                let moved = items[parent].get();
+                items[i].set(&moved);
                 i = parent;
             } else {
                 break;
             }
         }
-        self.items[i].set(&entry);
+        items[i].set(&entry);
     }
 
     /// Makes room for more entries, up to `limit` in all.
@@ -380,11 +382,13 @@ impl DaryHeap {
     #[inline]
     fn pop(&mut self) -> (u64, PackedEvent) {
         debug_assert!(self.len > 0, "pop on an empty heap");
-        let time = self.items[0].time;
-        let event = self.items[0].event.get();
         self.len -= 1;
         let n = self.len;
-        let last = self.items[n].get();
+        // One bounds check for the whole sift: every index below is at most `n`.
+        let items = &mut self.items[..=n];
+        let time = items[0].time;
+        let event = items[0].event.get();
+        let last = items[n].get();
         if n == 0 {
             return (time, event);
         }
@@ -397,19 +401,19 @@ impl DaryHeap {
             let end = (first + ARITY).min(n);
             let mut best = first;
             for c in first + 1..end {
-                if self.items[c].before(&self.items[best]) {
+                if items[c].before(&items[best]) {
                     best = c;
                 }
             }
-            if self.items[best].before(&last) {
-                let moved = self.items[best].get();
-                self.items[i].set(&moved);
+            if items[best].before(&last) {
+                let moved = items[best].get();
+                items[i].set(&moved);
                 i = best;
             } else {
                 break;
             }
         }
-        self.items[i].set(&last);
+        items[i].set(&last);
         (time, event)
     }
 }
