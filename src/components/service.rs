@@ -151,7 +151,7 @@ pub struct ServiceInstance {
     /// Busy workers and waiting requests over time.
     load: InstanceLoad,
     /// Queue waits longer than zero of the requests that started (zero waits are
-    /// `started - started_after_wait`, added when reporting).
+    /// `started` minus this histogram's count, added when reporting).
     waits: WaitHistogram,
     arrived: u64,
     completed: u64,
@@ -159,8 +159,6 @@ pub struct ServiceInstance {
     dropped: u64,
     expired: u64,
     started: u64,
-    started_after_wait: u64,
-    wait_sum_ns: u128,
 }
 
 impl ServiceInstance {
@@ -182,8 +180,6 @@ impl ServiceInstance {
             dropped: 0,
             expired: 0,
             started: 0,
-            started_after_wait: 0,
-            wait_sum_ns: 0,
         }
     }
 
@@ -219,8 +215,6 @@ impl ServiceInstance {
             self.started += 1;
             if wait > 0 {
                 self.waits.record(wait);
-                self.started_after_wait += 1;
-                self.wait_sum_ns += u128::from(wait);
             }
         }
     }
@@ -353,10 +347,16 @@ impl ServiceInstance {
         if self.has_free_worker() {
             self.start(call, ctx);
         } else {
-            let level = self.level_of(ctx.call(call));
-            self.queue.push(call, level);
-            self.load.waiting_inc(ctx.now());
+            self.enqueue(call, ctx);
         }
+    }
+
+    /// Puts `call` in the queue (every worker is busy).
+    #[inline(always)]
+    fn enqueue(&mut self, call: CallId, ctx: &mut Ctx) {
+        let level = self.level_of(ctx.call(call));
+        self.queue.push(call, level);
+        self.load.waiting_inc(ctx.now());
     }
 }
 
@@ -365,16 +365,23 @@ impl Component for ServiceInstance {
     fn on_arrive(&mut self, call: CallId, ctx: &mut Ctx) {
         let now = ctx.now();
         self.arrived += 1;
-        ctx.call_mut(call).enqueued_at = now;
-        if !self.has_free_worker()
-            && let Some(cap) = self.def.queue_capacity
+        debug_assert_eq!(ctx.call(call).step, 0, "a call arrives at its first step");
+        if self.has_free_worker() {
+            // A new call starts at once: a zero wait (counted as such when reporting).
+            self.load.busy_inc(now);
+            self.started += 1;
+            self.run(call, ctx);
+            return;
+        }
+        if let Some(cap) = self.def.queue_capacity
             && self.load.waiting() >= u64::from(cap)
         {
             self.dropped += 1;
             ctx.reply(call, Outcome::Failed(ErrorCause::QueueFull));
             return;
         }
-        self.admit(call, ctx);
+        ctx.call_mut(call).enqueued_at = now;
+        self.enqueue(call, ctx);
     }
 
     fn on_reply(&mut self, parent: CallId, child: &Call, current: bool, ctx: &mut Ctx) {
@@ -430,8 +437,6 @@ impl Component for ServiceInstance {
         self.dropped = 0;
         self.expired = 0;
         self.started = 0;
-        self.started_after_wait = 0;
-        self.wait_sum_ns = 0;
     }
 
     fn report(&self, now: SimTime) -> InstanceReport {
@@ -447,7 +452,7 @@ impl Component for ServiceInstance {
         let busy_mean = self.load.busy_mean(now);
         let queue_mean = self.load.waiting_mean(now);
         let wait_mean_ms = if self.started > 0 {
-            self.wait_sum_ns as f64 / self.started as f64 / 1e6
+            self.waits.sum_ns() as f64 / self.started as f64 / 1e6
         } else {
             0.0
         };
@@ -465,11 +470,11 @@ impl Component for ServiceInstance {
             .sum("arrival_rate_per_s", per_s(self.arrived))
             .sum("throughput_per_s", per_s(self.completed))
             .mean("wait_mean_ms", wait_mean_ms)
-            .mean("wait_share", share(self.started_after_wait, self.started))
+            .mean("wait_share", share(self.waits.count(), self.started))
             .mean("drop_share", share(self.dropped, self.arrived));
         r.occupancy = self.load.shares(now);
         let mut waits = self.waits.clone();
-        waits.record_zeros(self.started - self.started_after_wait);
+        waits.record_zeros(self.started - self.waits.count());
         r.wait = Some(waits);
         r
     }

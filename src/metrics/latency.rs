@@ -167,6 +167,10 @@ impl<const HALF: u32> DurationHistogram<HALF> {
         self.max_ns = self.max_ns.max(other.max_ns);
         self.sum_ns += other.sum_ns;
     }
+    /// Exact sum of the values in nanoseconds.
+    pub fn sum_ns(&self) -> u128 {
+        self.sum_ns
+    }
     /// Number of values.
     pub fn count(&self) -> u64 {
         self.count
