@@ -163,14 +163,18 @@ pub fn estimate(model: &Model) -> Estimates {
         }
     }
     let (services, response_ms, settled) = solve(model, &rates);
-    let mut warnings = Vec::new();
+    let mut warnings = crate::model::lint(model);
     if !settled {
         warnings.push(format!(
             "the flows over route steps do not settle after {MAX_ROUTE_PASSES} passes: requests come back at least as often as they arrive (as through a call into a component whose route leads back to the caller), so these estimates are meaningless"
         ));
     }
     for (name, e) in &services {
-        if e.method == "unstable" {
+        if e.method == "unstable" && !e.offered_load.is_finite() {
+            warnings.push(format!(
+                "components.{name}: no finite estimate of how long a request holds a worker: it waits on calls into unstable services, or into a loop back to itself"
+            ));
+        } else if e.method == "unstable" {
             warnings.push(format!(
                 "components.{name}: offered load {:.3} Erlangs per instance is {:.0}% of its workers; the queue grows without bound (add workers or replicas, or bound the queue)",
                 e.offered_load,
@@ -659,12 +663,8 @@ fn topological(model: &Model) -> Vec<usize> {
                 .handlers
                 .iter()
                 .flatten()
-                .flat_map(|st| match st {
-                    Step::Call { group, .. } => vec![*group as usize],
-                    Step::FanOut { groups, .. } => groups.iter().map(|g| *g as usize).collect(),
-                    // Route edges may form cycles: solve iterates over them.
-                    Step::Work(_) | Step::Route(_) => vec![],
-                })
+                // Route edges may form cycles: solve iterates over them.
+                .flat_map(|st| st.waits_on().iter().map(|g| *g as usize))
                 .collect(),
             ComponentKind::LoadBalancer(b) => b.backends.iter().map(|i| group_of(*i)).collect(),
         })

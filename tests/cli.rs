@@ -213,6 +213,48 @@ fn check_prints_instances_and_estimates_and_warns_when_unstable() {
 }
 
 #[test]
+fn a_worker_pool_that_can_wait_on_itself_is_warned_about_and_deadlocks() {
+    // a holds one of its 2 workers while calling b, and b sends half its requests back to
+    // a: valid (requests can be answered), but once both workers wait nothing moves.
+    let dir = tempfile::tempdir().unwrap();
+    let m = dir.path().join("loop.json");
+    std::fs::write(
+        &m,
+        r#"{"duration": "2s",
+            "workloads": {"w": {"arrivals": {"poisson": {"rate": 300}}, "target": "a"}},
+            "components": {
+              "a": {"kind": "service", "workers": 2, "service_time": {"exponential": {"mean": "1ms"}},
+                    "handler": [{"work": "service_time"}, {"call": "b"}]},
+              "b": {"kind": "service", "workers": 4, "service_time": {"exponential": {"mean": "1ms"}},
+                    "handler": [{"work": "service_time"}, {"route": {"a": 0.5}}]}}}"#,
+    )
+    .unwrap();
+    let out = scalesim().arg("check").arg(&m).output().unwrap();
+    assert!(out.status.success(), "a warning, not an error");
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains("warning: components.a: a request holds one of its 2 worker(s)")
+            && text.contains("(a -> b -> a)")
+            && text.contains("deadlock"),
+        "{text}"
+    );
+    // The run shows it: almost every request is stuck in flight.
+    let out = scalesim()
+        .arg("run")
+        .arg(&m)
+        .args(["--format", "json"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let c = &v["runs"][0]["conservation"];
+    assert!(
+        c["in_flight"].as_u64().unwrap() > 10 * c["completed"].as_u64().unwrap(),
+        "{c}"
+    );
+}
+
+#[test]
 fn yaml_and_json_forms_of_a_model_give_the_same_result() {
     let dir = tempfile::tempdir().unwrap();
     let json_text = std::fs::read_to_string("models/single-server.json").unwrap();

@@ -48,6 +48,22 @@ pub struct BalancerDef {
     pub weights: Vec<u32>,
 }
 
+impl BalancerDef {
+    /// Indices of the components (in `components`) whose instances are back ends.
+    pub fn backend_components(&self, components: &[super::ComponentDef]) -> Vec<usize> {
+        components
+            .iter()
+            .enumerate()
+            .filter(|(_, o)| {
+                self.backends
+                    .iter()
+                    .any(|i| *i >= o.first_instance && *i < o.first_instance + o.replicas)
+            })
+            .map(|(h, _)| h)
+            .collect()
+    }
+}
+
 /// One balancer instance.
 pub struct BalancerInstance {
     def: Arc<BalancerDef>,

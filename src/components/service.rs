@@ -42,6 +42,24 @@ pub enum Step {
     Route(Vec<RouteTarget>),
 }
 
+impl Step {
+    /// The components this step calls and waits on (a call or a fan-out).
+    pub fn waits_on(&self) -> &[u32] {
+        match self {
+            Step::Call { group, .. } => std::slice::from_ref(group),
+            Step::FanOut { groups, .. } => groups,
+            Step::Work(_) | Step::Route(_) => &[],
+        }
+    }
+    /// Every component this step can send the request to (calls, fan-outs, routes).
+    pub fn sends_to(&self) -> Vec<u32> {
+        match self {
+            Step::Route(targets) => targets.iter().map(|t| t.group).collect(),
+            _ => self.waits_on().to_vec(),
+        }
+    }
+}
+
 /// One way out of a [`Step::Route`].
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct RouteTarget {

@@ -1,11 +1,13 @@
 //! Model files: parse (JSON or YAML), apply `--set` overrides, validate, and build the
 //! runnable [`Model`].
 
+mod lint;
 mod load;
 mod overrides;
 pub mod spec;
 mod validate;
 
+pub use lint::lint;
 pub use load::{
     Format, LoadError, deserialize_located, hash_value, load_model_file, model_from_value,
     parse_model_str, parse_value,

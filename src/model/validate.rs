@@ -1197,16 +1197,7 @@ fn check_can_answer(
     let backends: Vec<Vec<usize>> = components
         .iter()
         .map(|c| match &c.kind {
-            ComponentKind::LoadBalancer(b) => components
-                .iter()
-                .enumerate()
-                .filter(|(_, o)| {
-                    b.backends
-                        .iter()
-                        .any(|i| *i >= o.first_instance && *i < o.first_instance + o.replicas)
-                })
-                .map(|(h, _)| h)
-                .collect(),
+            ComponentKind::LoadBalancer(b) => b.backend_components(components),
             ComponentKind::Service(_) => Vec::new(),
         })
         .collect();
