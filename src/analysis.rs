@@ -78,6 +78,10 @@ fn workload_estimates<'de, D: serde::Deserializer<'de>>(
 struct Flow {
     rate: Vec<f64>,
     scv_weighted: f64,
+    /// The part of the rate that comes through least-connections balancers spreading it
+    /// over every instance of the group, and its rate-weighted SCV before the split.
+    pooled_rate: f64,
+    pooled_scv_weighted: f64,
 }
 
 impl Flow {
@@ -85,6 +89,22 @@ impl Flow {
         Flow {
             rate: vec![0.0; classes],
             scv_weighted: 0.0,
+            pooled_rate: 0.0,
+            pooled_scv_weighted: 0.0,
+        }
+    }
+    /// True when all of the flow comes through least-connections balancers over every
+    /// instance: the instances then act together, close to one queue with all their workers.
+    fn all_pooled(&self) -> bool {
+        let t = self.total();
+        t > 0.0 && (t - self.pooled_rate).abs() <= 1e-9 * t
+    }
+    /// Arrival SCV of the pooled flow, before the balancer split it.
+    fn pooled_scv(&self) -> f64 {
+        if self.pooled_rate > 0.0 {
+            self.pooled_scv_weighted / self.pooled_rate
+        } else {
+            1.0
         }
     }
     fn total(&self) -> f64 {
@@ -100,6 +120,8 @@ impl Flow {
             *r += x;
         }
         self.scv_weighted += other.scv_weighted;
+        self.pooled_rate += other.pooled_rate;
+        self.pooled_scv_weighted += other.pooled_scv_weighted;
     }
     /// Largest relative change from this flow to `other`, over the total rate and the
     /// rate-weighted SCV.
@@ -218,6 +240,8 @@ const ROUTE_TOLERANCE: f64 = 1e-12;
 /// A utilization this close to 1 counts as 1 (unstable): the route iterations approach a
 /// load of exactly 1 from below and stop a few ROUTE_TOLERANCE short of it.
 const STABILITY_SLACK: f64 = 1e-9;
+/// Most workers plus waiting places for which instances are pooled in one estimate.
+const MAX_POOL: u64 = 1_000_000;
 
 /// Propagates flows for given workload rates; returns service estimates, the mean
 /// response time of each workload (ms), and whether the flows over route edges settled.
@@ -341,6 +365,8 @@ fn flow_pass(model: &Model, order: &[usize], flows: &mut [Flow]) -> Vec<Flow> {
                         / total_w;
                     if share > 0.0 {
                         let instances = b.backends.len() as f64;
+                        let covers_all = (0..other.replicas)
+                            .all(|i| b.backends.contains(&(other.first_instance + i)));
                         let scv = match b.policy {
                             Policy::RoundRobin | Policy::WeightedRoundRobin => {
                                 flow.scv() / instances
@@ -356,6 +382,11 @@ fn flow_pass(model: &Model, order: &[usize], flows: &mut [Flow]) -> Vec<Flow> {
                         };
                         // The backend group sees the share; its instances split it.
                         flows[g2].add(&flow.rate, share, scv);
+                        if b.policy == Policy::LeastConnections && covers_all {
+                            let added = flow.total() * share;
+                            flows[g2].pooled_rate += added;
+                            flows[g2].pooled_scv_weighted += added * flow.scv();
+                        }
                     }
                 }
             }
@@ -578,15 +609,49 @@ fn queue_estimate(
         response_mean_ms: 0.0,
         method: String::new(),
     };
+    // Least connections over every instance: a request joins the instance with the fewest,
+    // so no worker idles while a request waits at another instance: close to one queue
+    // with all the workers, M/M/(n·c), whose wait is a lower bound. At n = 10 single-worker
+    // instances and ρ = 0.9, join-the-shortest-queue's mean response time is 16% above the
+    // pooled queue's (1.93 against 1.67 service times) and round robin's 3.4 times (5.66).
+    // Kept to pools of up to a million workers and places.
+    let pool = (replicas > 1 && flow.all_pooled())
+        .then(|| c.checked_mul(replicas))
+        .flatten()
+        .filter(|cp| {
+            let places = s
+                .queue_capacity
+                .map_or(Some(0), |k| k.checked_mul(replicas));
+            places.is_some_and(|kp| u64::from(*cp) + u64::from(kp) <= MAX_POOL)
+        });
     if let Some(k) = s.queue_capacity {
-        let (blocking, wq_ms) = mmck(lambda, hold_ms / 1e3, c, k);
+        let (blocking, wq_ms) = match pool {
+            Some(cp) => mmck(
+                lambda * f64::from(replicas),
+                hold_ms / 1e3,
+                cp,
+                k * replicas,
+            ),
+            None => mmck(lambda, hold_ms / 1e3, c, k),
+        };
         e.blocking = blocking;
         e.wait_mean_ms = wq_ms * 1e3;
         e.utilization = rho * (1.0 - blocking);
-        e.method = "mmck".into();
+        e.method = if pool.is_some() {
+            "pooled_mmck"
+        } else {
+            "mmck"
+        }
+        .into();
     } else if rho >= 1.0 - STABILITY_SLACK {
         e.wait_mean_ms = f64::INFINITY;
         e.method = "unstable".into();
+    } else if let Some(cp) = pool {
+        let ap = a * f64::from(replicas);
+        let wq_pooled = erlang_c(cp, ap) * hold_ms / (f64::from(cp) - ap);
+        let ca2 = flow.pooled_scv();
+        e.wait_mean_ms = wq_pooled * (ca2 + cs2) / 2.0;
+        e.method = "pooled".into();
     } else {
         let wq_mmc = erlang_c(c, a) * hold_ms / (f64::from(c) - a);
         let exact = (ca2 - 1.0).abs() < 1e-9 && (cs2 - 1.0).abs() < 1e-9;
@@ -711,6 +776,40 @@ mod tests {
             &[],
         )
         .unwrap()
+    }
+
+    /// Validation L3: 10 M/M/1 instances at ρ = 0.9. Least connections pools them into the
+    /// M/M/10 bound (W = 1.66873 service times); round robin and random stay per instance.
+    #[test]
+    fn least_connections_pools_its_instances_into_one_queue() {
+        let lb = |policy: &str, queue: &str| {
+            model(&format!(
+                r#"{{"duration": "1s",
+                    "workloads": {{"w": {{"arrivals": {{"poisson": {{"rate": 9000}}}}, "target": "lb"}}}},
+                    "components": {{
+                      "lb": {{"kind": "load_balancer", "policy": "{policy}", "backends": "s"}},
+                      "s": {{"kind": "service", "replicas": 10 {queue},
+                             "service_time": {{"exponential": {{"mean": "1ms"}}}}}}}}}}"#
+            ))
+        };
+        let est = |m: &Model| estimate(m).services[0].1.clone();
+        let pooled = est(&lb("least_connections", ""));
+        assert_eq!(pooled.method, "pooled");
+        assert!(
+            (pooled.response_mean_ms - 1.66873).abs() < 1e-4,
+            "{pooled:?}"
+        );
+        assert!((pooled.utilization - 0.9).abs() < 1e-12);
+        let random = est(&lb("random", ""));
+        assert_eq!(random.method, "erlang_c");
+        assert!((random.response_mean_ms - 10.0).abs() < 1e-9, "{random:?}");
+        // Bounded queues: M/M/10/(10·K), against M/M/1/K per instance.
+        let bounded = est(&lb("least_connections", r#", "queue": 5"#));
+        assert_eq!(bounded.method, "pooled_mmck");
+        let (blocking, wq) = mmck(9.0, 1.0, 10, 50);
+        assert!((bounded.blocking - blocking).abs() < 1e-12);
+        assert!((bounded.wait_mean_ms - wq).abs() < 1e-9);
+        assert_eq!(est(&lb("round_robin", r#", "queue": 5"#)).method, "mmck");
     }
 
     #[test]

@@ -274,7 +274,7 @@ pub fn check_table(model: &Model, est: &Estimates) -> String {
         t.add_row(vec![c.name.clone(), c.kind.name().to_string(), shown]);
     }
     s.push_str(&t.to_string());
-    s.push_str("\n\nanalytic estimates (per instance; Erlang C for exponential service and arrivals, Allen-Cunneen otherwise, M/M/c/K for bounded queues)\n");
+    s.push_str("\n\nanalytic estimates (per instance; Erlang C for exponential service and arrivals, Allen-Cunneen otherwise, M/M/c/K for bounded queues; instances behind a least-connections balancer pooled into one queue)\n");
     let mut t = new_table(&[
         "service",
         "arrivals/s",
