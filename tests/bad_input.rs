@@ -2,7 +2,7 @@
 //! the file, the path of the bad field, what was expected and what was found; exit status 2;
 //! no panic, nothing on stdout and no output file.
 
-use assert_cmd::Command;
+use crate::support::{json_ok, scalesim};
 use serde_json::{Value, json};
 use std::path::Path;
 
@@ -35,12 +35,6 @@ fn model(edit: impl FnOnce(&mut Value)) -> String {
     let mut m = base();
     edit(&mut m);
     serde_json::to_string_pretty(&m).unwrap()
-}
-
-fn scalesim() -> Command {
-    let mut cmd = Command::cargo_bin("scalesim").unwrap();
-    cmd.env("RUST_BACKTRACE", "0").env_remove("SCALESIM_JOBS");
-    cmd
 }
 
 /// Runs `scalesim ARGS` and checks the bad-input contract: exit status 2, nothing on stdout,
@@ -98,7 +92,6 @@ fn rejects_with(name: &str, text: &str, command: &str, extra: &[&str], needles: 
     stderr
 }
 
-/// `scalesim run FILE --out DIR` on `text` saved as `model.json`.
 /// Writes `m` to a model file that `check` accepts; returns the folder (kept while in use)
 /// and the file.
 fn accepted(m: &Value) -> (tempfile::TempDir, std::path::PathBuf) {
@@ -112,6 +105,7 @@ fn accepted(m: &Value) -> (tempfile::TempDir, std::path::PathBuf) {
     (dir, file)
 }
 
+/// `scalesim run FILE --out DIR` on `text` saved as `model.json`.
 fn rejects(text: &str, needles: &[&str]) -> String {
     rejects_with("model.json", text, "run", &[], needles)
 }
@@ -828,16 +822,7 @@ fn route_back_into_a_waiting_caller_that_may_end_is_valid() {
     m["components"]["app"]["handler"] = json!([{"work": "service_time"}, {"call": "db"}]);
     m["components"]["db"]["handler"] = json!([{"work": "service_time"}, {"route": {"app": 0.5}}]);
     let (_dir, file) = accepted(&m);
-    let out = scalesim()
-        .args(["run", file.to_str().unwrap(), "--format", "json"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let doc = json_ok(scalesim().args(["run", file.to_str().unwrap(), "--format", "json"]));
     let c = &doc["runs"][0]["conservation"];
     // The run ends once the 300 requests are answered.
     assert_eq!(c["completed"].as_u64(), Some(300), "{c}");

@@ -1,13 +1,7 @@
 //! The command line: output formats, files written by --out, the schema, exit statuses.
 
-use assert_cmd::Command;
+use crate::support::{json_ok, scalesim, stdout_ok};
 use serde_json::Value;
-
-fn scalesim() -> Command {
-    let mut c = Command::cargo_bin("scalesim").unwrap();
-    c.env("RUST_BACKTRACE", "0");
-    c
-}
 
 #[test]
 fn committed_schema_matches_the_code() {
@@ -32,23 +26,15 @@ fn committed_schema_matches_the_code() {
 fn run_writes_json_and_csv_with_out() {
     let dir = tempfile::tempdir().unwrap();
     let out_dir = dir.path().join("result");
-    let out = scalesim()
-        .args([
-            "run",
-            "models/single-server.json",
-            "--out",
-            out_dir.to_str().unwrap(),
-            "--seed",
-            "3",
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let table = String::from_utf8(out.stdout).unwrap();
+    let table = stdout_ok(scalesim().args([
+        "run",
+        "models/single-server.json",
+        "--out",
+        out_dir.to_str().unwrap(),
+        "--seed",
+        "3",
+    ]));
+    let table = String::from_utf8(table).unwrap();
     assert!(
         table.contains("utilization") && table.contains("p99") && table.contains("wait p99"),
         "{table}"
@@ -95,22 +81,15 @@ fn run_writes_json_and_csv_with_out() {
 #[test]
 fn set_overrides_change_the_model_and_the_hash() {
     let run = |extra: &[&str]| -> Value {
-        let out = scalesim()
-            .args(
+        json_ok(
+            scalesim().args(
                 [
                     &["run", "models/single-server.json", "--format", "json"][..],
                     extra,
                 ]
                 .concat(),
-            )
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        serde_json::from_slice(&out.stdout).unwrap()
+            ),
+        )
     };
     let one = run(&[]);
     let two = run(&["--set", "components.web.workers=2"]);
@@ -335,16 +314,7 @@ fn a_trace_workload_keeps_every_class_of_its_file() {
                 "read": {"constant": "100us"}, "write": {"constant": "500us"}}}}}"#,
     )
     .unwrap();
-    let out = scalesim()
-        .args(["run", m.to_str().unwrap(), "--format", "json"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let v = json_ok(scalesim().args(["run", m.to_str().unwrap(), "--format", "json"]));
     let w = &v["runs"][0]["workloads"]["replay"];
     assert_eq!(w["arrived"], 4);
     assert_eq!(w["completed"], 4);

@@ -1,23 +1,13 @@
 //! Same model and seed give byte-identical output, run after run and with any number of
 //! threads; adding a component leaves the others' random draws unchanged.
 
-use assert_cmd::Command;
+use crate::support::{scalesim, stdout_ok};
 use scalesim::model::{Format, parse_model_str};
 use scalesim::results::run_once;
 use std::path::Path;
 
 fn run_json(args: &[&str]) -> Vec<u8> {
-    let out = Command::cargo_bin("scalesim")
-        .unwrap()
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out.stdout
+    stdout_ok(scalesim().args(args))
 }
 
 #[test]

@@ -2,26 +2,13 @@
 //! into exactly the unsplit result, resume finishes an interrupted sweep, compare and
 //! capacity answer correctly.
 
+use crate::support::{scalesim, stdout_ok};
 use assert_cmd::Command;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 
-fn scalesim() -> Command {
-    let mut c = Command::cargo_bin("scalesim").unwrap();
-    c.env("RUST_BACKTRACE", "0")
-        .env_remove("SLURM_ARRAY_TASK_ID")
-        .env_remove("SLURM_ARRAY_TASK_COUNT");
-    c
-}
-
 fn ok(c: &mut Command) -> String {
-    let out = c.output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
+    String::from_utf8(stdout_ok(c)).unwrap()
 }
 
 fn root() -> PathBuf {

@@ -6,4 +6,5 @@ mod cli;
 mod determinism;
 mod experiments;
 mod models;
+mod support;
 mod validation;

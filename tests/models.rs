@@ -1,6 +1,6 @@
 //! Every model shipped in models/ runs through the command line, and its result is sane.
 
-use assert_cmd::Command;
+use crate::support::{json_ok, scalesim, stdout_ok};
 use serde_json::Value;
 use std::path::PathBuf;
 
@@ -25,19 +25,8 @@ fn every_shipped_model_runs_and_conserves_requests() {
     let models = shipped_models();
     assert!(models.len() >= 3, "models/ should hold the shipped models");
     for m in models {
-        let out = Command::cargo_bin("scalesim")
-            .unwrap()
-            .args(["run", m.to_str().unwrap(), "--format", "json"])
-            .env("RUST_BACKTRACE", "0")
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}: {}",
-            m.display(),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+        // scalesim's messages name the model file, shown if the run fails.
+        let v = json_ok(scalesim().args(["run", m.to_str().unwrap(), "--format", "json"]));
         let run = &v["runs"][0];
         assert_eq!(
             run["conservation"]["holds"],
@@ -52,12 +41,7 @@ fn every_shipped_model_runs_and_conserves_requests() {
                 m.display()
             );
         }
-        let check = Command::cargo_bin("scalesim")
-            .unwrap()
-            .args(["check", m.to_str().unwrap()])
-            .output()
-            .unwrap();
-        assert!(check.status.success(), "check {}", m.display());
+        stdout_ok(scalesim().args(["check", m.to_str().unwrap()]));
     }
 }
 

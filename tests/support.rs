@@ -1,0 +1,35 @@
+//! Helpers shared by the integration test modules.
+
+use assert_cmd::Command;
+use serde_json::Value;
+
+/// The `scalesim` binary, in an environment the caller's shell cannot leak into: no
+/// backtraces in messages, and no job count, Slurm array or Kubernetes index inherited (a
+/// test that needs one sets it).
+pub fn scalesim() -> Command {
+    let mut c = Command::cargo_bin("scalesim").unwrap();
+    c.env("RUST_BACKTRACE", "0")
+        .env_remove("SCALESIM_JOBS")
+        .env_remove("SLURM_ARRAY_TASK_ID")
+        .env_remove("SLURM_ARRAY_TASK_MIN")
+        .env_remove("SLURM_ARRAY_TASK_COUNT")
+        .env_remove("JOB_COMPLETION_INDEX");
+    c
+}
+
+/// Runs `cmd`, which must succeed (its standard error is shown if not); returns its
+/// standard output.
+pub fn stdout_ok(cmd: &mut Command) -> Vec<u8> {
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+/// Runs `cmd`, which must succeed and print a JSON document; returns the document.
+pub fn json_ok(cmd: &mut Command) -> Value {
+    serde_json::from_slice(&stdout_ok(cmd)).unwrap()
+}
