@@ -365,8 +365,16 @@ fn flow_pass(model: &Model, order: &[usize], flows: &mut [Flow]) -> Vec<Flow> {
                         / total_w;
                     if share > 0.0 {
                         let instances = b.backends.len() as f64;
-                        let covers_all = (0..other.replicas)
-                            .all(|i| b.backends.contains(&(other.first_instance + i)));
+                        let mut covered = vec![false; other.replicas as usize];
+                        for i in &b.backends {
+                            if let Some(c) = i
+                                .checked_sub(other.first_instance)
+                                .and_then(|k| covered.get_mut(k as usize))
+                            {
+                                *c = true;
+                            }
+                        }
+                        let covers_all = covered.iter().all(|c| *c);
                         let scv = match b.policy {
                             Policy::RoundRobin | Policy::WeightedRoundRobin => {
                                 flow.scv() / instances
