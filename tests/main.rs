@@ -5,6 +5,7 @@ mod behaviour;
 mod cli;
 mod determinism;
 mod experiments;
+mod golden;
 mod models;
 mod support;
 mod validation;
