@@ -1,5 +1,6 @@
 //! Command line: `run`, `check`, `schema`.
 
+use crate::output::{emit, note};
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
 use scalesim::analysis::estimate;
@@ -213,11 +214,10 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Capacity(a) => capacity(a),
         Command::Schema(a) => {
             if a.experiment {
-                print!("{}", scalesim::schema::experiment_schema_json());
+                emit(&scalesim::schema::experiment_schema_json())
             } else {
-                print!("{}", scalesim::schema::model_schema_json());
+                emit(&scalesim::schema::model_schema_json())
             }
-            Ok(())
         }
     }
 }
@@ -233,10 +233,7 @@ fn run_model(a: RunArgs) -> Result<()> {
     let model = load(&a.model, &a.set)?;
     let seed = a.seed.unwrap_or(model.seed);
     let estimates = estimate(&model);
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(a.jobs.unwrap_or(0))
-        .build()
-        .context("cannot start the worker threads")?;
+    let pool = thread_pool(a.jobs)?;
     let runs = pool
         .install(|| scalesim::replicate::replicate(&model, seed, a.replications as usize))
         .with_context(|| format!("{}: the simulation failed", a.model.display()))?;
@@ -250,27 +247,45 @@ fn run_model(a: RunArgs) -> Result<()> {
             .with_context(|| format!("cannot write {}", dir.join("result.csv").display()))?;
     }
     match a.format {
-        OutputFormat::Table => print!("{}", run_table(&model, &out)),
-        OutputFormat::Json => print!("{json}"),
-        OutputFormat::Csv => print!("{csv}"),
+        OutputFormat::Table => emit(&run_table(&model, &out)),
+        OutputFormat::Json => emit(&json),
+        OutputFormat::Csv => emit(&csv),
     }
-    Ok(())
 }
 
 fn check(a: CheckArgs) -> Result<()> {
     let model = load(&a.model, &a.set)?;
     let est = estimate(&model);
-    print!("{}", check_table(&model, &est));
-    Ok(())
+    emit(&check_table(&model, &est))
 }
 
-/// Threads: the flag, else RAYON_NUM_THREADS, else SLURM_CPUS_PER_TASK, else all cores.
+/// Most threads per available core: simulations are CPU-bound, so more only costs memory
+/// and stacks (`--jobs 100000` would exhaust both).
+const MAX_JOBS_PER_CORE: usize = 4;
+
+/// Threads: the flag, else RAYON_NUM_THREADS, else SLURM_CPUS_PER_TASK, else all cores
+/// (also for 0), at most [`MAX_JOBS_PER_CORE`] per available core, with a note when lowered.
 fn thread_pool(jobs: Option<usize>) -> Result<rayon::ThreadPool> {
-    let from_env = |k: &str| std::env::var(k).ok().and_then(|v| v.parse::<usize>().ok());
-    let n = jobs
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let from_env = |k: &'static str| {
+        let v = std::env::var(k).ok()?.trim().parse::<usize>().ok()?;
+        Some((v, format!("{k}={v}")))
+    };
+    let asked = jobs
+        .map(|n| (n, format!("--jobs {n}")))
         .or_else(|| from_env("RAYON_NUM_THREADS"))
-        .or_else(|| from_env("SLURM_CPUS_PER_TASK"))
-        .unwrap_or(0);
+        .or_else(|| from_env("SLURM_CPUS_PER_TASK"));
+    let max = MAX_JOBS_PER_CORE * cores;
+    let n = match asked {
+        None | Some((0, _)) => cores,
+        Some((n, source)) if n > max => {
+            note!(
+                "note: {source} is more than {MAX_JOBS_PER_CORE} threads per available core ({cores} cores); using {max} threads"
+            );
+            max
+        }
+        Some((n, _)) => n,
+    };
     rayon::ThreadPoolBuilder::new()
         .num_threads(n)
         .build()
@@ -381,7 +396,7 @@ fn sweep(a: SweepArgs) -> Result<()> {
                     &format!("manifest-shard-{}-of-{}.json", s.index, s.count),
                 )
                 .with_context(|| format!("cannot write the manifest in {}", dir.display()))?;
-            eprintln!(
+            note!(
                 "shard {}/{}: {executed} runs written to {}; join the shards with `scalesim merge`",
                 s.index,
                 s.count,
@@ -393,8 +408,8 @@ fn sweep(a: SweepArgs) -> Result<()> {
             manifest
                 .write(&dir, "manifest.json")
                 .with_context(|| format!("cannot write the manifest in {}", dir.display()))?;
-            print!("{}", experiment_table(&plan, &results));
-            eprintln!("results in {}", dir.display());
+            emit(&experiment_table(&plan, &results))?;
+            note!("results in {}", dir.display());
         }
     }
     Ok(())
@@ -438,8 +453,8 @@ fn merge(a: MergeArgs) -> Result<()> {
     ExperimentManifest::new(&plan, 0, None, started)
         .write(&out, "manifest.json")
         .with_context(|| format!("cannot write the manifest in {}", out.display()))?;
-    print!("{}", experiment_table(&plan, &results));
-    eprintln!("merged {} folder(s) into {}", a.dirs.len(), out.display());
+    emit(&experiment_table(&plan, &results))?;
+    note!("merged {} folder(s) into {}", a.dirs.len(), out.display());
     Ok(())
 }
 
@@ -550,8 +565,8 @@ fn compare(a: CompareArgs) -> Result<()> {
         .map_err(sweep_error)?;
     let results = aggregate(&plan, &dir).map_err(|e| anyhow::anyhow!(e))?;
     ExperimentManifest::new(&plan, executed, None, started).write(&dir, "manifest.json")?;
-    print!("{}", comparison_table(&results, &a.metrics));
-    eprintln!("results in {}", dir.display());
+    emit(&comparison_table(&results, &a.metrics))?;
+    note!("results in {}", dir.display());
     Ok(())
 }
 
@@ -583,11 +598,10 @@ fn capacity(a: CapacityArgs) -> Result<()> {
             other => anyhow::Error::new(other),
         })?;
     if a.json {
-        println!("{}", serde_json::to_string_pretty(&result)?);
+        emit(&(serde_json::to_string_pretty(&result)? + "\n"))
     } else {
-        print!("{}", scalesim::report::capacity_table(&result));
+        emit(&scalesim::report::capacity_table(&result))
     }
-    Ok(())
 }
 
 fn experiment_table(plan: &Plan, results: &scalesim::experiment::ExperimentResults) -> String {

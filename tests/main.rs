@@ -7,5 +7,6 @@ mod determinism;
 mod experiments;
 mod golden;
 mod models;
+mod outside_world;
 mod support;
 mod validation;

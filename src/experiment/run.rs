@@ -25,8 +25,10 @@ pub fn install_stop_handler() {
             if STOP.swap(true, Ordering::SeqCst) {
                 std::process::exit(130);
             }
-            eprintln!(
-                "\nstopping: finishing the runs in progress (press Ctrl-C again to quit now)"
+            // Not eprintln!: a closed stderr must not panic the handler.
+            let _ = std::io::Write::write_all(
+                &mut std::io::stderr(),
+                b"\nstopping: finishing the runs in progress (press Ctrl-C again to quit now)\n",
             );
         });
     });
