@@ -66,3 +66,26 @@ fn shipped_models_validate_against_the_committed_schema() {
         );
     }
 }
+
+#[test]
+fn the_run_table_shows_the_cost_of_a_priced_design() {
+    // horizontal-lb prices its balancer (0.025/h) and 3 app instances (0.10/h each).
+    let model = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("models/horizontal-lb.json");
+    let table = String::from_utf8(stdout_ok(scalesim().args([
+        "run",
+        model.to_str().unwrap(),
+        "--set",
+        "duration=10s",
+    ])))
+    .unwrap();
+    let line = table
+        .lines()
+        .find(|l| l.starts_with("cost: "))
+        .unwrap_or_else(|| panic!("no cost line in\n{table}"));
+    assert!(line.starts_with("cost: 0.325 per hour, "), "{line}");
+    // An unpriced design prints no cost line.
+    let model = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("models/central-server.json");
+    let table =
+        String::from_utf8(stdout_ok(scalesim().args(["run", model.to_str().unwrap()]))).unwrap();
+    assert!(!table.contains("\ncost: "), "{table}");
+}

@@ -242,6 +242,16 @@ pub fn run_table(model: &Model, out: &RunOutput) -> String {
         c.in_flight,
         if c.holds { "holds" } else { "BROKEN" }
     ));
+    if r.cost.per_hour > 0.0 {
+        s.push_str(&format!(
+            "cost: {} per hour, {} per million successful requests\n",
+            num(r.cost.per_hour),
+            ci(
+                "cost.per_million_requests".into(),
+                r.cost.per_million_requests
+            ),
+        ));
+    }
     for w in &out.warnings {
         s.push_str(&format!("warning: {w}\n"));
     }
