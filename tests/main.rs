@@ -9,4 +9,5 @@ mod golden;
 mod models;
 mod outside_world;
 mod support;
+mod tables;
 mod validation;

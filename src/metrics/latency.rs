@@ -102,9 +102,10 @@ impl<const HALF: u32> DurationHistogram<HALF> {
         }
     }
     /// Records one latency (values above one day count as one day in the percentiles).
+    /// Zero has its own slot, so an all-zero distribution has percentiles of 0.
     #[inline]
     pub fn record(&mut self, ns: u64) {
-        let i = index_of::<HALF>(ns.clamp(1, HIGHEST_NS));
+        let i = index_of::<HALF>(ns.min(HIGHEST_NS));
         let c = &mut self.counts[i];
         *c = c.wrapping_add(1);
         if *c == 0 {
@@ -114,10 +115,10 @@ impl<const HALF: u32> DurationHistogram<HALF> {
         self.max_ns = self.max_ns.max(ns);
         self.sum_ns += u128::from(ns);
     }
-    /// Records `n` durations of zero (counted at the lowest value, 1 ns, like `record(0)`).
+    /// Records `n` durations of zero, like `n` calls of `record(0)`.
     pub fn record_zeros(&mut self, n: u64) {
         if n > 0 {
-            self.add_at(index_of::<HALF>(1), n);
+            self.add_at(index_of::<HALF>(0), n);
             self.count += n;
         }
     }
@@ -262,7 +263,7 @@ impl<const HALF: u32> DurationHistogram<HALF> {
             if value > HIGHEST_NS {
                 return Err(format!("bad histogram: value {value} out of range"));
             }
-            h.add_at(index_of::<HALF>(value.max(1)), v.count_at_value());
+            h.add_at(index_of::<HALF>(value), v.count_at_value());
             h.count += v.count_at_value();
         }
         h.sum_ns = sum_ns;
@@ -350,6 +351,33 @@ mod tests {
             assert_eq!(back.value_at_quantile(q), hdr.value_at_quantile(q));
         }
         assert!(ours.counts.len() * 6 <= LatencyHistogram::new().counts.len());
+    }
+
+    #[test]
+    fn zeros_have_percentiles_of_zero() {
+        // Issue 8 point 6: an all-zero distribution (waits at an idle service) printed
+        // 1.00e-6 ms, the 1 ns slot zeros were counted in.
+        let mut h = WaitHistogram::new();
+        h.record_zeros(50);
+        h.record(0);
+        let s = h.summary();
+        assert_eq!(
+            (s.p50_ms, s.p99_ms, s.p999_ms, s.max_ms),
+            (0.0, 0.0, 0.0, 0.0)
+        );
+        h.record_zeros(40);
+        for _ in 0..10 {
+            h.record(2_000_000);
+        }
+        let s = h.summary();
+        assert_eq!(s.p50_ms, 0.0);
+        assert!((s.p99_ms / 2.0 - 1.0).abs() < 0.01, "p99 {}", s.p99_ms);
+        let back = WaitHistogram::from_text(&h.to_text()).unwrap();
+        assert_eq!(back.summary(), s);
+        let mut l = LatencyHistogram::new();
+        l.record(0);
+        assert_eq!(l.summary().p99_ms, 0.0);
+        assert_eq!(l.cdf_ms(4)[4].0, 0.0);
     }
 
     #[test]

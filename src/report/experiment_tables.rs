@@ -27,27 +27,80 @@ fn table(header: Vec<String>) -> Table {
     t
 }
 
-/// Metrics shown by default: the first workload's goodput, mean, p99, errors, and cost.
+/// The workloads of each variant at the first point, in order of first appearance.
+fn workloads_by_variant(results: &ExperimentResults) -> Vec<(String, Vec<String>)> {
+    results
+        .groups
+        .iter()
+        .filter(|g| g.point == 0)
+        .map(|g| {
+            (
+                g.variant.clone(),
+                g.pooled_latency.keys().cloned().collect(),
+            )
+        })
+        .collect()
+}
+
+/// Metrics shown by default: each workload's goodput, mean, p99 and errors (every workload
+/// of every variant), and cost.
 fn default_metrics(results: &ExperimentResults) -> Vec<String> {
     let Some(g) = results.groups.first() else {
         return Vec::new();
     };
-    let w = g.pooled_latency.keys().next().cloned().unwrap_or_default();
-    let mut keys: Vec<String> = [
-        "goodput_per_s",
-        "latency.mean_ms",
-        "latency.p99_ms",
-        "error_share",
-    ]
-    .iter()
-    .map(|k| format!("workloads.{w}.{k}"))
-    .collect();
+    let mut workloads: Vec<String> = Vec::new();
+    for (_, ws) in workloads_by_variant(results) {
+        for w in ws {
+            if !workloads.contains(&w) {
+                workloads.push(w);
+            }
+        }
+    }
+    let mut keys: Vec<String> = workloads
+        .iter()
+        .flat_map(|w| {
+            [
+                "goodput_per_s",
+                "latency.mean_ms",
+                "latency.p99_ms",
+                "error_share",
+            ]
+            .iter()
+            .map(move |k| format!("workloads.{w}.{k}"))
+        })
+        .collect();
     keys.push("cost.per_million_requests".into());
-    keys.retain(|k| g.metrics.contains_key(k));
+    keys.retain(|k| results.groups.iter().any(|g| g.metrics.contains_key(k)));
     if keys.is_empty() {
         keys = g.metrics.keys().take(5).cloned().collect();
     }
     keys
+}
+
+/// A note when the variants do not all have the same workloads: their rows would be
+/// empty for the variants that lack them.
+fn workload_mismatch_note(results: &ExperimentResults) -> Option<String> {
+    let by_variant = workloads_by_variant(results);
+    let mut only: Vec<String> = Vec::new();
+    for (_, ws) in &by_variant {
+        for w in ws {
+            let owners: Vec<&str> = by_variant
+                .iter()
+                .filter(|(_, other)| other.contains(w))
+                .map(|(v, _)| v.as_str())
+                .collect();
+            let text = format!("\"{w}\" only in {}", owners.join(", "));
+            if owners.len() < by_variant.len() && !only.contains(&text) {
+                only.push(text);
+            }
+        }
+    }
+    (!only.is_empty()).then(|| {
+        format!(
+            "note: the designs do not have the same workloads ({}); a metric of a workload a design lacks shows \"-\" and is not compared. Give the workloads the same name to compare them\n",
+            only.join("; ")
+        )
+    })
 }
 
 fn label(key: &str) -> String {
@@ -57,9 +110,65 @@ fn label(key: &str) -> String {
         .replace("_per_s", "/s")
 }
 
-/// The table printed after a sweep: one row per point and variant, mean ± 95% CI.
-pub fn experiment_table(plan: &Plan, results: &ExperimentResults) -> String {
-    let shown: Vec<String> = match &plan.spec.metrics {
+/// Widest table printed when stdout is not a terminal; on a terminal its width is used.
+pub const DEFAULT_TABLE_WIDTH: usize = 160;
+
+/// The width tables must fit: the terminal's when stdout is one, else [`DEFAULT_TABLE_WIDTH`].
+fn output_width() -> usize {
+    Table::new()
+        .width()
+        .map(usize::from)
+        .filter(|w| *w >= 40)
+        .unwrap_or(DEFAULT_TABLE_WIDTH)
+}
+
+fn rendered_width(t: &Table) -> usize {
+    t.to_string()
+        .lines()
+        .next()
+        .map_or(0, |l| l.chars().count())
+}
+
+/// Tables of `keys` (columns repeated in every table) followed by as many of `columns`
+/// as fit in `width`; a column that does not fit starts the next table, so none is
+/// dropped. Every column has a header and one cell per row.
+fn split_tables(
+    key_header: &[String],
+    key_rows: &[Vec<String>],
+    columns: &[(String, Vec<String>)],
+    width: usize,
+) -> Vec<Table> {
+    let build = |cols: &[&(String, Vec<String>)]| {
+        let mut header = key_header.to_vec();
+        header.extend(cols.iter().map(|(h, _)| h.clone()));
+        let mut t = table(header);
+        for (i, keys) in key_rows.iter().enumerate() {
+            let mut row = keys.clone();
+            row.extend(cols.iter().map(|(_, cells)| cells[i].clone()));
+            t.add_row(row);
+        }
+        t
+    };
+    let mut tables = Vec::new();
+    let mut chunk: Vec<&(String, Vec<String>)> = Vec::new();
+    for col in columns {
+        chunk.push(col);
+        if chunk.len() > 1 && rendered_width(&build(&chunk)) > width {
+            chunk.pop();
+            tables.push(build(&chunk));
+            chunk = vec![col];
+        }
+    }
+    if !chunk.is_empty() || tables.is_empty() {
+        tables.push(build(&chunk));
+    }
+    tables
+}
+
+/// The metrics of the sweep table: every metric the experiment lists (by name or
+/// `prefix*`), else the defaults.
+fn sweep_metrics(plan: &Plan, results: &ExperimentResults) -> Vec<String> {
+    match &plan.spec.metrics {
         Some(m) => results
             .groups
             .first()
@@ -71,47 +180,77 @@ pub fn experiment_table(plan: &Plan, results: &ExperimentResults) -> String {
                             p == *k || p.strip_suffix('*').is_some_and(|x| k.starts_with(x))
                         })
                     })
-                    .take(6)
                     .cloned()
                     .collect()
             })
             .unwrap_or_default(),
         None => default_metrics(results),
-    };
-    let mut header: Vec<String> = plan
+    }
+}
+
+/// The table printed after a sweep: one row per point and variant, mean ± 95% CI, every
+/// listed metric; split into several tables (each repeating the point columns) when the
+/// metrics do not fit the terminal's width (or [`DEFAULT_TABLE_WIDTH`] off a terminal).
+pub fn experiment_table(plan: &Plan, results: &ExperimentResults) -> String {
+    experiment_table_in(plan, results, output_width())
+}
+
+/// [`experiment_table`] fitted to `width` columns.
+pub fn experiment_table_in(plan: &Plan, results: &ExperimentResults, width: usize) -> String {
+    let shown = sweep_metrics(plan, results);
+    let mut key_header: Vec<String> = plan
         .axes
         .iter()
         .map(|(p, _)| p.rsplit('.').next().unwrap_or(p).to_string())
         .collect();
-    header.push("variant".into());
-    header.push("n".into());
-    header.extend(shown.iter().map(|k| label(k)));
-    let mut t = table(header);
-    for g in &results.groups {
-        let mut row: Vec<String> = plan.points[g.point]
-            .iter()
-            .map(|v| match v {
-                serde_json::Value::String(s) => s.clone(),
-                o => o.to_string(),
-            })
-            .collect();
-        row.push(g.variant.clone());
-        row.push(g.replications.to_string());
-        row.extend(
-            shown
+    key_header.push("variant".into());
+    key_header.push("n".into());
+    let key_rows: Vec<Vec<String>> = results
+        .groups
+        .iter()
+        .map(|g| {
+            let mut row: Vec<String> = plan.points[g.point]
                 .iter()
-                .map(|k| g.metrics.get(k).map(ci).unwrap_or_default()),
-        );
-        t.add_row(row);
-    }
+                .map(|v| match v {
+                    serde_json::Value::String(s) => s.clone(),
+                    o => o.to_string(),
+                })
+                .collect();
+            row.push(g.variant.clone());
+            row.push(g.replications.to_string());
+            row
+        })
+        .collect();
+    let columns: Vec<(String, Vec<String>)> = shown
+        .iter()
+        .map(|k| {
+            let cells = results
+                .groups
+                .iter()
+                .map(|g| g.metrics.get(k).map(ci).unwrap_or_else(|| "-".into()))
+                .collect();
+            (label(k), cells)
+        })
+        .collect();
+    let tables = split_tables(&key_header, &key_rows, &columns, width);
     let mut s = format!(
-        "{}: {} point(s) × {} variant(s); mean ± 95% CI over replications\n",
+        "{}: {} point(s) × {} variant(s); mean ± 95% CI over replications{}\n",
         plan.spec.name,
         plan.points.len(),
-        plan.variants.len()
+        plan.variants.len(),
+        if tables.len() > 1 {
+            format!("; {} metrics in {} tables", shown.len(), tables.len())
+        } else {
+            String::new()
+        }
     );
-    s.push_str(&t.to_string());
-    s.push('\n');
+    for (i, t) in tables.iter().enumerate() {
+        if i > 0 {
+            s.push('\n');
+        }
+        s.push_str(&t.to_string());
+        s.push('\n');
+    }
     if results.variants.len() > 1 {
         s.push_str(&comparison_lines(results, &shown));
     }
@@ -159,7 +298,7 @@ pub fn comparison_table(results: &ExperimentResults, metrics: &[String]) -> Stri
     for k in &shown {
         let mut row = vec![label(k)];
         for g in results.groups.iter().filter(|g| g.point == 0) {
-            row.push(g.metrics.get(k).map(ci).unwrap_or_default());
+            row.push(g.metrics.get(k).map(ci).unwrap_or_else(|| "-".into()));
         }
         for v in results.variants.iter().skip(1) {
             let c = results
@@ -174,7 +313,7 @@ pub fn comparison_table(results: &ExperimentResults, metrics: &[String]) -> Stri
                     if c.significant { " *" } else { "" }
                 ),
                 Some(c) => format!("{:+} ± {}", num(c.difference.mean), num(c.difference.ci95)),
-                None => String::new(),
+                None => "-".into(),
             });
         }
         t.add_row(row);
@@ -186,6 +325,9 @@ pub fn comparison_table(results: &ExperimentResults, metrics: &[String]) -> Stri
     );
     s.push_str(&t.to_string());
     s.push('\n');
+    if let Some(note) = workload_mismatch_note(results) {
+        s.push_str(&note);
+    }
     for v in results.variants.iter().skip(1) {
         let find = |m: &str| {
             results
@@ -253,4 +395,42 @@ pub fn capacity_table(r: &CapacityResult) -> String {
         ));
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wide_tables_split_and_keep_every_column() {
+        let keys = vec!["replicas".to_string(), "n".to_string()];
+        let rows = vec![
+            vec!["2".to_string(), "3".into()],
+            vec!["8".into(), "3".into()],
+        ];
+        let columns: Vec<(String, Vec<String>)> = (0..16)
+            .map(|i| {
+                (
+                    format!("metric number {i:02}"),
+                    vec![format!("{i}.5 ± 0.25"), format!("{i}.0 ± 1.5")],
+                )
+            })
+            .collect();
+        let tables = split_tables(&keys, &rows, &columns, 100);
+        assert!(tables.len() > 1);
+        let text: Vec<String> = tables.iter().map(ToString::to_string).collect();
+        for (i, (h, cells)) in columns.iter().enumerate() {
+            let holder: Vec<&String> = text.iter().filter(|t| t.contains(h.as_str())).collect();
+            assert_eq!(holder.len(), 1, "column {i} shown once");
+            assert!(cells.iter().all(|c| holder[0].contains(c.as_str())));
+        }
+        for t in &text {
+            assert!(t.lines().all(|l| l.chars().count() <= 100), "{t}");
+            assert!(t.contains("replicas"), "keys repeated in every table: {t}");
+        }
+        // One column wider than the limit still gets a table of its own.
+        let wide = vec![("w".repeat(150), vec!["1".into(), "2".into()])];
+        assert_eq!(split_tables(&keys, &rows, &wide, 100).len(), 1);
+        assert_eq!(split_tables(&keys, &rows, &columns, 10_000).len(), 1);
+    }
 }

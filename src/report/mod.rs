@@ -7,7 +7,9 @@ pub mod plot;
 mod table;
 
 pub use csv_out::to_csv;
-pub use experiment_tables::{capacity_table, comparison_table, experiment_table};
+pub use experiment_tables::{
+    DEFAULT_TABLE_WIDTH, capacity_table, comparison_table, experiment_table, experiment_table_in,
+};
 pub use table::{check_table, run_table};
 
 use crate::analysis::Estimates;

@@ -1,0 +1,138 @@
+//! Tables hide nothing (issue 8 point 6): every listed metric of a sweep is shown, split
+//! into several tables when wide; `compare` says when designs have different workloads;
+//! an all-zero distribution has percentiles of 0.
+
+use crate::support::{json_ok, scalesim, stdout_ok};
+use serde_json::{Value, json};
+use std::path::{Path, PathBuf};
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn text(cmd: &mut assert_cmd::Command) -> String {
+    String::from_utf8(stdout_ok(cmd)).unwrap()
+}
+
+/// The single-server model, short, with its workload renamed to `workload`.
+fn short_model(dir: &Path, file: &str, workload: &str) -> PathBuf {
+    let mut m: Value = serde_json::from_str(
+        &std::fs::read_to_string(root().join("models/single-server.json")).unwrap(),
+    )
+    .unwrap();
+    m.as_object_mut().unwrap().remove("$schema");
+    m["duration"] = "2s".into();
+    m["warmup"] = "500ms".into();
+    let w = m["workloads"]["users"].clone();
+    m["workloads"] = json!({ workload: w });
+    let path = dir.join(file);
+    std::fs::write(&path, m.to_string()).unwrap();
+    path
+}
+
+#[test]
+fn sweep_table_shows_every_listed_metric_within_the_width() {
+    // Before: only the first 6 listed metrics were shown; p99 and cost were dropped.
+    let t = tempfile::tempdir().unwrap();
+    let exp = json!({
+        "name": "wide",
+        "model": root().join("models/horizontal-lb.json").display().to_string(),
+        "sweep": {"components.app.replicas": [3, 4]},
+        "replications": 2,
+        "duration": "2s",
+        "warmup": "500ms",
+        "metrics": ["workloads.users.*", "components.app.utilization", "cost.*"]
+    });
+    let f = t.path().join("wide.json");
+    std::fs::write(&f, exp.to_string()).unwrap();
+    let out = t.path().join("out");
+    let table = text(scalesim().args([
+        "sweep",
+        f.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--quiet",
+    ]));
+    for label in [
+        "users.goodput/s",
+        "users p99 ms",
+        "users p999 ms",
+        "users.classes.write p99 ms",
+        "components.app.utilization",
+        "cost.per_hour",
+        "cost.per_million_requests",
+    ] {
+        assert!(table.contains(label), "{label} missing:\n{table}");
+    }
+    assert!(table.contains("metrics in"), "{table}");
+    assert!(
+        table.matches("replicas").count() > 2,
+        "keys in every table: {table}"
+    );
+    let widest = table.lines().map(|l| l.chars().count()).max().unwrap();
+    assert!(
+        widest <= scalesim::report::DEFAULT_TABLE_WIDTH,
+        "a line of {widest} characters:\n{table}"
+    );
+}
+
+#[test]
+fn compare_names_workloads_present_in_one_design_only() {
+    let t = tempfile::tempdir().unwrap();
+    let a = short_model(t.path(), "a.json", "users");
+    let b = short_model(t.path(), "b.json", "api");
+    let table = text(scalesim().args([
+        "compare",
+        a.to_str().unwrap(),
+        b.to_str().unwrap(),
+        "--replications",
+        "2",
+        "--out",
+        t.path().join("cmp").to_str().unwrap(),
+        "--quiet",
+    ]));
+    assert!(
+        table.contains("\"users\" only in a") && table.contains("\"api\" only in b"),
+        "{table}"
+    );
+    assert!(
+        table.contains("users p99 ms") && table.contains("api p99 ms"),
+        "{table}"
+    );
+    // Designs with the same workloads get no note.
+    let c = short_model(t.path(), "c.json", "users");
+    let same = text(scalesim().args([
+        "compare",
+        a.to_str().unwrap(),
+        c.to_str().unwrap(),
+        "--replications",
+        "2",
+        "--out",
+        t.path().join("cmp2").to_str().unwrap(),
+        "--quiet",
+    ]));
+    assert!(!same.contains("note:"), "{same}");
+}
+
+#[test]
+fn percentiles_of_waits_that_are_all_zero_are_zero() {
+    // Before: 1.00e-6 ms, the 1 ns slot zeros were counted in.
+    let args = [
+        "run",
+        "models/single-server.json",
+        "--set",
+        "duration=2s",
+        "--set",
+        "warmup=500ms",
+        "--set",
+        "workloads.users.arrivals.poisson.rate=5",
+    ];
+    let v = json_ok(scalesim().args(args).args(["--format", "json"]));
+    let wait = &v["runs"][0]["components"]["web"]["wait"];
+    assert!(wait["count"].as_u64().unwrap() > 0);
+    for p in ["p50_ms", "p99_ms", "p999_ms", "max_ms"] {
+        assert_eq!(wait[p], 0.0, "{p}: {wait}");
+    }
+    let table = text(scalesim().args(args));
+    assert!(!table.contains("e-6"), "{table}");
+}
