@@ -1459,3 +1459,63 @@ fn x2_capacity_staffing_by_erlang_c() {
     );
     e.finish();
 }
+
+#[test]
+fn x3_low_rate_window_ends_at_duration() {
+    // Issue 8, point 8: an open workload whose next arrival falls after `duration` must
+    // still be measured up to `duration`. At λ = 1/s over T = 10 s most runs have their
+    // last event well before 10 s; measuring only up to it overstated every rate and time
+    // average by about 10% (goodput 1.09/s, utilization 0.109).
+    //
+    // M/M/1 with λ = 1/s, E[S] = 0.1 s (ρ = 0.1), starting empty, no warm-up. Its relaxation
+    // time (about 0.15 s) is short beside T, so the state at T is the stationary one:
+    // - arrivals in [0, T] are Poisson(λT): arrival rate λ exactly;
+    // - answered by T = arrived − N(T), with E[N] = L = ρ/(1 − ρ): throughput (λT − L)/T;
+    // - busy time in [0, T] = work arrived − work left at T, with E[V] = ρ·E[S]/(1 − ρ)
+    //   (exponential service, P-K): utilization ρ − E[V]/T.
+    // Class S with the suite's tolerances; 4000 replications of ten requests each take a
+    // fraction of a second.
+    let (lambda, es, t) = (1.0, 0.1, 10.0);
+    let rho: f64 = lambda * es;
+    let l = rho / (1.0 - rho);
+    let v = rho * es / (1.0 - rho);
+    let mut e = Experiment::run(
+        "low_rate_mm1 λ = 1/s, T = 10 s",
+        station(poisson(lambda / 1000.0), 1, exp_ms(es * 1000.0), None, t, 0.0),
+        4000,
+    );
+    for r in &e.runs {
+        assert_eq!(r.window_end_s, t, "the window ends at duration");
+        let windows: usize = r.series["w"].completed.len();
+        assert_eq!(windows, 100, "the series covers the whole duration");
+    }
+    e.check(
+        "arrival rate",
+        &|x| total(x, "s", "arrival_rate_per_s"),
+        (lambda, None),
+        B_MEAN,
+        G_MEAN,
+    );
+    e.check(
+        "throughput",
+        &|x| w(x).throughput_per_s,
+        ((lambda * t - l) / t, None),
+        B_MEAN,
+        G_MEAN,
+    );
+    e.check(
+        "goodput",
+        &|x| w(x).goodput_per_s,
+        ((lambda * t - l) / t, None),
+        B_MEAN,
+        G_MEAN,
+    );
+    e.check(
+        "utilization",
+        &|x| total(x, "s", "utilization"),
+        (rho - v / t, None),
+        B_MEAN,
+        G_MEAN,
+    );
+    e.finish();
+}

@@ -110,15 +110,29 @@ impl Simulation {
                 at_s: self.ctx.now().as_secs_f64(),
             });
         }
-        // The clock stands at the last event handled, unless the run went past its end.
-        let last = if past_horizon == 1 {
-            horizon
-        } else {
+        // The measurement window closes at `duration`: the calendar running dry means only
+        // that nothing more happens before it (the next arrival falls after it, or every
+        // request waits forever), and that quiet time is measured too. Only a run whose
+        // workloads have all run out (a trace or a `requests` limit) with every request
+        // answered ends at its last event.
+        let last = if past_horizon == 0 && self.ran_out() {
             self.ctx.now()
+        } else {
+            horizon
         };
         self.end = last.max(self.warmup_end);
         self.finished = true;
         Ok(())
+    }
+
+    /// True when no workload will create another request (each reached its `requests`
+    /// limit or replayed its whole trace) and no request is left in the system.
+    fn ran_out(&self) -> bool {
+        let exhausted = |w: &Workload| {
+            !w.may_generate()
+                || matches!(&w.def.arrivals, Arrivals::Trace(r) if w.generated >= r.len() as u64)
+        };
+        self.ctx.calls.live() == 0 && self.ctx.workloads.iter().all(exhausted)
     }
 
     #[inline]
