@@ -575,7 +575,8 @@ fn capacity(a: CapacityArgs) -> Result<()> {
     let slo = parse_slo(&a.slo).map_err(|e| BadInput(format!("--slo: {e}")))?;
     // Validate the model as written first, for located errors.
     load(&a.model, &a.set)?;
-    let text = std::fs::read_to_string(&a.model)?;
+    let text =
+        scalesim::limits::read_to_string_capped(&a.model, scalesim::limits::MAX_MODEL_FILE_BYTES)?;
     let mut value = scalesim::model::parse_value(&text, scalesim::model::Format::of_path(&a.model))
         .map_err(|e| BadInput(e.to_string()))?;
     for s in &a.set {

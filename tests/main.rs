@@ -6,6 +6,7 @@ mod cli;
 mod determinism;
 mod experiments;
 mod golden;
+mod limits;
 mod models;
 mod outside_world;
 mod support;

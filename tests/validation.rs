@@ -1481,7 +1481,14 @@ fn x3_low_rate_window_ends_at_duration() {
     let v = rho * es / (1.0 - rho);
     let mut e = Experiment::run(
         "low_rate_mm1 λ = 1/s, T = 10 s",
-        station(poisson(lambda / 1000.0), 1, exp_ms(es * 1000.0), None, t, 0.0),
+        station(
+            poisson(lambda / 1000.0),
+            1,
+            exp_ms(es * 1000.0),
+            None,
+            t,
+            0.0,
+        ),
         4000,
     );
     for r in &e.runs {

@@ -3,6 +3,7 @@
 
 use super::spec::{ExperimentSpec, WarmupSpec};
 use crate::error::{ModelError, ModelErrors};
+use crate::limits::{MAX_MODEL_FILE_BYTES, read_to_string_capped};
 use crate::model::{
     Format, Model, deserialize_located, hash_value, model_from_value, parse_value, set_path,
 };
@@ -145,7 +146,7 @@ fn err(file: &Path, path: impl Into<String>, msg: impl Into<String>) -> ModelErr
 /// Reads and checks an experiment file, loading and validating every model it runs.
 /// `replications` overrides the file's count.
 pub fn load_plan(file: &Path, replications: Option<u32>) -> Result<Plan, ModelErrors> {
-    let text = std::fs::read_to_string(file)
+    let text = read_to_string_capped(file, MAX_MODEL_FILE_BYTES)
         .map_err(|e| err(file, "", format!("cannot read the experiment file: {e}")))?;
     let value = parse_value(&text, Format::of_path(file)).map_err(|e| ModelErrors {
         file: file.display().to_string(),
@@ -235,7 +236,7 @@ pub fn plan_from_spec(
             ));
         };
         let path = base.join(m);
-        let text = std::fs::read_to_string(&path).map_err(|e| {
+        let text = read_to_string_capped(&path, MAX_MODEL_FILE_BYTES).map_err(|e| {
             err(
                 file,
                 if model.is_some() {

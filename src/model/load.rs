@@ -4,6 +4,7 @@ use super::overrides::apply_set;
 use super::spec::{ModelSpec, NESTED_PATH_MARK};
 use super::{Model, validate};
 use crate::error::{ModelError, ModelErrors, did_you_mean, join, quoted};
+use crate::limits::{MAX_MODEL_FILE_BYTES, read_to_string_capped};
 use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -48,10 +49,11 @@ pub enum LoadError {
 /// Reads, overrides (`sets`, each `PATH=VALUE`) and validates the model in `path`.
 pub fn load_model_file(path: &Path, sets: &[String]) -> Result<Model, LoadError> {
     let file = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|source| LoadError::Io {
-        file: file.clone(),
-        source,
-    })?;
+    let text =
+        read_to_string_capped(path, MAX_MODEL_FILE_BYTES).map_err(|source| LoadError::Io {
+            file: file.clone(),
+            source,
+        })?;
     let base = path.parent().unwrap_or(Path::new("."));
     parse_model_str(&text, Format::of_path(path), base, sets)
         .map_err(|errors| LoadError::Invalid(ModelErrors { file, errors }))

@@ -11,9 +11,14 @@ use crate::components::{
 };
 use crate::distributions::{Distribution, DistributionSpec};
 use crate::error::{Errors, ModelError, did_you_mean, index, join, num};
+use crate::limits::{
+    MAX_CLASS_TABLE, MAX_CLASSES, MAX_SERIES_WINDOWS, MAX_TRACE_FILE_BYTES, MAX_TRACE_RECORDS,
+    open_capped,
+};
 use crate::time::{SimDuration, SimTime, parse_duration_nanos};
 use crate::workload::{Arrivals, KeyLaw, RateProfile, TraceRecord, WorkloadDef};
 use indexmap::IndexMap;
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -76,7 +81,7 @@ pub fn validate(spec: ModelSpec, base: &Path, hash: String) -> Result<Model, Vec
     }
 
     // Traces first: their files name classes too.
-    let mut traces: IndexMap<String, Vec<(SimTime, String, u64)>> = IndexMap::new();
+    let mut traces: IndexMap<String, Trace> = IndexMap::new();
     for (wname, w) in &spec.workloads {
         if let ArrivalsSpec::Trace(t) = &w.arrivals {
             let path = join(&join("workloads", wname), "arrivals.trace.file");
@@ -89,6 +94,10 @@ pub fn validate(spec: ModelSpec, base: &Path, hash: String) -> Result<Model, Vec
         }
     }
     let classes = collect_classes(&spec, &traces);
+    if !check_class_table(&mut errs, &spec, &classes) {
+        // Building a handler per class for every component would take that memory.
+        return Err(errs.into_vec());
+    }
 
     // Instance ids: components in file order, each's replicas consecutive.
     let mut first_instance = Vec::with_capacity(names.len());
@@ -162,6 +171,7 @@ pub fn validate(spec: ModelSpec, base: &Path, hash: String) -> Result<Model, Vec
         }
     }
 
+    let series_window = series_window(&mut errs, &spec, duration);
     check_cycles(&mut errs, &spec, &names);
     // Whether requests can be answered is checked on the resolved handlers, so only when
     // every component built.
@@ -179,17 +189,64 @@ pub fn validate(spec: ModelSpec, base: &Path, hash: String) -> Result<Model, Vec
         duration,
         warmup,
         seed: spec.seed.unwrap_or(1),
-        series_window: spec
-            .series_window
-            .map(|w| w.to_sim())
-            .filter(|w| w.0 > 0)
-            .unwrap_or(SimDuration((duration.0 / 100).max(1_000_000))),
+        series_window,
         classes,
         workloads,
         components,
         spec,
         hash,
     })
+}
+
+/// The width of the time-series windows: the model's, or a hundredth of `duration` (at
+/// least 1 ms). A duration may hold at most [`MAX_SERIES_WINDOWS`] of them.
+fn series_window(errs: &mut Errors, spec: &ModelSpec, duration: SimDuration) -> SimDuration {
+    let Some(w) = spec.series_window else {
+        return SimDuration((duration.0 / 100).max(1_000_000));
+    };
+    let window = w.to_sim();
+    let text = crate::time::format_duration_nanos(w.nanos());
+    if window.0 == 0 {
+        errs.push(
+            "series_window",
+            format!("must be longer than zero, got \"{text}\""),
+        );
+    } else if duration.0.div_ceil(window.0) > MAX_SERIES_WINDOWS {
+        let least =
+            crate::time::format_duration_nanos(duration.0.div_ceil(MAX_SERIES_WINDOWS) as f64);
+        errs.push(
+            "series_window",
+            format!(
+                "\"{text}\" cuts duration into {} windows, more than the {MAX_SERIES_WINDOWS} allowed; use at least \"{least}\"",
+                duration.0.div_ceil(window.0)
+            ),
+        );
+    }
+    SimDuration(window.0.max(1))
+}
+
+/// Refuses more request classes than [`MAX_CLASSES`], and a model whose components and
+/// workloads would keep more than [`MAX_CLASS_TABLE`] per-class entries. False if refused.
+fn check_class_table(errs: &mut Errors, spec: &ModelSpec, classes: &[String]) -> bool {
+    let n = classes.len() as u64;
+    if classes.len() > MAX_CLASSES {
+        errs.push(
+            "workloads",
+            format!("a model may have at most {MAX_CLASSES} request classes, got {n}"),
+        );
+        return false;
+    }
+    let holders = (spec.components.len() + spec.workloads.len()) as u64;
+    if holders.saturating_mul(n) > MAX_CLASS_TABLE {
+        errs.push(
+            "components",
+            format!(
+                "(components + workloads) × request classes may be at most {MAX_CLASS_TABLE}, got {holders} × {n} (each component keeps a handler, and each workload its counters, per class)"
+            ),
+        );
+        return false;
+    }
+    true
 }
 
 fn check_name(errs: &mut Errors, path: &str, name: &str) {
@@ -204,10 +261,7 @@ fn check_name(errs: &mut Errors, path: &str, name: &str) {
 }
 
 /// Request classes: those of each workload's mix (or trace) in order of first appearance.
-fn collect_classes(
-    spec: &ModelSpec,
-    traces: &IndexMap<String, Vec<(SimTime, String, u64)>>,
-) -> Vec<String> {
+fn collect_classes(spec: &ModelSpec, traces: &IndexMap<String, Trace>) -> Vec<String> {
     let mut classes: Vec<String> = Vec::new();
     let mut add = |c: &str| {
         if !classes.iter().any(|k| k == c) {
@@ -216,9 +270,7 @@ fn collect_classes(
     };
     for (wname, w) in &spec.workloads {
         if let Some(records) = traces.get(wname) {
-            for (_, c, _) in records {
-                add(c);
-            }
+            records.names.iter().for_each(|c| add(c));
         } else {
             match &w.classes {
                 Some(mix) => mix.keys().for_each(|c| add(c)),
@@ -817,7 +869,7 @@ fn workload(
     path: &str,
     name: &str,
     w: &WorkloadSpec,
-    traces: &IndexMap<String, Vec<(SimTime, String, u64)>>,
+    traces: &IndexMap<String, Trace>,
 ) -> Option<WorkloadDef> {
     let target = errs.take(r.group(&join(path, "target"), &w.target));
     let ap = join(path, "arrivals");
@@ -863,20 +915,18 @@ fn workload(
         }
         (None, ArrivalsSpec::Trace(_)) => {
             // Every class the trace names, with its share of the trace's requests.
-            let records = traces.get(name).map(Vec::as_slice).unwrap_or_default();
-            let mut counts: Vec<(u16, usize)> = Vec::new();
-            for (_, class, _) in records {
-                let id = r.classes.iter().position(|c| c == class).unwrap_or(0) as u16;
-                match counts.iter_mut().find(|(c, _)| *c == id) {
-                    Some(e) => e.1 += 1,
-                    None => counts.push((id, 1)),
+            if let Some(trace) = traces.get(name) {
+                let mut counts = vec![0usize; trace.names.len()];
+                for (_, class, _) in &trace.records {
+                    counts[*class as usize] += 1;
                 }
-            }
-            let total = records.len().max(1) as f64;
-            let mut cum = 0.0;
-            for (id, n) in counts {
-                cum += n as f64 / total;
-                classes.push((id, cum));
+                let ids = trace.class_ids(r.classes);
+                let total = trace.records.len().max(1) as f64;
+                let mut cum = 0.0;
+                for (id, n) in ids.into_iter().zip(counts) {
+                    cum += n as f64 / total;
+                    classes.push((id, cum));
+                }
             }
             if let Some(last) = classes.last_mut() {
                 last.1 = 1.0;
@@ -931,7 +981,7 @@ fn arrivals(
     ap: &str,
     name: &str,
     a: &ArrivalsSpec,
-    traces: &IndexMap<String, Vec<(SimTime, String, u64)>>,
+    traces: &IndexMap<String, Trace>,
 ) -> Option<Arrivals> {
     let profile = |points: Vec<(SimTime, f64)>, linear: bool| {
         let max_rate = points.iter().map(|p| p.1).fold(0.0, f64::max);
@@ -1030,16 +1080,18 @@ fn arrivals(
             })
         }
         ArrivalsSpec::Trace(_) => {
-            let records = traces.get(name)?;
-            if records.is_empty() {
+            let trace = traces.get(name)?;
+            if trace.records.is_empty() {
                 errs.push(join(ap, "trace.file"), "the trace has no requests");
                 return None;
             }
-            let mut out: Vec<TraceRecord> = records
+            let ids = trace.class_ids(r.classes);
+            let mut out: Vec<TraceRecord> = trace
+                .records
                 .iter()
                 .map(|(t, c, k)| TraceRecord {
                     time: *t,
-                    class: r.classes.iter().position(|x| x == c).unwrap_or(0) as u16,
+                    class: ids[*c as usize],
                     key: *k,
                 })
                 .collect();
@@ -1108,16 +1160,42 @@ fn keys(errs: &mut Errors, kp: &str, k: &KeysSpec) -> Option<KeyLaw> {
     }
 }
 
-/// Reads a trace CSV: header `time,class,key`.
-fn read_trace(path: &Path) -> Result<Vec<(SimTime, String, u64)>, String> {
+/// A trace file as read: its class names in order of first appearance, and its records
+/// (time, index into the names, key) in file order.
+#[derive(Debug, Default)]
+struct Trace {
+    names: Vec<String>,
+    records: Vec<(SimTime, u32, u64)>,
+}
+
+impl Trace {
+    /// The model's class id of each of the trace's class names.
+    fn class_ids(&self, classes: &[String]) -> Vec<u16> {
+        self.names
+            .iter()
+            .map(|n| classes.iter().position(|c| c == n).unwrap_or(0) as u16)
+            .collect()
+    }
+}
+
+/// Reads a trace CSV: header `time,class,key`. At most [`MAX_TRACE_FILE_BYTES`] and
+/// [`MAX_TRACE_RECORDS`] requests.
+fn read_trace(path: &Path) -> Result<Trace, String> {
+    let file = open_capped(path, MAX_TRACE_FILE_BYTES)
+        .map_err(|e| format!("cannot read trace file \"{}\": {e}", path.display()))?;
     let mut reader = csv::ReaderBuilder::new()
         .trim(csv::Trim::All)
-        .from_path(path)
-        .map_err(|e| format!("cannot read trace file \"{}\": {e}", path.display()))?;
-    let headers = reader
-        .headers()
-        .map_err(|e| format!("cannot read the header of \"{}\": {e}", path.display()))?
-        .clone();
+        .from_reader(file);
+    let headers = reader.headers().cloned();
+    if reader.get_ref().exceeded() {
+        let e = reader.get_ref().error();
+        return Err(format!(
+            "cannot read trace file \"{}\": {e}",
+            path.display()
+        ));
+    }
+    let headers =
+        headers.map_err(|e| format!("cannot read the header of \"{}\": {e}", path.display()))?;
     let col = |name: &str| headers.iter().position(|h| h == name);
     let (Some(tc), Some(cc), Some(kc)) = (col("time"), col("class"), col("key")) else {
         return Err(format!(
@@ -1126,10 +1204,27 @@ fn read_trace(path: &Path) -> Result<Vec<(SimTime, String, u64)>, String> {
             headers.iter().collect::<Vec<_>>().join(",")
         ));
     };
-    let mut out = Vec::new();
-    for (i, rec) in reader.records().enumerate() {
-        let line = i + 2;
-        let rec = rec.map_err(|e| format!("{}:{line}: {e}", path.display()))?;
+    let mut out = Trace::default();
+    let mut ids: HashMap<String, u32> = HashMap::new();
+    let mut rec = csv::StringRecord::new();
+    for line in 2.. {
+        let more = reader.read_record(&mut rec);
+        if reader.get_ref().exceeded() {
+            let e = reader.get_ref().error();
+            return Err(format!(
+                "cannot read trace file \"{}\": {e}",
+                path.display()
+            ));
+        }
+        if !more.map_err(|e| format!("{}:{line}: {e}", path.display()))? {
+            break;
+        }
+        if out.records.len() >= MAX_TRACE_RECORDS {
+            return Err(format!(
+                "{}:{line}: a trace may have at most {MAX_TRACE_RECORDS} requests",
+                path.display()
+            ));
+        }
         let t = rec.get(tc).unwrap_or("");
         let ns = match t.parse::<f64>() {
             Ok(s) if s.is_finite() && s >= 0.0 => s * 1e9,
@@ -1143,7 +1238,7 @@ fn read_trace(path: &Path) -> Result<Vec<(SimTime, String, u64)>, String> {
                 parse_duration_nanos(t).map_err(|e| format!("{}:{line}: {e}", path.display()))?
             }
         };
-        let class = rec.get(cc).unwrap_or("").to_string();
+        let class = rec.get(cc).unwrap_or("");
         if class.is_empty() {
             return Err(format!("{}:{line}: empty class", path.display()));
         }
@@ -1154,7 +1249,13 @@ fn read_trace(path: &Path) -> Result<Vec<(SimTime, String, u64)>, String> {
                 rec.get(kc).unwrap_or("")
             )
         })?;
-        out.push((SimTime(SimDuration::from_nanos_f64(ns).0), class, key));
+        let next = out.names.len() as u32;
+        let id = *ids.entry(class.to_string()).or_insert_with(|| {
+            out.names.push(class.to_string());
+            next
+        });
+        out.records
+            .push((SimTime(SimDuration::from_nanos_f64(ns).0), id, key));
     }
     Ok(out)
 }
