@@ -153,6 +153,9 @@ struct CapacityArgs {
     /// Print the JSON result instead of the table.
     #[arg(long)]
     json: bool,
+    /// No progress line.
+    #[arg(long, short)]
+    quiet: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -571,8 +574,11 @@ fn compare(a: CompareArgs) -> Result<()> {
 }
 
 fn capacity(a: CapacityArgs) -> Result<()> {
-    use scalesim::experiment::capacity::{CapacityOptions, capacity as search, parse_slo};
+    use scalesim::experiment::capacity::{
+        CapacityError, CapacityOptions, capacity as search, check_options, parse_slo,
+    };
     let slo = parse_slo(&a.slo).map_err(|e| BadInput(format!("--slo: {e}")))?;
+    check_options(a.replications, a.tolerance).map_err(BadInput)?;
     // Validate the model as written first, for located errors.
     load(&a.model, &a.set)?;
     let text =
@@ -584,17 +590,22 @@ fn capacity(a: CapacityArgs) -> Result<()> {
     }
     let base = a.model.parent().unwrap_or(Path::new("."));
     let options = CapacityOptions {
-        replications: a.replications.max(2) as usize,
+        replications: a.replications as usize,
         seed: a.seed,
         workload: a.workload.clone(),
-        tolerance: a.tolerance.clamp(1e-4, 0.5),
+        tolerance: a.tolerance,
+        progress: !a.quiet && std::io::stderr().is_terminal(),
     };
     let pool = thread_pool(a.jobs)?;
     let result = pool
         .install(|| search(&value, base, slo, &options))
         .map_err(|e| match e {
-            scalesim::experiment::capacity::CapacityError::BadInput(m) => {
+            // Only the model as written is the file's fault; a rate the search made is not.
+            CapacityError::BadInput(m) => {
                 anyhow::Error::new(BadInput(format!("{}: {m}", a.model.display())))
+            }
+            e @ (CapacityError::Unreachable(_) | CapacityError::Scaled { .. }) => {
+                anyhow::Error::new(BadInput(e.to_string()))
             }
             other => anyhow::Error::new(other),
         })?;

@@ -456,7 +456,11 @@ fn capacity_finds_the_mm1_load_for_a_p99_objective() {
     let v: Value = serde_json::from_str(&out).unwrap();
     let rate = v["max_rate_per_s"].as_f64().unwrap();
     assert!((rate / 769.7 - 1.0).abs() < 0.06, "found {rate}/s");
-    assert_eq!(v["bottleneck"], "web");
+    // Where p99 passes 20ms web is about 77% busy: not near saturation (90%), so no
+    // service is named first to saturate, and the note names the busiest.
+    assert_eq!(v["bottleneck"], Value::Null);
+    let note = v["note"].as_str().unwrap();
+    assert!(note.contains("the busiest, web"), "{note}");
     let bad = scalesim()
         .args(["capacity", "models/single-server.json", "--slo", "p98<20ms"])
         .output()

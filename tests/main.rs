@@ -2,6 +2,7 @@
 
 mod bad_input;
 mod behaviour;
+mod capacity;
 mod cli;
 mod determinism;
 mod experiments;

@@ -5,16 +5,61 @@
 //! each objective, the upper end of the 95% confidence interval of the metric over the
 //! replications is below the threshold. The search doubles (or halves) the factor to
 //! bracket the capacity, then bisects to the requested relative tolerance.
+//!
+//! The search always ends. Going up, it stops at [`SATURATION_MULTIPLE`] times the
+//! analytic saturation load, at [`MAX_REQUESTS_PER_RUN`], or at the first level far past
+//! saturation (busiest service at [`SATURATED_UTILIZATION`] with at least
+//! [`DOMINANT_ERROR_SHARE`] of requests failing): an objective that still holds there
+//! cannot be broken by load (typically a latency objective with a bounded queue, as
+//! failed requests have no latency), and the result says so. Going down, it stops after
+//! 30 halvings.
 
 use crate::analysis::estimate;
+use crate::components::ComponentKind;
 use crate::model::{Model, model_from_value};
 use crate::replicate::replicate;
 use crate::results::RunResult;
 use crate::stats::Estimate;
 use indexmap::IndexMap;
+use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 use serde_json::Value;
 use std::path::Path;
+
+/// The search never tries a load above this multiple of the analytic saturation load:
+/// the load at which the first service's offered utilization reaches 100% by the
+/// estimates of `check` (see [`crate::analysis`]). At 4 times that load, at least three
+/// requests in four offered to that service cannot be served, so an objective that still
+/// holds there does not measure the load.
+pub const SATURATION_MULTIPLE: f64 = 4.0;
+/// A level is far past saturation when its busiest service is at least this busy…
+pub const SATURATED_UTILIZATION: f64 = 0.99;
+/// …and at least this share of the scaled workloads' requests fail: the search goes no
+/// higher.
+pub const DOMINANT_ERROR_SHARE: f64 = 0.5;
+/// "First to saturate" names a service only when it is at least this busy, or drops
+/// requests, at the first load that breaks the objective.
+pub const NEAR_SATURATION: f64 = 0.9;
+/// Most requests one run of a level may be offered (rate × duration): the search goes no
+/// higher, which bounds its time and memory even when no service limits the load.
+pub const MAX_REQUESTS_PER_RUN: f64 = 1e7;
+/// Halvings of the load the search tries before it calls the objective unreachable.
+const MAX_HALVINGS: u32 = 30;
+
+/// Checks the settings of a search; the message names the option.
+pub fn check_options(replications: u32, tolerance: f64) -> Result<(), String> {
+    if replications < 2 {
+        return Err(format!(
+            "--replications: a 95% confidence interval needs at least 2 replications per load, got \"{replications}\""
+        ));
+    }
+    if !(tolerance > 0.0 && tolerance < 1.0) {
+        return Err(format!(
+            "--tolerance: must be a share between 0 and 1 (exclusive), such as 0.02, got \"{tolerance}\""
+        ));
+    }
+    Ok(())
+}
 
 /// What an objective constrains.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
@@ -42,7 +87,15 @@ pub struct Slo {
 /// Parses objectives such as `p99<200ms`, `mean<50ms`, `errors<1%`, comma-separated.
 pub fn parse_slo(text: &str) -> Result<Vec<Slo>, String> {
     let mut out = Vec::new();
-    for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+    if text.trim().is_empty() {
+        return Err("expected at least one objective such as \"p99<200ms\", got \"\"".into());
+    }
+    for part in text.split(',').map(str::trim) {
+        if part.is_empty() {
+            return Err(format!(
+                "an empty objective in \"{text}\"; separate objectives with one comma, such as \"p99<200ms,errors<1%\""
+            ));
+        }
         let (lhs, rhs) = part
             .split_once("<=")
             .or_else(|| part.split_once('<'))
@@ -83,6 +136,11 @@ pub fn parse_slo(text: &str) -> Result<Vec<Slo>, String> {
         };
         if threshold.is_nan() || threshold <= 0.0 {
             return Err(format!("the threshold must be above zero, got \"{rhs}\""));
+        }
+        if metric == SloMetric::Errors && threshold > 1.0 {
+            return Err(format!(
+                "a share of errors is at most 100%, got \"{rhs}\" in \"{part}\""
+            ));
         }
         out.push(Slo {
             text: part.to_string(),
@@ -138,6 +196,31 @@ pub struct Level {
     pub holds: bool,
     /// Mean utilization of each service.
     pub utilization: IndexMap<String, f64>,
+    /// Mean share of the requests arriving at each service that it dropped.
+    pub drop_share: IndexMap<String, f64>,
+    /// Mean share of failed requests (the worst of the scaled workloads).
+    pub error_share: f64,
+}
+
+impl Level {
+    /// The busiest service and its utilization.
+    pub fn busiest(&self) -> Option<(&str, f64)> {
+        self.utilization
+            .iter()
+            .max_by(|a, b| a.1.total_cmp(b.1))
+            .map(|(n, u)| (n.as_str(), *u))
+    }
+}
+
+/// How a search ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// A load breaks the objective: the capacity is bracketed to the tolerance.
+    Found,
+    /// The objective held at every load tried up to the search's limit: the capacity is
+    /// at least the highest load tried, and the note says why load does not break it.
+    NotBroken,
 }
 
 /// What the search found.
@@ -145,16 +228,26 @@ pub struct Level {
 pub struct CapacityResult {
     /// Objectives.
     pub slo: Vec<Slo>,
+    /// How the search ended.
+    pub outcome: Outcome,
     /// Offered rate of the model as written, requests per second.
     pub base_rate_per_s: f64,
     /// Highest factor found to hold.
     pub factor: f64,
     /// Highest rate found to hold, requests per second.
     pub max_rate_per_s: f64,
-    /// The service with the highest utilization at the first failing level.
+    /// Rate at which the first service's offered utilization reaches 100% by the
+    /// analytic estimates (null when no service's load grows with the rate).
+    pub saturation_rate_per_s: Option<f64>,
+    /// Highest rate the search would try, requests per second.
+    pub limit_rate_per_s: f64,
+    /// The busiest service near saturation at the first failing level (at least
+    /// [`NEAR_SATURATION`] busy, or dropping requests); none when no service is.
     pub bottleneck: Option<String>,
     /// Its utilization there.
     pub bottleneck_utilization: f64,
+    /// Why the objective did not break, or why no service is named first to saturate.
+    pub note: Option<String>,
     /// Every level tried, in order.
     pub levels: Vec<Level>,
 }
@@ -215,25 +308,75 @@ pub fn scale_rates(model: &mut Value, factor: f64, workload: Option<&str>) -> Re
 /// Settings of a search.
 #[derive(Debug, Clone)]
 pub struct CapacityOptions {
-    /// Replications per level.
+    /// Replications per level (at least 2, see [`check_options`]).
     pub replications: usize,
     /// Base seed.
     pub seed: u64,
     /// Only scale this workload (default: all).
     pub workload: Option<String>,
-    /// Stop when the bracket is narrower than this share of the factor.
+    /// Stop when the bracket is narrower than this share of the factor, in (0, 1).
     pub tolerance: f64,
+    /// Show the level being run on standard error.
+    pub progress: bool,
 }
 
 /// Why a search could not run.
 #[derive(Debug, thiserror::Error)]
 pub enum CapacityError {
-    /// The model or the objective is wrong.
+    /// The model as written or the objective is wrong.
     #[error("{0}")]
     BadInput(String),
+    /// The objective fails even at the lowest load tried.
+    #[error("{0}")]
+    Unreachable(String),
+    /// The model with its rates scaled by the search is invalid (the model as written is
+    /// valid).
+    #[error(
+        "the search's load of {} requests/s ({}× the model's) makes an invalid model (the model as written is valid): {message}",
+        rate_text(*.rate_per_s),
+        factor_text(*.factor)
+    )]
+    Scaled {
+        /// Factor on the model's rates.
+        factor: f64,
+        /// The scaled rate, requests per second.
+        rate_per_s: f64,
+        /// What validation said.
+        message: String,
+    },
     /// A run failed.
-    #[error("a run failed: {0}")]
-    Run(#[from] crate::engine::RunError),
+    #[error(
+        "a run at the search's load of {} requests/s ({}× the model's) failed: {source}",
+        rate_text(*.rate_per_s),
+        factor_text(*.factor)
+    )]
+    Run {
+        /// Factor on the model's rates.
+        factor: f64,
+        /// The scaled rate, requests per second.
+        rate_per_s: f64,
+        /// The failure.
+        source: crate::engine::RunError,
+    },
+}
+
+/// A rate for a message: 4 significant figures.
+fn rate_text(r: f64) -> String {
+    if r >= 1000.0 || r == 0.0 {
+        format!("{r:.0}")
+    } else if r >= 1.0 {
+        format!("{}", (r * 10.0).round() / 10.0)
+    } else {
+        format!("{r:.3e}")
+    }
+}
+
+fn factor_text(f: f64) -> String {
+    if f >= 0.01 {
+        format!("{f:.3}")
+    } else {
+        format!("{f:.3e}")
+    }
 }
 
 fn model_at(
@@ -241,17 +384,299 @@ fn model_at(
     base: &Path,
     factor: f64,
     workload: Option<&str>,
+    base_rate: f64,
 ) -> Result<Model, CapacityError> {
     let mut v = source.clone();
     scale_rates(&mut v, factor, workload).map_err(CapacityError::BadInput)?;
     model_from_value(v, base).map_err(|errs| {
-        CapacityError::BadInput(
-            errs.iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join("\n"),
-        )
+        let message = errs
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("\n");
+        if factor == 1.0 {
+            CapacityError::BadInput(message)
+        } else {
+            CapacityError::Scaled {
+                factor,
+                rate_per_s: base_rate * factor,
+                message,
+            }
+        }
     })
+}
+
+/// Offered utilization (offered load over workers) of each service by the estimates.
+fn offered_utilization(model: &Model) -> Vec<(String, f64)> {
+    estimate(model)
+        .services
+        .into_iter()
+        .filter_map(|(name, e)| {
+            let c = model.components.iter().find(|c| c.name == name)?;
+            match &c.kind {
+                ComponentKind::Service(s) if s.workers > 0 => {
+                    Some((name, e.offered_load / f64::from(s.workers)))
+                }
+                _ => None,
+            }
+        })
+        .collect()
+}
+
+/// The factor at which the first service's offered utilization reaches 1, and that
+/// service: utilization is taken as linear in the factor (`a + b·f`, from the estimates
+/// at factors 1 and 2, so a workload that is not scaled keeps its share).
+fn saturation_factor(base_model: &Model, doubled: Option<&Model>) -> Option<(f64, String)> {
+    let at1 = offered_utilization(base_model);
+    let at2 = doubled.map(offered_utilization);
+    at1.iter()
+        .filter_map(|(name, u1)| {
+            let u2 = match &at2 {
+                Some(v) => v.iter().find(|(n, _)| n == name)?.1,
+                None => 2.0 * u1,
+            };
+            let slope = u2 - u1;
+            let intercept = u1 - slope;
+            (slope > 1e-12 && slope.is_finite()).then(|| ((1.0 - intercept) / slope, name.clone()))
+        })
+        .filter(|(f, _)| f.is_finite())
+        .min_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(f, n)| (f.max(0.0), n))
+}
+
+/// The highest factor the search tries, and why it stops there.
+struct Limit {
+    factor: f64,
+    reason: String,
+}
+
+fn search_limit(saturation: Option<&(f64, String)>, base_rate: f64, duration_s: f64) -> Limit {
+    /// A last bound when neither the load nor the requests give one (a rate of zero).
+    const MAX_FACTOR: f64 = (1u64 << 30) as f64;
+    let requests = base_rate * duration_s;
+    let by_requests = if requests > 0.0 {
+        MAX_REQUESTS_PER_RUN / requests
+    } else {
+        MAX_FACTOR
+    };
+    let limit = match saturation {
+        Some((f, name)) if SATURATION_MULTIPLE * f <= by_requests => Limit {
+            factor: SATURATION_MULTIPLE * f,
+            reason: format!(
+                "the search goes no higher than {SATURATION_MULTIPLE} times the load that saturates {name} by the analytic estimates ({} requests/s)",
+                rate_text(base_rate * f)
+            ),
+        },
+        _ => Limit {
+            factor: by_requests.min(MAX_FACTOR),
+            reason: format!(
+                "the search goes no higher than {} requests per run, to bound its time and memory",
+                rate_text(MAX_REQUESTS_PER_RUN)
+            ),
+        },
+    };
+    Limit {
+        factor: limit.factor.max(1.0),
+        ..limit
+    }
+}
+
+/// The state of a search: its inputs, the levels run so far and the progress line.
+struct Search<'a> {
+    source: &'a Value,
+    base: &'a Path,
+    slo: &'a [Slo],
+    opt: &'a CapacityOptions,
+    base_rate: f64,
+    levels: Vec<Level>,
+    bar: ProgressBar,
+}
+
+impl Search<'_> {
+    fn workload(&self) -> Option<&str> {
+        self.opt.workload.as_deref()
+    }
+
+    /// Runs the level at `factor`; true when every objective holds.
+    fn eval(&mut self, factor: f64) -> Result<bool, CapacityError> {
+        self.show(factor);
+        let rate_per_s = self.base_rate * factor;
+        let m = model_at(
+            self.source,
+            self.base,
+            factor,
+            self.workload(),
+            self.base_rate,
+        )?;
+        let runs = replicate(&m, self.opt.seed, self.opt.replications).map_err(|source| {
+            CapacityError::Run {
+                factor,
+                rate_per_s,
+                source,
+            }
+        })?;
+        let level = measure(&runs, self.slo, self.workload(), factor, rate_per_s);
+        let holds = level.holds;
+        self.levels.push(level);
+        Ok(holds)
+    }
+
+    fn show(&self, factor: f64) {
+        let holds = self.levels.iter().filter(|l| l.holds).map(|l| l.rate_per_s);
+        let breaks = self
+            .levels
+            .iter()
+            .filter(|l| !l.holds)
+            .map(|l| l.rate_per_s);
+        let mut known = String::new();
+        if let Some(h) = holds.max_by(f64::total_cmp) {
+            known.push_str(&format!("; holds at {}/s", rate_text(h)));
+        }
+        if let Some(b) = breaks.min_by(f64::total_cmp) {
+            known.push_str(&format!("; breaks at {}/s", rate_text(b)));
+        }
+        self.bar.set_message(format!(
+            "capacity: load {}: {} requests/s ({}× the model's){known}",
+            self.levels.len() + 1,
+            rate_text(self.base_rate * factor),
+            factor_text(factor)
+        ));
+    }
+
+    /// Why the last level is far past saturation, if it is.
+    fn far_past_saturation(&self) -> Option<String> {
+        let l = self.levels.last()?;
+        let (_, u) = l.busiest()?;
+        (u >= SATURATED_UTILIZATION && l.error_share >= DOMINANT_ERROR_SHARE)
+            .then(|| "that is far past saturation, so the search goes no higher".to_string())
+    }
+}
+
+fn progress_bar(show: bool) -> ProgressBar {
+    if !show {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new_spinner();
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} {elapsed} {msg}").expect("valid progress template"),
+    );
+    bar.enable_steady_tick(std::time::Duration::from_millis(150));
+    bar
+}
+
+/// The objectives, utilizations and failures of one level's runs.
+fn measure(
+    runs: &[RunResult],
+    slo: &[Slo],
+    w: Option<&str>,
+    factor: f64,
+    rate_per_s: f64,
+) -> Level {
+    let objectives: Vec<Estimate> = slo
+        .iter()
+        .map(|s| Estimate::of(&runs.iter().map(|r| s.value(r, w)).collect::<Vec<_>>()))
+        .collect();
+    let holds = slo
+        .iter()
+        .zip(&objectives)
+        .all(|(s, e)| e.mean.is_finite() && e.mean + e.ci95.min(f64::MAX) < s.threshold);
+    let n = runs.len().max(1) as f64;
+    let mean_of = |name: &str, key: &str| {
+        runs.iter()
+            .filter_map(|r| r.components.get(name)?.total.get(key).copied())
+            .sum::<f64>()
+            / n
+    };
+    let mut utilization = IndexMap::new();
+    let mut drop_share = IndexMap::new();
+    if let Some(first) = runs.first() {
+        for (name, c) in &first.components {
+            if c.kind == "service" {
+                utilization.insert(name.clone(), mean_of(name, "utilization"));
+                drop_share.insert(name.clone(), mean_of(name, "drop_share"));
+            }
+        }
+    }
+    let errors = Slo {
+        text: String::new(),
+        metric: SloMetric::Errors,
+        threshold: 1.0,
+    };
+    let error_share = runs.iter().map(|r| errors.value(r, w)).sum::<f64>() / n;
+    Level {
+        factor,
+        rate_per_s,
+        objectives,
+        holds,
+        utilization,
+        drop_share,
+        error_share,
+    }
+}
+
+/// A service drops requests when it refuses at least this share of its arrivals.
+const DROPPING: f64 = 0.01;
+
+/// The busiest service near saturation at the first level that fails, with its
+/// utilization; or why none is named.
+fn first_to_saturate(levels: &[Level]) -> (Option<String>, f64, Option<String>) {
+    let Some(first_fail) = levels
+        .iter()
+        .filter(|l| !l.holds)
+        .min_by(|a, b| a.factor.total_cmp(&b.factor))
+    else {
+        return (None, 0.0, None);
+    };
+    let near = first_fail
+        .utilization
+        .iter()
+        .filter(|(n, u)| {
+            **u >= NEAR_SATURATION
+                || first_fail
+                    .drop_share
+                    .get(*n)
+                    .is_some_and(|d| *d >= DROPPING)
+        })
+        .max_by(|a, b| a.1.total_cmp(b.1));
+    match near {
+        Some((n, u)) => (Some(n.clone()), *u, None),
+        None => {
+            let busiest = first_fail
+                .busiest()
+                .map(|(n, u)| format!("; the busiest, {n}, is {:.0}% busy", u * 100.0))
+                .unwrap_or_default();
+            let note = format!(
+                "no service is near saturation ({:.0}% busy or dropping requests) at {} requests/s, the first load that breaks the objective{busiest}",
+                NEAR_SATURATION * 100.0,
+                rate_text(first_fail.rate_per_s)
+            );
+            (None, 0.0, Some(note))
+        }
+    }
+}
+
+/// Why an objective that held up to the last level cannot be broken by load.
+fn not_broken_note(slo: &[Slo], last: &Level, stop: &str) -> String {
+    let text: Vec<&str> = slo.iter().map(|s| s.text.as_str()).collect();
+    let busiest = last
+        .busiest()
+        .map(|(n, u)| format!(" and {n} is {:.0}% busy", u * 100.0))
+        .unwrap_or_default();
+    let mut note = format!(
+        "at the highest load tried, {:.1}% of requests fail{busiest}; {stop}",
+        last.error_share * 100.0
+    );
+    if slo.iter().any(|s| s.metric == SloMetric::Errors) {
+        note.push_str(". Load does not break the objective");
+    } else if last.error_share >= DROPPING {
+        note.push_str(&format!(
+            ". Failed requests do not count toward a latency objective: past saturation, refused and timed-out requests keep the latency of the rest low. Add an error objective, e.g. --slo '{},errors<1%'",
+            text.join(",")
+        ));
+    } else {
+        note.push_str(". Load does not break the objective within the search's limit");
+    }
+    note
 }
 
 /// Searches the highest load meeting every objective.
@@ -262,7 +687,7 @@ pub fn capacity(
     opt: &CapacityOptions,
 ) -> Result<CapacityResult, CapacityError> {
     let w = opt.workload.as_deref();
-    let base_model = model_at(source, base, 1.0, w)?;
+    let base_model = model_at(source, base, 1.0, w, 0.0)?;
     let est = estimate(&base_model);
     let base_rate: f64 = est
         .workloads
@@ -270,96 +695,126 @@ pub fn capacity(
         .filter(|(n, _, _)| w.is_none_or(|x| x == n))
         .map(|(_, r, _)| r)
         .sum();
-    let mut levels: Vec<Level> = Vec::new();
-    let mut eval = |factor: f64| -> Result<bool, CapacityError> {
-        let m = model_at(source, base, factor, w)?;
-        let runs = replicate(&m, opt.seed, opt.replications)?;
-        let objectives: Vec<Estimate> = slo
-            .iter()
-            .map(|s| Estimate::of(&runs.iter().map(|r| s.value(r, w)).collect::<Vec<_>>()))
-            .collect();
-        let holds = slo
-            .iter()
-            .zip(&objectives)
-            .all(|(s, e)| e.mean.is_finite() && e.mean + e.ci95.min(f64::MAX) < s.threshold);
-        let mut utilization = IndexMap::new();
-        for (name, c) in &runs[0].components {
-            if c.kind == "service" {
-                let u = runs
-                    .iter()
-                    .map(|r| r.components[name].total["utilization"])
-                    .sum::<f64>()
-                    / runs.len() as f64;
-                utilization.insert(name.clone(), u);
-            }
-        }
-        levels.push(Level {
-            factor,
-            rate_per_s: base_rate * factor,
-            objectives,
-            holds,
-            utilization,
-        });
-        Ok(holds)
+    let doubled = model_at(source, base, 2.0, w, base_rate).ok();
+    let saturation = saturation_factor(&base_model, doubled.as_ref());
+    let limit = search_limit(
+        saturation.as_ref(),
+        base_rate,
+        base_model.duration.as_secs_f64(),
+    );
+    let mut s = Search {
+        source,
+        base,
+        slo: &slo,
+        opt,
+        base_rate,
+        levels: Vec::new(),
+        bar: progress_bar(opt.progress),
     };
+    let outcome = bracket_and_bisect(&mut s, &limit);
+    s.bar.finish_and_clear();
+    let (lo, stop) = outcome?;
+    let (outcome, note, (bottleneck, bottleneck_utilization)) = match stop {
+        Some(stop) => {
+            let last = s
+                .levels
+                .iter()
+                .max_by(|a, b| a.factor.total_cmp(&b.factor))
+                .expect("a level was run");
+            (
+                Outcome::NotBroken,
+                Some(not_broken_note(&slo, last, &stop)),
+                (None, 0.0),
+            )
+        }
+        None => {
+            let (b, u, note) = first_to_saturate(&s.levels);
+            (Outcome::Found, note, (b, u))
+        }
+    };
+    Ok(CapacityResult {
+        outcome,
+        base_rate_per_s: base_rate,
+        factor: lo,
+        max_rate_per_s: base_rate * lo,
+        saturation_rate_per_s: saturation.map(|(f, _)| base_rate * f),
+        limit_rate_per_s: base_rate * limit.factor,
+        bottleneck,
+        bottleneck_utilization,
+        note,
+        levels: s.levels,
+        slo,
+    })
+}
+
+/// Brackets the capacity and bisects it: the highest factor found to hold, and why the
+/// search stopped going up when no load broke the objective.
+fn bracket_and_bisect(
+    s: &mut Search,
+    limit: &Limit,
+) -> Result<(f64, Option<String>), CapacityError> {
     let (mut lo, mut hi);
-    if eval(1.0)? {
+    if s.eval(1.0)? {
         lo = 1.0;
-        hi = 2.0;
-        let mut n = 0;
-        while eval(hi)? {
-            lo = hi;
-            hi *= 2.0;
-            n += 1;
-            if n > 30 {
-                return Err(CapacityError::BadInput(
-                    "the objective still holds at 2^30 times the load: is any service loaded?"
-                        .into(),
-                ));
+        loop {
+            if let Some(why) = s.far_past_saturation() {
+                return Ok((lo, Some(why)));
+            }
+            if lo >= limit.factor {
+                return Ok((lo, Some(limit.reason.clone())));
+            }
+            let next = (lo * 2.0).min(limit.factor);
+            match s.eval(next) {
+                Ok(true) => lo = next,
+                Ok(false) => {
+                    hi = next;
+                    break;
+                }
+                Err(CapacityError::Scaled {
+                    rate_per_s,
+                    message,
+                    ..
+                }) => {
+                    let why = format!(
+                        "the search cannot go to {} requests/s, as the model with that rate is invalid: {message}",
+                        rate_text(rate_per_s)
+                    );
+                    return Ok((lo, Some(why)));
+                }
+                Err(e) => return Err(e),
             }
         }
     } else {
         hi = 1.0;
         lo = 0.5;
-        let mut n = 0;
-        while !eval(lo)? {
+        let mut n = 1;
+        while !s.eval(lo)? {
+            if n >= MAX_HALVINGS {
+                return Err(CapacityError::Unreachable(format!(
+                    "the objective fails at every load tried, down to {} requests/s ({}× the model's): is it reachable (e.g. p99 below a service's fixed time)?",
+                    rate_text(s.base_rate * lo),
+                    factor_text(lo)
+                )));
+            }
             hi = lo;
             lo /= 2.0;
             n += 1;
-            if n > 30 {
-                return Err(CapacityError::BadInput("the objective fails even at a billionth of the load: is it reachable (e.g. p99 below a service's fixed time)?".into()));
-            }
         }
     }
-    while (hi - lo) / lo > opt.tolerance {
+    // Each step halves the bracket; the cap ends it when the tolerance is finer than
+    // floating point can bisect.
+    const MAX_BISECTIONS: u32 = 60;
+    let mut steps = 0;
+    while (hi - lo) / lo > s.opt.tolerance && steps < MAX_BISECTIONS {
+        steps += 1;
         let mid = 0.5 * (lo + hi);
-        if eval(mid)? {
+        if s.eval(mid)? {
             lo = mid;
         } else {
             hi = mid;
         }
     }
-    let first_fail = levels
-        .iter()
-        .filter(|l| !l.holds)
-        .min_by(|a, b| a.factor.total_cmp(&b.factor));
-    let (bottleneck, bottleneck_utilization) = first_fail
-        .and_then(|l| {
-            l.utilization
-                .iter()
-                .max_by(|a, b| a.1.total_cmp(b.1))
-                .map(|(n, u)| (Some(n.clone()), *u))
-        })
-        .unwrap_or((None, 0.0));
-    Ok(CapacityResult {
-        slo,
-        base_rate_per_s: base_rate,
-        factor: lo,
-        max_rate_per_s: base_rate * lo,
-        bottleneck,
-        bottleneck_utilization,
-        levels,
-    })
+    Ok((lo, None))
 }
 
 #[cfg(test)]
@@ -377,6 +832,75 @@ mod tests {
         assert!(parse_slo("p98<1ms").is_err());
         assert!(parse_slo("p99>1ms").is_err());
         assert!(parse_slo("p99<1 parsec").is_err());
+        assert_eq!(parse_slo("errors<100%").unwrap()[0].threshold, 1.0);
+    }
+
+    #[test]
+    fn refuses_empty_objectives_and_error_shares_above_all() {
+        for bad in ["", "  ", ",", "p99<5ms,,errors<1%", "p99<5ms,"] {
+            let e = parse_slo(bad).unwrap_err();
+            assert!(e.contains("objective"), "{bad:?}: {e}");
+        }
+        for bad in ["errors<150%", "errors<1.5", "errors<inf"] {
+            let e = parse_slo(bad).unwrap_err();
+            assert!(e.contains("at most 100%"), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn checks_replications_and_tolerance() {
+        assert!(check_options(2, 0.02).is_ok());
+        assert!(
+            check_options(1, 0.02)
+                .unwrap_err()
+                .contains("--replications")
+        );
+        assert!(check_options(0, 0.02).unwrap_err().contains("\"0\""));
+        for t in [0.0, 1.0, -0.1, 2.0, f64::NAN] {
+            assert!(
+                check_options(5, t).unwrap_err().contains("--tolerance"),
+                "{t}"
+            );
+        }
+    }
+
+    fn level(factor: f64, holds: bool, util: f64, drops: f64) -> Level {
+        Level {
+            factor,
+            rate_per_s: 100.0 * factor,
+            objectives: Vec::new(),
+            holds,
+            utilization: [("app".to_string(), util)].into_iter().collect(),
+            drop_share: [("app".to_string(), drops)].into_iter().collect(),
+            error_share: drops,
+        }
+    }
+
+    #[test]
+    fn names_a_bottleneck_only_near_saturation() {
+        let (b, u, note) =
+            first_to_saturate(&[level(1.0, true, 0.5, 0.0), level(2.0, false, 0.95, 0.0)]);
+        assert_eq!((b.as_deref(), u, note), (Some("app"), 0.95, None));
+        let (b, _, note) = first_to_saturate(&[level(1.0, false, 0.4, 0.0)]);
+        assert_eq!(b, None);
+        assert!(note.unwrap().contains("no service is near saturation"));
+        let (b, _, _) = first_to_saturate(&[level(1.0, false, 0.6, 0.05)]);
+        assert_eq!(b.as_deref(), Some("app"), "dropping requests counts");
+    }
+
+    #[test]
+    fn the_search_is_bounded_by_saturation_or_requests() {
+        let sat = (1.25, "app".to_string());
+        let l = search_limit(Some(&sat), 2400.0, 60.0);
+        assert_eq!(l.factor, SATURATION_MULTIPLE * 1.25);
+        assert!(l.reason.contains("saturates app"), "{}", l.reason);
+        let l = search_limit(None, 2400.0, 60.0);
+        assert!((l.factor * 2400.0 * 60.0 - MAX_REQUESTS_PER_RUN).abs() < 1e-3);
+        assert!(search_limit(None, 0.0, 60.0).factor.is_finite());
+        assert_eq!(
+            search_limit(Some(&(0.1, "a".into())), 1e9, 60.0).factor,
+            1.0
+        );
     }
 
     #[test]

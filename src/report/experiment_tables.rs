@@ -1,7 +1,7 @@
 //! Terminal views of experiments: the sweep summary, paired comparisons, capacity search.
 
 use super::table::num;
-use crate::experiment::capacity::CapacityResult;
+use crate::experiment::capacity::{CapacityResult, Outcome};
 use crate::experiment::{ExperimentResults, Plan};
 use crate::stats::Estimate;
 use comfy_table::{Cell, CellAlignment, Table, presets::UTF8_BORDERS_ONLY};
@@ -362,7 +362,11 @@ pub fn comparison_table(results: &ExperimentResults, metrics: &[String]) -> Stri
 pub fn capacity_table(r: &CapacityResult) -> String {
     let mut header = vec!["factor".to_string(), "rate/s".into()];
     header.extend(r.slo.iter().map(|s| s.text.clone()));
-    header.extend(["holds".to_string(), "busiest service".into()]);
+    header.extend([
+        "holds".to_string(),
+        "failed".into(),
+        "busiest service".into(),
+    ]);
     let mut t = table(header);
     let mut levels = r.levels.clone();
     levels.sort_by(|a, b| a.factor.total_cmp(&b.factor));
@@ -370,9 +374,9 @@ pub fn capacity_table(r: &CapacityResult) -> String {
         let mut row = vec![format!("{:.3}", l.factor), num(l.rate_per_s)];
         row.extend(l.objectives.iter().map(ci));
         row.push(if l.holds { "yes".into() } else { "no".into() });
-        let busiest = l.utilization.iter().max_by(|a, b| a.1.total_cmp(b.1));
+        row.push(format!("{:.1}%", l.error_share * 100.0));
         row.push(
-            busiest
+            l.busiest()
                 .map(|(n, u)| format!("{n} {:.0}%", u * 100.0))
                 .unwrap_or_default(),
         );
@@ -381,18 +385,39 @@ pub fn capacity_table(r: &CapacityResult) -> String {
     let mut s = t.to_string();
     s.push('\n');
     let slo: Vec<&str> = r.slo.iter().map(|s| s.text.as_str()).collect();
-    s.push_str(&format!(
-        "highest load meeting {} with 95% confidence: {} requests/s ({:.2}× the model's {}/s)\n",
-        slo.join(" and "),
-        num(r.max_rate_per_s),
-        r.factor,
-        num(r.base_rate_per_s)
-    ));
-    if let Some(b) = &r.bottleneck {
-        s.push_str(&format!(
-            "first to saturate: {b} (utilization {:.0}% at the first load that breaks the objective)\n",
-            r.bottleneck_utilization * 100.0
-        ));
+    match r.outcome {
+        Outcome::Found => {
+            s.push_str(&format!(
+                "highest load meeting {} with 95% confidence: {} requests/s ({:.2}× the model's {}/s)\n",
+                slo.join(" and "),
+                num(r.max_rate_per_s),
+                r.factor,
+                num(r.base_rate_per_s)
+            ));
+            match &r.bottleneck {
+                Some(b) => s.push_str(&format!(
+                    "first to saturate: {b} (utilization {:.0}% at the first load that breaks the objective)\n",
+                    r.bottleneck_utilization * 100.0
+                )),
+                None => s.push_str(&format!(
+                    "first to saturate: none; {}\n",
+                    r.note.as_deref().unwrap_or("no service is near saturation")
+                )),
+            }
+        }
+        Outcome::NotBroken => {
+            s.push_str(&format!(
+                "{} not broken: it holds at every load tried, up to {} requests/s ({:.2}× the model's {}/s)\n",
+                slo.join(" and "),
+                num(r.max_rate_per_s),
+                r.factor,
+                num(r.base_rate_per_s)
+            ));
+            if let Some(note) = &r.note {
+                s.push_str(note);
+                s.push('\n');
+            }
+        }
     }
     s
 }
