@@ -370,8 +370,11 @@ fn sweep(a: SweepArgs) -> Result<()> {
         if shard.is_some() {
             return Err(BadInput("--precision decides the number of runs as it goes, so it cannot be split with --shard".into()).into());
         }
+        let metric = a.metric.clone().unwrap_or_default();
+        plan.check_metric_options("--metric", std::slice::from_ref(&metric), true)
+            .map_err(BadInput)?;
         plan.spec.precision = Some(scalesim::experiment::spec::PrecisionSpec {
-            metric: a.metric.clone().unwrap_or_default(),
+            metric,
             relative: parse_share(p)?,
             max_replications: Some(a.max_replications),
         });
@@ -547,14 +550,26 @@ fn compare(a: CompareArgs) -> Result<()> {
         precision,
     };
     let source = serde_json::to_value(&spec).context("serializing the comparison")?;
-    let plan = scalesim::experiment::plan::plan_from_spec(
-        spec,
+    // The precision metric is one of the --metric keys, checked below with them.
+    let precision = spec.precision.clone();
+    let mut plan = scalesim::experiment::plan::plan_from_spec(
+        ExperimentSpec {
+            precision: None,
+            ..spec
+        },
         &source,
         Path::new("compare"),
         Path::new("."),
         None,
     )
     .map_err(|e| anyhow::Error::new(BadInput(e.to_string())))?;
+    plan.check_metric_options("--metric", &a.metrics, false)
+        .map_err(BadInput)?;
+    if precision.is_some() {
+        plan.check_metric_options("--metric", &a.metrics[..1], true)
+            .map_err(BadInput)?;
+    }
+    plan.spec.precision = precision;
     let dir = a
         .out
         .clone()

@@ -31,11 +31,24 @@ pub const MAX_MAX_IN_FLIGHT: u64 = 100_000_000;
 /// The size is checked from the file's metadata first, and the read itself stops after
 /// `limit + 1` bytes, so a device or a pipe that never ends (`/dev/zero`) is caught too.
 pub fn read_to_string_capped(path: &Path, limit: u64) -> io::Result<String> {
-    let bytes = read_capped(path, limit)?;
-    String::from_utf8(bytes).map_err(|_| {
+    utf8_text(read_capped(path, limit)?)
+}
+
+/// The bytes of a text file as a string. Invalid UTF-8 is an error of kind `InvalidData`
+/// that names the line and column of the first bad byte.
+pub fn utf8_text(bytes: Vec<u8>) -> io::Result<String> {
+    String::from_utf8(bytes).map_err(|e| {
+        let good = &e.as_bytes()[..e.utf8_error().valid_up_to()];
+        let bad = e.as_bytes()[good.len()];
+        let line = good.iter().filter(|b| **b == b'\n').count() + 1;
+        let line_start = good.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+        // The bytes before the bad one are valid UTF-8: count characters, not bytes.
+        let column = String::from_utf8_lossy(&good[line_start..]).chars().count() + 1;
         io::Error::new(
             io::ErrorKind::InvalidData,
-            "stream did not contain valid UTF-8",
+            format!(
+                "invalid UTF-8 at line {line} column {column} (byte 0x{bad:02x}); save the file as UTF-8"
+            ),
         )
     })
 }

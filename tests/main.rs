@@ -8,6 +8,7 @@ mod determinism;
 mod experiments;
 mod golden;
 mod limits;
+mod mistakes;
 mod models;
 mod outside_world;
 mod support;

@@ -10,6 +10,7 @@
 
 pub mod aggregate;
 pub mod capacity;
+pub mod check;
 pub mod plan;
 pub mod run;
 pub mod spec;

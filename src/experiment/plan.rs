@@ -1,6 +1,7 @@
 //! From an experiment file to a plan: every (point, variant) as a validated model, and the
 //! list of runs (point, variant, replication) in a fixed order.
 
+use super::check::{Vocabulary, check_experiment_name, check_outputs};
 use super::spec::{ExperimentSpec, WarmupSpec};
 use crate::error::{ModelError, ModelErrors};
 use crate::limits::{MAX_MODEL_FILE_BYTES, read_to_string_capped};
@@ -168,6 +169,9 @@ pub fn plan_from_spec(
     base: &Path,
     replications: Option<u32>,
 ) -> Result<Plan, ModelErrors> {
+    if let Err(m) = check_experiment_name(&spec.name) {
+        return Err(err(file, "name", m));
+    }
     // (name, own model file, overrides)
     type Variant = (String, Option<String>, Vec<(String, Value)>);
     let variants: Vec<Variant> = match &spec.variants {
@@ -312,6 +316,15 @@ pub fn plan_from_spec(
             row.push(Arc::new(m));
         }
         models.push(row);
+    }
+    // What to report and plot, against what the models can report: before any run.
+    let vocabulary = Vocabulary::of(models.iter().flatten());
+    let errors = check_outputs(&spec, &axes, points.len(), &vocabulary);
+    if !errors.is_empty() {
+        return Err(ModelErrors {
+            file: file.display().to_string(),
+            errors,
+        });
     }
     let hash = hash_value(
         &json!({"experiment": source, "models": model_hashes, "replications": replications}),

@@ -98,6 +98,8 @@ pub fn model_from_value(value: Value, base: &Path) -> Result<Model, Vec<ModelErr
 /// Parses text to a JSON value, reporting syntax errors with line and column. A key given
 /// twice in one object is an error, not silently the last one.
 pub fn parse_value(text: &str, format: Format) -> Result<Value, ModelError> {
+    // A byte order mark is allowed (some editors write one), in JSON as in YAML.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     match format {
         Format::Json => parse_json(text),
         Format::Yaml => serde_saphyr::from_str::<StrictValue>(text)

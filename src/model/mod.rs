@@ -14,7 +14,7 @@ pub use load::{
 };
 pub use overrides::{apply_set, set_path};
 pub use spec::ModelSpec;
-pub use validate::validate;
+pub use validate::{MAX_INSTANCES, check_name_rule, validate};
 
 use crate::components::ComponentDef;
 use crate::time::SimDuration;

@@ -93,6 +93,15 @@ pub fn validate(spec: ModelSpec, base: &Path, hash: String) -> Result<Model, Vec
             }
         }
     }
+    for (wname, w) in &spec.workloads {
+        for class in w.classes.iter().flat_map(|mix| mix.keys()) {
+            check_name(
+                &mut errs,
+                &join(&join(&join("workloads", wname), "classes"), class),
+                class,
+            );
+        }
+    }
     let classes = collect_classes(&spec, &traces);
     if !check_class_table(&mut errs, &spec, &classes) {
         // Building a handler per class for every component would take that memory.
@@ -250,14 +259,60 @@ fn check_class_table(errs: &mut Errors, spec: &ModelSpec, classes: &[String]) ->
 }
 
 fn check_name(errs: &mut Errors, path: &str, name: &str) {
-    if name.is_empty() {
-        errs.push(path, "a name must not be empty");
-    } else if name.contains(['.', '[', ']', '=']) || name.contains(char::is_whitespace) {
-        errs.push(
-            path,
-            format!("name \"{name}\" must not contain spaces, dots, brackets or \"=\""),
-        );
+    if let Err(msg) = check_name_rule(name) {
+        errs.push(path, msg);
     }
+}
+
+/// Longest name of a component, workload or class, in characters.
+pub const MAX_NAME_CHARS: usize = 100;
+
+/// The one rule for the names of components, workloads and request classes: a letter or
+/// digit, then letters, digits, `_` or `-`; at most [`MAX_NAME_CHARS`] characters. Names
+/// appear in metric keys (`workloads.users.latency.p99_ms`), instance names (`app[2]`),
+/// `--set` paths (`PATH=VALUE`), metric patterns (`cost.*`) and CSV columns, so the
+/// separators of these (`.`, `[`, `]`, `=`, `*`, `,`, `/`), spaces, control characters and
+/// invisible characters (zero-width spaces and joiners, direction marks) are refused.
+/// Letters and digits of any script are allowed.
+pub fn check_name_rule(name: &str) -> Result<(), String> {
+    let shown: String = name.escape_debug().collect();
+    let first = name.chars().next();
+    let bad = name
+        .chars()
+        .find(|c| !(c.is_alphanumeric() || *c == '_' || *c == '-'));
+    if first.is_none() {
+        Err("a name must not be empty".to_string())
+    } else if name.chars().count() > MAX_NAME_CHARS {
+        Err(format!(
+            "a name must be at most {MAX_NAME_CHARS} characters, got {}",
+            name.chars().count()
+        ))
+    } else if let Some(c) = bad {
+        let what = if c.is_control() {
+            "a control character".to_string()
+        } else if c.is_whitespace() {
+            "a space".to_string()
+        } else if is_invisible(c) {
+            format!("an invisible character (U+{:04X})", c as u32)
+        } else {
+            format!("\"{c}\"")
+        };
+        Err(format!(
+            "name \"{shown}\" contains {what}; a name is a letter or digit, then letters, digits, \"_\" or \"-\""
+        ))
+    } else if !first.is_some_and(char::is_alphanumeric) {
+        Err(format!(
+            "name \"{shown}\" must start with a letter or digit; a name is a letter or digit, then letters, digits, \"_\" or \"-\""
+        ))
+    } else {
+        Ok(())
+    }
+}
+
+/// Characters that print as nothing: zero-width spaces and joiners, direction marks, the
+/// byte order mark, soft hyphens.
+fn is_invisible(c: char) -> bool {
+    matches!(c as u32, 0x00AD | 0x180E | 0x200B..=0x200F | 0x202A..=0x202E | 0x2060..=0x2064 | 0xFEFF)
 }
 
 /// Request classes: those of each workload's mix (or trace) in order of first appearance.
@@ -1239,8 +1294,8 @@ fn read_trace(path: &Path) -> Result<Trace, String> {
             }
         };
         let class = rec.get(cc).unwrap_or("");
-        if class.is_empty() {
-            return Err(format!("{}:{line}: empty class", path.display()));
+        if let Err(m) = check_name_rule(class) {
+            return Err(format!("{}:{line}: class: {m}", path.display()));
         }
         let key = rec.get(kc).unwrap_or("").parse::<u64>().map_err(|_| {
             format!(

@@ -137,6 +137,47 @@ pub fn headline_metrics(r: &RunResult) -> IndexMap<String, f64> {
     m
 }
 
+/// The keys [`headline_metrics`] gives for any run of `model`, in the same order, found
+/// before running it: the workload keys from its workloads and classes, each component's
+/// metric names from the report of a fresh instance of it (so they follow the components'
+/// own code).
+pub fn metric_keys(model: &Model) -> Vec<String> {
+    let mut keys = Vec::new();
+    for w in &model.workloads {
+        let p = format!("workloads.{}", w.name);
+        for k in [
+            "throughput_per_s",
+            "goodput_per_s",
+            "error_share",
+            "latency.mean_ms",
+            "latency.p50_ms",
+            "latency.p90_ms",
+            "latency.p95_ms",
+            "latency.p99_ms",
+            "latency.p999_ms",
+        ] {
+            keys.push(format!("{p}.{k}"));
+        }
+        if w.classes.len() > 1 {
+            for (class, _) in &w.classes {
+                let class = &model.classes[*class as usize];
+                keys.push(format!("{p}.classes.{class}.latency.mean_ms"));
+                keys.push(format!("{p}.classes.{class}.latency.p99_ms"));
+            }
+        }
+    }
+    for c in &model.components {
+        let instance = c.kind.instantiate(c, c.first_instance, 0, 0);
+        let report = instance.report(crate::time::SimTime::ZERO);
+        for (k, _, _) in &report.metrics {
+            keys.push(format!("components.{}.{k}", c.name));
+        }
+    }
+    keys.push("cost.per_hour".to_string());
+    keys.push("cost.per_million_requests".to_string());
+    keys
+}
+
 /// Mean and CI of every headline metric across runs.
 pub fn summarize(runs: &[RunResult]) -> IndexMap<String, Estimate> {
     let per_run: Vec<IndexMap<String, f64>> = runs.iter().map(headline_metrics).collect();
