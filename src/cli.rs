@@ -235,12 +235,14 @@ fn load(path: &Path, set: &[String]) -> Result<Model> {
 fn run_model(a: RunArgs) -> Result<()> {
     let model = load(&a.model, &a.set)?;
     let seed = a.seed.unwrap_or(model.seed);
+    check_replications_memory(&model, a.replications)?;
     let estimates = estimate(&model);
     let pool = thread_pool(a.jobs)?;
     let runs = pool
         .install(|| scalesim::replicate::replicate(&model, seed, a.replications as usize))
         .with_context(|| format!("{}: the simulation failed", a.model.display()))?;
     let out = RunOutput::new(&model, seed, &a.set, estimates, runs);
+    warn_stopped_early(&out);
     let json = serde_json::to_string_pretty(&out).context("serializing the result")? + "\n";
     let csv = to_csv(&out);
     if let Some(dir) = &a.out {
@@ -253,6 +255,45 @@ fn run_model(a: RunArgs) -> Result<()> {
         OutputFormat::Table => emit(&run_table(&model, &out)),
         OutputFormat::Json => emit(&json),
         OutputFormat::Csv => emit(&csv),
+    }
+}
+
+/// Refuses replications whose results would not fit in [`MAX_RUN_RESULTS_BYTES`].
+fn check_replications_memory(model: &Model, replications: u32) -> Result<()> {
+    use scalesim::limits::{MAX_RUN_RESULTS_BYTES, run_result_bytes};
+    let per_run = run_result_bytes(model);
+    let total = per_run.saturating_mul(u64::from(replications));
+    if total > MAX_RUN_RESULTS_BYTES {
+        return Err(BadInput(format!(
+            "--replications: {replications} replications of this model would keep about {:.1} GiB of results in memory, more than the {} GiB allowed; use at most {}, or a sweep (which keeps each run on disk)",
+            total as f64 / f64::from(1u32 << 30),
+            MAX_RUN_RESULTS_BYTES >> 30,
+            MAX_RUN_RESULTS_BYTES / per_run
+        ))
+        .into());
+    }
+    Ok(())
+}
+
+/// Says on stderr, whatever the output format, that runs stopped at `max_in_flight`.
+fn warn_stopped_early(out: &RunOutput) {
+    let stopped: Vec<_> = out
+        .runs
+        .iter()
+        .filter(|r| r.stopped_early.is_some())
+        .collect();
+    if let Some(first) = stopped
+        .first()
+        .and_then(|r| r.stopped_early.map(|s| (s, r.seed)))
+    {
+        eprintln!("warning: {}", first.0.message(first.1));
+        if stopped.len() > 1 {
+            eprintln!(
+                "warning: {} of {} runs stopped early",
+                stopped.len(),
+                out.runs.len()
+            );
+        }
     }
 }
 

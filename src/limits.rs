@@ -20,11 +20,39 @@ pub const MAX_CLASSES: usize = 10_000;
 /// Most (components + workloads) × request classes: each component keeps a handler, and
 /// each workload its counters, for every class of the model.
 pub const MAX_CLASS_TABLE: u64 = 1_000_000;
+/// Most models an experiment validates and keeps: sweep points × variants.
+pub const MAX_SWEEP_MODELS: u64 = 10_000;
+/// Most runs of an experiment: sweep points × variants × replications.
+pub const MAX_SWEEP_RUNS: u64 = 1_000_000;
 /// Default of the model field `max_in_flight`: requests in flight (created and not yet
 /// finished) at which a run stops early. About 150 bytes each, so 150 MB at the default.
 pub const DEFAULT_MAX_IN_FLIGHT: u64 = 1_000_000;
 /// Highest `max_in_flight` a model may set (request ids are 32-bit).
 pub const MAX_MAX_IN_FLIGHT: u64 = 100_000_000;
+
+/// Most memory the results of one `scalesim run` may take: its replications' results are
+/// all kept, to print them together.
+pub const MAX_RUN_RESULTS_BYTES: u64 = 4 << 30;
+
+/// A generous estimate of the memory one run's result takes while `scalesim run` holds
+/// it, with its share of the JSON and CSV text made from it: about 4 KB per component
+/// instance, 2 KB per component and per workload class, and 100 bytes per time-series
+/// window per workload.
+pub fn run_result_bytes(model: &crate::model::Model) -> u64 {
+    let windows = model
+        .duration
+        .0
+        .div_ceil(model.series_window.0.max(1))
+        .max(1);
+    let workloads: u64 = model
+        .workloads
+        .iter()
+        .map(|w| (w.classes.len() as u64 + 1) * 2048 + windows * 100)
+        .sum();
+    8192 + workloads
+        + model.components.len() as u64 * 2048
+        + u64::from(model.instance_count()) * 4096
+}
 
 /// Reads the whole file at `path` as UTF-8 text, refusing one longer than `limit` bytes.
 ///

@@ -20,6 +20,8 @@ pub fn seed_of(seed: u64, index: usize) -> u64 {
 
 /// Runs `replications` replications of `model` with seeds derived from `seed`, on the
 /// current rayon pool. The first failed replication (in replication order) is the error.
+/// The results keep no latency histograms (`RunResult::latency` is empty): they take
+/// 150 KB per workload, and replications are summarised from their percentiles.
 pub fn replicate(
     model: &Model,
     seed: u64,
@@ -27,6 +29,11 @@ pub fn replicate(
 ) -> Result<Vec<RunResult>, RunError> {
     (0..replications)
         .into_par_iter()
-        .map(|i| run_once(model, seed_of(seed, i)))
+        .map(|i| {
+            run_once(model, seed_of(seed, i)).map(|mut r| {
+                r.latency = Vec::new();
+                r
+            })
+        })
         .collect()
 }

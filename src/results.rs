@@ -19,6 +19,10 @@ pub struct RunResult {
     pub window_end_s: f64,
     /// Events handled by the engine during the whole run.
     pub events: u64,
+    /// Set when the run stopped before `duration` because `max_in_flight` requests were in
+    /// flight; the window then ends at that time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stopped_early: Option<StoppedEarly>,
     /// Per workload.
     pub workloads: IndexMap<String, WorkloadResult>,
     /// Per component.
@@ -33,6 +37,25 @@ pub struct RunResult {
     /// merging across replications; not serialized.
     #[serde(skip)]
     pub latency: Vec<LatencyHistogram>,
+}
+
+/// Why and when a run stopped before its `duration`.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
+pub struct StoppedEarly {
+    /// Simulated time of the stop, seconds.
+    pub at_s: f64,
+    /// Requests in flight then (the model's `max_in_flight`).
+    pub in_flight: u64,
+}
+
+impl StoppedEarly {
+    /// One line for people: when, why, and what to do.
+    pub fn message(&self, seed: u64) -> String {
+        format!(
+            "seed {seed}: stopped early at t = {}s of simulated time: {} requests were in flight, the model's max_in_flight; the system is overloaded (requests arrive faster than they finish, so its queues grow without bound); results cover the run up to that time; lower the load, add capacity, or raise max_in_flight",
+            self.at_s, self.in_flight
+        )
+    }
 }
 
 /// What the clients of one workload saw in the window.
@@ -327,6 +350,10 @@ fn collect(model: &Model, sim: &Simulation, seed: u64) -> RunResult {
         window_start_s: start.as_secs_f64(),
         window_end_s: end.as_secs_f64(),
         events: sim.events(),
+        stopped_early: sim.stopped_at().map(|at| StoppedEarly {
+            at_s: at.as_secs_f64(),
+            in_flight: ctx.in_flight,
+        }),
         workloads,
         components,
         conservation: Conservation {

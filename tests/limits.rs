@@ -153,3 +153,189 @@ fn request_classes_are_bounded() {
         &["(components + workloads) × request classes may be at most 1000000, got 202 × 4975"],
     );
 }
+
+#[test]
+fn an_overloaded_model_stops_at_max_in_flight_with_its_results() {
+    // 1000 requests/s into one worker serving 10 ms each (ρ = 10): 900 more arrive each
+    // second than finish, so 2000 are in flight at about t = 2.2 s, long before the hour.
+    let mut m = base();
+    m["duration"] = json!("1h");
+    m["max_in_flight"] = json!(2000);
+    m["workloads"]["users"]["arrivals"] = json!({"poisson": {"rate": 1000}});
+    m["components"]["app"] =
+        json!({"kind": "service", "workers": 1, "service_time": {"constant": "10ms"}});
+    let (_dir, file) = write_model(&m);
+    let out = scalesim()
+        .args(["run", &file, "--format", "json"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("stopped early at t = ") && stderr.contains("max_in_flight"),
+        "{stderr}"
+    );
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let run = &doc["runs"][0];
+    let at = run["stopped_early"]["at_s"].as_f64().unwrap();
+    assert!((1.9..2.6).contains(&at), "stopped at {at}s");
+    assert_eq!(run["stopped_early"]["in_flight"], json!(2000));
+    assert_eq!(run["window_end_s"].as_f64().unwrap(), at);
+    assert_eq!(run["conservation"]["in_flight"], json!(2000));
+    assert_eq!(run["conservation"]["holds"], json!(true));
+    // Served at full speed up to the stop: 100 per second.
+    let throughput = run["components"]["app"]["total"]["throughput_per_s"]
+        .as_f64()
+        .unwrap();
+    assert!((throughput - 100.0).abs() < 5.0, "{throughput}");
+    assert!(
+        doc["warnings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|w| w.as_str().unwrap().contains("stopped early")),
+        "{}",
+        doc["warnings"]
+    );
+    // The table says it too.
+    let table = scalesim().args(["run", &file]).output().unwrap();
+    assert!(String::from_utf8_lossy(&table.stdout).contains("stopped early at t = "));
+
+    // A run below the limit is untouched: no stop, the window ends at duration.
+    let mut calm = m.clone();
+    calm["duration"] = json!("1s");
+    calm["workloads"]["users"]["arrivals"] = json!({"poisson": {"rate": 50}});
+    let (_dir2, file) = write_model(&calm);
+    let doc: Value = serde_json::from_slice(
+        &scalesim()
+            .args(["run", &file, "--format", "json"])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    assert!(doc["runs"][0].get("stopped_early").is_none());
+    assert_eq!(doc["runs"][0]["window_end_s"], json!(1.0));
+}
+
+#[test]
+fn max_in_flight_is_checked_before_the_run() {
+    let mut m = base();
+    m["max_in_flight"] = json!(0);
+    let (_dir, file) = write_model(&m);
+    refused(
+        &["check", &file],
+        &["max_in_flight: must be between 1 and 100000000, got 0"],
+    );
+    let mut m = base();
+    m["max_in_flight"] = json!(50);
+    m["workloads"]["users"]["arrivals"] =
+        json!({"closed": {"users": 100, "think": {"constant": "1ms"}}});
+    let (_dir, file) = write_model(&m);
+    refused(
+        &["run", &file],
+        &["max_in_flight: 50 is below the 100 closed-loop users"],
+    );
+}
+
+#[test]
+fn refused_requests_do_not_keep_their_client_timeouts_in_memory() {
+    use scalesim::engine::{RunOptions, Simulation};
+    use scalesim::model::{Format, parse_model_str};
+    // 100,000 requests/s at one worker with room for one waiting request: nearly all are
+    // refused at once, each leaving a client timeout due in an hour. Kept until they fire,
+    // 200,000 of them would sit in the calendar at the end of the 2 s.
+    let mut m = base();
+    m["duration"] = json!("2s");
+    m["workloads"]["users"] = json!({"arrivals": {"poisson": {"rate": 100_000}},
+                                     "target": "app", "timeout": "1h"});
+    m["components"]["app"] = json!({"kind": "service", "workers": 1, "queue": 1,
+                                    "service_time": {"constant": "1ms"}});
+    let model =
+        parse_model_str(&m.to_string(), Format::Json, std::path::Path::new("."), &[]).unwrap();
+    let mut sim = Simulation::new(&model, RunOptions { seed: 3 });
+    sim.run().unwrap();
+    let ctx = sim.context();
+    assert!(ctx.totals.arrived > 190_000, "{}", ctx.totals.arrived);
+    assert!(ctx.totals.failed > 180_000, "{}", ctx.totals.failed);
+    let pending = ctx.calendar.len();
+    assert!(
+        pending <= 70_000,
+        "{pending} events pending: stale timeouts were kept"
+    );
+    // The results are those of a run that kept them: every refusal is counted once.
+    let r = scalesim::results::run_once(&model, 3).unwrap();
+    assert!(r.conservation.holds);
+    // No timeout fired (they are due in an hour): every failure is a refusal.
+    assert_eq!(r.workloads["users"].errors["timeout"], 0);
+    assert_eq!(
+        r.workloads["users"].errors["queue_full"],
+        r.workloads["users"].failed
+    );
+}
+
+#[test]
+fn a_huge_sweep_grid_is_refused_from_its_size_before_it_is_built() {
+    // 1000 × 1000 × 1000 points: 10^9 models if expanded. Refused from the product of the
+    // axes' lengths, at once.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("m.json"), base().to_string()).unwrap();
+    let axis: Vec<u32> = (1..=1000).collect();
+    let exp = json!({
+        "name": "huge",
+        "model": "m.json",
+        "sweep": {
+            "workloads.users.arrivals.poisson.rate": axis,
+            "components.app.workers": axis,
+            "seed": axis
+        }
+    });
+    let file = dir.path().join("e.json");
+    std::fs::write(&file, exp.to_string()).unwrap();
+    let started = std::time::Instant::now();
+    refused(
+        &["sweep", file.to_str().unwrap()],
+        &[
+            "sweep: the experiment has 1000000000 models to run (1000 × 1000 × 1000 point(s) × 1 variant(s)), more than the 10000 allowed",
+        ],
+    );
+    assert!(started.elapsed().as_secs() < 20);
+    // Within the models limit, too many runs: 100 points × 100,000 replications.
+    let exp = json!({
+        "name": "many-runs",
+        "model": "m.json",
+        "replications": 100_000,
+        "sweep": {"components.app.workers": (1..=100).collect::<Vec<u32>>()}
+    });
+    std::fs::write(&file, exp.to_string()).unwrap();
+    refused(
+        &["sweep", file.to_str().unwrap()],
+        &[
+            "replications: the experiment has 10000000 runs",
+            "1000000 allowed",
+        ],
+    );
+}
+
+#[test]
+fn run_replications_are_refused_when_their_results_would_not_fit() {
+    // 100,000 series windows take about 10 MB of each result: 500 replications would keep
+    // about 5 GB. Refused before anything runs, with the largest count allowed.
+    let (_dir, file) = write_model(&base());
+    let started = std::time::Instant::now();
+    refused(
+        &[
+            "run",
+            &file,
+            "--set",
+            "series_window=100us",
+            "--replications",
+            "500",
+        ],
+        &[
+            "--replications: 500 replications",
+            "more than the 4 GiB allowed; use at most 428,",
+        ],
+    );
+    assert!(started.elapsed().as_secs() < 10);
+}

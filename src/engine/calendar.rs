@@ -77,6 +77,8 @@ pub struct Calendar {
     /// Lane events in a row after which the calendar reports a stall.
     stall_limit: u64,
     stalled: bool,
+    /// Future events dropped by [`Calendar::halt`], never popped.
+    dropped: u64,
 }
 
 impl Default for Calendar {
@@ -107,6 +109,7 @@ impl Calendar {
             lane_pops: 0,
             stall_limit: u64::MAX,
             stalled: false,
+            dropped: 0,
         }
     }
 
@@ -128,7 +131,36 @@ impl Calendar {
 
     /// Events popped so far (the pending ones are those scheduled and not yet popped).
     pub fn popped(&self) -> u64 {
-        self.next_seq - self.future_len() as u64 + self.lane_pops
+        self.next_seq - self.future_len() as u64 - self.dropped + self.lane_pops
+    }
+
+    /// Removes the pending events for which `keep` is false; the others keep their order.
+    /// They are not counted as popped.
+    pub fn retain(&mut self, mut keep: impl FnMut(Event) -> bool) {
+        self.lane.retain(|e| keep(e.unpack()));
+        let before = self.future_len();
+        if self.use_radix {
+            self.radix.retain(|e| keep(e.event.unpack()));
+        } else {
+            let mut items = self.dary.take();
+            items.retain(|e| keep(e.event.unpack()));
+            items.sort_unstable_by_key(|e| e.key()); // a sorted array is a valid heap
+            self.dary.set(items);
+            self.dary.room = self.dary.items.len().min(self.to_radix);
+        }
+        self.dropped += (before - self.future_len()) as u64;
+    }
+
+    /// Drops every pending event, so that [`Calendar::pop`] returns `None`: the run stops
+    /// after the event being handled. The clock stays where it is.
+    pub fn halt(&mut self) {
+        self.dropped += self.future_len() as u64;
+        self.lane.clear();
+        self.dary.take();
+        self.dary.room = 0;
+        let mut sink = Vec::new();
+        self.radix.drain_into(&mut sink);
+        self.use_radix = false;
     }
 
     /// The time of the event popped last.
@@ -533,6 +565,21 @@ impl RadixHeap {
         e
     }
 
+    fn retain(&mut self, mut keep: impl FnMut(&Entry) -> bool) {
+        self.len = 0;
+        for (b, bucket) in self.buckets.iter_mut().enumerate() {
+            bucket.retain(|e| keep(e));
+            self.len += bucket.len();
+            if bucket.is_empty() {
+                if b == 128 {
+                    self.occupied_top = false;
+                } else {
+                    self.occupied &= !(1u128 << b);
+                }
+            }
+        }
+    }
+
     fn drain_into(&mut self, out: &mut Vec<Entry>) {
         for b in &mut self.buckets {
             out.append(b);
@@ -626,6 +673,29 @@ mod tests {
         assert!(!c.stalled());
         assert_eq!(n, 100 * 11);
         assert_eq!(c.popped(), n);
+    }
+
+    #[test]
+    fn retain_drops_events_and_keeps_the_order_of_the_rest() {
+        for radix_at in [4096usize, 8] {
+            let mut c = Calendar::with_thresholds(radix_at, radix_at / 2);
+            for i in 0..100u32 {
+                c.schedule(SimTime(u64::from(i % 7) + 1), ev(i));
+            }
+            c.schedule_now(ev(1000));
+            c.retain(|e| !data(e).is_multiple_of(3));
+            let mut want: Vec<(u64, u32)> = (0..100u32)
+                .filter(|i| !i.is_multiple_of(3))
+                .map(|i| (u64::from(i % 7) + 1, i))
+                .collect();
+            want.sort();
+            want.insert(0, (0, 1000));
+            let got: Vec<(u64, u32)> = std::iter::from_fn(|| c.pop())
+                .map(|(t, e)| (t.0, data(e)))
+                .collect();
+            assert_eq!(got, want);
+            assert_eq!(c.popped(), want.len() as u64);
+        }
     }
 
     proptest! {

@@ -78,6 +78,8 @@ pub struct Request {
     pub created: SimTime,
     /// True once the client has its answer (a response, or its own timeout).
     pub answered: bool,
+    /// True when a client timeout event was scheduled for it.
+    pub timed: bool,
 }
 
 /// Something that lives in a [`Slab`] and has a generation.

@@ -138,7 +138,24 @@ pub struct Ctx {
     pub totals: Totals,
     /// Time after which nothing is generated.
     pub horizon: SimTime,
+    /// Requests created and not yet finished (answered or not: a request whose client
+    /// timed out stays until its work ends).
+    pub in_flight: u64,
+    /// The model's `max_in_flight`.
+    pub max_in_flight: u64,
+    /// When the run stopped early because `in_flight` reached `max_in_flight`.
+    pub stopped_at: Option<SimTime>,
+    /// Client timeout events in the calendar whose request already finished: they will do
+    /// nothing when they fire.
+    pub stale_timeouts: u64,
+    /// Stale timeouts at which the calendar is next considered for compaction.
+    pub compact_at: u64,
 }
+
+/// Stale client timeouts tolerated before the calendar is compacted: below this they cost
+/// little memory, and the compaction (which changes the count of events handled) never
+/// happens.
+pub const COMPACT_MIN_STALE: u64 = 1 << 16;
 
 impl Ctx {
     /// Current simulated time.
@@ -220,10 +237,15 @@ impl Ctx {
         if c.parent == CLIENT {
             // The request's first call has finished (it is the request): the client gets
             // its answer unless it already gave up, and the request ends with the call.
-            if !self.requests[call as usize].answered {
+            let r = self.requests[call as usize];
+            if !r.answered {
                 self.answer(call, outcome);
+                if r.timed {
+                    self.stale_timeout();
+                }
             }
             self.calls.remove(call);
+            self.in_flight -= 1;
         } else {
             let to = c.parent;
             self.calendar.schedule_now(Event::Reply { to, call });
@@ -260,6 +282,7 @@ impl Ctx {
             w.stats.arrived[class as usize] += 1;
         }
         self.totals.arrived += 1;
+        self.in_flight += 1;
         let to = self.groups[target as usize].pick();
         let call = self.calls.insert_with(|id| Call {
             request: id,
@@ -278,6 +301,7 @@ impl Ctx {
             user,
             created: now,
             answered: false,
+            timed: timeout.is_some(),
         };
         if let Some(t) = timeout {
             let generation = self.calls.get(call).generation;
@@ -303,7 +327,40 @@ impl Ctx {
     pub(crate) fn client_timeout(&mut self, request: RequestId, generation: u32) {
         if self.calls.is_live(request, generation) && !self.requests[request as usize].answered {
             self.answer(request, Outcome::Failed(ErrorCause::Timeout));
+        } else {
+            // Its request finished before the timeout: a stale event, now gone.
+            self.stale_timeouts = self.stale_timeouts.saturating_sub(1);
         }
+    }
+
+    /// A request with a client timeout finished first: its timeout event is stale. Once
+    /// stale events are many (at least [`COMPACT_MIN_STALE`]) and most of the calendar,
+    /// they are removed, so refused or fast requests with a long timeout do not pile up
+    /// in memory until their timeouts fire.
+    #[inline(always)]
+    fn stale_timeout(&mut self) {
+        self.stale_timeouts += 1;
+        if self.stale_timeouts >= self.compact_at {
+            self.compact_timeouts();
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn compact_timeouts(&mut self) {
+        if self.stale_timeouts * 2 >= self.calendar.len() as u64 {
+            let (calls, requests) = (&self.calls, &self.requests);
+            self.calendar.retain(|e| match e {
+                Event::ClientTimeout {
+                    request,
+                    generation,
+                } => calls.is_live(request, generation) && !requests[request as usize].answered,
+                _ => true,
+            });
+            self.stale_timeouts = 0;
+        }
+        // Amortized: the next compaction waits for as many stale events as remain pending.
+        self.compact_at = self.stale_timeouts + COMPACT_MIN_STALE.max(self.calendar.len() as u64);
     }
 
     /// The client of `request` (the id of its first call, which is still live) gets its

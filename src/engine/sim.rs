@@ -76,6 +76,11 @@ impl Simulation {
             measuring: model.warmup.0 == 0,
             totals: Totals::default(),
             horizon,
+            in_flight: 0,
+            max_in_flight: model.max_in_flight,
+            stopped_at: None,
+            stale_timeouts: 0,
+            compact_at: super::context::COMPACT_MIN_STALE,
         };
         schedule_first_arrivals(&mut ctx);
         if model.warmup.0 > 0 {
@@ -115,7 +120,9 @@ impl Simulation {
         // request waits forever), and that quiet time is measured too. Only a run whose
         // workloads have all run out (a trace or a `requests` limit) with every request
         // answered ends at its last event.
-        let last = if past_horizon == 0 && self.ran_out() {
+        let last = if let Some(at) = self.ctx.stopped_at {
+            at
+        } else if past_horizon == 0 && self.ran_out() {
             self.ctx.now()
         } else {
             horizon
@@ -179,6 +186,11 @@ impl Simulation {
         (self.warmup_end, self.end)
     }
 
+    /// When the run stopped early, at `max_in_flight` requests in flight.
+    pub fn stopped_at(&self) -> Option<SimTime> {
+        self.ctx.stopped_at
+    }
+
     /// The engine state (workload statistics, totals).
     pub fn context(&self) -> &Ctx {
         &self.ctx
@@ -225,12 +237,24 @@ fn schedule_first_arrivals(ctx: &mut Ctx) {
     }
 }
 
+/// A new request would pass `max_in_flight`: the run stops now, with what it measured.
+#[cold]
+#[inline(never)]
+fn stop_early(ctx: &mut Ctx) {
+    ctx.stopped_at = Some(ctx.now());
+    ctx.calendar.halt();
+}
+
 /// A workload's generate event: schedule the next arrival, then start this request.
 /// Returns where its first call goes.
 #[inline]
 fn generate(ctx: &mut Ctx, workload: u32, user: u32) -> Option<(InstanceId, CallId)> {
     let now = ctx.now();
     let horizon = ctx.horizon;
+    if ctx.in_flight >= ctx.max_in_flight {
+        stop_early(ctx);
+        return None;
+    }
     let w = &mut ctx.workloads[workload as usize];
     if !w.may_generate() {
         return None;

@@ -4,7 +4,9 @@
 use super::check::{Vocabulary, check_experiment_name, check_outputs};
 use super::spec::{ExperimentSpec, WarmupSpec};
 use crate::error::{ModelError, ModelErrors};
-use crate::limits::{MAX_MODEL_FILE_BYTES, read_to_string_capped};
+use crate::limits::{
+    MAX_MODEL_FILE_BYTES, MAX_SWEEP_MODELS, MAX_SWEEP_RUNS, read_to_string_capped,
+};
 use crate::model::{
     Format, Model, deserialize_located, hash_value, model_from_value, parse_value, set_path,
 };
@@ -218,6 +220,13 @@ pub fn plan_from_spec(
             format!("must be in (0, 1), e.g. 0.02 for 2%, got {}", p.relative),
         ));
     }
+    check_grid_size(
+        file,
+        &axes,
+        variants.len(),
+        replications,
+        spec.precision.as_ref(),
+    )?;
     // Cartesian product, last axis fastest.
     let mut points: Vec<Vec<Value>> = vec![Vec::new()];
     for (_, values) in &axes {
@@ -345,6 +354,56 @@ pub fn plan_from_spec(
         file: file.to_path_buf(),
         spec,
     })
+}
+
+/// Refuses a grid too large to build or run, from its size alone (the product of the
+/// axes' lengths, computed without overflow) before anything is expanded.
+fn check_grid_size(
+    file: &Path,
+    axes: &[(String, Vec<Value>)],
+    variants: usize,
+    replications: u32,
+    precision: Option<&super::spec::PrecisionSpec>,
+) -> Result<(), ModelErrors> {
+    let lengths: Vec<String> = axes.iter().map(|(_, v)| v.len().to_string()).collect();
+    let points = axes
+        .iter()
+        .try_fold(1u64, |n, (_, v)| n.checked_mul(v.len() as u64));
+    let models = points.and_then(|p| p.checked_mul(variants as u64));
+    let shape = if lengths.is_empty() {
+        format!("{variants} variant(s)")
+    } else {
+        format!("{} point(s) × {variants} variant(s)", lengths.join(" × "))
+    };
+    match models {
+        Some(m) if m <= MAX_SWEEP_MODELS => {}
+        _ => {
+            let got = models.map_or("more than 2^64".to_string(), |m| m.to_string());
+            return Err(err(
+                file,
+                "sweep",
+                format!(
+                    "the experiment has {got} models to run ({shape}), more than the {MAX_SWEEP_MODELS} allowed; split it into several experiments"
+                ),
+            ));
+        }
+    }
+    // Replications by precision may go up to their cap (100 by default).
+    let per_model = precision
+        .map_or(0, |p| p.max_replications.unwrap_or(100))
+        .max(replications);
+    let runs = models.and_then(|m| m.checked_mul(u64::from(per_model)));
+    match runs {
+        Some(r) if r <= MAX_SWEEP_RUNS => Ok(()),
+        _ => Err(err(
+            file,
+            "replications",
+            format!(
+                "the experiment has {} runs ({shape} × {per_model} replications), more than the {MAX_SWEEP_RUNS} allowed",
+                runs.map_or("more than 2^64".to_string(), |r| r.to_string())
+            ),
+        )),
+    }
 }
 
 /// A model with its warm-up replaced (for detected warm-ups).

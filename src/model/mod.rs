@@ -34,6 +34,8 @@ pub struct Model {
     pub seed: u64,
     /// Width of the time-series windows.
     pub series_window: SimDuration,
+    /// Requests in flight at which a run stops early.
+    pub max_in_flight: u64,
     /// Request class names; a class id indexes this.
     pub classes: Vec<String>,
     /// Workloads in file order.

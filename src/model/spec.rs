@@ -36,6 +36,11 @@ pub struct ModelSpec {
     /// Default seed of the run (default 1); `--seed` overrides it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seed: Option<u64>,
+    /// Most requests in flight (created and not yet finished) before a run stops early,
+    /// reporting what it measured up to then (default 1000000). Only an overloaded model
+    /// reaches it: its queues grow without bound.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_in_flight: Option<u64>,
     /// Sources of requests, by name.
     pub workloads: IndexMap<String, WorkloadSpec>,
     /// The parts of the system, by name.

@@ -12,8 +12,8 @@ use crate::components::{
 use crate::distributions::{Distribution, DistributionSpec};
 use crate::error::{Errors, ModelError, did_you_mean, index, join, num};
 use crate::limits::{
-    MAX_CLASS_TABLE, MAX_CLASSES, MAX_SERIES_WINDOWS, MAX_TRACE_FILE_BYTES, MAX_TRACE_RECORDS,
-    open_capped,
+    DEFAULT_MAX_IN_FLIGHT, MAX_CLASS_TABLE, MAX_CLASSES, MAX_MAX_IN_FLIGHT, MAX_SERIES_WINDOWS,
+    MAX_TRACE_FILE_BYTES, MAX_TRACE_RECORDS, open_capped,
 };
 use crate::time::{SimDuration, SimTime, parse_duration_nanos};
 use crate::workload::{Arrivals, KeyLaw, RateProfile, TraceRecord, WorkloadDef};
@@ -181,6 +181,7 @@ pub fn validate(spec: ModelSpec, base: &Path, hash: String) -> Result<Model, Vec
     }
 
     let series_window = series_window(&mut errs, &spec, duration);
+    let max_in_flight = max_in_flight(&mut errs, &spec);
     check_cycles(&mut errs, &spec, &names);
     // Whether requests can be answered is checked on the resolved handlers, so only when
     // every component built.
@@ -199,6 +200,7 @@ pub fn validate(spec: ModelSpec, base: &Path, hash: String) -> Result<Model, Vec
         warmup,
         seed: spec.seed.unwrap_or(1),
         series_window,
+        max_in_flight,
         classes,
         workloads,
         components,
@@ -232,6 +234,36 @@ fn series_window(errs: &mut Errors, spec: &ModelSpec, duration: SimDuration) -> 
         );
     }
     SimDuration(window.0.max(1))
+}
+
+/// The model's `max_in_flight`: at least 1, at most [`MAX_MAX_IN_FLIGHT`], and no fewer than
+/// the closed-loop users, who may all have a request out at once.
+fn max_in_flight(errs: &mut Errors, spec: &ModelSpec) -> u64 {
+    let limit = spec.max_in_flight.unwrap_or(DEFAULT_MAX_IN_FLIGHT);
+    if limit == 0 || limit > MAX_MAX_IN_FLIGHT {
+        errs.push(
+            "max_in_flight",
+            format!("must be between 1 and {MAX_MAX_IN_FLIGHT}, got {limit}"),
+        );
+        return limit.clamp(1, MAX_MAX_IN_FLIGHT);
+    }
+    let users: u64 = spec
+        .workloads
+        .values()
+        .filter_map(|w| match &w.arrivals {
+            ArrivalsSpec::Closed(c) => Some(u64::from(c.users)),
+            _ => None,
+        })
+        .sum();
+    if users > limit {
+        errs.push(
+            "max_in_flight",
+            format!(
+                "{limit} is below the {users} closed-loop users, who can all have a request in flight at once; raise max_in_flight to at least {users}"
+            ),
+        );
+    }
+    limit
 }
 
 /// Refuses more request classes than [`MAX_CLASSES`], and a model whose components and

@@ -69,6 +69,9 @@ impl RunOutput {
     ) -> Self {
         let mut warnings = estimates.warnings.clone();
         for r in &runs {
+            if let Some(stop) = &r.stopped_early {
+                warnings.push(stop.message(r.seed));
+            }
             if !r.conservation.holds {
                 warnings.push(format!(
                     "seed {}: conservation broken: arrived {} != completed {} + failed {} + in flight {}",
