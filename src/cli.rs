@@ -4,6 +4,7 @@ use crate::output::{emit, note};
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
 use scalesim::analysis::estimate;
+use scalesim::experiment::store::FolderLock;
 use scalesim::experiment::{
     ExperimentManifest, Plan, Shard, SweepError, aggregate, install_stop_handler, load_plan,
 };
@@ -108,7 +109,7 @@ struct CompareArgs {
     /// Base seed.
     #[arg(long, default_value_t = 1)]
     seed: u64,
-    /// Output folder (default: output/compare).
+    /// Output folder (default: output/compare-A-vs-B, from the designs' names).
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
     /// Threads.
@@ -234,6 +235,9 @@ fn load(path: &Path, set: &[String]) -> Result<Model> {
 
 fn run_model(a: RunArgs) -> Result<()> {
     let model = load(&a.model, &a.set)?;
+    if let Some(dir) = &a.out {
+        writable_folder(dir)?;
+    }
     let seed = a.seed.unwrap_or(model.seed);
     check_replications_memory(&model, a.replications)?;
     let estimates = estimate(&model);
@@ -245,17 +249,39 @@ fn run_model(a: RunArgs) -> Result<()> {
     warn_stopped_early(&out);
     let json = serde_json::to_string_pretty(&out).context("serializing the result")? + "\n";
     let csv = to_csv(&out);
+    // The files first, so that a closed stdout does not lose them; stdout even when the
+    // files fail, then their error.
+    let mut written = Ok(());
     if let Some(dir) = &a.out {
-        write_atomic(&dir.join("result.json"), json.as_bytes())
-            .with_context(|| format!("cannot write {}", dir.join("result.json").display()))?;
-        write_atomic(&dir.join("result.csv"), csv.as_bytes())
-            .with_context(|| format!("cannot write {}", dir.join("result.csv").display()))?;
+        for (name, bytes) in [
+            ("result.json", json.as_bytes()),
+            ("result.csv", csv.as_bytes()),
+        ] {
+            let path = dir.join(name);
+            let w = write_atomic(&path, bytes)
+                .with_context(|| format!("cannot write {}", path.display()));
+            written = written.and(w);
+        }
     }
-    match a.format {
+    let shown = match a.format {
         OutputFormat::Table => emit(&run_table(&model, &out)),
         OutputFormat::Json => emit(&json),
         OutputFormat::Csv => emit(&csv),
-    }
+    };
+    written.and(shown)
+}
+
+/// Creates `dir` if needed and checks that a file can be written in it, so that an
+/// unwritable `--out` fails before the simulation, not after it.
+fn writable_folder(dir: &Path) -> Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let probe = dir.join(format!(".scalesim-probe-{}", std::process::id()));
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&probe)
+        .and_then(|_| std::fs::remove_file(&probe))
+        .with_context(|| format!("cannot write to {}", dir.display()))
 }
 
 /// Refuses replications whose results would not fit in [`MAX_RUN_RESULTS_BYTES`].
@@ -427,6 +453,8 @@ fn sweep(a: SweepArgs) -> Result<()> {
         .into());
     }
     let dir = a.out.clone().unwrap_or_else(|| plan.default_out());
+    // One sweep writes a folder at a time (shards of one sweep share it).
+    let _lock = FolderLock::acquire(&dir, shard.is_some()).map_err(SweepError::from)?;
     let pool = thread_pool(a.jobs)?;
     install_stop_handler();
     let started = std::time::SystemTime::now();
@@ -442,7 +470,12 @@ fn sweep(a: SweepArgs) -> Result<()> {
                     &dir,
                     &format!("manifest-shard-{}-of-{}.json", s.index, s.count),
                 )
-                .with_context(|| format!("cannot write the manifest in {}", dir.display()))?;
+                .with_context(|| {
+                    format!(
+                        "cannot write {}",
+                        dir.join("manifest-shard-*.json").display()
+                    )
+                })?;
             note!(
                 "shard {}/{}: {executed} runs written to {}; join the shards with `scalesim merge`",
                 s.index,
@@ -454,7 +487,7 @@ fn sweep(a: SweepArgs) -> Result<()> {
             let results = aggregate(&plan, &dir).map_err(|e| anyhow::anyhow!(e))?;
             manifest
                 .write(&dir, "manifest.json")
-                .with_context(|| format!("cannot write the manifest in {}", dir.display()))?;
+                .with_context(|| format!("cannot write {}", dir.join("manifest.json").display()))?;
             emit(&experiment_table(&plan, &results))?;
             note!("results in {}", dir.display());
         }
@@ -463,45 +496,158 @@ fn sweep(a: SweepArgs) -> Result<()> {
 }
 
 fn merge(a: MergeArgs) -> Result<()> {
+    use scalesim::experiment::store::{list_records, remove_results};
     let out = a.out.clone().unwrap_or_else(|| a.dirs[0].clone());
     let experiment = match &a.experiment {
         Some(e) => e.clone(),
         None => recorded_experiment_file(&a.dirs)?,
     };
     let plan = load_experiment(&experiment, None)?;
-    // Gather every record into the output folder.
-    let runs = out.join("runs");
-    std::fs::create_dir_all(&runs).with_context(|| format!("cannot create {}", runs.display()))?;
-    for d in &a.dirs {
-        for (t, path) in scalesim::experiment::store::list_records(d)
-            .with_context(|| format!("cannot read {}", d.display()))?
+    // An existing output folder is held while the merge writes there (a shard still
+    // running in it is refused) and must belong to this experiment.
+    let _lock = if out.is_dir() {
+        let lock = FolderLock::acquire(&out, false).map_err(SweepError::from)?;
+        scalesim::experiment::run::survey(&plan, &out).map_err(sweep_error)?;
+        Some(lock)
+    } else {
+        None
+    };
+    // Everything is written aside first, into a sibling folder, and moved into place
+    // only once complete: a failed merge leaves no partial output.
+    let aside = aside_folder(&out)?;
+    let merged = merge_into(&plan, &a.dirs, &aside).and_then(|results| {
+        ExperimentManifest::new(&plan, 0, None, std::time::SystemTime::now())
+            .write(&aside, "manifest.json")
+            .with_context(|| format!("cannot write {}", out.join("manifest.json").display()))?;
+        Ok(results)
+    });
+    let results = match merged {
+        Ok(r) => r,
+        Err(e) => {
+            let _ = std::fs::remove_dir_all(&aside);
+            return Err(e);
+        }
+    };
+    if !out.exists() {
+        if let Err(e) = std::fs::rename(&aside, &out) {
+            let _ = std::fs::remove_dir_all(&aside);
+            return Err(e).with_context(|| format!("cannot create {}", out.display()));
+        }
+    } else {
+        // Into an existing folder (a shard's): its earlier results and any run not in
+        // the merge go, the merged files come in by rename, each whole.
+        let keep: std::collections::BTreeSet<_> = list_records(&aside)
+            .with_context(|| format!("cannot read {}", aside.display()))?
+            .into_iter()
+            .map(|(t, _)| t)
+            .collect();
+        for (t, path) in
+            list_records(&out).with_context(|| format!("cannot read {}", out.display()))?
         {
-            let target = runs.join(t.file_name());
-            if target != path {
-                let bytes = std::fs::read(&path)
-                    .with_context(|| format!("cannot read {}", path.display()))?;
-                if target.exists()
-                    && std::fs::read(&target).ok().as_deref() != Some(bytes.as_slice())
-                {
-                    return Err(BadInput(format!(
-                        "run {} is in two shards with different contents",
-                        t.file_name()
-                    ))
-                    .into());
-                }
-                write_atomic(&target, &bytes)
-                    .with_context(|| format!("cannot write {}", target.display()))?;
+            if !keep.contains(&t) {
+                std::fs::remove_file(&path)
+                    .with_context(|| format!("cannot remove {}", path.display()))?;
             }
         }
+        remove_results(&out, true)
+            .with_context(|| format!("cannot remove the earlier results in {}", out.display()))?;
+        move_files(&aside, &out)?;
+        let _ = std::fs::remove_dir_all(&aside);
     }
-    let started = std::time::SystemTime::now();
-    let results =
-        aggregate(&plan, &out).map_err(|e| anyhow::Error::new(BadInput(e.to_string())))?;
-    ExperimentManifest::new(&plan, 0, None, started)
-        .write(&out, "manifest.json")
-        .with_context(|| format!("cannot write the manifest in {}", out.display()))?;
     emit(&experiment_table(&plan, &results))?;
     note!("merged {} folder(s) into {}", a.dirs.len(), out.display());
+    Ok(())
+}
+
+/// A new, empty sibling of `out` to build it in: `.NAME.merging-PID`.
+fn aside_folder(out: &Path) -> Result<PathBuf> {
+    let parent = out
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let name = out
+        .file_name()
+        .map_or_else(|| "merge".into(), |n| n.to_string_lossy().into_owned());
+    let aside = parent.join(format!(".{name}.merging-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&aside);
+    std::fs::create_dir_all(&aside)
+        .with_context(|| format!("cannot create {}", aside.display()))?;
+    Ok(aside)
+}
+
+/// Checks every record of the shard folders `dirs` (errors name the shard's own file),
+/// copies them into `aside` and computes the result files there.
+fn merge_into(
+    plan: &Plan,
+    dirs: &[PathBuf],
+    aside: &Path,
+) -> Result<scalesim::experiment::ExperimentResults> {
+    use scalesim::experiment::store::{RunRecord, list_records, record_path};
+    let mut sources: std::collections::BTreeMap<scalesim::experiment::Task, PathBuf> =
+        Default::default();
+    for d in dirs {
+        if !d.is_dir() {
+            return Err(BadInput(format!("{}: no such folder", d.display())).into());
+        }
+        for (t, path) in list_records(d).with_context(|| format!("cannot read {}", d.display()))? {
+            let bad = |m: String| anyhow::Error::new(BadInput(format!("{}: {m}", path.display())));
+            let bytes =
+                std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
+            let record: RunRecord = serde_json::from_slice(&bytes)
+                .map_err(|e| bad(format!("not a run record: {e}")))?;
+            if record.experiment_hash != plan.hash {
+                return Err(bad(format!(
+                    "a run of a different experiment, or of an earlier version of \"{}\" (the experiment or one of its models changed since the shards ran)",
+                    plan.spec.name
+                )));
+            }
+            if record.task() != t {
+                return Err(bad(format!(
+                    "holds the run {}, not the run its name says",
+                    record.task().file_name()
+                )));
+            }
+            let target = record_path(aside, &t);
+            if let Some(first) = sources.get(&t) {
+                if std::fs::read(&target).ok().as_deref() != Some(bytes.as_slice()) {
+                    return Err(bad(format!(
+                        "differs from {}, the same run in another shard",
+                        first.display()
+                    )));
+                }
+                continue;
+            }
+            write_atomic(&target, &bytes)
+                .with_context(|| format!("cannot write {}", target.display()))?;
+            sources.insert(t, path);
+        }
+    }
+    aggregate(plan, aside).map_err(|e| {
+        // Name the shard folders, not the folder being built.
+        let shown = dirs
+            .iter()
+            .map(|d| d.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", ");
+        let msg = e.to_string().replace(&aside.display().to_string(), &shown);
+        anyhow::Error::new(BadInput(msg))
+    })
+}
+
+/// Moves every file under `from` to the same place under `to`, by rename.
+fn move_files(from: &Path, to: &Path) -> Result<()> {
+    for e in std::fs::read_dir(from).with_context(|| format!("cannot read {}", from.display()))? {
+        let e = e.with_context(|| format!("cannot read {}", from.display()))?;
+        let (src, dst) = (e.path(), to.join(e.file_name()));
+        if src.is_dir() {
+            std::fs::create_dir_all(&dst)
+                .with_context(|| format!("cannot create {}", dst.display()))?;
+            move_files(&src, &dst)?;
+        } else {
+            std::fs::rename(&src, &dst)
+                .with_context(|| format!("cannot write {}", dst.display()))?;
+        }
+    }
     Ok(())
 }
 
@@ -519,8 +665,10 @@ fn recorded_experiment_file(dirs: &[PathBuf]) -> Result<PathBuf> {
                 .and_then(|n| n.to_str())
                 .is_some_and(|n| n.starts_with("manifest") && n.ends_with(".json"));
             if is_manifest {
-                let v: serde_json::Value =
-                    serde_json::from_slice(&std::fs::read(&p)?).unwrap_or_default();
+                let v: serde_json::Value = serde_json::from_slice(
+                    &std::fs::read(&p).with_context(|| format!("cannot read {}", p.display()))?,
+                )
+                .unwrap_or_default();
                 if let Some(f) = v["experiment_file"].as_str() {
                     return Ok(PathBuf::from(f));
                 }
@@ -572,7 +720,7 @@ fn compare(a: CompareArgs) -> Result<()> {
     };
     let spec = ExperimentSpec {
         schema: None,
-        name: "compare".into(),
+        name: comparison_name(variants.keys()),
         description: None,
         model: None,
         variants: Some(variants),
@@ -611,10 +759,9 @@ fn compare(a: CompareArgs) -> Result<()> {
             .map_err(BadInput)?;
     }
     plan.spec.precision = precision;
-    let dir = a
-        .out
-        .clone()
-        .unwrap_or_else(|| PathBuf::from("output").join("compare"));
+    // Each comparison has its own folder, named after its designs.
+    let dir = a.out.clone().unwrap_or_else(|| plan.default_out());
+    let _lock = FolderLock::acquire(&dir, false).map_err(SweepError::from)?;
     let pool = thread_pool(a.jobs)?;
     install_stop_handler();
     let started = std::time::SystemTime::now();
@@ -623,10 +770,36 @@ fn compare(a: CompareArgs) -> Result<()> {
         .install(|| scalesim::experiment::execute(&plan, &dir, None, false, progress))
         .map_err(sweep_error)?;
     let results = aggregate(&plan, &dir).map_err(|e| anyhow::anyhow!(e))?;
-    ExperimentManifest::new(&plan, executed, None, started).write(&dir, "manifest.json")?;
+    ExperimentManifest::new(&plan, executed, None, started)
+        .write(&dir, "manifest.json")
+        .with_context(|| format!("cannot write {}", dir.join("manifest.json").display()))?;
     emit(&comparison_table(&results, &a.metrics))?;
     note!("results in {}", dir.display());
     Ok(())
+}
+
+/// The experiment name of a comparison, which also names its default folder:
+/// `compare-A-vs-B`, from the designs' names, shortened with a hash when very long.
+fn comparison_name<'a>(designs: impl Iterator<Item = &'a String>) -> String {
+    use sha2::{Digest, Sha256};
+    let joined = designs.map(String::as_str).collect::<Vec<_>>().join("-vs-");
+    let slug: String = format!("compare-{joined}")
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    const LONGEST: usize = 100;
+    if slug.len() <= LONGEST {
+        return slug;
+    }
+    let hash = Sha256::digest(slug.as_bytes());
+    let hex: String = hash[..6].iter().map(|b| format!("{b:02x}")).collect();
+    format!("{}-{hex}", &slug[..LONGEST - 13])
 }
 
 fn capacity(a: CapacityArgs) -> Result<()> {
@@ -638,7 +811,8 @@ fn capacity(a: CapacityArgs) -> Result<()> {
     // Validate the model as written first, for located errors.
     load(&a.model, &a.set)?;
     let text =
-        scalesim::limits::read_to_string_capped(&a.model, scalesim::limits::MAX_MODEL_FILE_BYTES)?;
+        scalesim::limits::read_to_string_capped(&a.model, scalesim::limits::MAX_MODEL_FILE_BYTES)
+            .with_context(|| format!("cannot read {}", a.model.display()))?;
     let mut value = scalesim::model::parse_value(&text, scalesim::model::Format::of_path(&a.model))
         .map_err(|e| BadInput(e.to_string()))?;
     for s in &a.set {

@@ -329,7 +329,7 @@ fn resume_keeps_finished_runs_and_completes_the_rest() {
     // A folder of another experiment is refused.
     let other = t.path().join("other.json");
     let mut v: Value = serde_json::from_str(&std::fs::read_to_string(&exp).unwrap()).unwrap();
-    v["replications"] = 2.into();
+    v["name"] = "other".into();
     std::fs::write(&other, v.to_string()).unwrap();
     let out = scalesim()
         .args([

@@ -170,7 +170,10 @@ pub fn complete_tasks(
 /// Reads every record of `dir` and writes the result files into it.
 pub fn aggregate(plan: &Plan, dir: &Path) -> Result<ExperimentResults, AggregateError> {
     let records = complete_tasks(plan, dir)?;
-    let io = |e: std::io::Error| AggregateError(format!("{}: {e}", dir.display()));
+    let io = |file: &str| {
+        let path = dir.join(file);
+        move |e: std::io::Error| AggregateError(format!("cannot write {}: {e}", path.display()))
+    };
     let params: Vec<String> = plan
         .axes
         .iter()
@@ -414,8 +417,8 @@ pub fn aggregate(plan: &Plan, dir: &Path) -> Result<ExperimentResults, Aggregate
             }
         }
     }
-    write_atomic(&dir.join("tidy.csv"), &finish(tidy)).map_err(io)?;
-    write_atomic(&dir.join("summary.csv"), &finish(summary)).map_err(io)?;
+    write_atomic(&dir.join("tidy.csv"), &finish(tidy)).map_err(io("tidy.csv"))?;
+    write_atomic(&dir.join("summary.csv"), &finish(summary)).map_err(io("summary.csv"))?;
 
     if plan.variants.len() > 1 {
         let mut c = csv_writer();
@@ -456,7 +459,7 @@ pub fn aggregate(plan: &Plan, dir: &Path) -> Result<ExperimentResults, Aggregate
             c.write_record(&row)
                 .map_err(|e| AggregateError(e.to_string()))?;
         }
-        write_atomic(&dir.join("comparisons.csv"), &finish(c)).map_err(io)?;
+        write_atomic(&dir.join("comparisons.csv"), &finish(c)).map_err(io("comparisons.csv"))?;
     }
 
     let results = ExperimentResults {
@@ -476,8 +479,8 @@ pub fn aggregate(plan: &Plan, dir: &Path) -> Result<ExperimentResults, Aggregate
         comparisons,
     };
     let json = serde_json::to_vec_pretty(&results).map_err(|e| AggregateError(e.to_string()))?;
-    write_atomic(&dir.join("results.json"), &json).map_err(io)?;
-    draw_plots(plan, dir, &results, &cdfs, &series).map_err(io)?;
+    write_atomic(&dir.join("results.json"), &json).map_err(io("results.json"))?;
+    draw_plots(plan, dir, &results, &cdfs, &series).map_err(io("plots"))?;
     Ok(results)
 }
 

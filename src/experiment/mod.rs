@@ -111,13 +111,30 @@ pub fn execute(
     resume: bool,
     progress: bool,
 ) -> Result<usize, SweepError> {
-    std::fs::create_dir_all(dir.join(store::RUNS_DIR))?;
+    let runs = dir.join(store::RUNS_DIR);
+    std::fs::create_dir_all(&runs).map_err(SweepError::io("create", &runs))?;
+    // Never delete the runs of another experiment: a mistyped --out is refused, not
+    // emptied. Runs of an earlier version of this experiment are replaced, unless
+    // --resume asks to keep runs.
+    let found = run::survey(plan, dir)?;
+    if resume && !found.stale.is_empty() {
+        return Err(run::edited(plan, dir));
+    }
+    let mut remove = found.stale;
     if !resume && shard.is_none() {
-        // Start afresh, but never delete the runs of another experiment: a mistyped
-        // --out is refused, not emptied.
-        run::recorded(plan, dir)?;
-        for (_, path) in store::list_records(dir)? {
-            std::fs::remove_file(path)?;
+        // Start afresh: no run, and no result file, of an earlier sweep stays (result
+        // files only in a folder known to be this experiment's, not any folder's).
+        if found.owned {
+            store::remove_results(dir, false).map_err(SweepError::io("clean up", dir))?;
+        }
+        remove.extend(found.done.iter().map(|t| store::record_path(dir, t)));
+    }
+    for path in remove {
+        match std::fs::remove_file(&path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(SweepError::io("remove", &path)(e));
+            }
+            _ => {}
         }
     }
     let mut executed = 0;

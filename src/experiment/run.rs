@@ -3,7 +3,9 @@
 //! does not grow with the number of runs and an interruption loses only runs in progress.
 
 use super::plan::{Plan, Task, WarmupMode, with_warmup};
-use super::store::{RunRecord, list_records, read_record, write_record};
+use super::store::{
+    FolderError, RUNS_DIR, RunRecord, list_records, read_record, recorded_owner, write_record,
+};
 use crate::engine::RunError;
 use crate::results::run_once;
 use crate::stats::mser5;
@@ -54,16 +56,21 @@ impl Shard {
 #[derive(Debug, thiserror::Error)]
 pub enum SweepError {
     /// A run failed.
-    #[error("run {task:?} failed: {source}")]
+    #[error("run {} failed: {source}", task.file_name())]
     Run {
         /// The task.
         task: Task,
         /// Why.
         source: RunError,
     },
-    /// Writing a record failed.
-    #[error("cannot write a run record: {0}")]
-    Io(#[from] std::io::Error),
+    /// Reading or writing the output folder failed.
+    #[error("{context}")]
+    Io {
+        /// What failed, naming the path.
+        context: String,
+        /// The cause.
+        source: std::io::Error,
+    },
     /// Ctrl-C or SIGTERM.
     #[error(
         "interrupted: {done} of {total} runs are finished and kept; run again with --resume to finish"
@@ -77,23 +84,92 @@ pub enum SweepError {
     /// The output folder holds runs of another experiment.
     #[error("{0}")]
     Mismatch(String),
+    /// The output folder is in use, or cannot be locked.
+    #[error(transparent)]
+    Folder(#[from] FolderError),
 }
 
-/// Tasks of `tasks` already recorded in `dir` for this plan. A record of another
-/// experiment is an error.
-pub fn recorded(plan: &Plan, dir: &Path) -> Result<BTreeSet<Task>, SweepError> {
-    let mut done = BTreeSet::new();
-    for (t, path) in list_records(dir)? {
-        let r = read_record(&path).map_err(SweepError::Mismatch)?;
-        if r.experiment_hash != plan.hash {
-            return Err(SweepError::Mismatch(format!(
-                "{} holds runs of a different experiment (or of an edited one); choose another --out or delete the folder",
-                dir.display()
-            )));
-        }
-        done.insert(t);
+impl SweepError {
+    /// An I/O error: "cannot {what} {path}", then the cause.
+    pub fn io(what: &str, path: &Path) -> impl FnOnce(std::io::Error) -> SweepError {
+        let context = format!("cannot {what} {}", path.display());
+        move |source| SweepError::Io { context, source }
     }
-    Ok(done)
+}
+
+/// The runs recorded in an output folder for a plan.
+#[derive(Debug, Default)]
+pub struct Recorded {
+    /// Runs of this very plan.
+    pub done: BTreeSet<Task>,
+    /// Records of an earlier version of the same experiment (same name; the experiment
+    /// or one of its models was edited since): a new sweep replaces them.
+    pub stale: Vec<std::path::PathBuf>,
+    /// True when the folder is known to be this experiment's (by a record, a manifest or
+    /// results.json), so its earlier result files may be removed.
+    pub owned: bool,
+}
+
+/// Sorts the records in `dir` into this plan's and stale ones. A folder that belongs to
+/// another experiment (by its records, manifests or results) is an error, so a mistyped
+/// `--out` is refused, never emptied.
+pub fn survey(plan: &Plan, dir: &Path) -> Result<Recorded, SweepError> {
+    let name = plan.spec.name.as_str();
+    let owner = recorded_owner(dir);
+    let foreign = |other: Option<&str>| {
+        let whose = match other {
+            Some(o) => format!("runs of a different experiment (\"{o}\")"),
+            None => "runs of a different experiment".to_string(),
+        };
+        SweepError::Mismatch(format!(
+            "{} holds {whose}; choose another --out or delete the folder",
+            dir.display()
+        ))
+    };
+    if let Some(o) = owner.as_deref().filter(|o| *o != name) {
+        return Err(foreign(Some(o)));
+    }
+    let mut found = Recorded {
+        owned: owner.is_some(),
+        ..Recorded::default()
+    };
+    for (t, path) in list_records(dir).map_err(SweepError::io("read", &dir.join(RUNS_DIR)))? {
+        let r = read_record(&path).map_err(SweepError::Mismatch)?;
+        if r.experiment_hash == plan.hash {
+            found.done.insert(t);
+            continue;
+        }
+        // Records written before they named their experiment go by the folder's manifest.
+        let of = Some(r.experiment.as_str())
+            .filter(|n| !n.is_empty())
+            .or(owner.as_deref());
+        if of == Some(name) {
+            found.stale.push(path);
+        } else {
+            return Err(foreign(of));
+        }
+    }
+    found.owned |= !found.done.is_empty() || !found.stale.is_empty();
+    Ok(found)
+}
+
+/// The refusal of `--resume` over records of an earlier version of the experiment.
+pub fn edited(plan: &Plan, dir: &Path) -> SweepError {
+    SweepError::Mismatch(format!(
+        "{} holds runs of an earlier version of experiment \"{}\" (the experiment or one of its models changed since); run without --resume to replace them",
+        dir.display(),
+        plan.spec.name
+    ))
+}
+
+/// Tasks already recorded in `dir` for this plan. A record of another experiment, or of
+/// an earlier version of this one, is an error.
+pub fn recorded(plan: &Plan, dir: &Path) -> Result<BTreeSet<Task>, SweepError> {
+    let found = survey(plan, dir)?;
+    if !found.stale.is_empty() {
+        return Err(edited(plan, dir));
+    }
+    Ok(found.done)
 }
 
 /// Runs one task: the model at its seed, with MSER-5 warm-up detection if asked.
@@ -156,7 +232,8 @@ pub fn run_tasks(
             }
             let record =
                 run_task(plan, t).map_err(|source| SweepError::Run { task: *t, source })?;
-            write_record(dir, &record)?;
+            write_record(dir, &record)
+                .map_err(SweepError::io("write", &super::store::record_path(dir, t)))?;
             bar.inc(1);
             Ok(true)
         })

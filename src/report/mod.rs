@@ -205,11 +205,14 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
         .and_then(|n| n.to_str())
         .unwrap_or("output");
     let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
-    {
-        let mut f = std::fs::File::create(&tmp)?;
-        // No fsync: rename is atomic, so a crashed or interrupted process leaves either the
-        // old file or the new one, never a half-written one.
-        f.write_all(bytes)?;
+    // No fsync: rename is atomic, so a crashed or interrupted process leaves either the
+    // old file or the new one, never a half-written one.
+    let written = std::fs::File::create(&tmp)
+        .and_then(|mut f| f.write_all(bytes))
+        .and_then(|()| std::fs::rename(&tmp, path));
+    if written.is_err() {
+        // A full disk or a folder in the way: leave no temporary file behind.
+        let _ = std::fs::remove_file(&tmp);
     }
-    std::fs::rename(&tmp, path)
+    written
 }
