@@ -324,6 +324,49 @@ fn mean_fits(mean_ns: f64, path: &str, what: &str) -> Result<(), ModelError> {
     }
 }
 
+/// Test draws made to find a distribution whose draws all round to zero.
+pub const ZERO_CHECK_DRAWS: usize = 1000;
+
+/// Refuses a distribution whose draws round to 0ns although its parameters are not zero:
+/// a positive mean below half a nanosecond, or [`ZERO_CHECK_DRAWS`] test draws (from a
+/// fixed stream, so the verdict never changes) that all round to 0ns.
+fn check_not_all_zero(d: &Distribution, path: &str) -> Result<(), ModelError> {
+    let mean = d.mean_ns();
+    if mean == 0.0 {
+        return Ok(());
+    }
+    if mean < 0.5 {
+        return Err(ModelError::new(
+            path,
+            format!(
+                "every draw rounds to 0ns: the mean {}ns is below the clock's resolution of 1ns; use \"0s\" if zero is meant",
+                crate::error::num(mean)
+            ),
+        ));
+    }
+    // A mixture or an empirical law may put most of its weight on an exact zero on
+    // purpose ("0.1% of requests take 10ms"); its parts are checked when they are built.
+    if matches!(
+        d,
+        Distribution::Mixture { .. }
+            | Distribution::EmpiricalCdf { .. }
+            | Distribution::EmpiricalSamples { .. }
+    ) {
+        return Ok(());
+    }
+    let mut rng = crate::random::stream(0, "validation:zero-draws");
+    if (0..ZERO_CHECK_DRAWS).all(|_| d.sample_ns(&mut rng) < 0.5) {
+        return Err(ModelError::new(
+            path,
+            format!(
+                "practically every draw rounds to 0ns (all {ZERO_CHECK_DRAWS} test draws did; the clock counts whole nanoseconds), although the mean is {}: the parameters put almost all the probability below half a nanosecond",
+                dur(mean)
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// Cumulative probabilities of normalised `weights`, the last positive one set to exactly 1 so
 /// that a uniform draw in [0, 1) always picks an entry, and never one of weight zero.
 fn cumulative(weights: &[f64]) -> Box<[f64]> {
@@ -351,7 +394,19 @@ impl DistributionSpec {
     /// an error carries the path of the bad field inside it (e.g.
     /// `components.app.service_time.exponential.mean`) and says what was expected and what
     /// was found.
+    ///
+    /// A distribution whose draws all round to zero nanoseconds (a positive mean below half
+    /// a nanosecond, or parameters that put practically all the probability there, such
+    /// as a gamma of shape 1e-300) is refused: it would silently make every duration zero.
+    /// One whose every draw is exactly zero (`{"constant": "0s"}`) is allowed: that zero is
+    /// meant.
     pub fn build(&self, path: &str) -> Result<Distribution, ModelError> {
+        let d = self.build_unchecked(path)?;
+        check_not_all_zero(&d, path)?;
+        Ok(d)
+    }
+
+    fn build_unchecked(&self, path: &str) -> Result<Distribution, ModelError> {
         match self {
             DistributionSpec::Constant(d) => Ok(Distribution::Constant {
                 value_ns: duration(*d, &join(path, "constant"), true)?,

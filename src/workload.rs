@@ -100,6 +100,92 @@ impl RateProfile {
     }
 }
 
+impl RateProfile {
+    /// Expected number of arrivals in `[from, to]`: the integral of the rate.
+    pub fn expected_between(&self, from: SimTime, to: SimTime) -> f64 {
+        let (a, b) = (from.0 as f64, to.0 as f64);
+        if b <= a || self.points.is_empty() {
+            return 0.0;
+        }
+        // Integral over [lo, hi] ∩ [a, b] of a rate going linearly from r_lo to r_hi.
+        let segment = |lo: f64, hi: f64, r_lo: f64, r_hi: f64| -> f64 {
+            let (c0, c1) = (lo.max(a), hi.min(b));
+            if c1 <= c0 {
+                return 0.0;
+            }
+            let at = |t: f64| {
+                if hi > lo && hi.is_finite() && lo.is_finite() {
+                    r_lo + (t - lo) / (hi - lo) * (r_hi - r_lo)
+                } else {
+                    r_lo
+                }
+            };
+            (c1 - c0) * (at(c0) + at(c1)) / 2.0
+        };
+        let p = &self.points;
+        let mut ns_rate = segment(f64::NEG_INFINITY, p[0].0.0 as f64, p[0].1, p[0].1);
+        for w in p.windows(2) {
+            let (t0, r0) = (w[0].0.0 as f64, w[0].1);
+            let (t1, r1) = (w[1].0.0 as f64, w[1].1);
+            ns_rate += segment(t0, t1, r0, if self.linear { r1 } else { r0 });
+        }
+        let (tl, rl) = p[p.len() - 1];
+        ns_rate += segment(tl.0 as f64, f64::INFINITY, rl, rl);
+        ns_rate / 1e9
+    }
+}
+
+/// Expected number of renewals in `[from, to]` of a process whose gaps follow `gap`
+/// (exact for a constant gap, the renewal rate times the length otherwise).
+fn renewals_between(gap: &Distribution, from: SimTime, to: SimTime) -> f64 {
+    if to <= from {
+        return 0.0;
+    }
+    match gap {
+        Distribution::Constant { value_ns } => {
+            let g = value_ns.round();
+            if g < 1.0 {
+                return f64::INFINITY;
+            }
+            // Arrivals at g, 2g, ...: those k with from <= k g <= to.
+            let last = (to.0 as f64 / g).floor();
+            let first = (from.0 as f64 / g).ceil().max(1.0);
+            (last - first + 1.0).max(0.0)
+        }
+        d => {
+            let mean = d.mean_ns();
+            if mean > 0.0 {
+                (to.0 - from.0) as f64 / mean
+            } else {
+                f64::INFINITY
+            }
+        }
+    }
+}
+
+impl WorkloadDef {
+    /// How many requests the workload is expected to send in `[from, to]`: at most this
+    /// many for a closed workload (whose users also wait for answers), exactly for a
+    /// trace or a constant rate.
+    pub fn expected_requests(&self, from: SimTime, to: SimTime) -> f64 {
+        let n = match &self.arrivals {
+            Arrivals::Renewal(gap) => renewals_between(gap, from, to),
+            Arrivals::Profile(p) => p.expected_between(from, to),
+            Arrivals::Closed { users, think } => {
+                f64::from(*users) * renewals_between(think, SimTime::ZERO, to).max(0.0)
+            }
+            Arrivals::Trace(records) => records
+                .iter()
+                .filter(|r| r.time >= from && r.time <= to)
+                .count() as f64,
+        };
+        match self.limit {
+            Some(l) => n.min(l as f64),
+            None => n,
+        }
+    }
+}
+
 /// Which keys requests are about. Keys are 0..keys, key 0 the most popular.
 #[derive(Debug, Clone)]
 pub enum KeyLaw {

@@ -461,8 +461,8 @@ fn arrival_gap_below_the_clock_resolution() {
             m["workloads"]["users"]["arrivals"] = json!({"interarrival": {"constant": "0.1ns"}})
         }),
         &[
-            "workloads.users.arrivals.interarrival: the mean gap between arrivals must be at least \"1ns\"",
-            "got \"0.1ns\"",
+            "workloads.users.arrivals.interarrival: every draw rounds to 0ns",
+            "the mean 0.1ns is below the clock's resolution of 1ns",
         ],
     );
 }

@@ -6,6 +6,7 @@ mod capacity;
 mod cli;
 mod determinism;
 mod experiments;
+mod fuzz;
 mod golden;
 mod limits;
 mod mistakes;

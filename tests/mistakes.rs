@@ -441,3 +441,92 @@ fn metric_keys_before_a_run_are_those_of_a_run() {
     assert!(keys.iter().any(|k| k.contains("classes.write")));
     assert_eq!(metric_keys(&model), keys);
 }
+
+// ---- runs that can never send a request, durations that are always zero --------------------
+
+#[test]
+fn a_workload_that_can_never_send_a_request_is_refused() {
+    let cases = [
+        (json!({"poisson": {"rate": 5e-324}}), "overflows the clock"),
+        (
+            json!({"poisson": {"rate": 1e-12}}),
+            "practically never send",
+        ),
+        (
+            json!({"ramp": {"from": 0, "to": 0, "start": "1s", "end": "5s"}}),
+            "sends no request",
+        ),
+        (
+            json!({"steps": [{"at": "20s", "rate": 100}]}),
+            "sends no request",
+        ),
+    ];
+    for (arrivals, needle) in cases {
+        let mut m = base();
+        m["workloads"]["users"]["arrivals"] = arrivals;
+        model_refused(&m, &["workloads.users.arrivals", needle]);
+    }
+    // A trace whose rows all come after the end.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("t.csv"),
+        "time,class,key\n20s,read,1\n30s,read,2\n",
+    )
+    .unwrap();
+    let mut m = base();
+    m["workloads"]["users"]["arrivals"] = json!({"trace": {"file": "t.csv"}});
+    std::fs::write(dir.path().join("m.json"), m.to_string()).unwrap();
+    refused_in(
+        dir.path(),
+        &["check", "m.json"],
+        &["workloads.users.arrivals", "none of the trace's 2 requests"],
+    );
+}
+
+#[test]
+fn a_workload_expected_to_send_under_one_request_is_warned_about() {
+    let mut m = base();
+    m["workloads"]["users"]["arrivals"] = json!({"poisson": {"rate": 0.05}});
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("m.json"), m.to_string()).unwrap();
+    let out = scalesim()
+        .current_dir(dir.path())
+        .args(["check", "m.json"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(all.contains("expects only about 0.5 request"), "{all}");
+}
+
+#[test]
+fn a_distribution_whose_draws_all_round_to_zero_is_refused() {
+    for (dist, needle) in [
+        (
+            json!({"gamma": {"shape": 1e-300, "mean": "5ms"}}),
+            "practically every draw rounds to 0ns",
+        ),
+        (json!({"constant": "0.1ns"}), "every draw rounds to 0ns"),
+        (
+            json!({"exponential": {"mean": "0.2ns"}}),
+            "every draw rounds to 0ns",
+        ),
+    ] {
+        let mut m = base();
+        m["components"]["app"]["service_time"] = dist;
+        model_refused(&m, &["components.app.service_time", needle]);
+    }
+    // An exact zero is meant, and so is a mixture that is mostly zero.
+    let mut m = base();
+    m["components"]["app"]["service_time"] = json!({"constant": "0s"});
+    model_accepted(&m);
+    m["components"]["app"]["service_time"] = json!({"mixture": [
+        {"weight": 0.9999, "dist": {"constant": "0s"}},
+        {"weight": 0.0001, "dist": {"constant": "10ms"}}
+    ]});
+    model_accepted(&m);
+}

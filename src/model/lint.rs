@@ -3,11 +3,36 @@
 
 use super::Model;
 use crate::components::{ComponentKind, Step};
+use crate::time::SimTime;
 use std::collections::VecDeque;
 
 /// Warnings about `model`, each naming the component concerned.
 pub fn lint(model: &Model) -> Vec<String> {
-    self_waits(model)
+    let mut warnings = few_requests(model);
+    warnings.extend(self_waits(model));
+    warnings
+}
+
+/// Workloads expected to send less than one request in the measured part of the run
+/// (validation refuses those that practically never send one).
+fn few_requests(model: &Model) -> Vec<String> {
+    let (from, to) = (SimTime(model.warmup.0), SimTime(model.duration.0));
+    model
+        .workloads
+        .iter()
+        .filter_map(|w| {
+            let n = w.expected_requests(from, to);
+            (n < 1.0).then(|| {
+                format!(
+                    "workloads.{}: expects only about {} request(s) in the measured part of the run (\"{}\" to \"{}\"), so its statistics will likely be empty; raise the rate or the duration",
+                    w.name,
+                    crate::error::num((n * 1000.0).round() / 1000.0),
+                    crate::time::format_duration_nanos(from.0 as f64),
+                    crate::time::format_duration_nanos(to.0 as f64)
+                )
+            })
+        })
+        .collect()
 }
 
 /// The components each component can send a request to (calls, fan-outs, routes, a

@@ -36,6 +36,11 @@ pub const MAX_USERS: u32 = 10_000_000;
 pub const MAX_RATE: f64 = 1e9;
 /// Most components one fan-out step may call.
 pub const MAX_FAN_OUT: usize = u16::MAX as usize;
+/// Fewest requests a workload may be expected to send in the measured part of a run
+/// (from the end of the warm-up to the end): below this, no run would send any in practice
+/// (fewer than one run in a million), and every statistic would be an empty zero.
+/// [`crate::model::lint`] warns below one request.
+pub const MIN_EXPECTED_REQUESTS: f64 = 1e-6;
 /// How far the probabilities of a `route` step may sum above 1, for rounding in the file.
 pub const ROUTE_SUM_SLACK: f64 = 1e-9;
 
@@ -180,6 +185,11 @@ pub fn validate(spec: ModelSpec, base: &Path, hash: String) -> Result<Model, Vec
         }
     }
 
+    if duration.0 > 0 && warmup < duration {
+        for (w, (wname, _)) in workloads.iter().zip(&spec.workloads) {
+            check_sends(&mut errs, &join("workloads", wname), w, warmup, duration);
+        }
+    }
     let series_window = series_window(&mut errs, &spec, duration);
     let max_in_flight = max_in_flight(&mut errs, &spec);
     check_cycles(&mut errs, &spec, &names);
@@ -207,6 +217,42 @@ pub fn validate(spec: ModelSpec, base: &Path, hash: String) -> Result<Model, Vec
         spec,
         hash,
     })
+}
+
+/// Refuses a workload that would send no request in the measured part of the run
+/// (`[warmup, duration]`): steps or a ramp whose rate is zero there, a rate so low that
+/// fewer than [`MIN_EXPECTED_REQUESTS`] are expected, a trace whose rows all fall outside.
+fn check_sends(
+    errs: &mut Errors,
+    path: &str,
+    w: &WorkloadDef,
+    warmup: SimDuration,
+    duration: SimDuration,
+) {
+    let n = w.expected_requests(SimTime(warmup.0), SimTime(duration.0));
+    if n >= MIN_EXPECTED_REQUESTS {
+        return;
+    }
+    let text = |d: SimDuration| crate::time::format_duration_nanos(d.0 as f64);
+    let window = format!(
+        "between the end of the warm-up (\"{}\") and the end of the run (\"{}\")",
+        text(warmup),
+        text(duration)
+    );
+    let message = match &w.arrivals {
+        Arrivals::Trace(records) => format!(
+            "none of the trace's {} requests arrives {window}, so the run would measure nothing; shift the trace's times or change the duration",
+            records.len()
+        ),
+        _ if n == 0.0 => format!(
+            "sends no request {window}: the rate is zero there, so the run would measure nothing; give it a positive rate in that time"
+        ),
+        _ => format!(
+            "would practically never send a request {window}: {} expected; raise the rate or the duration",
+            num(n)
+        ),
+    };
+    errs.push(join(path, "arrivals"), message);
 }
 
 /// The width of the time-series windows: the model's, or a hundredth of `duration` (at
@@ -425,6 +471,25 @@ fn positive_rate(errs: &mut Errors, path: String, rate: f64) -> Option<f64> {
             path,
             format!(
                 "rate must be a positive number of requests per second, at most {MAX_RATE:e} (one per nanosecond), got {}",
+                num(rate)
+            ),
+        );
+        None
+    }
+}
+
+/// The mean gap in nanoseconds of a positive `rate` per second; a rate so low that the gap
+/// overflows (a request every 10^290 years) sends nothing.
+fn gap_of_rate(errs: &mut Errors, path: String, rate: f64) -> Option<f64> {
+    let rate = positive_rate(errs, path.clone(), rate)?;
+    let gap = 1e9 / rate;
+    if gap.is_finite() {
+        Some(gap)
+    } else {
+        errs.push(
+            path,
+            format!(
+                "is so low that the time between two requests overflows the clock: it would never send a request, got {}",
                 num(rate)
             ),
         );
@@ -1079,10 +1144,10 @@ fn arrivals(
         })
     };
     match a {
-        ArrivalsSpec::Poisson(p) => positive_rate(errs, join(ap, "poisson.rate"), p.rate)
-            .map(|rate| Arrivals::Renewal(Distribution::exponential_ns(1e9 / rate))),
-        ArrivalsSpec::Constant(p) => positive_rate(errs, join(ap, "constant.rate"), p.rate)
-            .map(|rate| Arrivals::Renewal(Distribution::constant_ns(1e9 / rate))),
+        ArrivalsSpec::Poisson(p) => gap_of_rate(errs, join(ap, "poisson.rate"), p.rate)
+            .map(|gap| Arrivals::Renewal(Distribution::exponential_ns(gap))),
+        ArrivalsSpec::Constant(p) => gap_of_rate(errs, join(ap, "constant.rate"), p.rate)
+            .map(|gap| Arrivals::Renewal(Distribution::constant_ns(gap))),
         ArrivalsSpec::Interarrival(d) => {
             let p = join(ap, "interarrival");
             let d = dist(errs, &p, d)?;
