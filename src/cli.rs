@@ -670,7 +670,7 @@ fn recorded_experiment_file(dirs: &[PathBuf]) -> Result<PathBuf> {
                 )
                 .unwrap_or_default();
                 if let Some(f) = v["experiment_file"].as_str() {
-                    return Ok(PathBuf::from(f));
+                    return located_experiment_file(PathBuf::from(f), &p);
                 }
             }
         }
@@ -679,6 +679,25 @@ fn recorded_experiment_file(dirs: &[PathBuf]) -> Result<PathBuf> {
         "no manifest found in the folders to merge; give the experiment file with --experiment"
             .into(),
     )
+    .into())
+}
+
+/// The experiment file a shard manifest names, which must be found from here: the manifest
+/// keeps the path as the sweep was given it, relative to the folder the sweep ran in.
+fn located_experiment_file(file: PathBuf, manifest: &Path) -> Result<PathBuf> {
+    if file.is_file() {
+        return Ok(file);
+    }
+    let here = std::env::current_dir()
+        .map(|d| d.display().to_string())
+        .unwrap_or_else(|_| "the current folder".into());
+    Err(BadInput(format!(
+        "{}: the sweep was run with the experiment file {}, which is not found from {here}; \
+         a relative path counts from the folder the sweep ran in: run merge from there, or \
+         give the file with --experiment FILE",
+        manifest.display(),
+        file.display()
+    ))
     .into())
 }
 

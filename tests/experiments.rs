@@ -573,3 +573,43 @@ fn sigterm_stops_cleanly_and_keeps_finished_runs() {
         "no summary of an unfinished sweep"
     );
 }
+
+#[test]
+fn merge_from_another_folder_explains_the_relative_experiment_path() {
+    // The sweep is given a relative experiment path; merge runs elsewhere without
+    // --experiment: it says where the path counts from and how to fix it, and with
+    // --experiment it works.
+    let t = tempfile::tempdir().unwrap();
+    let exp = small_experiment(t.path());
+    let name = exp.file_name().unwrap().to_str().unwrap().to_string();
+    ok(scalesim().current_dir(t.path()).args([
+        "sweep", &name, "--out", "shard0", "--shard", "0/1", "--quiet",
+    ]));
+    let elsewhere = t.path().join("elsewhere");
+    std::fs::create_dir(&elsewhere).unwrap();
+    let out = scalesim()
+        .current_dir(&elsewhere)
+        .args(["merge", "../shard0", "--out", "../merged"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    for needle in [
+        "not found from",
+        "the folder the sweep ran in",
+        "--experiment FILE",
+        &name,
+    ] {
+        assert!(stderr.contains(needle), "{needle:?} not in {stderr}");
+    }
+    assert!(!t.path().join("merged").exists());
+    ok(scalesim().current_dir(&elsewhere).args([
+        "merge",
+        "../shard0",
+        "--out",
+        "../merged",
+        "--experiment",
+        &format!("../{name}"),
+    ]));
+    assert!(t.path().join("merged/summary.csv").exists());
+}
