@@ -5,29 +5,13 @@
 //! `SCALESIM_BLESS=1 cargo test --release -- golden` and says in its commit message
 //! which numbers moved and why (`git diff tests/golden` shows them).
 
-use crate::support::{scalesim, stdout_ok};
+use crate::support::{model_files, scalesim, stdout_ok};
 use std::path::{Path, PathBuf};
 
 const BLESS_VAR: &str = "SCALESIM_BLESS";
 
 fn manifest_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// Model files (JSON or YAML) in `dir`, sorted by name.
-fn model_files(dir: &Path) -> Vec<PathBuf> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
-        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-        .map(|e| e.unwrap().path())
-        .filter(|p| {
-            matches!(
-                p.extension().and_then(|e| e.to_str()),
-                Some("json" | "yaml" | "yml")
-            )
-        })
-        .collect();
-    files.sort();
-    files
 }
 
 /// The golden file of a model: its path under the repository with `/` as `-` and the

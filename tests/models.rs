@@ -1,23 +1,11 @@
 //! Every model shipped in models/ runs through the command line, and its result is sane.
 
-use crate::support::{json_ok, scalesim, stdout_ok};
+use crate::support::{json_ok, model_files, scalesim, stdout_ok};
 use serde_json::Value;
 use std::path::PathBuf;
 
 fn shipped_models() -> Vec<PathBuf> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("models");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .expect("models/ exists")
-        .map(|e| e.unwrap().path())
-        .filter(|p| {
-            matches!(
-                p.extension().and_then(|e| e.to_str()),
-                Some("json" | "yaml" | "yml")
-            )
-        })
-        .collect();
-    files.sort();
-    files
+    model_files(&PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("models"))
 }
 
 #[test]

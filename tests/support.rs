@@ -2,6 +2,7 @@
 
 use assert_cmd::Command;
 use serde_json::Value;
+use std::path::{Path, PathBuf};
 
 /// The `scalesim` binary, in an environment the caller's shell cannot leak into: no
 /// backtraces in messages, and no job count, Slurm array or Kubernetes index inherited (a
@@ -32,4 +33,20 @@ pub fn stdout_ok(cmd: &mut Command) -> Vec<u8> {
 /// Runs `cmd`, which must succeed and print a JSON document; returns the document.
 pub fn json_ok(cmd: &mut Command) -> Value {
     serde_json::from_slice(&stdout_ok(cmd)).unwrap()
+}
+
+/// Model files (JSON or YAML) in `dir`, sorted by name.
+pub fn model_files(dir: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            matches!(
+                p.extension().and_then(|e| e.to_str()),
+                Some("json" | "yaml" | "yml")
+            )
+        })
+        .collect();
+    files.sort();
+    files
 }
