@@ -2,8 +2,8 @@
 //! class) latency percentiles, throughput and errors; per component and instance the
 //! component's own metrics; and the conservation check.
 
-use crate::engine::{Combine, RunError, RunOptions, Simulation};
-use crate::metrics::{ErrorCause, LatencyHistogram, LatencySummary};
+use crate::engine::{RunError, RunOptions, Simulation};
+use crate::metrics::{Combine, ErrorCause, LatencyHistogram, LatencySummary};
 use crate::model::Model;
 use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};

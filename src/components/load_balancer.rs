@@ -4,7 +4,8 @@
 //! The balancer sees its own outstanding calls to each backend instantly and exactly (as a
 //! proxy does), so least connections is join-the-shortest-queue.
 
-use crate::engine::{Call, CallId, Component, Ctx, InstanceId, InstanceReport};
+use crate::engine::{Call, CallId, Component, Ctx, InstanceId};
+use crate::metrics::InstanceReport;
 use crate::random::{Rng, mix64};
 use crate::time::SimTime;
 use rand::RngExt;

@@ -7,8 +7,8 @@
 //! releases the worker while it waits and queues the request again when the answer comes.
 
 use crate::distributions::Distribution;
-use crate::engine::{Call, CallId, Component, Ctx, InstanceId, InstanceReport, Outcome};
-use crate::metrics::{ErrorCause, InstanceLoad, WaitHistogram};
+use crate::engine::{Call, CallId, Component, Ctx, InstanceId, Outcome};
+use crate::metrics::{ErrorCause, InstanceLoad, InstanceReport, WaitHistogram};
 use crate::random::Rng;
 use crate::time::{SimDuration, SimTime};
 use rand::RngExt;

@@ -12,6 +12,6 @@ mod sim;
 
 pub use calendar::Calendar;
 pub use call::{CLIENT, Call, Outcome, Request, Slab};
-pub use context::{Combine, Component, Ctx, Group, InstanceReport, Totals};
+pub use context::{Component, Ctx, Group, Totals};
 pub use event::{CallId, Event, InstanceId, RequestId};
 pub use sim::{RunError, RunOptions, STALL_LIMIT, Simulation};

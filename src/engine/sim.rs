@@ -3,8 +3,9 @@
 
 use super::calendar::Calendar;
 use super::call::Slab;
-use super::context::{Component, Ctx, Group, InstanceReport, Totals};
+use super::context::{Component, Ctx, Group, Totals};
 use super::event::{CallId, Event, InstanceId};
+use crate::metrics::InstanceReport;
 use crate::model::Model;
 use crate::time::SimTime;
 use crate::workload::{Arrivals, Workload};
