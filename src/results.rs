@@ -3,7 +3,8 @@
 //! component's own metrics; and the conservation check.
 
 use crate::engine::{RunError, RunOptions, Simulation};
-use crate::metrics::{Combine, ErrorCause, LatencyHistogram, LatencySummary};
+use crate::metrics::declare::{MetricDecl, Shape, numbers};
+use crate::metrics::{ErrorCause, LatencyHistogram, LatencySummary, WaitHistogram, combine};
 use crate::model::Model;
 use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
@@ -97,21 +98,21 @@ pub struct ClassResult {
     pub latency: LatencySummary,
 }
 
-/// One component: each instance's metrics, and the component's totals.
+/// One component: each instance's metrics, and the component's totals. Its metrics are
+/// those its kind declares (see [`crate::metrics::declare`]).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ComponentResult {
     /// Kind, as in the model file.
     pub kind: String,
-    /// Metrics combined over instances (sums, means or maxima, per metric).
+    /// Number metrics combined over instances (sums, means or maxima, as declared).
     pub total: IndexMap<String, f64>,
-    /// Share of time with 0, 1, 2, ... requests at an instance (in service or waiting),
-    /// averaged over the instances; the last entry of a 64-long list counts 63 or more.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub occupancy: Vec<f64>,
-    /// Queue wait before a worker took the request, over all instances (2 significant
+    /// Distributions and histograms combined over instances: e.g. a service's
+    /// `occupancy` (share of time with 0, 1, 2, ... requests at an instance, averaged over
+    /// the instances; the last entry of a 64-long list counts 63 or more) and `wait`
+    /// (queue wait before a worker took the request, over all instances, 2 significant
     /// digits).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub wait: Option<LatencySummary>,
+    #[serde(flatten)]
+    pub detail: Detail,
     /// Per instance.
     pub instances: Vec<InstanceResult>,
 }
@@ -121,14 +122,83 @@ pub struct ComponentResult {
 pub struct InstanceResult {
     /// Name, e.g. `app[2]`.
     pub name: String,
-    /// Its metrics.
+    /// Its number metrics.
     pub metrics: IndexMap<String, f64>,
-    /// Share of time with 0, 1, 2, ... requests at the instance.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub occupancy: Vec<f64>,
-    /// Queue wait before a worker took the request.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub wait: Option<LatencySummary>,
+    /// Its distributions and histograms.
+    #[serde(flatten)]
+    pub detail: Detail,
+}
+
+/// The distributions and histograms of a component or instance, by declared name. They
+/// are written as fields of their owner: the distributions, then the histograms (as
+/// percentiles), each in declaration order; an empty distribution is left out.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Detail {
+    /// Distributions of shares.
+    pub distributions: IndexMap<String, Vec<f64>>,
+    /// Histograms of durations.
+    pub histograms: IndexMap<String, LatencySummary>,
+}
+
+impl Detail {
+    /// The named distributions and histograms of values reported for `decls`.
+    fn of(decls: &[MetricDecl], distributions: &[Vec<f64>], histograms: &[WaitHistogram]) -> Self {
+        let named = |shape: Shape| {
+            decls
+                .iter()
+                .filter(move |d| d.shape == shape)
+                .map(|d| d.name.to_string())
+        };
+        Detail {
+            distributions: named(Shape::Distribution)
+                .zip(distributions.iter().cloned())
+                .collect(),
+            histograms: named(Shape::Histogram)
+                .zip(histograms.iter().map(WaitHistogram::summary))
+                .collect(),
+        }
+    }
+    /// The distribution `name`; empty when there is none.
+    pub fn distribution(&self, name: &str) -> &[f64] {
+        self.distributions.get(name).map_or(&[], Vec::as_slice)
+    }
+    /// The histogram `name`, as percentiles.
+    pub fn histogram(&self, name: &str) -> Option<&LatencySummary> {
+        self.histograms.get(name)
+    }
+}
+
+impl Serialize for Detail {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut m = s.serialize_map(None)?;
+        for (k, v) in self.distributions.iter().filter(|(_, v)| !v.is_empty()) {
+            m.serialize_entry(k, v)?;
+        }
+        for (k, v) in &self.histograms {
+            m.serialize_entry(k, v)?;
+        }
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for Detail {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Entry {
+            Distribution(Vec<f64>),
+            Histogram(LatencySummary),
+        }
+        let mut detail = Detail::default();
+        for (k, v) in IndexMap::<String, Entry>::deserialize(d)? {
+            match v {
+                Entry::Distribution(x) => detail.distributions.insert(k, x).map(|_| ()),
+                Entry::Histogram(x) => detail.histograms.insert(k, x).map(|_| ()),
+            };
+        }
+        Ok(detail)
+    }
 }
 
 /// Cost of the design: instance prices from the model (`cost_per_hour`).
@@ -245,55 +315,23 @@ fn collect(model: &Model, sim: &Simulation, seed: u64) -> RunResult {
     for def in &model.components {
         let first = def.first_instance as usize;
         let mine = &reports[first..first + def.replicas as usize];
-        let mut total: IndexMap<String, (f64, Combine)> = IndexMap::new();
-        for r in mine {
-            for (name, v, how) in &r.metrics {
-                let e = total.entry(name.clone()).or_insert((
-                    match how {
-                        Combine::Max => f64::NEG_INFINITY,
-                        _ => 0.0,
-                    },
-                    *how,
-                ));
-                match how {
-                    Combine::Sum | Combine::Mean => e.0 += v,
-                    Combine::Max => e.0 = e.0.max(*v),
-                }
-            }
-        }
-        let n = mine.len() as f64;
-        let total = total
-            .into_iter()
-            .map(|(k, (v, how))| (k, if how == Combine::Mean { v / n } else { v }))
-            .collect();
+        let decls = def.kind.metrics();
+        let names = || numbers(decls).map(|d| d.name.to_string());
+        let all = combine(mine);
         let instances = mine
             .iter()
             .map(|r| InstanceResult {
                 name: r.name.clone(),
-                metrics: r.metrics.iter().map(|(k, v, _)| (k.clone(), *v)).collect(),
-                occupancy: r.occupancy.clone(),
-                wait: r.wait.as_ref().map(|h| h.summary()),
+                metrics: names().zip(r.numbers.iter().copied()).collect(),
+                detail: Detail::of(decls, &r.distributions, &r.histograms),
             })
             .collect();
-        let mut occupancy = vec![0.0; mine.iter().map(|r| r.occupancy.len()).max().unwrap_or(0)];
-        for r in mine {
-            for (sum, share) in occupancy.iter_mut().zip(&r.occupancy) {
-                *sum += share / n;
-            }
-        }
-        let mut waits = mine.iter().filter_map(|r| r.wait.as_ref());
-        let wait = waits.next().map(|first| {
-            let mut all = first.clone();
-            waits.for_each(|h| all.merge(h));
-            all.summary()
-        });
         components.insert(
             def.name.clone(),
             ComponentResult {
                 kind: def.kind.name().to_string(),
-                total,
-                occupancy,
-                wait,
+                total: names().zip(all.numbers).collect(),
+                detail: Detail::of(decls, &all.distributions, &all.histograms),
                 instances,
             },
         );
@@ -366,5 +404,61 @@ fn collect(model: &Model, sim: &Simulation, seed: u64) -> RunResult {
         cost,
         series,
         latency,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Format, parse_model_str};
+
+    #[test]
+    fn every_declared_metric_is_reported_in_order_and_written_where_it_was() {
+        let text = r#"{"duration": "2s", "warmup": "0s",
+          "workloads": {"u": {"arrivals": {"poisson": {"rate": 500}}, "target": "lb"}},
+          "components": {
+            "lb": {"kind": "load_balancer", "policy": "round_robin", "backends": "app"},
+            "app": {"kind": "service", "replicas": 2, "workers": 1,
+                    "service_time": {"exponential": {"mean": "1ms"}}}}}"#;
+        let model = parse_model_str(text, Format::Json, std::path::Path::new("."), &[]).unwrap();
+        let r = run_once(&model, 3).unwrap();
+        for def in &model.components {
+            let decls = def.kind.metrics();
+            let c = &r.components[&def.name];
+            let declared: Vec<&str> = numbers(decls).map(|d| d.name).collect();
+            let named = |shape: Shape| -> Vec<&str> {
+                decls
+                    .iter()
+                    .filter(|d| d.shape == shape)
+                    .map(|d| d.name)
+                    .collect()
+            };
+            assert_eq!(c.total.keys().collect::<Vec<_>>(), declared, "{}", def.name);
+            assert!(c.total.values().all(|v| v.is_finite()), "{:?}", c.total);
+            assert_eq!(
+                c.detail.histograms.keys().collect::<Vec<_>>(),
+                named(Shape::Histogram)
+            );
+            for i in &c.instances {
+                assert_eq!(i.metrics.keys().collect::<Vec<_>>(), declared);
+                assert!(i.metrics.values().all(|v| v.is_finite()));
+            }
+        }
+        // Distributions, then histograms, as fields of their component and instance.
+        let json = serde_json::to_value(&r).unwrap();
+        let app = json["components"]["app"].as_object().unwrap();
+        let keys: Vec<&str> = app.keys().map(String::as_str).collect();
+        assert_eq!(keys, ["kind", "total", "occupancy", "wait", "instances"]);
+        let first = app["instances"][0].as_object().unwrap();
+        let keys: Vec<&str> = first.keys().map(String::as_str).collect();
+        assert_eq!(keys, ["name", "metrics", "occupancy", "wait"]);
+        let lb = json["components"]["lb"].as_object().unwrap();
+        assert_eq!(
+            lb.keys().collect::<Vec<_>>(),
+            ["kind", "total", "instances"]
+        );
+        // And they read back.
+        let back: RunResult = serde_json::from_value(json).unwrap();
+        assert_eq!(back.components["app"].detail, r.components["app"].detail);
     }
 }

@@ -196,8 +196,8 @@ fn lat(field: &'static str) -> impl Fn(&RunResult) -> f64 {
 fn wq(field: &'static str) -> impl Fn(&RunResult) -> f64 {
     move |r| {
         let l = r.components["s"]
-            .wait
-            .as_ref()
+            .detail
+            .histogram("wait")
             .expect("services report waits");
         match field {
             "p50" => l.p50_ms,
@@ -212,7 +212,8 @@ fn wq(field: &'static str) -> impl Fn(&RunResult) -> f64 {
 /// its instances).
 fn occupancy(r: &RunResult, component: &str, n: usize) -> f64 {
     r.components[component]
-        .occupancy
+        .detail
+        .distribution("occupancy")
         .get(n)
         .copied()
         .unwrap_or(0.0)

@@ -6,6 +6,7 @@
 
 use crate::engine::{Call, CallId, Component, Ctx, InstanceId};
 use crate::metrics::InstanceReport;
+use crate::metrics::declare::{Combine::*, MetricDecl, Unit::*};
 use crate::random::{Rng, mix64};
 use crate::time::SimTime;
 use rand::RngExt;
@@ -187,6 +188,14 @@ impl BalancerInstance {
     }
 }
 
+/// What a load balancer reports, per instance and combined over its instances.
+pub const METRICS: &[MetricDecl] = &[
+    MetricDecl::number("forwarded", Count, Sum),
+    MetricDecl::number("forward_rate_per_s", PerSecond, Sum).column("throughput/s", 0),
+    // Calls sent to the busiest backend over the mean per backend.
+    MetricDecl::number("hot_spot_index", Ratio, Max),
+];
+
 impl Component for BalancerInstance {
     #[inline]
     fn on_arrive(&mut self, call: CallId, ctx: &mut Ctx) {
@@ -218,9 +227,9 @@ impl Component for BalancerInstance {
         let n = self.sent.len() as f64;
         let max = self.sent.iter().copied().max().unwrap_or(0) as f64;
         let mean = total as f64 / n;
-        let mut r = InstanceReport::new(&self.name);
-        r.sum("forwarded", total as f64)
-            .sum(
+        let mut r = InstanceReport::new(&self.name, METRICS);
+        r.set("forwarded", total as f64)
+            .set(
                 "forward_rate_per_s",
                 if window_s > 0.0 {
                     total as f64 / window_s
@@ -228,7 +237,7 @@ impl Component for BalancerInstance {
                     0.0
                 },
             )
-            .max("hot_spot_index", if mean > 0.0 { max / mean } else { 0.0 });
+            .set("hot_spot_index", if mean > 0.0 { max / mean } else { 0.0 });
         r
     }
 }

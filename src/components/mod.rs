@@ -6,6 +6,7 @@ pub mod load_balancer;
 pub mod service;
 
 use crate::engine::{Component, InstanceId};
+use crate::metrics::MetricDecl;
 use crate::random;
 use std::sync::Arc;
 
@@ -54,6 +55,14 @@ impl ComponentKind {
         match self {
             ComponentKind::Service(_) => "service",
             ComponentKind::LoadBalancer(_) => "load_balancer",
+        }
+    }
+
+    /// The metrics an instance of this kind reports, in report order.
+    pub fn metrics(&self) -> &'static [MetricDecl] {
+        match self {
+            ComponentKind::Service(_) => service::METRICS,
+            ComponentKind::LoadBalancer(_) => load_balancer::METRICS,
         }
     }
 

@@ -8,6 +8,7 @@
 
 use crate::distributions::Distribution;
 use crate::engine::{Call, CallId, Component, Ctx, InstanceId, Outcome};
+use crate::metrics::declare::{Combine::*, MetricDecl, Saturation, Unit::*};
 use crate::metrics::{ErrorCause, InstanceLoad, InstanceReport, WaitHistogram};
 use crate::random::Rng;
 use crate::time::{SimDuration, SimTime};
@@ -378,6 +379,34 @@ impl ServiceInstance {
     }
 }
 
+/// What a service reports, per instance and combined over its instances.
+pub const METRICS: &[MetricDecl] = &[
+    MetricDecl::number("utilization", Share, Mean)
+        .saturates(Saturation::Busy)
+        .column("utilization", 0)
+        .estimated(),
+    MetricDecl::number("busy_workers_mean", Level, Sum),
+    MetricDecl::number("queue_mean", Level, Sum).column("queue mean", 1),
+    MetricDecl::number("queue_max", Level, Max).column("queue max", 2),
+    MetricDecl::number("in_system_mean", Level, Sum),
+    MetricDecl::number("arrived", Count, Sum),
+    MetricDecl::number("completed", Count, Sum),
+    MetricDecl::number("failed", Count, Sum),
+    MetricDecl::number("dropped", Count, Sum).column("dropped", 5),
+    MetricDecl::number("expired", Count, Sum),
+    MetricDecl::number("arrival_rate_per_s", PerSecond, Sum),
+    MetricDecl::number("throughput_per_s", PerSecond, Sum).column("throughput/s", 6),
+    MetricDecl::number("wait_mean_ms", Ms, Mean)
+        .column("wait ms", 3)
+        .estimated(),
+    MetricDecl::number("wait_share", Share, Mean),
+    MetricDecl::number("drop_share", Share, Mean).saturates(Saturation::Refused),
+    // Share of time with 0, 1, 2, ... requests at the instance (waiting or in service).
+    MetricDecl::distribution("occupancy"),
+    // Time requests waited in the queue before a worker took them.
+    MetricDecl::histogram("wait").column("wait p99", 4),
+];
+
 impl Component for ServiceInstance {
     #[inline]
     fn on_arrive(&mut self, call: CallId, ctx: &mut Ctx) {
@@ -474,26 +503,26 @@ impl Component for ServiceInstance {
         } else {
             0.0
         };
-        let mut r = InstanceReport::new(&self.name);
-        r.mean("utilization", busy_mean / f64::from(self.def.workers))
-            .sum("busy_workers_mean", busy_mean)
-            .sum("queue_mean", queue_mean)
-            .max("queue_max", self.load.waiting_max() as f64)
-            .sum("in_system_mean", busy_mean + queue_mean)
-            .sum("arrived", self.arrived as f64)
-            .sum("completed", self.completed as f64)
-            .sum("failed", self.failed as f64)
-            .sum("dropped", self.dropped as f64)
-            .sum("expired", self.expired as f64)
-            .sum("arrival_rate_per_s", per_s(self.arrived))
-            .sum("throughput_per_s", per_s(self.completed))
-            .mean("wait_mean_ms", wait_mean_ms)
-            .mean("wait_share", share(self.waits.count(), self.started))
-            .mean("drop_share", share(self.dropped, self.arrived));
-        r.occupancy = self.load.shares(now);
+        let mut r = InstanceReport::new(&self.name, METRICS);
+        r.set("utilization", busy_mean / f64::from(self.def.workers))
+            .set("busy_workers_mean", busy_mean)
+            .set("queue_mean", queue_mean)
+            .set("queue_max", self.load.waiting_max() as f64)
+            .set("in_system_mean", busy_mean + queue_mean)
+            .set("arrived", self.arrived as f64)
+            .set("completed", self.completed as f64)
+            .set("failed", self.failed as f64)
+            .set("dropped", self.dropped as f64)
+            .set("expired", self.expired as f64)
+            .set("arrival_rate_per_s", per_s(self.arrived))
+            .set("throughput_per_s", per_s(self.completed))
+            .set("wait_mean_ms", wait_mean_ms)
+            .set("wait_share", share(self.waits.count(), self.started))
+            .set("drop_share", share(self.dropped, self.arrived));
+        r.set_distribution("occupancy", self.load.shares(now));
         let mut waits = self.waits.clone();
         waits.record_zeros(self.started - self.waits.count());
-        r.wait = Some(waits);
+        r.set_histogram("wait", waits);
         r
     }
 }

@@ -16,6 +16,8 @@
 
 use crate::analysis::estimate;
 use crate::components::ComponentKind;
+use crate::metrics::MetricDecl;
+use crate::metrics::declare::saturation;
 use crate::model::{Model, model_from_value};
 use crate::replicate::replicate;
 use crate::results::RunResult;
@@ -515,7 +517,19 @@ impl Search<'_> {
                 source,
             }
         })?;
-        let level = measure(&runs, self.slo, self.workload(), factor, rate_per_s);
+        let components: Vec<(&str, &[MetricDecl])> = m
+            .components
+            .iter()
+            .map(|c| (c.name.as_str(), c.kind.metrics()))
+            .collect();
+        let level = measure(
+            &components,
+            &runs,
+            self.slo,
+            self.workload(),
+            factor,
+            rate_per_s,
+        );
         let holds = level.holds;
         self.levels.push(level);
         Ok(holds)
@@ -564,8 +578,11 @@ fn progress_bar(show: bool) -> ProgressBar {
     bar
 }
 
-/// The objectives, utilizations and failures of one level's runs.
+/// The objectives, utilizations and failures of one level's runs. A component's
+/// utilization and drop share are the highest of the metrics its kind declares as
+/// saturating (see [`saturation`]); kinds with nothing that can saturate are left out.
 fn measure(
+    components: &[(&str, &[MetricDecl])],
     runs: &[RunResult],
     slo: &[Slo],
     w: Option<&str>,
@@ -589,12 +606,10 @@ fn measure(
     };
     let mut utilization = IndexMap::new();
     let mut drop_share = IndexMap::new();
-    if let Some(first) = runs.first() {
-        for (name, c) in &first.components {
-            if c.kind == "service" {
-                utilization.insert(name.clone(), mean_of(name, "utilization"));
-                drop_share.insert(name.clone(), mean_of(name, "drop_share"));
-            }
+    for (name, decls) in components {
+        if let Some((busy, refused)) = saturation(decls, |key| mean_of(name, key)) {
+            utilization.insert(name.to_string(), busy);
+            drop_share.insert(name.to_string(), refused);
         }
     }
     let errors = Slo {
@@ -886,6 +901,64 @@ mod tests {
         assert!(note.unwrap().contains("no service is near saturation"));
         let (b, _, _) = first_to_saturate(&[level(1.0, false, 0.6, 0.05)]);
         assert_eq!(b.as_deref(), Some("app"), "dropping requests counts");
+    }
+
+    /// A run whose only content is its components' totals.
+    fn run_with(components: serde_json::Value) -> RunResult {
+        serde_json::from_value(serde_json::json!({
+            "seed": 1, "window_start_s": 0.0, "window_end_s": 1.0, "events": 0,
+            "workloads": {}, "components": components,
+            "conservation": {"arrived": 0, "completed": 0, "failed": 0, "in_flight": 0, "holds": true},
+            "cost": {"per_hour": 0.0, "per_million_requests": 0.0}, "series": {}
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn the_bottleneck_is_found_by_the_declared_saturating_metrics() {
+        use crate::metrics::declare::{Combine, Saturation, Unit};
+        // A kind whose "utilization" is not what saturates: its connection pool is.
+        const POOLED: &[MetricDecl] = &[
+            MetricDecl::number("utilization", Unit::Share, Combine::Mean),
+            MetricDecl::number("pool_in_use", Unit::Share, Combine::Mean)
+                .saturates(Saturation::Busy),
+            MetricDecl::number("refused", Unit::Share, Combine::Mean)
+                .saturates(Saturation::Refused),
+        ];
+        let run = |pool: f64, app: f64| {
+            run_with(serde_json::json!({
+                "db": {"kind": "pool", "total": {"utilization": 0.99, "pool_in_use": pool, "refused": 0.0}, "instances": []},
+                "lb": {"kind": "load_balancer", "total": {"forwarded": 9.0, "forward_rate_per_s": 9.0, "hot_spot_index": 5.0}, "instances": []},
+                "app": {"kind": "service", "total": {"utilization": app, "drop_share": 0.0}, "instances": []}
+            }))
+        };
+        let components = [
+            ("db", POOLED),
+            ("lb", crate::components::load_balancer::METRICS),
+            ("app", crate::components::service::METRICS),
+        ];
+        let mut l = measure(
+            &components,
+            &[run(0.9, 0.5), run(1.0, 0.7)],
+            &[],
+            None,
+            2.0,
+            200.0,
+        );
+        assert_eq!(
+            l.utilization.get("db"),
+            Some(&0.95),
+            "the pool, not utilization"
+        );
+        assert_eq!(l.utilization.get("app"), Some(&0.6));
+        assert!(
+            !l.utilization.contains_key("lb"),
+            "nothing of a balancer saturates"
+        );
+        assert_eq!(l.busiest(), Some(("db", 0.95)));
+        l.holds = false;
+        let (b, u, _) = first_to_saturate(&[l]);
+        assert_eq!((b.as_deref(), u), (Some("db"), 0.95));
     }
 
     #[test]

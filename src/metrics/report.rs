@@ -1,57 +1,207 @@
-//! What one instance reports at the end of a run: its metrics, in report order, and how
-//! each combines over the instances of its component. The engine only carries these
-//! reports from the components to the results.
+//! What one instance reports at the end of a run: a value for each metric its kind
+//! declares (see [`super::declare`]), in declaration order, and how the reports of a
+//! component's instances combine. The engine only carries these reports from the
+//! components to the results.
 
 use super::WaitHistogram;
+use super::declare::{Combine, MetricDecl, Shape};
 
-/// How the values of one metric combine over the instances of a component.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Combine {
-    /// Add them (counts, rates).
-    Sum,
-    /// Average them (utilization, means).
-    Mean,
-    /// Take the largest (maxima).
-    Max,
-}
-
-/// Statistics of one instance, as named numbers in a fixed order.
+/// Statistics of one instance: one value per declared metric, kept by shape in
+/// declaration order.
 #[derive(Debug, Clone, PartialEq)]
 pub struct InstanceReport {
     /// Instance name, e.g. `app[2]`.
     pub name: String,
-    /// Metric name, value, and how it combines across instances, in report order.
-    pub metrics: Vec<(String, f64, Combine)>,
-    /// Share of time with 0, 1, 2, ... requests at the instance (waiting or in service);
-    /// empty for components that hold no requests.
-    pub occupancy: Vec<f64>,
-    /// Time requests waited in the instance's queue before a worker took them.
-    pub wait: Option<WaitHistogram>,
+    /// What the instance's kind reports.
+    pub decls: &'static [MetricDecl],
+    /// The numbers, in the order of the declared numbers (NaN until set).
+    pub numbers: Vec<f64>,
+    /// The distributions, in the order of the declared distributions.
+    pub distributions: Vec<Vec<f64>>,
+    /// The histograms, in the order of the declared histograms.
+    pub histograms: Vec<WaitHistogram>,
 }
 
 impl InstanceReport {
-    /// An empty report for instance `name`.
-    pub fn new(name: &str) -> Self {
+    /// A report of instance `name` for the metrics `decls`, every value unset.
+    pub fn new(name: &str, decls: &'static [MetricDecl]) -> Self {
+        let count = |s: Shape| decls.iter().filter(|d| d.shape == s).count();
         InstanceReport {
             name: name.to_string(),
-            metrics: Vec::new(),
-            occupancy: Vec::new(),
-            wait: None,
+            decls,
+            numbers: vec![f64::NAN; count(Shape::Number)],
+            distributions: vec![Vec::new(); count(Shape::Distribution)],
+            histograms: vec![WaitHistogram::new(); count(Shape::Histogram)],
         }
     }
-    /// Adds a metric that sums across instances.
-    pub fn sum(&mut self, name: &str, value: f64) -> &mut Self {
-        self.metrics.push((name.to_string(), value, Combine::Sum));
+
+    /// Position of metric `name` among the declared metrics of shape `shape`.
+    fn slot(&self, name: &str, shape: Shape) -> usize {
+        self.decls
+            .iter()
+            .filter(|d| d.shape == shape)
+            .position(|d| d.name == name)
+            .unwrap_or_else(|| panic!("{name} is not a declared {shape:?} metric"))
+    }
+
+    /// Sets the number `name` (which must be declared).
+    pub fn set(&mut self, name: &str, value: f64) -> &mut Self {
+        let i = self.slot(name, Shape::Number);
+        self.numbers[i] = value;
         self
     }
-    /// Adds a metric that averages across instances.
-    pub fn mean(&mut self, name: &str, value: f64) -> &mut Self {
-        self.metrics.push((name.to_string(), value, Combine::Mean));
+    /// Sets the distribution `name` (which must be declared).
+    pub fn set_distribution(&mut self, name: &str, shares: Vec<f64>) -> &mut Self {
+        let i = self.slot(name, Shape::Distribution);
+        self.distributions[i] = shares;
         self
     }
-    /// Adds a metric whose component value is the largest instance value.
-    pub fn max(&mut self, name: &str, value: f64) -> &mut Self {
-        self.metrics.push((name.to_string(), value, Combine::Max));
+    /// Sets the histogram `name` (which must be declared).
+    pub fn set_histogram(&mut self, name: &str, histogram: WaitHistogram) -> &mut Self {
+        let i = self.slot(name, Shape::Histogram);
+        self.histograms[i] = histogram;
         self
+    }
+
+    /// The declared metrics of shape `shape`, in order.
+    pub fn declared(&self, shape: Shape) -> impl Iterator<Item = &'static MetricDecl> {
+        self.decls.iter().filter(move |d| d.shape == shape)
+    }
+
+    /// Names of the numbers whose value was never set.
+    pub fn unset(&self) -> Vec<&'static str> {
+        self.declared(Shape::Number)
+            .zip(&self.numbers)
+            .filter(|(_, v)| v.is_nan())
+            .map(|(d, _)| d.name)
+            .collect()
+    }
+}
+
+/// A component's values: its instances' reports combined metric by metric as declared.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Combined {
+    /// The numbers, in declaration order.
+    pub numbers: Vec<f64>,
+    /// The distributions, in declaration order.
+    pub distributions: Vec<Vec<f64>>,
+    /// The histograms, in declaration order.
+    pub histograms: Vec<WaitHistogram>,
+}
+
+/// Combines the reports of one component's instances (all of one kind): numbers by
+/// their [`Combine`] rule in instance order, distributions entry by entry (a shorter
+/// one counts as zeros past its end), histograms merged.
+pub fn combine(reports: &[InstanceReport]) -> Combined {
+    let Some(first) = reports.first() else {
+        return Combined {
+            numbers: Vec::new(),
+            distributions: Vec::new(),
+            histograms: Vec::new(),
+        };
+    };
+    let n = reports.len() as f64;
+    let numbers = first
+        .declared(Shape::Number)
+        .enumerate()
+        .map(|(i, d)| match d.combine {
+            Combine::Sum => reports.iter().map(|r| r.numbers[i]).fold(0.0, |a, v| a + v),
+            Combine::Mean => reports.iter().map(|r| r.numbers[i]).fold(0.0, |a, v| a + v) / n,
+            Combine::Max => reports
+                .iter()
+                .map(|r| r.numbers[i])
+                .fold(f64::NEG_INFINITY, f64::max),
+        })
+        .collect();
+    let distributions = first
+        .declared(Shape::Distribution)
+        .enumerate()
+        .map(|(i, d)| {
+            let len = reports.iter().map(|r| r.distributions[i].len()).max();
+            let mut out = vec![0.0; len.unwrap_or(0)];
+            for r in reports {
+                for (o, v) in out.iter_mut().zip(&r.distributions[i]) {
+                    match d.combine {
+                        Combine::Sum => *o += v,
+                        Combine::Mean => *o += v / n,
+                        Combine::Max => *o = o.max(*v),
+                    }
+                }
+            }
+            out
+        })
+        .collect();
+    let histograms = (0..first.histograms.len())
+        .map(|i| {
+            let mut all = first.histograms[i].clone();
+            reports[1..]
+                .iter()
+                .for_each(|r| all.merge(&r.histograms[i]));
+            all
+        })
+        .collect();
+    Combined {
+        numbers,
+        distributions,
+        histograms,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metrics::declare::Unit;
+
+    const DECLS: &[MetricDecl] = &[
+        MetricDecl::number("busy", Unit::Share, Combine::Mean),
+        MetricDecl::distribution("occupancy"),
+        MetricDecl::number("served", Unit::Count, Combine::Sum),
+        MetricDecl::histogram("wait"),
+        MetricDecl::number("peak", Unit::Level, Combine::Max),
+    ];
+
+    fn report(
+        name: &str,
+        busy: f64,
+        served: f64,
+        peak: f64,
+        occ: Vec<f64>,
+        wait: u64,
+    ) -> InstanceReport {
+        let mut r = InstanceReport::new(name, DECLS);
+        let mut h = WaitHistogram::new();
+        h.record(wait);
+        r.set("busy", busy)
+            .set("served", served)
+            .set("peak", peak)
+            .set_distribution("occupancy", occ)
+            .set_histogram("wait", h);
+        r
+    }
+
+    #[test]
+    fn values_follow_the_declarations_and_combine_by_their_rule() {
+        let a = report("a[0]", 0.5, 10.0, 3.0, vec![0.5, 0.5], 1_000_000);
+        let b = report("a[1]", 1.0, 20.0, 7.0, vec![1.0], 3_000_000);
+        assert_eq!(a.numbers, [0.5, 10.0, 3.0]);
+        assert!(a.unset().is_empty());
+        let c = combine(&[a, b]);
+        assert_eq!(c.numbers, [0.75, 30.0, 7.0]);
+        assert_eq!(c.distributions, [vec![0.75, 0.25]]);
+        assert_eq!(c.histograms[0].count(), 2);
+        assert_eq!(c.histograms[0].sum_ns(), 4_000_000);
+    }
+
+    #[test]
+    fn an_unset_number_is_named() {
+        let mut r = InstanceReport::new("x", DECLS);
+        r.set("served", 1.0);
+        assert_eq!(r.unset(), ["busy", "peak"]);
+    }
+
+    #[test]
+    #[should_panic(expected = "not a declared")]
+    fn an_undeclared_metric_is_a_bug() {
+        InstanceReport::new("x", DECLS).set("wait", 1.0);
     }
 }

@@ -3,6 +3,8 @@
 
 use super::RunOutput;
 use crate::metrics::LatencySummary;
+use crate::results::Detail;
+use indexmap::IndexMap;
 
 /// Header of the tidy CSV.
 pub const CSV_HEADER: [&str; 7] = [
@@ -38,13 +40,12 @@ impl Tidy<'_> {
     }
 
     fn latency(&mut self, scope: &str, name: &str, l: &LatencySummary) {
-        self.distribution(scope, name, "", "latency", l);
+        self.row(scope, name, "", "latency_mean_ms", l.mean_ms);
+        self.percentiles(scope, name, "", "latency", l);
         self.row(scope, name, "", "latency_max_ms", l.max_ms);
     }
-    /// The rows `PREFIX_mean_ms` (latency only: a service's `wait_mean_ms` is among its
-    /// metrics already), `PREFIX_p50_ms`, ... `PREFIX_p999_ms` of a duration distribution,
-    /// then `PREFIX_max_ms`.
-    fn distribution(
+    /// The rows `PREFIX_p50_ms`, ... `PREFIX_p999_ms` of a duration distribution.
+    fn percentiles(
         &mut self,
         scope: &str,
         name: &str,
@@ -52,9 +53,6 @@ impl Tidy<'_> {
         prefix: &str,
         l: &LatencySummary,
     ) {
-        if prefix == "latency" {
-            self.row(scope, name, instance, "latency_mean_ms", l.mean_ms);
-        }
         for (metric, v) in [
             ("p50_ms", l.p50_ms),
             ("p90_ms", l.p90_ms),
@@ -65,10 +63,29 @@ impl Tidy<'_> {
             self.row(scope, name, instance, &format!("{prefix}_{metric}"), v);
         }
     }
-    /// The rows `occupancy_N`: share of time with N requests at an instance.
-    fn occupancy(&mut self, scope: &str, name: &str, instance: &str, shares: &[f64]) {
-        for (n, v) in shares.iter().enumerate() {
-            self.row(scope, name, instance, &format!("occupancy_{n}"), *v);
+    /// The rows of a component or instance, whatever its kind declares: each number;
+    /// each histogram `H` as `H_p50_ms` ... `H_p999_ms` and `H_max_ms` (its mean, when a
+    /// kind reports one, is among the numbers); each distribution `D` as `D_0`, `D_1`,
+    /// ... (e.g. `occupancy_N`: share of time with N requests at an instance).
+    fn component(
+        &mut self,
+        scope: &str,
+        name: &str,
+        instance: &str,
+        numbers: &IndexMap<String, f64>,
+        detail: &Detail,
+    ) {
+        for (metric, v) in numbers {
+            self.row(scope, name, instance, metric, *v);
+        }
+        for (h, l) in &detail.histograms {
+            self.percentiles(scope, name, instance, h, l);
+            self.row(scope, name, instance, &format!("{h}_max_ms"), l.max_ms);
+        }
+        for (d, shares) in &detail.distributions {
+            for (n, v) in shares.iter().enumerate() {
+                self.row(scope, name, instance, &format!("{d}_{n}"), *v);
+            }
         }
     }
 }
@@ -105,24 +122,10 @@ pub fn to_csv(out: &RunOutput) -> String {
             }
         }
         for (name, c) in &r.components {
-            for (metric, v) in &c.total {
-                t.row("component", name, "", metric, *v);
-            }
-            if let Some(wait) = &c.wait {
-                t.distribution("component", name, "", "wait", wait);
-                t.row("component", name, "", "wait_max_ms", wait.max_ms);
-            }
-            t.occupancy("component", name, "", &c.occupancy);
+            t.component("component", name, "", &c.total, &c.detail);
             if c.instances.len() > 1 {
                 for i in &c.instances {
-                    for (metric, v) in &i.metrics {
-                        t.row("instance", name, &i.name, metric, *v);
-                    }
-                    if let Some(wait) = &i.wait {
-                        t.distribution("instance", name, &i.name, "wait", wait);
-                        t.row("instance", name, &i.name, "wait_max_ms", wait.max_ms);
-                    }
-                    t.occupancy("instance", name, &i.name, &i.occupancy);
+                    t.component("instance", name, &i.name, &i.metrics, &i.detail);
                 }
             }
         }

@@ -13,6 +13,7 @@ pub use experiment_tables::{
 pub use table::{check_table, run_table};
 
 use crate::analysis::Estimates;
+use crate::metrics::declare::numbers;
 use crate::model::Model;
 use crate::random::RNG_NAME;
 use crate::results::RunResult;
@@ -142,8 +143,7 @@ pub fn headline_metrics(r: &RunResult) -> IndexMap<String, f64> {
 
 /// The keys [`headline_metrics`] gives for any run of `model`, in the same order, found
 /// before running it: the workload keys from its workloads and classes, each component's
-/// metric names from the report of a fresh instance of it (so they follow the components'
-/// own code).
+/// from the number metrics its kind declares.
 pub fn metric_keys(model: &Model) -> Vec<String> {
     let mut keys = Vec::new();
     for w in &model.workloads {
@@ -170,10 +170,8 @@ pub fn metric_keys(model: &Model) -> Vec<String> {
         }
     }
     for c in &model.components {
-        let instance = c.kind.instantiate(c, c.first_instance, 0, 0);
-        let report = instance.report(crate::time::SimTime::ZERO);
-        for (k, _, _) in &report.metrics {
-            keys.push(format!("components.{}.{k}", c.name));
+        for d in numbers(c.kind.metrics()) {
+            keys.push(format!("components.{}.{}", c.name, d.name));
         }
     }
     keys.push("cost.per_hour".to_string());

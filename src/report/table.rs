@@ -1,10 +1,13 @@
 //! The terminal view: what a person reads after `scalesim run` and `scalesim check`.
 
 use super::RunOutput;
-use crate::analysis::Estimates;
-use crate::metrics::LatencySummary;
+use crate::analysis::{Estimates, ServiceEstimate};
+use crate::metrics::MetricDecl;
+use crate::metrics::declare::{self, Shape, Unit};
 use crate::model::Model;
+use crate::results::Detail;
 use comfy_table::{Cell, CellAlignment, Table, presets::UTF8_BORDERS_ONLY};
+use indexmap::IndexMap;
 
 /// A number for a table: 3–4 significant figures, ∞ and - for infinite and NaN.
 pub(super) fn num(v: f64) -> String {
@@ -133,105 +136,7 @@ pub fn run_table(model: &Model, out: &RunOutput) -> String {
     s.push_str(&t.to_string());
     s.push_str("\n\n");
 
-    let mut t = new_table(&[
-        "component",
-        "instance",
-        "utilization",
-        "est.",
-        "queue mean",
-        "queue max",
-        "wait ms",
-        "est.",
-        "wait p99",
-        "dropped",
-        "throughput/s",
-    ]);
-    for (name, c) in &r.components {
-        let est = out
-            .estimates
-            .services
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, e)| e);
-        type Row<'a> = (
-            &'a str,
-            &'a indexmap::IndexMap<String, f64>,
-            Option<&'a LatencySummary>,
-        );
-        let rows: Vec<Row> = if c.instances.len() > 1 {
-            std::iter::once(("(all)", &c.total, c.wait.as_ref()))
-                .chain(
-                    c.instances
-                        .iter()
-                        .map(|i| (i.name.as_str(), &i.metrics, i.wait.as_ref())),
-                )
-                .collect()
-        } else {
-            vec![("", &c.total, c.wait.as_ref())]
-        };
-        for (inst, m, wait) in rows {
-            let g = |k: &str| m.get(k).copied().unwrap_or(f64::NAN);
-            let is_total = inst == "(all)" || inst.is_empty();
-            if c.kind == "service" {
-                let key = |k: &str| format!("components.{name}.{k}");
-                t.add_row(vec![
-                    if inst.is_empty() || inst == "(all)" {
-                        name.clone()
-                    } else {
-                        String::new()
-                    },
-                    inst.to_string(),
-                    if is_total && reps > 1 {
-                        out.summary
-                            .get(&key("utilization"))
-                            .map(|e| format!("{} ± {}", pct(e.mean), pct(e.ci95)))
-                            .unwrap_or_default()
-                    } else {
-                        pct(g("utilization"))
-                    },
-                    if is_total {
-                        est.map(|e| pct(e.utilization)).unwrap_or_default()
-                    } else {
-                        String::new()
-                    },
-                    num(g("queue_mean")),
-                    num(g("queue_max")),
-                    if is_total && reps > 1 {
-                        ci(key("wait_mean_ms"), g("wait_mean_ms"))
-                    } else {
-                        num(g("wait_mean_ms"))
-                    },
-                    if is_total {
-                        est.map(|e| num(e.wait_mean_ms)).unwrap_or_default()
-                    } else {
-                        String::new()
-                    },
-                    wait.map(|w| num(w.p99_ms)).unwrap_or_default(),
-                    num(g("dropped")),
-                    num(g("throughput_per_s")),
-                ]);
-            } else {
-                t.add_row(vec![
-                    if is_total {
-                        name.clone()
-                    } else {
-                        String::new()
-                    },
-                    format!("{inst} {}", c.kind),
-                    String::new(),
-                    String::new(),
-                    String::new(),
-                    String::new(),
-                    String::new(),
-                    String::new(),
-                    String::new(),
-                    String::new(),
-                    num(g("forward_rate_per_s")),
-                ]);
-            }
-        }
-    }
-    s.push_str(&t.to_string());
+    s.push_str(&component_table(model, out));
     s.push('\n');
     let c = r.conservation;
     s.push_str(&format!(
@@ -256,6 +161,164 @@ pub fn run_table(model: &Model, out: &RunOutput) -> String {
         s.push_str(&format!("warning: {w}\n"));
     }
     s
+}
+
+/// A column of the component table: its label and whether an "est." column follows.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Col {
+    label: &'static str,
+    estimate: bool,
+}
+
+/// The columns of the component table for components of kinds declaring `kinds`: each
+/// kind's columns in rank order, kinds sharing a label sharing the column. A column new
+/// to the table goes just before the next column of its kind already there (else at the
+/// end), so the order does not depend on the order of the components.
+fn merged_columns(kinds: &[&'static [MetricDecl]]) -> Vec<Col> {
+    let mut cols: Vec<Col> = Vec::new();
+    for decls in kinds {
+        let mine = declare::columns(decls);
+        for (i, (_, c)) in mine.iter().enumerate() {
+            if let Some(have) = cols.iter_mut().find(|x| x.label == c.label) {
+                have.estimate |= c.estimate;
+                continue;
+            }
+            let before = mine[i + 1..]
+                .iter()
+                .find_map(|(_, next)| cols.iter().position(|x| x.label == next.label))
+                .unwrap_or(cols.len());
+            cols.insert(
+                before,
+                Col {
+                    label: c.label,
+                    estimate: c.estimate,
+                },
+            );
+        }
+    }
+    cols
+}
+
+/// The analytic estimate of metric `name` of a component, where the estimates have one.
+fn estimate_of(e: &ServiceEstimate, name: &str) -> Option<f64> {
+    match name {
+        "utilization" => Some(e.utilization),
+        "wait_mean_ms" => Some(e.wait_mean_ms),
+        _ => None,
+    }
+}
+
+/// A value of a metric in a table: a percentage for shares.
+fn show(d: &MetricDecl, v: f64) -> String {
+    if d.unit == Unit::Share {
+        pct(v)
+    } else {
+        num(v)
+    }
+}
+
+/// The component section of the run table: a row per component (with its instances
+/// below when it has several), the columns its kind declares.
+fn component_table(model: &Model, out: &RunOutput) -> String {
+    let r = &out.runs[0];
+    let reps = out.runs.len();
+    let decls_of = |name: &str| {
+        model
+            .components
+            .iter()
+            .find(|d| d.name == name)
+            .map_or(&[][..], |d| d.kind.metrics())
+    };
+    let mut kinds: Vec<&'static [MetricDecl]> = Vec::new();
+    for name in r.components.keys() {
+        let d = decls_of(name);
+        if !kinds.iter().any(|k| std::ptr::eq(*k, d)) {
+            kinds.push(d);
+        }
+    }
+    let cols = merged_columns(&kinds);
+    let mut header = vec!["component", "instance"];
+    for c in &cols {
+        header.push(c.label);
+        if c.estimate {
+            header.push("est.");
+        }
+    }
+    let mut t = new_table(&header);
+    for (name, c) in &r.components {
+        let decls = decls_of(name);
+        let mine = declare::columns(decls);
+        // A kind that fills only some columns is named, so its empty cells read right.
+        let kind = if mine.len() < cols.len() {
+            format!(" {}", c.kind)
+        } else {
+            String::new()
+        };
+        let est = out
+            .estimates
+            .services
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, e)| e);
+        let rows: Vec<(&str, &IndexMap<String, f64>, &Detail)> = if c.instances.len() > 1 {
+            std::iter::once(("(all)", &c.total, &c.detail))
+                .chain(
+                    c.instances
+                        .iter()
+                        .map(|i| (i.name.as_str(), &i.metrics, &i.detail)),
+                )
+                .collect()
+        } else {
+            vec![("", &c.total, &c.detail)]
+        };
+        for (inst, m, detail) in rows {
+            let is_total = inst == "(all)" || inst.is_empty();
+            let mut row = vec![
+                if is_total {
+                    name.clone()
+                } else {
+                    String::new()
+                },
+                format!("{inst}{kind}"),
+            ];
+            for col in &cols {
+                let Some((d, dc)) = mine.iter().find(|(_, x)| x.label == col.label) else {
+                    row.push(String::new());
+                    if col.estimate {
+                        row.push(String::new());
+                    }
+                    continue;
+                };
+                let key = format!("components.{name}.{}", d.name);
+                row.push(match d.shape {
+                    Shape::Number => {
+                        let v = m.get(d.name).copied().unwrap_or(f64::NAN);
+                        match out.summary.get(&key) {
+                            Some(e) if is_total && dc.ci && reps > 1 => {
+                                format!("{} ± {}", show(d, e.mean), show(d, e.ci95))
+                            }
+                            _ => show(d, v),
+                        }
+                    }
+                    Shape::Histogram => detail
+                        .histogram(d.name)
+                        .map(|w| num(w.p99_ms))
+                        .unwrap_or_default(),
+                    Shape::Distribution => String::new(),
+                });
+                if col.estimate {
+                    row.push(
+                        est.filter(|_| is_total && dc.estimate)
+                            .and_then(|e| estimate_of(e, d.name))
+                            .map(|v| show(d, v))
+                            .unwrap_or_default(),
+                    );
+                }
+            }
+            t.add_row(row);
+        }
+    }
+    t.to_string()
 }
 
 /// The report printed by `scalesim check`.
@@ -326,4 +389,45 @@ pub fn check_table(model: &Model, est: &Estimates) -> String {
         s.push_str(&format!("warning: {w}\n"));
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::components::{load_balancer, service};
+    use crate::metrics::declare::{Combine, Unit};
+
+    fn labels(cols: &[Col]) -> Vec<&str> {
+        cols.iter().map(|c| c.label).collect()
+    }
+
+    #[test]
+    fn columns_come_from_the_declarations_whatever_the_component_order() {
+        let a = merged_columns(&[service::METRICS, load_balancer::METRICS]);
+        let b = merged_columns(&[load_balancer::METRICS, service::METRICS]);
+        assert_eq!(a, b);
+        assert_eq!(
+            labels(&a),
+            [
+                "utilization",
+                "queue mean",
+                "queue max",
+                "wait ms",
+                "wait p99",
+                "dropped",
+                "throughput/s"
+            ]
+        );
+        let estimated: Vec<&str> = a.iter().filter(|c| c.estimate).map(|c| c.label).collect();
+        assert_eq!(estimated, ["utilization", "wait ms"]);
+        // A new kind's own column joins next to the column it shares.
+        const CACHE: &[MetricDecl] = &[
+            MetricDecl::number("hit_share", Unit::Share, Combine::Mean).column("hit rate", 0),
+            MetricDecl::number("rate", Unit::PerSecond, Combine::Sum).column("throughput/s", 1),
+        ];
+        let c = merged_columns(&[load_balancer::METRICS, CACHE, service::METRICS]);
+        assert_eq!(labels(&c)[0], "hit rate");
+        assert_eq!(labels(&c).last(), Some(&"throughput/s"));
+        assert_eq!(c.len(), 8);
+    }
 }
