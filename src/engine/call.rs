@@ -76,10 +76,21 @@ pub struct Request {
     pub user: u32,
     /// Creation time.
     pub created: SimTime,
-    /// True once the client has its answer (a response, or its own timeout).
-    pub answered: bool,
-    /// True when a client timeout event was scheduled for it.
-    pub timed: bool,
+    /// Whether the client still waits for its answer, and with a timeout or not.
+    pub client: ClientWait,
+}
+
+/// Where the client of a request stands. One value rather than two flags, so that the end
+/// of a request without a timeout costs a single test.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ClientWait {
+    /// Waiting for the answer, with no client timeout.
+    #[default]
+    Waiting,
+    /// Waiting, and a client timeout event is scheduled for it.
+    WaitingWithTimeout,
+    /// The client has its answer (a response, or its own timeout).
+    Answered,
 }
 
 /// Something that lives in a [`Slab`] and has a generation.

@@ -2,7 +2,7 @@
 //! groups it can call. Components talk only through the context, never to each other.
 
 use super::calendar::Calendar;
-use super::call::{CLIENT, Call, Outcome, Request, Slab};
+use super::call::{CLIENT, Call, ClientWait, Outcome, Request, Slab};
 use super::event::{CallId, Event, InstanceId, RequestId};
 use crate::metrics::{ErrorCause, InstanceReport};
 use crate::time::{SimDuration, SimTime};
@@ -185,12 +185,13 @@ impl Ctx {
         if c.parent == CLIENT {
             // The request's first call has finished (it is the request): the client gets
             // its answer unless it already gave up, and the request ends with the call.
-            let r = self.requests[call as usize];
-            if !r.answered {
-                self.answer(call, outcome);
-                if r.timed {
+            match self.requests[call as usize].client {
+                ClientWait::Waiting => self.answer(call, outcome),
+                ClientWait::WaitingWithTimeout => {
+                    self.answer(call, outcome);
                     self.stale_timeout();
                 }
+                ClientWait::Answered => {}
             }
             self.calls.remove(call);
             self.in_flight -= 1;
@@ -248,8 +249,11 @@ impl Ctx {
             workload,
             user,
             created: now,
-            answered: false,
-            timed: timeout.is_some(),
+            client: if timeout.is_some() {
+                ClientWait::WaitingWithTimeout
+            } else {
+                ClientWait::Waiting
+            },
         };
         if let Some(t) = timeout {
             let generation = self.calls.get(call).generation;
@@ -273,7 +277,9 @@ impl Ctx {
     /// A client's timeout fires: if the request is still unanswered, it fails with
     /// [`ErrorCause::Timeout`] (the work it started goes on).
     pub(crate) fn client_timeout(&mut self, request: RequestId, generation: u32) {
-        if self.calls.is_live(request, generation) && !self.requests[request as usize].answered {
+        if self.calls.is_live(request, generation)
+            && self.requests[request as usize].client != ClientWait::Answered
+        {
             self.answer(request, Outcome::Failed(ErrorCause::Timeout));
         } else {
             // Its request finished before the timeout: a stale event, now gone.
@@ -302,7 +308,10 @@ impl Ctx {
                 Event::ClientTimeout {
                     request,
                     generation,
-                } => calls.is_live(request, generation) && !requests[request as usize].answered,
+                } => {
+                    calls.is_live(request, generation)
+                        && requests[request as usize].client != ClientWait::Answered
+                }
                 _ => true,
             });
             self.stale_timeouts = 0;
@@ -318,7 +327,7 @@ impl Ctx {
         let now = self.now();
         let class = self.calls.get(request).class as usize;
         let r = &mut self.requests[request as usize];
-        r.answered = true;
+        r.client = ClientWait::Answered;
         let r = *r;
         let w = &mut self.workloads[r.workload as usize];
         match outcome {
@@ -366,7 +375,8 @@ impl Ctx {
         live.iter()
             .enumerate()
             .filter(|&(id, &l)| {
-                l && self.calls.get(id as u32).parent == CLIENT && !self.requests[id].answered
+                l && self.calls.get(id as u32).parent == CLIENT
+                    && self.requests[id].client != ClientWait::Answered
             })
             .count() as u64
     }
