@@ -8,8 +8,9 @@ use scalesim::experiment::store::FolderLock;
 use scalesim::experiment::{
     ExperimentManifest, Plan, Shard, SweepError, aggregate, install_stop_handler, load_plan,
 };
+use scalesim::files::write_atomic;
 use scalesim::model::{LoadError, Model, load_model_file};
-use scalesim::report::{RunOutput, check_table, run_table, to_csv, write_atomic};
+use scalesim::report::{RunOutput, check_table, run_table, to_csv};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 

@@ -47,6 +47,7 @@ pub mod distributions;
 pub mod engine;
 pub mod error;
 pub mod experiment;
+pub mod files;
 pub mod limits;
 pub mod metrics;
 pub mod model;

@@ -21,8 +21,8 @@ pub use plan::{Plan, Task, load_plan};
 pub use run::{STOP, Shard, SweepError, install_stop_handler};
 pub use spec::ExperimentSpec;
 
+use crate::files::write_atomic;
 use crate::random::RNG_NAME;
-use crate::report::write_atomic;
 use serde::Serialize;
 use std::path::Path;
 

@@ -3,8 +3,8 @@
 //! experiment gives exactly the files of one uninterrupted run.
 
 use super::plan::{Plan, Task};
+use crate::files::write_atomic;
 use crate::metrics::LatencyHistogram;
-use crate::report::write_atomic;
 use crate::results::RunResult;
 use serde::{Deserialize, Serialize};
 use std::fs::File;

@@ -1,5 +1,5 @@
 //! Turning results into what people and scripts read: the JSON document, a terminal
-//! table, and tidy CSV. Files are written atomically (temporary file, then rename).
+//! table, and tidy CSV. Files are written with [`crate::files`].
 
 mod csv_out;
 mod experiment_tables;
@@ -20,8 +20,6 @@ use crate::results::RunResult;
 use crate::stats::Estimate;
 use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
-use std::io::Write;
-use std::path::Path;
 
 /// Where the output came from: enough to reproduce it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -188,29 +186,4 @@ pub fn summarize(runs: &[RunResult]) -> IndexMap<String, Estimate> {
         out.insert(key.clone(), Estimate::of(&values));
     }
     out
-}
-
-/// Writes `bytes` to `path` through a temporary file in the same folder and a rename, so
-/// a crash never leaves a half-written file.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir)?;
-    let name = path
-        .file_name()
-        .and_then(|n| n.to_str())
-        .unwrap_or("output");
-    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
-    // No fsync: rename is atomic, so a crashed or interrupted process leaves either the
-    // old file or the new one, never a half-written one.
-    let written = std::fs::File::create(&tmp)
-        .and_then(|mut f| f.write_all(bytes))
-        .and_then(|()| std::fs::rename(&tmp, path));
-    if written.is_err() {
-        // A full disk or a folder in the way: leave no temporary file behind.
-        let _ = std::fs::remove_file(&tmp);
-    }
-    written
 }

@@ -14,6 +14,7 @@
 //! log axis falls back to linear when a value is zero or negative. Each file is written
 //! through a temporary file in the same folder and a rename.
 
+use crate::files::write_with;
 use plotters::chart::{ChartBuilder, ChartContext, SeriesLabelPosition};
 use plotters::coord::Shift;
 use plotters::coord::cartesian::Cartesian2d;
@@ -28,7 +29,6 @@ use plotters::style::{BLACK, Color, FontStyle, IntoFont, RGBAColor, RGBColor, Sh
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Width and height of every chart, in pixels (the SVG uses the same user units).
 pub const SIZE: (u32, u32) = (1000, 600);
@@ -517,7 +517,7 @@ fn plot_error(path: &Path, e: impl std::fmt::Display) -> std::io::Error {
 }
 
 fn write_png(path: &Path, fig: &Figure) -> std::io::Result<()> {
-    write_via_temp(path, |tmp| {
+    write_with(path, |tmp| {
         let root = BitMapBackend::new(tmp, SIZE).into_drawing_area();
         draw(&root, fig).map_err(|e| plot_error(path, e))?;
         root.present().map_err(|e| plot_error(path, e))
@@ -531,32 +531,7 @@ fn write_svg(path: &Path, fig: &Figure) -> std::io::Result<()> {
         draw(&root, fig).map_err(|e| plot_error(path, e))?;
         root.present().map_err(|e| plot_error(path, e))?;
     }
-    write_via_temp(path, |tmp| std::fs::write(tmp, svg.as_bytes()))
-}
-
-/// Runs `write` on a temporary path in `path`'s folder (created if missing) that keeps
-/// `path`'s extension, and renames it to `path`; the temporary file is removed on failure.
-/// No fsync, as in `report::write_atomic`: the rename alone means a crashed or
-/// interrupted process leaves the old file or the new one, never a half-written one.
-fn write_via_temp(
-    path: &Path,
-    write: impl FnOnce(&Path) -> std::io::Result<()>,
-) -> std::io::Result<()> {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir)?;
-    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("chart");
-    let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("tmp");
-    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    let tmp = dir.join(format!(".{name}.tmp-{}-{n}.{ext}", std::process::id()));
-    let result = write(&tmp).and_then(|()| std::fs::rename(&tmp, path));
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
+    write_with(path, |tmp| std::fs::write(tmp, svg.as_bytes()))
 }
 
 #[cfg(test)]
