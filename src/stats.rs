@@ -1,5 +1,10 @@
 //! Statistics across replications: mean, standard deviation and a Student-t 95%
-//! confidence interval.
+//! confidence interval, and the headline metrics of a run they are computed on
+//! ([`headline_metrics`]). Computed here once; the exporters in `report` only write them.
+
+mod headline;
+
+pub use headline::{headline_metrics, metric_keys, summarize};
 
 use serde::{Deserialize, Serialize};
 

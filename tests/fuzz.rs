@@ -519,7 +519,7 @@ fn check_model_text(text: &str, format: Format) -> Result<(), TestCaseError> {
     if let Ok(r) = result {
         prop_assert!(r.conservation.holds, "conservation broken:\n{text}");
         no_panic("report", text, || {
-            scalesim::report::headline_metrics(&r);
+            scalesim::stats::headline_metrics(&r);
         })?;
     }
     Ok(())

@@ -5,7 +5,7 @@
 
 use crate::support::scalesim;
 use scalesim::model::{Format, check_name_rule, load_model_file, parse_model_str};
-use scalesim::report::{headline_metrics, metric_keys};
+use scalesim::stats::{headline_metrics, metric_keys};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 

@@ -9,10 +9,10 @@ use super::spec::PlotSpec;
 use super::store::{list_records, read_record};
 use crate::files::write_atomic;
 use crate::metrics::{LatencyHistogram, LatencySummary};
-use crate::report::headline_metrics;
 use crate::report::plot::{
     BandPoint, BandSeries, LineSeries, latency_cdf, metric_vs_param, time_series,
 };
+use crate::stats::headline_metrics;
 use crate::stats::{Estimate, Welford};
 use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};

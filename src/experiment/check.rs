@@ -7,7 +7,7 @@ use super::plan::Plan;
 use super::spec::{ExperimentSpec, PlotSpec};
 use crate::error::{ModelError, did_you_mean, index, join};
 use crate::model::Model;
-use crate::report::metric_keys;
+use crate::stats::metric_keys;
 use indexmap::IndexSet;
 use serde_json::Value;
 use std::sync::Arc;

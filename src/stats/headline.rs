@@ -1,0 +1,96 @@
+//! The headline metrics of a run, flattened to `scope.name.metric` keys, and their
+//! summary over replications: what `run --replications`, the experiment files and the
+//! capacity search compare. Keys are known before a run from the model alone.
+
+use super::Estimate;
+use crate::metrics::declare::numbers;
+use crate::model::Model;
+use crate::results::RunResult;
+use indexmap::IndexMap;
+
+/// Headline metrics of one run, flattened to `scope.name.metric` keys in a fixed order.
+pub fn headline_metrics(r: &RunResult) -> IndexMap<String, f64> {
+    let mut m = IndexMap::new();
+    for (name, w) in &r.workloads {
+        let p = format!("workloads.{name}");
+        m.insert(format!("{p}.throughput_per_s"), w.throughput_per_s);
+        m.insert(format!("{p}.goodput_per_s"), w.goodput_per_s);
+        m.insert(format!("{p}.error_share"), w.error_share);
+        m.insert(format!("{p}.latency.mean_ms"), w.latency.mean_ms);
+        m.insert(format!("{p}.latency.p50_ms"), w.latency.p50_ms);
+        m.insert(format!("{p}.latency.p90_ms"), w.latency.p90_ms);
+        m.insert(format!("{p}.latency.p95_ms"), w.latency.p95_ms);
+        m.insert(format!("{p}.latency.p99_ms"), w.latency.p99_ms);
+        m.insert(format!("{p}.latency.p999_ms"), w.latency.p999_ms);
+        for (class, c) in &w.classes {
+            m.insert(
+                format!("{p}.classes.{class}.latency.mean_ms"),
+                c.latency.mean_ms,
+            );
+            m.insert(
+                format!("{p}.classes.{class}.latency.p99_ms"),
+                c.latency.p99_ms,
+            );
+        }
+    }
+    for (name, c) in &r.components {
+        for (k, v) in &c.total {
+            m.insert(format!("components.{name}.{k}"), *v);
+        }
+    }
+    m.insert("cost.per_hour".to_string(), r.cost.per_hour);
+    m.insert(
+        "cost.per_million_requests".to_string(),
+        r.cost.per_million_requests,
+    );
+    m
+}
+
+/// The keys [`headline_metrics`] gives for any run of `model`, in the same order, found
+/// before running it: the workload keys from its workloads and classes, each component's
+/// from the number metrics its kind declares.
+pub fn metric_keys(model: &Model) -> Vec<String> {
+    let mut keys = Vec::new();
+    for w in &model.workloads {
+        let p = format!("workloads.{}", w.name);
+        for k in [
+            "throughput_per_s",
+            "goodput_per_s",
+            "error_share",
+            "latency.mean_ms",
+            "latency.p50_ms",
+            "latency.p90_ms",
+            "latency.p95_ms",
+            "latency.p99_ms",
+            "latency.p999_ms",
+        ] {
+            keys.push(format!("{p}.{k}"));
+        }
+        if w.classes.len() > 1 {
+            for (class, _) in &w.classes {
+                let class = &model.classes[*class as usize];
+                keys.push(format!("{p}.classes.{class}.latency.mean_ms"));
+                keys.push(format!("{p}.classes.{class}.latency.p99_ms"));
+            }
+        }
+    }
+    for c in &model.components {
+        for d in numbers(c.kind.metrics()) {
+            keys.push(format!("components.{}.{}", c.name, d.name));
+        }
+    }
+    keys.push("cost.per_hour".to_string());
+    keys.push("cost.per_million_requests".to_string());
+    keys
+}
+
+/// Mean and CI of every headline metric across runs.
+pub fn summarize(runs: &[RunResult]) -> IndexMap<String, Estimate> {
+    let per_run: Vec<IndexMap<String, f64>> = runs.iter().map(headline_metrics).collect();
+    let mut out = IndexMap::new();
+    for key in per_run[0].keys() {
+        let values: Vec<f64> = per_run.iter().filter_map(|m| m.get(key).copied()).collect();
+        out.insert(key.clone(), Estimate::of(&values));
+    }
+    out
+}
