@@ -4,13 +4,14 @@ use crate::output::{emit, note};
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
 use scalesim::analysis::estimate;
+use scalesim::experiment::aggregate::AggregateError;
 use scalesim::experiment::store::FolderLock;
 use scalesim::experiment::{
-    ExperimentManifest, Plan, Shard, SweepError, aggregate, install_stop_handler, load_plan,
+    ExperimentManifest, ExperimentResults, Plan, Shard, SweepError, install_stop_handler, load_plan,
 };
 use scalesim::files::write_atomic;
 use scalesim::model::{LoadError, Model, load_model_file};
-use scalesim::report::{RunOutput, check_table, run_table, to_csv};
+use scalesim::report::{RunOutput, check_table, run_table, to_csv, write_experiment_files};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
@@ -574,6 +575,13 @@ fn aside_folder(out: &Path) -> Result<PathBuf> {
     std::fs::create_dir_all(&aside)
         .with_context(|| format!("cannot create {}", aside.display()))?;
     Ok(aside)
+}
+
+/// Aggregates the run records of `dir` and writes the experiment's result files there.
+fn aggregate(plan: &Plan, dir: &Path) -> Result<ExperimentResults, AggregateError> {
+    let found = scalesim::experiment::aggregate(plan, dir)?;
+    write_experiment_files(plan, dir, &found).map_err(|e| AggregateError(e.to_string()))?;
+    Ok(found.results)
 }
 
 /// Checks every record of the shard folders `dirs` (errors name the shard's own file),

@@ -1,19 +1,15 @@
-//! From run records to the experiment's result files: tidy.csv (one row per run and
-//! metric), summary.csv (one row per point, variant and metric: mean, sd, 95% CI),
-//! comparisons.csv (paired differences against the baseline variant), results.json, and
-//! the plots. Records are read one at a time in task order; memory holds one point's
-//! baseline and one group's histograms, whatever the number of runs.
+//! From run records to what the experiment found ([`Aggregate`]): every run's metrics,
+//! each point and variant's summary (mean, sd, 95% CI), paired comparisons against the
+//! baseline variant, and the pooled curves its plots ask for. Records are read one at a
+//! time in task order; memory holds one point's baseline and one group's histograms,
+//! whatever the number of runs. The files (tidy.csv, summary.csv, comparisons.csv,
+//! results.json, plots) are written by the exporters in `report`.
 
 use super::plan::{Plan, Task};
 use super::spec::PlotSpec;
 use super::store::{list_records, read_record};
-use crate::files::write_atomic;
 use crate::metrics::{LatencyHistogram, LatencySummary};
-use crate::report::plot::{
-    BandPoint, BandSeries, LineSeries, latency_cdf, metric_vs_param, time_series,
-};
-use crate::stats::headline_metrics;
-use crate::stats::{Estimate, Welford};
+use crate::stats::{Estimate, Welford, headline_metrics};
 use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -21,9 +17,39 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 /// Pooled latency CDF of a (point, variant, workload), for plots.
-type CdfLines = BTreeMap<(usize, usize, String), Vec<(f64, f64)>>;
+pub type CdfLines = BTreeMap<(usize, usize, String), Vec<(f64, f64)>>;
 /// Summed time series of a (point, variant, workload, metric): window width, sums, runs.
-type SeriesSums = BTreeMap<(usize, usize, String, String), (f64, Vec<f64>, usize)>;
+pub type SeriesSums = BTreeMap<(usize, usize, String, String), (f64, Vec<f64>, usize)>;
+
+/// What aggregating an experiment's records found, for the exporters to write.
+#[derive(Debug, Clone)]
+pub struct Aggregate {
+    /// Summaries and comparisons (results.json).
+    pub results: ExperimentResults,
+    /// Every run's selected metrics, in task order (tidy.csv).
+    pub tidy: Vec<TidyRow>,
+    /// The pooled latency CDFs the plots ask for.
+    pub cdfs: CdfLines,
+    /// The summed time series the plots ask for.
+    pub series: SeriesSums,
+}
+
+/// One metric of one run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TidyRow {
+    /// Sweep point.
+    pub point: usize,
+    /// Variant index.
+    pub variant: usize,
+    /// Replication.
+    pub replication: u32,
+    /// Seed of the run.
+    pub seed: u64,
+    /// Metric key.
+    pub metric: String,
+    /// Its value.
+    pub value: f64,
+}
 
 /// Summary of one (point, variant).
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -94,18 +120,10 @@ fn selected(patterns: &Option<Vec<String>>, key: &str) -> bool {
     }
 }
 
-fn csv_writer() -> csv::Writer<Vec<u8>> {
-    csv::Writer::from_writer(Vec::new())
-}
-
-fn finish(w: csv::Writer<Vec<u8>>) -> Vec<u8> {
-    w.into_inner().expect("flushing CSV to memory")
-}
-
-fn param_text(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
+impl Plan {
+    /// Whether the experiment's `metrics` selection (all when absent) keeps `key`.
+    pub fn selects(&self, key: &str) -> bool {
+        selected(&self.spec.metrics, key)
     }
 }
 
@@ -168,30 +186,10 @@ pub fn complete_tasks(
     Ok(records)
 }
 
-/// Reads every record of `dir` and writes the result files into it.
-pub fn aggregate(plan: &Plan, dir: &Path) -> Result<ExperimentResults, AggregateError> {
+/// Reads every record of `dir` and aggregates them.
+pub fn aggregate(plan: &Plan, dir: &Path) -> Result<Aggregate, AggregateError> {
     let records = complete_tasks(plan, dir)?;
-    let io = |file: &str| {
-        let path = dir.join(file);
-        move |e: std::io::Error| AggregateError(format!("cannot write {}: {e}", path.display()))
-    };
-    let params: Vec<String> = plan
-        .axes
-        .iter()
-        .map(|(p, _)| format!("param_{p}"))
-        .collect();
-
-    let mut tidy = csv_writer();
-    let mut header = vec![
-        "variant".to_string(),
-        "point".into(),
-        "replication".into(),
-        "seed".into(),
-    ];
-    header.extend(params.iter().cloned());
-    header.extend(["metric".to_string(), "value".into()]);
-    tidy.write_record(&header)
-        .map_err(|e| AggregateError(e.to_string()))?;
+    let mut tidy: Vec<TidyRow> = Vec::new();
 
     let mut groups: Vec<GroupSummary> = Vec::new();
     let mut comparisons: Vec<Comparison> = Vec::new();
@@ -241,16 +239,14 @@ pub fn aggregate(plan: &Plan, dir: &Path) -> Result<ExperimentResults, Aggregate
             // The warm-up each run used (detected by MSER-5, or fixed) is reported too.
             metrics.insert("run.warmup_s".to_string(), rec.warmup_s);
             for (k, x) in &metrics {
-                let mut row = vec![
-                    plan.variants[v].clone(),
-                    p.to_string(),
-                    rec.replication.to_string(),
-                    rec.seed.to_string(),
-                ];
-                row.extend(plan.points[p].iter().map(param_text));
-                row.extend([k.clone(), x.to_string()]);
-                tidy.write_record(&row)
-                    .map_err(|e| AggregateError(e.to_string()))?;
+                tidy.push(TidyRow {
+                    point: p,
+                    variant: v,
+                    replication: rec.replication,
+                    seed: rec.seed,
+                    metric: k.clone(),
+                    value: *x,
+                });
                 welford.entry(k.clone()).or_default().add(*x);
             }
             // Time series for plots.
@@ -363,106 +359,6 @@ pub fn aggregate(plan: &Plan, dir: &Path) -> Result<ExperimentResults, Aggregate
         i = j;
     }
 
-    // summary.csv
-    let mut summary = csv_writer();
-    let mut header = vec!["variant".to_string(), "point".into()];
-    header.extend(params.iter().cloned());
-    header.extend(["metric", "n", "mean", "sd", "ci95_low", "ci95_high"].map(String::from));
-    summary
-        .write_record(&header)
-        .map_err(|e| AggregateError(e.to_string()))?;
-    for g in &groups {
-        let lead = |s: &mut csv::Writer<Vec<u8>>, metric: &str, rest: [String; 5]| {
-            let mut row = vec![g.variant.clone(), g.point.to_string()];
-            row.extend(plan.points[g.point].iter().map(param_text));
-            row.push(metric.to_string());
-            row.extend(rest);
-            s.write_record(&row).expect("writing CSV to memory");
-        };
-        for (k, e) in &g.metrics {
-            lead(
-                &mut summary,
-                k,
-                [
-                    e.n.to_string(),
-                    e.mean.to_string(),
-                    e.sd.to_string(),
-                    (e.mean - e.ci95).to_string(),
-                    (e.mean + e.ci95).to_string(),
-                ],
-            );
-        }
-        for (w, l) in &g.pooled_latency {
-            for (name, x) in [
-                ("p50_ms", l.p50_ms),
-                ("p90_ms", l.p90_ms),
-                ("p95_ms", l.p95_ms),
-                ("p99_ms", l.p99_ms),
-                ("p999_ms", l.p999_ms),
-                ("max_ms", l.max_ms),
-            ] {
-                let key = format!("workloads.{w}.pooled_latency.{name}");
-                if selected(&plan.spec.metrics, &key) || plan.spec.metrics.is_none() {
-                    lead(
-                        &mut summary,
-                        &key,
-                        [
-                            g.replications.to_string(),
-                            x.to_string(),
-                            String::new(),
-                            String::new(),
-                            String::new(),
-                        ],
-                    );
-                }
-            }
-        }
-    }
-    write_atomic(&dir.join("tidy.csv"), &finish(tidy)).map_err(io("tidy.csv"))?;
-    write_atomic(&dir.join("summary.csv"), &finish(summary)).map_err(io("summary.csv"))?;
-
-    if plan.variants.len() > 1 {
-        let mut c = csv_writer();
-        let mut header = vec!["point".to_string()];
-        header.extend(params.iter().cloned());
-        header.extend(
-            [
-                "variant",
-                "baseline",
-                "metric",
-                "n",
-                "baseline_mean",
-                "difference",
-                "difference_ci95",
-                "relative",
-                "relative_ci95",
-                "significant",
-            ]
-            .map(String::from),
-        );
-        c.write_record(&header)
-            .map_err(|e| AggregateError(e.to_string()))?;
-        for x in &comparisons {
-            let mut row = vec![x.point.to_string()];
-            row.extend(plan.points[x.point].iter().map(param_text));
-            row.extend([
-                x.variant.clone(),
-                x.baseline.clone(),
-                x.metric.clone(),
-                x.difference.n.to_string(),
-                x.baseline_mean.to_string(),
-                x.difference.mean.to_string(),
-                x.difference.ci95.to_string(),
-                x.relative.to_string(),
-                x.relative_ci95.to_string(),
-                x.significant.to_string(),
-            ]);
-            c.write_record(&row)
-                .map_err(|e| AggregateError(e.to_string()))?;
-        }
-        write_atomic(&dir.join("comparisons.csv"), &finish(c)).map_err(io("comparisons.csv"))?;
-    }
-
     let results = ExperimentResults {
         experiment: plan.spec.name.clone(),
         experiment_hash: plan.hash.clone(),
@@ -479,146 +375,12 @@ pub fn aggregate(plan: &Plan, dir: &Path) -> Result<ExperimentResults, Aggregate
         groups,
         comparisons,
     };
-    let json = serde_json::to_vec_pretty(&results).map_err(|e| AggregateError(e.to_string()))?;
-    write_atomic(&dir.join("results.json"), &json).map_err(io("results.json"))?;
-    draw_plots(plan, dir, &results, &cdfs, &series).map_err(io("plots"))?;
-    Ok(results)
-}
-
-fn short(path: &str) -> String {
-    path.rsplit('.')
-        .take(2)
-        .collect::<Vec<_>>()
-        .into_iter()
-        .rev()
-        .collect::<Vec<_>>()
-        .join(".")
-}
-
-fn draw_plots(
-    plan: &Plan,
-    dir: &Path,
-    results: &ExperimentResults,
-    cdfs: &CdfLines,
-    series: &SeriesSums,
-) -> std::io::Result<()> {
-    let plots = dir.join("plots");
-    for (n, spec) in plan.spec.plots.iter().flatten().enumerate() {
-        match spec {
-            PlotSpec::MetricVsParam(m) => {
-                let Some(x_axis) =
-                    m.x.clone()
-                        .or_else(|| plan.axes.first().map(|a| a.0.clone()))
-                else {
-                    continue;
-                };
-                let Some(xi) = plan.axes.iter().position(|a| a.0 == x_axis) else {
-                    continue;
-                };
-                // One line per variant and per combination of the other axes.
-                let mut lines: IndexMap<String, Vec<BandPoint>> = IndexMap::new();
-                for g in &results.groups {
-                    let point = &plan.points[g.point];
-                    let Some(x) = point[xi].as_f64() else {
-                        continue;
-                    };
-                    let others: Vec<String> = plan
-                        .axes
-                        .iter()
-                        .enumerate()
-                        .filter(|(k, _)| *k != xi)
-                        .map(|(k, (p, _))| format!("{}={}", short(p), param_text(&point[k])))
-                        .collect();
-                    let name = if others.is_empty() {
-                        g.variant.clone()
-                    } else {
-                        format!("{} {}", g.variant, others.join(" "))
-                    };
-                    if let Some(e) = g.metrics.get(&m.metric) {
-                        let half = if e.ci95.is_finite() { e.ci95 } else { 0.0 };
-                        lines.entry(name).or_default().push(BandPoint {
-                            x,
-                            mean: e.mean,
-                            low: e.mean - half,
-                            high: e.mean + half,
-                        });
-                    }
-                }
-                let series: Vec<BandSeries> = lines
-                    .into_iter()
-                    .map(|(name, mut points)| {
-                        points.sort_by(|a, b| a.x.total_cmp(&b.x));
-                        BandSeries { name, points }
-                    })
-                    .collect();
-                let base = plots.join(format!(
-                    "{n:02}-{}-vs-{}",
-                    slug(&m.metric),
-                    slug(&short(&x_axis))
-                ));
-                metric_vs_param(
-                    &base,
-                    &format!("{} — {}", plan.spec.name, short(&m.metric)),
-                    &x_axis,
-                    &m.metric,
-                    &series,
-                )?;
-            }
-            PlotSpec::LatencyCdf(c) => {
-                let point = c.point.unwrap_or(0);
-                let lines: Vec<LineSeries> = cdfs
-                    .iter()
-                    .filter(|((p, _, w), _)| {
-                        *p == point && c.workload.as_ref().is_none_or(|x| x == w)
-                    })
-                    .map(|((_, v, _), pts)| LineSeries {
-                        name: plan.variants[*v].clone(),
-                        points: pts.clone(),
-                    })
-                    .collect();
-                let base = plots.join(format!("{n:02}-latency-cdf-point{point}"));
-                latency_cdf(
-                    &base,
-                    &format!("{} — latency CDF (point {point})", plan.spec.name),
-                    &lines,
-                )?;
-            }
-            PlotSpec::TimeSeries(t) => {
-                let point = t.point.unwrap_or(0);
-                let metric = t.metric.clone().unwrap_or_else(|| "latency_mean_ms".into());
-                let lines: Vec<LineSeries> = series
-                    .iter()
-                    .filter(|((p, _, w, m), _)| {
-                        *p == point && *m == metric && t.workload.as_ref().is_none_or(|x| x == w)
-                    })
-                    .map(|((_, v, _, _), (window, sums, count))| LineSeries {
-                        name: plan.variants[*v].clone(),
-                        points: sums
-                            .iter()
-                            .enumerate()
-                            .map(|(k, s)| ((k as f64 + 0.5) * window, s / *count as f64))
-                            .collect(),
-                    })
-                    .collect();
-                let base = plots.join(format!("{n:02}-{}-over-time-point{point}", slug(&metric)));
-                // Fault windows come with the faults component; none can be scheduled yet.
-                time_series(
-                    &base,
-                    &format!("{} — {metric} over time", plan.spec.name),
-                    &metric,
-                    &lines,
-                    &[],
-                )?;
-            }
-        }
-    }
-    Ok(())
-}
-
-fn slug(s: &str) -> String {
-    s.chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
-        .collect()
+    Ok(Aggregate {
+        results,
+        tidy,
+        cdfs,
+        series,
+    })
 }
 
 /// Relative CI half-width of `metric` for each (point, variant), over replications below
