@@ -196,16 +196,18 @@ pub struct Level {
     pub objectives: Vec<Estimate>,
     /// True when every objective holds with 95% confidence.
     pub holds: bool,
-    /// Mean utilization of each service.
+    /// Mean utilization of each component whose kind declares a metric that saturates
+    /// (the highest such metric; today, each service).
     pub utilization: IndexMap<String, f64>,
-    /// Mean share of the requests arriving at each service that it dropped.
+    /// Mean share of the requests arriving at each of them that it refused (the
+    /// highest metric its kind declares as a refused share).
     pub drop_share: IndexMap<String, f64>,
     /// Mean share of failed requests (the worst of the scaled workloads).
     pub error_share: f64,
 }
 
 impl Level {
-    /// The busiest service and its utilization.
+    /// The busiest component and its utilization.
     pub fn busiest(&self) -> Option<(&str, f64)> {
         self.utilization
             .iter()

@@ -132,3 +132,48 @@ pub fn to_csv(out: &RunOutput) -> String {
     }
     String::from_utf8(w.into_inner().expect("flushing CSV to memory")).expect("CSV is UTF-8")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_component_writes_whatever_its_kind_declares() {
+        let mut w = csv::Writer::from_writer(Vec::new());
+        let mut t = Tidy {
+            w: &mut w,
+            replication: "0".into(),
+            seed: "1".into(),
+        };
+        let numbers: IndexMap<String, f64> = [("hit_share".to_string(), 0.5)].into();
+        let mut detail = Detail::default();
+        detail.histograms.insert(
+            "lookup".into(),
+            LatencySummary {
+                count: 2,
+                p99_ms: 3.0,
+                max_ms: 4.0,
+                ..Default::default()
+            },
+        );
+        detail.distributions.insert("hits".into(), vec![0.25, 0.75]);
+        t.component("component", "cache", "", &numbers, &detail);
+        let text = String::from_utf8(w.into_inner().unwrap()).unwrap();
+        let metrics: Vec<&str> = text.lines().map(|l| l.split(',').nth(5).unwrap()).collect();
+        assert_eq!(
+            metrics,
+            [
+                "hit_share",
+                "lookup_p50_ms",
+                "lookup_p90_ms",
+                "lookup_p95_ms",
+                "lookup_p99_ms",
+                "lookup_p999_ms",
+                "lookup_max_ms",
+                "hits_0",
+                "hits_1"
+            ]
+        );
+        assert!(text.contains("cache,,lookup_p99_ms,3\n"), "{text}");
+    }
+}
