@@ -4,6 +4,8 @@
 //! The balancer sees its own outstanding calls to each backend instantly and exactly (as a
 //! proxy does), so least connections is join-the-shortest-queue.
 
+pub mod validate;
+
 use crate::engine::{Call, CallId, Component, Ctx, InstanceId};
 use crate::metrics::InstanceReport;
 use crate::metrics::declare::{Combine::*, MetricDecl, Unit::*};

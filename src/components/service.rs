@@ -6,6 +6,8 @@
 //! it waits on calls (thread-per-request). An asynchronous service (an event-loop server)
 //! releases the worker while it waits and queues the request again when the answer comes.
 
+pub mod validate;
+
 use crate::distributions::Distribution;
 use crate::engine::{Call, CallId, Component, Ctx, InstanceId, Outcome};
 use crate::metrics::declare::{Combine::*, MetricDecl, Saturation, Unit::*};

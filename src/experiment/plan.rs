@@ -7,8 +7,9 @@ use crate::error::{ModelError, ModelErrors};
 use crate::limits::{
     MAX_MODEL_FILE_BYTES, MAX_SWEEP_MODELS, MAX_SWEEP_RUNS, read_to_string_capped,
 };
+use crate::model::trace::TraceFiles;
 use crate::model::{
-    Format, Model, deserialize_located, hash_value, model_from_value, parse_value, set_path,
+    Format, Model, deserialize_located, hash_value, model_from_value_with, parse_value, set_path,
 };
 use crate::replicate::seed_of;
 use crate::time::{SimDuration, format_duration_nanos};
@@ -268,6 +269,8 @@ pub fn plan_from_spec(
     }
     let mut models = Vec::with_capacity(points.len());
     let mut model_hashes = Vec::new();
+    // Every point and variant shares one copy of each trace file.
+    let traces = TraceFiles::new();
     for (pi, point) in points.iter().enumerate() {
         let mut row = Vec::with_capacity(variants.len());
         for (vi, (vname, vmodel, sets)) in variants.iter().enumerate() {
@@ -296,31 +299,31 @@ pub fn plan_from_spec(
                     .or(spec.model.as_ref())
                     .expect("checked above"),
             );
-            let m = model_from_value(value, model_file.parent().unwrap_or(Path::new(".")))
-                .map_err(|errors| {
-                    let at = if axes.is_empty() {
-                        format!("variants.{vname}")
-                    } else {
-                        let params: Vec<String> = axes
-                            .iter()
-                            .zip(point)
-                            .map(|((p, _), x)| format!("{p}={x}"))
-                            .collect();
-                        format!("sweep point {pi} ({}), variant {vname}", params.join(", "))
-                    };
-                    ModelErrors {
-                        file: file.display().to_string(),
-                        errors: errors
-                            .into_iter()
-                            .map(|e| {
-                                ModelError::new(
-                                    at.clone(),
-                                    format!("model {}: {}", model_file.display(), e),
-                                )
-                            })
-                            .collect(),
-                    }
-                })?;
+            let dir = model_file.parent().unwrap_or(Path::new("."));
+            let m = model_from_value_with(value, dir, &traces).map_err(|errors| {
+                let at = if axes.is_empty() {
+                    format!("variants.{vname}")
+                } else {
+                    let params: Vec<String> = axes
+                        .iter()
+                        .zip(point)
+                        .map(|((p, _), x)| format!("{p}={x}"))
+                        .collect();
+                    format!("sweep point {pi} ({}), variant {vname}", params.join(", "))
+                };
+                ModelErrors {
+                    file: file.display().to_string(),
+                    errors: errors
+                        .into_iter()
+                        .map(|e| {
+                            ModelError::new(
+                                at.clone(),
+                                format!("model {}: {}", model_file.display(), e),
+                            )
+                        })
+                        .collect(),
+                }
+            })?;
             model_hashes.push(m.hash.clone());
             row.push(Arc::new(m));
         }

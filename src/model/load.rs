@@ -2,6 +2,7 @@
 
 use super::overrides::apply_set;
 use super::spec::{ModelSpec, NESTED_PATH_MARK};
+use super::trace::{TraceFiles, read_replays};
 use super::{Model, validate};
 use crate::error::{ModelError, ModelErrors, did_you_mean, join, quoted};
 use crate::limits::{MAX_MODEL_FILE_BYTES, read_to_string_capped};
@@ -81,6 +82,16 @@ pub fn parse_model_str(
 
 /// Builds a model from its parsed (and overridden) JSON value.
 pub fn model_from_value(value: Value, base: &Path) -> Result<Model, Vec<ModelError>> {
+    model_from_value_with(value, base, &TraceFiles::new())
+}
+
+/// Builds a model from its parsed (and overridden) JSON value, sharing the trace files
+/// already read in `traces` (models built from one source, as the points of a sweep).
+pub fn model_from_value_with(
+    value: Value,
+    base: &Path,
+    traces: &TraceFiles,
+) -> Result<Model, Vec<ModelError>> {
     if !value.is_object() {
         return Err(vec![ModelError::new(
             "",
@@ -92,7 +103,8 @@ pub fn model_from_value(value: Value, base: &Path) -> Result<Model, Vec<ModelErr
     }
     let spec: ModelSpec = deserialize_located(value.clone()).map_err(|e| vec![e])?;
     let hash = hash_value(&value);
-    validate(spec, base, hash)
+    let replays = read_replays(&spec, base, traces);
+    validate(spec, replays, hash)
 }
 
 /// Parses text to a JSON value, reporting syntax errors with line and column. A key given

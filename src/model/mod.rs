@@ -3,18 +3,22 @@
 
 mod lint;
 mod load;
+pub mod names;
 mod overrides;
+pub mod resolve;
 pub mod spec;
+pub mod trace;
 mod validate;
 
 pub use lint::lint;
 pub use load::{
     Format, LoadError, deserialize_located, hash_value, load_model_file, model_from_value,
-    parse_model_str, parse_value,
+    model_from_value_with, parse_model_str, parse_value,
 };
+pub use names::check_name_rule;
 pub use overrides::{apply_set, set_path};
 pub use spec::ModelSpec;
-pub use validate::{MAX_INSTANCES, check_name_rule, validate};
+pub use validate::{MAX_INSTANCES, validate};
 
 use crate::components::ComponentDef;
 use crate::time::SimDuration;

@@ -1,0 +1,144 @@
+//! Validation of a `load_balancer`: its backends (every instance of each named component),
+//! its policy and the fields that apply only to some policies, resolved to a [`BalancerDef`].
+
+use super::{BalancerDef, MAX_CHOICES, Policy};
+use crate::error::{Errors, index, join};
+use crate::model::resolve::Resolver;
+use crate::model::spec::*;
+
+/// Validates balancer `b` at `path`, component number `me` of the model.
+pub fn balancer(
+    r: &Resolver,
+    errs: &mut Errors,
+    path: &str,
+    me: usize,
+    b: &LoadBalancerSpec,
+) -> Option<BalancerDef> {
+    let policy_spec = b.policy.unwrap_or(PolicySpec::RoundRobin);
+    let mut backends = Vec::new();
+    let names = b.backends.names();
+    let bp = join(path, "backends");
+    if names.is_empty() {
+        errs.push(&bp, "a load balancer needs at least one backend");
+    }
+    for (i, name) in names.iter().enumerate() {
+        let p = if names.len() == 1 && matches!(b.backends, BackendsSpec::One(_)) {
+            bp.clone()
+        } else {
+            index(&bp, i)
+        };
+        let Some(g) = errs.take(r.group(&p, name)) else {
+            continue;
+        };
+        if g as usize == me {
+            errs.push(
+                &p,
+                format!("a load balancer cannot balance over itself (\"{name}\")"),
+            );
+            continue;
+        }
+        if names[..i].contains(name) {
+            errs.push(&p, format!("backend \"{name}\" is listed twice"));
+            continue;
+        }
+        let first = r.first_instance[g as usize];
+        backends.extend(first..first + r.replicas[g as usize]);
+    }
+    let n = backends.len();
+    let only = |errs: &mut Errors, field: &str, set: bool, policy: &str| {
+        if set && policy_spec_name(policy_spec) != policy {
+            errs.push(
+                join(path, field),
+                format!("\"{field}\" applies only with \"policy\": \"{policy}\""),
+            );
+        }
+    };
+    only(errs, "weights", b.weights.is_some(), "weighted_round_robin");
+    only(errs, "choices", b.choices.is_some(), "power_of_choices");
+    only(errs, "distinct", b.distinct.is_some(), "power_of_choices");
+    let weights = match (&b.weights, policy_spec) {
+        (Some(w), _) => {
+            if n > 0 && w.len() != n {
+                errs.push(
+                    join(path, "weights"),
+                    format!(
+                        "needs one weight per backend instance ({n}), got {}",
+                        w.len()
+                    ),
+                );
+            } else if w.iter().all(|x| *x == 0) {
+                errs.push(
+                    join(path, "weights"),
+                    "at least one weight must be positive",
+                );
+            }
+            w.clone()
+        }
+        (None, PolicySpec::WeightedRoundRobin) => {
+            errs.push(
+                join(path, "weights"),
+                format!(
+                    "missing: \"weighted_round_robin\" needs one weight per backend instance ({n})"
+                ),
+            );
+            vec![1; n]
+        }
+        (None, _) => vec![1; n],
+    };
+    let policy = match policy_spec {
+        PolicySpec::RoundRobin => Policy::RoundRobin,
+        PolicySpec::WeightedRoundRobin => Policy::WeightedRoundRobin,
+        PolicySpec::Random => Policy::Random,
+        PolicySpec::LeastConnections => Policy::LeastConnections,
+        PolicySpec::HashKey => Policy::HashKey,
+        PolicySpec::HashClient => Policy::HashClient,
+        PolicySpec::PowerOfChoices => {
+            let choices = b.choices.unwrap_or(2);
+            let distinct = b.distinct.unwrap_or(true);
+            let max = if distinct {
+                MAX_CHOICES.min(n.max(1))
+            } else {
+                MAX_CHOICES
+            };
+            if choices == 0 || choices as usize > max {
+                errs.push(
+                    join(path, "choices"),
+                    format!(
+                        "must be between 1 and {max}{}, got {choices}",
+                        if distinct && n < MAX_CHOICES {
+                            " (the number of backend instances)"
+                        } else {
+                            ""
+                        }
+                    ),
+                );
+            }
+            Policy::PowerOfChoices { choices, distinct }
+        }
+    };
+    if let Some(c) = b.cost_per_hour
+        && !(c.is_finite() && c >= 0.0)
+    {
+        errs.push(
+            join(path, "cost_per_hour"),
+            format!("must be zero or more, got {c}"),
+        );
+    }
+    (n > 0).then_some(BalancerDef {
+        policy,
+        backends,
+        weights,
+    })
+}
+
+fn policy_spec_name(p: PolicySpec) -> &'static str {
+    match p {
+        PolicySpec::RoundRobin => "round_robin",
+        PolicySpec::WeightedRoundRobin => "weighted_round_robin",
+        PolicySpec::Random => "random",
+        PolicySpec::LeastConnections => "least_connections",
+        PolicySpec::PowerOfChoices => "power_of_choices",
+        PolicySpec::HashKey => "hash_key",
+        PolicySpec::HashClient => "hash_client",
+    }
+}

@@ -1,0 +1,372 @@
+//! Validation of a `service`: workers, queue, service times per class and the handler's
+//! steps (work, call, fan-out, route), resolved to a [`ServiceDef`].
+
+use super::{Discipline, RouteTarget, ServiceDef, Step};
+use crate::distributions::Distribution;
+use crate::error::{Errors, index, join, num};
+use crate::model::resolve::{Resolver, dist};
+use crate::model::spec::*;
+use crate::time::SimDuration;
+use indexmap::IndexMap;
+
+/// Most workers an instance may have.
+pub const MAX_WORKERS: u32 = 1_000_000;
+/// Most components one fan-out step may call.
+pub const MAX_FAN_OUT: usize = u16::MAX as usize;
+/// How far the probabilities of a `route` step may sum above 1, for rounding in the file.
+pub const ROUTE_SUM_SLACK: f64 = 1e-9;
+
+/// Validates service `s` at `path`, component number `me` of the model.
+pub fn service(
+    r: &Resolver,
+    errs: &mut Errors,
+    path: &str,
+    me: usize,
+    s: &ServiceSpec,
+) -> Option<ServiceDef> {
+    let workers = s.workers.unwrap_or(1);
+    if workers == 0 {
+        errs.push(join(path, "workers"), "must be at least 1, got 0");
+    } else if workers > MAX_WORKERS {
+        errs.push(
+            join(path, "workers"),
+            format!("must be at most {MAX_WORKERS}, got {workers}"),
+        );
+    }
+    if let Some(c) = s.cost_per_hour
+        && !(c.is_finite() && c >= 0.0)
+    {
+        errs.push(
+            join(path, "cost_per_hour"),
+            format!("must be zero or more, got {c}"),
+        );
+    }
+    let (queue_capacity, discipline, queue_timeout) = queue(r, errs, path, s.queue.as_ref());
+
+    // Service time per class.
+    let default_time = s
+        .service_time
+        .as_ref()
+        .and_then(|d| dist(errs, &join(path, "service_time"), d));
+    let mut class_times: Vec<Option<Distribution>> = vec![default_time.clone(); r.classes.len()];
+    // A class whose service time is written but invalid is already reported.
+    let mut time_written = vec![s.service_time.is_some(); r.classes.len()];
+    if let Some(map) = &s.service_times {
+        for (class, d) in map {
+            let p = join(&join(path, "service_times"), class);
+            if let Some(c) = errs.take(r.class(&p, class)) {
+                class_times[c] = dist(errs, &p, d);
+                time_written[c] = true;
+            }
+        }
+    }
+
+    // Handler steps per class.
+    let default_steps = vec![StepSpec {
+        work: Some(WorkSpec::Named("service_time".to_string())),
+        call: None,
+        fan_out: None,
+        route: None,
+        wait: None,
+        op: None,
+    }];
+    let mut lists: Vec<(String, &Vec<StepSpec>)> = Vec::new();
+    let mut list_of_class = vec![usize::MAX; r.classes.len()];
+    match &s.handler {
+        None => {
+            lists.push((join(path, "handler"), &default_steps));
+            list_of_class.iter_mut().for_each(|l| *l = 0);
+        }
+        Some(HandlerSpec::All(v)) => {
+            if v.is_empty() {
+                errs.push(join(path, "handler"), "a handler needs at least one step");
+            }
+            lists.push((join(path, "handler"), v));
+            list_of_class.iter_mut().for_each(|l| *l = 0);
+        }
+        Some(HandlerSpec::PerClass(map)) => {
+            for (class, v) in map {
+                let p = join(&join(path, "handler"), class);
+                if let Some(c) = errs.take(r.class(&p, class)) {
+                    if v.is_empty() {
+                        errs.push(&p, "a handler needs at least one step");
+                    }
+                    list_of_class[c] = lists.len();
+                    lists.push((p, v));
+                }
+            }
+            let default_index = lists.len();
+            lists.push((join(path, "handler"), &default_steps));
+            list_of_class
+                .iter_mut()
+                .filter(|l| **l == usize::MAX)
+                .for_each(|l| *l = default_index);
+        }
+    }
+    let plans: Vec<Vec<Option<Plan>>> = lists
+        .iter()
+        .map(|(p, steps)| {
+            steps
+                .iter()
+                .enumerate()
+                .map(|(i, st)| plan_step(r, errs, &index(p, i), me, st, i + 1 == steps.len()))
+                .collect()
+        })
+        .collect();
+    let mut handlers = Vec::with_capacity(r.classes.len());
+    let mut reported_missing = false;
+    for (class, list) in list_of_class.iter().enumerate() {
+        let mut steps = Vec::new();
+        for plan in plans[*list].iter().flatten() {
+            let step = match plan {
+                Plan::ServiceTime => match &class_times[class] {
+                    Some(d) => Step::Work(d.clone()),
+                    None => {
+                        if !reported_missing && !time_written[class] {
+                            errs.push(
+                                join(path, "service_time"),
+                                format!(
+                                    "missing: a \"work\": \"service_time\" step needs the service time of class \"{}\" (set service_time, or service_times.{})",
+                                    r.classes[class], r.classes[class]
+                                ),
+                            );
+                            reported_missing = true;
+                        }
+                        continue;
+                    }
+                },
+                Plan::Step(s) => s.clone(),
+            };
+            steps.push(step);
+        }
+        handlers.push(steps);
+    }
+    Some(ServiceDef {
+        workers: workers.max(1),
+        queue_capacity,
+        discipline,
+        asynchronous: s.asynchronous.unwrap_or(false),
+        queue_timeout,
+        handlers,
+    })
+}
+
+fn queue(
+    r: &Resolver,
+    errs: &mut Errors,
+    path: &str,
+    q: Option<&QueueSpec>,
+) -> (Option<u32>, Discipline, Option<SimDuration>) {
+    match q {
+        None => (None, Discipline::Fifo, None),
+        Some(QueueSpec::Capacity(c)) => (Some(*c), Discipline::Fifo, None),
+        Some(QueueSpec::Full(f)) => {
+            let qp = join(path, "queue");
+            let discipline = match f.discipline.unwrap_or(DisciplineSpec::Fifo) {
+                DisciplineSpec::Fifo => Discipline::Fifo,
+                DisciplineSpec::Lifo => Discipline::Lifo,
+                DisciplineSpec::Priority => {
+                    let mut level_of_class = vec![0u8; r.classes.len()];
+                    for (class, level) in f.priorities.iter().flatten() {
+                        let p = join(&join(&qp, "priorities"), class);
+                        if let Some(c) = errs.take(r.class(&p, class)) {
+                            level_of_class[c] = *level;
+                        }
+                    }
+                    let levels = level_of_class.iter().copied().max().unwrap_or(0) as usize + 1;
+                    Discipline::Priority {
+                        level_of_class,
+                        levels,
+                    }
+                }
+            };
+            if f.priorities.is_some() && f.discipline != Some(DisciplineSpec::Priority) {
+                errs.push(
+                    join(&qp, "priorities"),
+                    "priorities apply only with \"discipline\": \"priority\"",
+                );
+            }
+            let timeout = f.timeout.map(|t| t.to_sim());
+            if timeout == Some(SimDuration::ZERO) {
+                errs.push(join(&qp, "timeout"), "must be longer than zero");
+            }
+            (f.capacity, discipline, timeout)
+        }
+    }
+}
+
+/// A step resolved except for "service_time", which depends on the class.
+enum Plan {
+    ServiceTime,
+    Step(Step),
+}
+
+/// Resolves step `st` at `path` of a handler of component `me`; `last` tells whether it is
+/// the handler's last step.
+fn plan_step(
+    r: &Resolver,
+    errs: &mut Errors,
+    path: &str,
+    me: usize,
+    st: &StepSpec,
+    last: bool,
+) -> Option<Plan> {
+    let given = [
+        st.work.is_some(),
+        st.call.is_some(),
+        st.fan_out.is_some(),
+        st.route.is_some(),
+    ]
+    .iter()
+    .filter(|b| **b)
+    .count();
+    if given != 1 {
+        errs.push(
+            path,
+            format!(
+                "a step needs exactly one of \"work\", \"call\", \"fan_out\", \"route\"; got {}",
+                if given == 0 {
+                    "none".to_string()
+                } else {
+                    given.to_string()
+                }
+            ),
+        );
+        return None;
+    }
+    if st.wait.is_some() && st.fan_out.is_none() {
+        errs.push(
+            join(path, "wait"),
+            "\"wait\" applies only to a \"fan_out\" step",
+        );
+    }
+    if st.op.is_some() && (st.work.is_some() || st.route.is_some()) {
+        errs.push(
+            join(path, "op"),
+            "\"op\" applies only to \"call\" and \"fan_out\" steps",
+        );
+    }
+    let op = match st.op {
+        None => 0,
+        Some(OpSpec::Read) => 1,
+        Some(OpSpec::Write) => 2,
+    };
+    let callee = |errs: &mut Errors, p: &str, name: &str| -> Option<u32> {
+        let g = errs.take(r.group(p, name))?;
+        if g as usize == me {
+            errs.push(p, format!("a component cannot call itself (\"{name}\")"));
+            return None;
+        }
+        Some(g)
+    };
+    if let Some(w) = &st.work {
+        return match w {
+            WorkSpec::Named(_) => Some(Plan::ServiceTime),
+            WorkSpec::Distribution(d) => {
+                dist(errs, &join(path, "work"), d).map(|d| Plan::Step(Step::Work(d)))
+            }
+        };
+    }
+    if let Some(name) = &st.call {
+        let g = callee(errs, &join(path, "call"), name)?;
+        return Some(Plan::Step(Step::Call { group: g, op }));
+    }
+    if let Some(targets) = &st.route {
+        return route(r, errs, &join(path, "route"), targets, last);
+    }
+    let targets = st.fan_out.as_ref().expect("one of the four is set");
+    let fp = join(path, "fan_out");
+    if targets.is_empty() {
+        errs.push(&fp, "a fan-out needs at least one component");
+        return None;
+    }
+    if targets.len() > MAX_FAN_OUT {
+        errs.push(
+            &fp,
+            format!(
+                "a fan-out may call at most {MAX_FAN_OUT} components, got {}",
+                targets.len()
+            ),
+        );
+        return None;
+    }
+    let mut groups = Vec::new();
+    for (i, name) in targets.iter().enumerate() {
+        if let Some(g) = callee(errs, &index(&fp, i), name) {
+            groups.push(g);
+        }
+    }
+    let n = targets.len() as u16;
+    let need = match st.wait.unwrap_or(WaitSpec::All) {
+        WaitSpec::All => n,
+        WaitSpec::Any => 1,
+        WaitSpec::K(k) => {
+            if k == 0 || k > n {
+                errs.push(
+                    join(&join(path, "wait"), "k"),
+                    format!("must be between 1 and the number of fanned-out calls ({n}), got {k}"),
+                );
+            }
+            k.clamp(1, n)
+        }
+    };
+    (groups.len() == targets.len()).then_some(Plan::Step(Step::FanOut { groups, need, op }))
+}
+
+/// A `route` step at `rp`: known components, probabilities in [0, 1] summing to at most 1,
+/// and the last step of its handler. Targets with probability 0 are left out.
+fn route(
+    r: &Resolver,
+    errs: &mut Errors,
+    rp: &str,
+    targets: &IndexMap<String, f64>,
+    last: bool,
+) -> Option<Plan> {
+    let mut ok = true;
+    if !last {
+        errs.push(
+            rp,
+            "a \"route\" step hands the request on (a tail call), so it must be the last step of its handler",
+        );
+        ok = false;
+    }
+    let mut out = Vec::with_capacity(targets.len());
+    let mut sum = 0.0;
+    for (name, p) in targets {
+        let tp = join(rp, name);
+        let group = errs.take(r.group(&tp, name));
+        if !(p.is_finite() && (0.0..=1.0).contains(p)) {
+            errs.push(
+                &tp,
+                format!(
+                    "a route probability must be between 0 and 1, got {}",
+                    num(*p)
+                ),
+            );
+            ok = false;
+            continue;
+        }
+        sum += p;
+        match group {
+            Some(group) if *p > 0.0 => out.push(RouteTarget {
+                group,
+                probability: *p,
+                cumulative: sum,
+            }),
+            Some(_) => {}
+            None => ok = false,
+        }
+    }
+    if sum > 1.0 + ROUTE_SUM_SLACK {
+        errs.push(
+            rp,
+            format!(
+                "route probabilities must sum to at most 1 (the rest is the chance the request is done here), got {}",
+                // Rounded, so 0.7 + 0.5 shows as 1.2 rather than 1.2000000000000002.
+                num((sum * 1e9).round() / 1e9)
+            ),
+        );
+        ok = false;
+    }
+    ok.then_some(Plan::Step(Step::Route(out)))
+}

@@ -1,0 +1,394 @@
+//! Validation of workloads: arrivals of every kind, class mixes, key popularity, client
+//! timeouts and limits, and the check that a workload sends something in the measured
+//! window.
+
+use super::{DEFAULT_CLASS, MAX_RATE, MAX_USERS, MIN_EXPECTED_REQUESTS};
+use crate::distributions::Distribution;
+use crate::error::{Errors, index, join, num};
+use crate::model::resolve::{Resolver, dist};
+use crate::model::spec::*;
+use crate::model::trace::Replay;
+use crate::time::{SimDuration, SimTime};
+use crate::workload::{Arrivals, KeyLaw, RateProfile, WorkloadDef};
+use indexmap::IndexMap;
+
+/// Refuses a workload that would send no request in the measured part of the run
+/// (`[warmup, duration]`): steps or a ramp whose rate is zero there, a rate so low that
+/// fewer than [`MIN_EXPECTED_REQUESTS`] are expected, a trace whose rows all fall outside.
+pub fn check_sends(
+    errs: &mut Errors,
+    path: &str,
+    w: &WorkloadDef,
+    warmup: SimDuration,
+    duration: SimDuration,
+) {
+    let n = w.expected_requests(SimTime(warmup.0), SimTime(duration.0));
+    if n >= MIN_EXPECTED_REQUESTS {
+        return;
+    }
+    let text = |d: SimDuration| crate::time::format_duration_nanos(d.0 as f64);
+    let window = format!(
+        "between the end of the warm-up (\"{}\") and the end of the run (\"{}\")",
+        text(warmup),
+        text(duration)
+    );
+    let message = match &w.arrivals {
+        Arrivals::Trace(records) => format!(
+            "none of the trace's {} requests arrives {window}, so the run would measure nothing; shift the trace's times or change the duration",
+            records.len()
+        ),
+        _ if n == 0.0 => format!(
+            "sends no request {window}: the rate is zero there, so the run would measure nothing; give it a positive rate in that time"
+        ),
+        _ => format!(
+            "would practically never send a request {window}: {} expected; raise the rate or the duration",
+            num(n)
+        ),
+    };
+    errs.push(join(path, "arrivals"), message);
+}
+
+fn positive_rate(errs: &mut Errors, path: String, rate: f64) -> Option<f64> {
+    if rate.is_finite() && rate > 0.0 && rate <= MAX_RATE {
+        Some(rate)
+    } else {
+        errs.push(
+            path,
+            format!(
+                "rate must be a positive number of requests per second, at most {MAX_RATE:e} (one per nanosecond), got {}",
+                num(rate)
+            ),
+        );
+        None
+    }
+}
+
+/// The mean gap in nanoseconds of a positive `rate` per second; a rate so low that the gap
+/// overflows (a request every 10^290 years) sends nothing.
+fn gap_of_rate(errs: &mut Errors, path: String, rate: f64) -> Option<f64> {
+    let rate = positive_rate(errs, path.clone(), rate)?;
+    let gap = 1e9 / rate;
+    if gap.is_finite() {
+        Some(gap)
+    } else {
+        errs.push(
+            path,
+            format!(
+                "is so low that the time between two requests overflows the clock: it would never send a request, got {}",
+                num(rate)
+            ),
+        );
+        None
+    }
+}
+
+fn non_negative_rate(errs: &mut Errors, path: String, rate: f64) -> Option<f64> {
+    if (0.0..=MAX_RATE).contains(&rate) {
+        Some(rate)
+    } else {
+        errs.push(
+            path,
+            format!(
+                "rate must be zero or more requests per second, at most {MAX_RATE:e} (one per nanosecond), got {}",
+                num(rate)
+            ),
+        );
+        None
+    }
+}
+
+fn share(errs: &mut Errors, path: String, v: f64) -> Option<f64> {
+    if (0.0..=1.0).contains(&v) {
+        Some(v)
+    } else {
+        errs.push(path, format!("must be between 0 and 1, got {v}"));
+        None
+    }
+}
+
+pub fn workload(
+    r: &Resolver,
+    errs: &mut Errors,
+    path: &str,
+    name: &str,
+    w: &WorkloadSpec,
+    traces: &IndexMap<String, Replay>,
+) -> Option<WorkloadDef> {
+    let target = errs.take(r.group(&join(path, "target"), &w.target));
+    let ap = join(path, "arrivals");
+    let arrivals = arrivals(r, errs, &ap, name, &w.arrivals, traces);
+
+    let mut classes = Vec::new();
+    match (&w.classes, &w.arrivals) {
+        (Some(_), ArrivalsSpec::Trace(_)) => {
+            errs.push(
+                join(path, "classes"),
+                "a trace workload takes its classes from the trace file",
+            );
+        }
+        (Some(mix), _) => {
+            if mix.is_empty() {
+                errs.push(join(path, "classes"), "needs at least one class");
+            }
+            let mut total = 0.0;
+            for (class, weight) in mix {
+                if !(weight.is_finite() && *weight >= 0.0) {
+                    errs.push(
+                        join(&join(path, "classes"), class),
+                        format!("a class share must be zero or more, got {weight}"),
+                    );
+                }
+                total += weight.max(0.0);
+            }
+            if total <= 0.0 && !mix.is_empty() {
+                errs.push(
+                    join(path, "classes"),
+                    "at least one class share must be positive",
+                );
+            }
+            let mut cum = 0.0;
+            for (class, weight) in mix {
+                cum += weight.max(0.0) / total;
+                let id = r.classes.iter().position(|c| c == class).unwrap_or(0);
+                classes.push((id as u16, cum));
+            }
+            if let Some(last) = classes.last_mut() {
+                last.1 = 1.0;
+            }
+        }
+        (None, ArrivalsSpec::Trace(_)) => {
+            // Every class the trace names, with its share of the trace's requests.
+            if let Some(Replay { trace, .. }) = traces.get(name) {
+                let mut counts = vec![0usize; trace.names.len()];
+                for (_, class, _) in &trace.records {
+                    counts[*class as usize] += 1;
+                }
+                let ids = trace.class_ids(r.classes);
+                let total = trace.records.len().max(1) as f64;
+                let mut cum = 0.0;
+                for (id, n) in ids.into_iter().zip(counts) {
+                    cum += n as f64 / total;
+                    classes.push((id, cum));
+                }
+            }
+            if let Some(last) = classes.last_mut() {
+                last.1 = 1.0;
+            }
+        }
+        (None, _) => {
+            let id = r
+                .classes
+                .iter()
+                .position(|c| c == DEFAULT_CLASS)
+                .unwrap_or(0);
+            classes.push((id as u16, 1.0));
+        }
+    }
+
+    let keys = match &w.keys {
+        None => KeyLaw::None,
+        Some(k) => keys(errs, &join(path, "keys"), k)?,
+    };
+    let timeout = w.timeout.map(|t| t.to_sim());
+    if timeout == Some(SimDuration::ZERO) {
+        errs.push(
+            join(path, "timeout"),
+            "must be longer than zero, got \"0s\"",
+        );
+    }
+    if w.requests == Some(0) {
+        errs.push(join(path, "requests"), "must be at least 1, got 0");
+    }
+    if w.clients == Some(0) {
+        errs.push(join(path, "clients"), "must be at least 1, got 0");
+    }
+    let clients = match &w.arrivals {
+        ArrivalsSpec::Closed(c) => c.users.max(1),
+        _ => w.clients.unwrap_or(1000).max(1),
+    };
+    Some(WorkloadDef {
+        name: name.to_string(),
+        arrivals: arrivals?,
+        classes,
+        keys,
+        target: target?,
+        timeout,
+        limit: w.requests,
+        clients,
+    })
+}
+
+fn arrivals(
+    r: &Resolver,
+    errs: &mut Errors,
+    ap: &str,
+    name: &str,
+    a: &ArrivalsSpec,
+    traces: &IndexMap<String, Replay>,
+) -> Option<Arrivals> {
+    let profile = |points: Vec<(SimTime, f64)>, linear: bool| {
+        let max_rate = points.iter().map(|p| p.1).fold(0.0, f64::max);
+        Arrivals::Profile(RateProfile {
+            points,
+            linear,
+            max_rate,
+        })
+    };
+    match a {
+        ArrivalsSpec::Poisson(p) => gap_of_rate(errs, join(ap, "poisson.rate"), p.rate)
+            .map(|gap| Arrivals::Renewal(Distribution::exponential_ns(gap))),
+        ArrivalsSpec::Constant(p) => gap_of_rate(errs, join(ap, "constant.rate"), p.rate)
+            .map(|gap| Arrivals::Renewal(Distribution::constant_ns(gap))),
+        ArrivalsSpec::Interarrival(d) => {
+            let p = join(ap, "interarrival");
+            let d = dist(errs, &p, d)?;
+            if d.mean_ns() < 1.0 {
+                errs.push(
+                    p,
+                    format!(
+                        "the mean gap between arrivals must be at least \"1ns\" (the clock's resolution), got \"{}\"",
+                        crate::time::format_duration_nanos(d.mean_ns())
+                    ),
+                );
+                return None;
+            }
+            Some(Arrivals::Renewal(d))
+        }
+        ArrivalsSpec::Steps(steps) => {
+            let sp = join(ap, "steps");
+            if steps.is_empty() {
+                errs.push(&sp, "needs at least one step");
+                return None;
+            }
+            let mut points = Vec::new();
+            if steps[0].at.to_sim().0 > 0 {
+                points.push((SimTime::ZERO, 0.0));
+            }
+            for (i, s) in steps.iter().enumerate() {
+                let p = index(&sp, i);
+                non_negative_rate(errs, join(&p, "rate"), s.rate);
+                let at = SimTime(s.at.to_sim().0);
+                if points.last().is_some_and(|(t, _)| *t > at) {
+                    errs.push(join(&p, "at"), "steps must be in time order");
+                }
+                points.push((at, s.rate));
+            }
+            Some(profile(points, false))
+        }
+        ArrivalsSpec::Ramp(rp) => {
+            let p = join(ap, "ramp");
+            non_negative_rate(errs, join(&p, "from"), rp.from);
+            non_negative_rate(errs, join(&p, "to"), rp.to);
+            if rp.end.to_sim() <= rp.start.to_sim() {
+                errs.push(join(&p, "end"), "must be later than start");
+                return None;
+            }
+            Some(profile(
+                vec![
+                    (SimTime(rp.start.to_sim().0), rp.from),
+                    (SimTime(rp.end.to_sim().0), rp.to),
+                ],
+                true,
+            ))
+        }
+        ArrivalsSpec::Spike(s) => {
+            let p = join(ap, "spike");
+            non_negative_rate(errs, join(&p, "base"), s.base);
+            non_negative_rate(errs, join(&p, "peak"), s.peak);
+            let at = SimTime(s.at.to_sim().0);
+            let end = at.after(s.length.to_sim());
+            let mut points = vec![(SimTime::ZERO, s.base)];
+            if at.0 == 0 {
+                points.clear();
+            }
+            points.push((at, s.peak));
+            points.push((end, s.base));
+            Some(profile(points, false))
+        }
+        ArrivalsSpec::Closed(c) => {
+            let p = join(ap, "closed");
+            if c.users == 0 {
+                errs.push(join(&p, "users"), "must be at least 1, got 0");
+            } else if c.users > MAX_USERS {
+                errs.push(
+                    join(&p, "users"),
+                    format!("must be at most {MAX_USERS}, got {}", c.users),
+                );
+                return None;
+            }
+            let think = dist(errs, &join(&p, "think"), &c.think)?;
+            Some(Arrivals::Closed {
+                users: c.users,
+                think,
+            })
+        }
+        ArrivalsSpec::Trace(_) => {
+            let Replay { file, trace, files } = traces.get(name)?;
+            if trace.records.is_empty() {
+                errs.push(join(ap, "trace.file"), "the trace has no requests");
+                return None;
+            }
+            let ids = trace.class_ids(r.classes);
+            Some(Arrivals::Trace(files.replayed(file, trace, ids)))
+        }
+    }
+}
+
+fn keys(errs: &mut Errors, kp: &str, k: &KeysSpec) -> Option<KeyLaw> {
+    let count = |errs: &mut Errors, field: &str, n: u64| {
+        if n == 0 {
+            errs.push(join(kp, field), "must be at least 1, got 0");
+        }
+    };
+    match k {
+        KeysSpec::Uniform(u) => {
+            count(errs, "uniform.keys", u.keys);
+            Some(KeyLaw::Uniform {
+                keys: u.keys.max(1),
+            })
+        }
+        KeysSpec::Zipf(z) => {
+            count(errs, "zipf.keys", z.keys);
+            if !(z.s.is_finite() && z.s >= 0.0) {
+                errs.push(
+                    join(kp, "zipf.s"),
+                    format!("must be zero or more, got {}", z.s),
+                );
+                return None;
+            }
+            let sampler = rand_distr::Zipf::new(z.keys.max(1) as f64, z.s).ok()?;
+            Some(KeyLaw::Zipf {
+                keys: z.keys.max(1),
+                sampler,
+            })
+        }
+        KeysSpec::HotSet(h) => {
+            count(errs, "hot_set.keys", h.keys);
+            let frac = h.hot_fraction;
+            if !(frac > 0.0 && frac <= 1.0) {
+                errs.push(
+                    join(kp, "hot_set.hot_fraction"),
+                    format!("must be in (0, 1], got {frac}"),
+                );
+                return None;
+            }
+            let traffic = share(errs, join(kp, "hot_set.traffic"), h.traffic)?;
+            let keys = h.keys.max(1);
+            let hot = ((keys as f64 * frac).round() as u64).clamp(1, keys);
+            Some(KeyLaw::HotSet {
+                keys,
+                hot,
+                share: traffic,
+            })
+        }
+        KeysSpec::HotKey(h) => {
+            count(errs, "hot_key.keys", h.keys);
+            let traffic = share(errs, join(kp, "hot_key.traffic"), h.traffic)?;
+            Some(KeyLaw::HotSet {
+                keys: h.keys.max(1),
+                hot: 1,
+                share: traffic,
+            })
+        }
+    }
+}
