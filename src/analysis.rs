@@ -18,7 +18,6 @@
 //! Statistics and Queueing Theory* (1990); Whitt, "The Queueing Network Analyzer", Bell
 //! System Tech. J. 62(9), 1983.
 
-use crate::components::{ComponentKind, Policy, ServiceDef, Step};
 use crate::model::Model;
 use crate::workload::Arrivals;
 use serde::{Deserialize, Serialize};
@@ -36,8 +35,11 @@ pub struct ServiceEstimate {
     pub arrival_scv: f64,
     /// Offered load per instance, in Erlangs (busy workers needed).
     pub offered_load: f64,
-    /// Offered load over workers.
+    /// Offered load over workers, less the share refused by a full queue.
     pub utilization: f64,
+    /// Offered load over workers, before any refusal (not in the output).
+    #[serde(skip)]
+    pub offered_utilization: f64,
     /// Share of requests refused by a full queue (bounded queues only).
     pub blocking: f64,
     /// Mean wait before service, ms (infinite, JSON null, when unstable).
@@ -75,17 +77,36 @@ fn workload_estimates<'de, D: serde::Deserializer<'de>>(
 
 /// Flow of requests into a group: rate per second per class, and arrival SCV.
 #[derive(Debug, Clone)]
-struct Flow {
-    rate: Vec<f64>,
-    scv_weighted: f64,
+pub struct Flow {
+    /// Requests per second, per class.
+    pub rate: Vec<f64>,
+    /// Rate-weighted squared coefficient of variation of the arrivals.
+    pub scv_weighted: f64,
     /// The part of the rate that comes through least-connections balancers spreading it
     /// over every instance of the group, and its rate-weighted SCV before the split.
-    pooled_rate: f64,
-    pooled_scv_weighted: f64,
+    pub pooled_rate: f64,
+    /// Rate-weighted arrival SCV of the pooled part, before the balancer split it.
+    pub pooled_scv_weighted: f64,
+}
+
+/// Where a component's estimate is computed: the model, and the component's group id.
+pub struct Network<'a> {
+    /// The model.
+    pub model: &'a Model,
+    /// Group id of the component.
+    pub group: usize,
+}
+
+impl Network<'_> {
+    /// The component being estimated.
+    pub fn def(&self) -> &crate::components::ComponentDef {
+        &self.model.components[self.group]
+    }
 }
 
 impl Flow {
-    fn new(classes: usize) -> Self {
+    /// No requests, of `classes` classes.
+    pub fn new(classes: usize) -> Self {
         Flow {
             rate: vec![0.0; classes],
             scv_weighted: 0.0,
@@ -95,27 +116,29 @@ impl Flow {
     }
     /// True when all of the flow comes through least-connections balancers over every
     /// instance: the instances then act together, close to one queue with all their workers.
-    fn all_pooled(&self) -> bool {
+    pub fn all_pooled(&self) -> bool {
         let t = self.total();
         t > 0.0 && (t - self.pooled_rate).abs() <= 1e-9 * t
     }
     /// Arrival SCV of the pooled flow, before the balancer split it.
-    fn pooled_scv(&self) -> f64 {
+    pub fn pooled_scv(&self) -> f64 {
         if self.pooled_rate > 0.0 {
             self.pooled_scv_weighted / self.pooled_rate
         } else {
             1.0
         }
     }
-    fn total(&self) -> f64 {
+    /// Requests per second, all classes.
+    pub fn total(&self) -> f64 {
         self.rate.iter().sum()
     }
-    fn scv(&self) -> f64 {
+    /// Squared coefficient of variation of the arrivals.
+    pub fn scv(&self) -> f64 {
         let t = self.total();
         if t > 0.0 { self.scv_weighted / t } else { 1.0 }
     }
     /// Adds another flow to this one (a merge of streams: rates add, SCVs mix by rate).
-    fn merge(&mut self, other: &Flow) {
+    pub fn merge(&mut self, other: &Flow) {
         for (r, x) in self.rate.iter_mut().zip(&other.rate) {
             *r += x;
         }
@@ -125,7 +148,7 @@ impl Flow {
     }
     /// Largest relative change from this flow to `other`, over the total rate and the
     /// rate-weighted SCV.
-    fn change(&self, other: &Flow) -> f64 {
+    pub fn change(&self, other: &Flow) -> f64 {
         let rel = |a: f64, b: f64| {
             if a == b {
                 0.0
@@ -135,7 +158,8 @@ impl Flow {
         };
         rel(self.total(), other.total()).max(rel(self.scv_weighted, other.scv_weighted))
     }
-    fn add(&mut self, rate: &[f64], scale: f64, scv: f64) {
+    /// Adds `rate` (per class) times `scale`, with arrival SCV `scv`.
+    pub fn add(&mut self, rate: &[f64], scale: f64, scv: f64) {
         let mut added = 0.0;
         for (r, x) in self.rate.iter_mut().zip(rate) {
             *r += x * scale;
@@ -237,11 +261,6 @@ fn arrival_scv(a: &Arrivals) -> f64 {
 const MAX_ROUTE_PASSES: usize = 10_000;
 /// The iterations stop when no value changes by more than this, relatively.
 const ROUTE_TOLERANCE: f64 = 1e-12;
-/// A utilization this close to 1 counts as 1 (unstable): the route iterations approach a
-/// load of exactly 1 from below and stop a few ROUTE_TOLERANCE short of it.
-const STABILITY_SLACK: f64 = 1e-9;
-/// Most workers plus waiting places for which instances are pooled in one estimate.
-const MAX_POOL: u64 = 1_000_000;
 
 /// Propagates flows for given workload rates; returns service estimates, the mean
 /// response time of each workload (ms), and whether the flows over route edges settled.
@@ -264,7 +283,7 @@ fn solve(model: &Model, rates: &[f64]) -> (Vec<(String, ServiceEstimate)>, Vec<f
         };
         external[w.target as usize].add(&per_class, 1.0, arrival_scv(&w.arrivals) * split);
     }
-    let order = topological(model);
+    let order = model.graph.callers_first();
     // Route edges may form cycles: the traffic equations λ_j = γ_j + Σ_i λ_i·p_ij are solved
     // by repeating the flow pass, each feeding the routed flows of the last one back in.
     let mut routed: Vec<Flow> = (0..n).map(|_| Flow::new(k)).collect();
@@ -305,107 +324,25 @@ fn solve(model: &Model, rates: &[f64]) -> (Vec<(String, ServiceEstimate)>, Vec<f
     (services, workload_ms, settled)
 }
 
-/// One pass down the call graph, callers before callees: adds each component's calls to
-/// the flows of its callees, and returns the flows its `route` steps send on (to be added
-/// in the next pass, as routes may lead back up).
+/// One pass down the call graph, callers before callees: each component adds the requests
+/// it sends on to the flows of its callees, and returns the flows its routes hand on (to be
+/// added in the next pass, as routes may lead back up).
 fn flow_pass(model: &Model, order: &[usize], flows: &mut [Flow]) -> Vec<Flow> {
     let k = model.classes.len();
     let mut routed: Vec<Flow> = (0..flows.len()).map(|_| Flow::new(k)).collect();
     for &g in order {
         let flow = flows[g].clone();
-        let def = &model.components[g];
-        match &def.kind {
-            ComponentKind::Service(s) => {
-                let hold_work = hold_stats(model, s, &flow, &[]).0;
-                let e = queue_estimate(&flow, def.replicas, s, hold_work.0, hold_work.1);
-                let out_scv = departure_scv(
-                    flow.scv(),
-                    e.hold_time_scv,
-                    e.utilization.min(1.0),
-                    s.workers,
-                );
-                for (class, steps) in s.handlers.iter().enumerate() {
-                    let mut r = vec![0.0; k];
-                    r[class] = flow.rate[class];
-                    for st in steps {
-                        match st {
-                            Step::Call { group, .. } => {
-                                flows[*group as usize].add(&r, 1.0, out_scv)
-                            }
-                            Step::FanOut { groups, .. } => {
-                                for g2 in groups {
-                                    flows[*g2 as usize].add(&r, 1.0, out_scv)
-                                }
-                            }
-                            // Random splitting with share p: p·cd² + 1 − p (QNA).
-                            Step::Route(targets) => {
-                                for t in targets {
-                                    let p = t.probability;
-                                    routed[t.group as usize].add(&r, p, p * out_scv + 1.0 - p);
-                                }
-                            }
-                            Step::Work(_) => {}
-                        }
-                    }
-                }
-            }
-            ComponentKind::LoadBalancer(b) => {
-                let total_w: f64 = b.weights.iter().map(|w| f64::from(*w)).sum();
-                for (g2, other) in model.components.iter().enumerate() {
-                    let share: f64 = b
-                        .backends
-                        .iter()
-                        .zip(&b.weights)
-                        .filter(|(inst, _)| {
-                            **inst >= other.first_instance
-                                && **inst < other.first_instance + other.replicas
-                        })
-                        .map(|(_, w)| f64::from(*w))
-                        .sum::<f64>()
-                        / total_w;
-                    if share > 0.0 {
-                        let instances = b.backends.len() as f64;
-                        let mut covered = vec![false; other.replicas as usize];
-                        for i in &b.backends {
-                            if let Some(c) = i
-                                .checked_sub(other.first_instance)
-                                .and_then(|k| covered.get_mut(k as usize))
-                            {
-                                *c = true;
-                            }
-                        }
-                        let covers_all = covered.iter().all(|c| *c);
-                        let scv = match b.policy {
-                            Policy::RoundRobin | Policy::WeightedRoundRobin => {
-                                flow.scv() / instances
-                            }
-                            // Join-the-shortest-queue policies smooth arrivals like round robin.
-                            Policy::LeastConnections | Policy::PowerOfChoices { .. } => {
-                                flow.scv() / instances
-                            }
-                            _ => {
-                                let p = 1.0 / instances;
-                                p * flow.scv() + 1.0 - p
-                            }
-                        };
-                        // The backend group sees the share; its instances split it.
-                        flows[g2].add(&flow.rate, share, scv);
-                        if b.policy == Policy::LeastConnections && covers_all {
-                            let added = flow.total() * share;
-                            flows[g2].pooled_rate += added;
-                            flows[g2].pooled_scv_weighted += added * flow.scv();
-                        }
-                    }
-                }
-            }
-        }
+        let net = Network { model, group: g };
+        model.components[g]
+            .kind
+            .pass_flows(&net, &flow, flows, &mut routed);
     }
     routed
 }
 
-/// Response times, callees before callers, with the estimate of each service. A `route`
-/// step adds Σ p·R of its targets; as routes may lead back up, the pass repeats until the
-/// response times settle (R = b + P·R, solved by Gauss-Seidel iteration).
+/// Response times, callees before callers, with the estimate of each component that has
+/// one. A `route` step adds Σ p·R of its targets; as routes may lead back up, the pass
+/// repeats until the response times settle (R = b + P·R, solved by Gauss-Seidel iteration).
 fn response_pass(
     model: &Model,
     order: &[usize],
@@ -417,41 +354,14 @@ fn response_pass(
     for _ in 0..MAX_ROUTE_PASSES {
         let before = response_ms.clone();
         for &g in order.iter().rev() {
-            let def = &model.components[g];
-            let flow = &flows[g];
-            response_ms[g] = match &def.kind {
-                ComponentKind::Service(s) => {
-                    let (hold, calls_ms) = hold_stats(model, s, flow, &response_ms);
-                    let (mean_ms, scv) = if s.asynchronous {
-                        hold_work_only(s, flow)
-                    } else {
-                        hold
-                    };
-                    let mut e = queue_estimate(flow, def.replicas, s, mean_ms, scv);
-                    e.response_mean_ms = e.wait_mean_ms
-                        + mean_ms
-                        + if s.asynchronous { calls_ms } else { 0.0 }
-                        + routed_ms(s, flow, &response_ms);
-                    let r = e.response_mean_ms;
-                    est[g] = Some(e);
-                    r
-                }
-                ComponentKind::LoadBalancer(b) => {
-                    let total_w: f64 = b.weights.iter().map(|w| f64::from(*w)).sum();
-                    let mut r = 0.0;
-                    for (inst, w) in b.backends.iter().zip(&b.weights) {
-                        let g2 = model
-                            .components
-                            .iter()
-                            .position(|c| {
-                                *inst >= c.first_instance && *inst < c.first_instance + c.replicas
-                            })
-                            .unwrap_or(0);
-                        r += response_ms[g2] * f64::from(*w) / total_w;
-                    }
-                    r
-                }
-            };
+            let net = Network { model, group: g };
+            let (r, e) = model.components[g]
+                .kind
+                .response(&net, &flows[g], &response_ms);
+            if e.is_some() {
+                est[g] = e;
+            }
+            response_ms[g] = r;
         }
         let settled = before
             .iter()
@@ -465,85 +375,6 @@ fn response_pass(
     (est, response_ms)
 }
 
-/// Mean time (ms) a request spends, after this service is done with it, where its `route`
-/// step sends it: Σ p·R over the targets, mixing classes by rate.
-fn routed_ms(s: &ServiceDef, flow: &Flow, response_ms: &[f64]) -> f64 {
-    let total = flow.total();
-    s.handlers
-        .iter()
-        .enumerate()
-        .map(|(class, steps)| {
-            let share = if total > 0.0 {
-                flow.rate[class] / total
-            } else {
-                1.0 / s.handlers.len() as f64
-            };
-            let routed: f64 = match steps.last() {
-                Some(Step::Route(targets)) => targets
-                    .iter()
-                    .map(|t| t.probability * response_ms[t.group as usize])
-                    .sum(),
-                _ => 0.0,
-            };
-            // A class that never comes adds nothing, even where routes lead to ∞.
-            if share > 0.0 { share * routed } else { 0.0 }
-        })
-        .sum()
-}
-
-/// Mean (ms) and SCV of the time a request holds a worker, mixing classes by rate, and
-/// the mean time spent in calls (ms). Calls count as exponential with their response time.
-fn hold_stats(
-    model: &Model,
-    s: &ServiceDef,
-    flow: &Flow,
-    response_ms: &[f64],
-) -> ((f64, f64), f64) {
-    let total = flow.total();
-    let (mut m1, mut m2, mut calls) = (0.0, 0.0, 0.0);
-    for (class, steps) in s.handlers.iter().enumerate() {
-        let p = if total > 0.0 {
-            flow.rate[class] / total
-        } else {
-            1.0 / s.handlers.len() as f64
-        };
-        let (mut mean, mut var, mut call_ms) = (0.0, 0.0, 0.0);
-        for st in steps {
-            match st {
-                Step::Work(d) => {
-                    mean += d.mean_ns() / 1e6;
-                    var += d.variance_ns2() / 1e12;
-                }
-                Step::Call { group, .. } => {
-                    let r = response_ms.get(*group as usize).copied().unwrap_or(0.0);
-                    call_ms += r;
-                }
-                // The worker is free before the request goes on: see routed_ms.
-                Step::Route(_) => {}
-                Step::FanOut { groups, need, .. } => {
-                    // Only for classes that come: the estimate draws samples.
-                    if p > 0.0 || total <= 0.0 {
-                        call_ms += fan_out_ms(model, class, groups, *need, response_ms);
-                    }
-                }
-            }
-        }
-        if !s.asynchronous {
-            mean += call_ms;
-            var += call_ms * call_ms;
-        }
-        m1 += p * mean;
-        m2 += p * (var + mean * mean);
-        calls += p * call_ms;
-    }
-    let scv = if m1 > 0.0 {
-        (m2 - m1 * m1) / (m1 * m1)
-    } else {
-        0.0
-    };
-    ((m1, scv.max(0.0)), calls)
-}
-
 /// Draws per fan-out estimate (samples × callees), enough for about 1% at 100 callees.
 const FAN_OUT_DRAWS: usize = 2_000_000;
 
@@ -554,7 +385,13 @@ const FAN_OUT_DRAWS: usize = 2_000_000;
 /// handler calls, fans out or routes, and a balancer, count as exponential with their
 /// estimated mean response. (Waiting for all of n exponential answers of mean m takes
 /// m·H(n); for a heavy tail it takes far longer, which averaging means alone misses.)
-fn fan_out_ms(model: &Model, class: usize, groups: &[u32], need: u16, response_ms: &[f64]) -> f64 {
+pub fn fan_out_ms(
+    model: &Model,
+    class: usize,
+    groups: &[u32],
+    need: u16,
+    response_ms: &[f64],
+) -> f64 {
     let n = groups.len();
     if n == 0 || response_ms.is_empty() {
         return 0.0;
@@ -566,7 +403,15 @@ fn fan_out_ms(model: &Model, class: usize, groups: &[u32], need: u16, response_m
     let mut sum = 0.0;
     for _ in 0..samples {
         for (d, g) in draws.iter_mut().zip(groups) {
-            *d = callee_response_ms(model, *g as usize, class, response_ms, &mut rng);
+            let g = *g as usize;
+            let mean = response_ms.get(g).copied().unwrap_or(0.0);
+            *d = match model.components[g]
+                .kind
+                .sample_response_ms(class, mean, &mut rng)
+            {
+                Some(ms) => ms,
+                None => exp_sample_ms(mean, &mut rng),
+            };
         }
         draws.select_nth_unstable_by(k - 1, f64::total_cmp);
         sum += draws[k - 1];
@@ -574,161 +419,21 @@ fn fan_out_ms(model: &Model, class: usize, groups: &[u32], need: u16, response_m
     sum / samples as f64
 }
 
-/// One draw of the response time (ms) of a call of class `class` to component `g`.
-fn callee_response_ms(
-    model: &Model,
-    g: usize,
-    class: usize,
-    response_ms: &[f64],
-    rng: &mut crate::random::Rng,
-) -> f64 {
-    let mean = response_ms.get(g).copied().unwrap_or(0.0);
-    let exp = |m: f64, rng: &mut crate::random::Rng| -> f64 {
-        if m.is_finite() && m > 0.0 {
-            let e: f64 = rand_distr::Distribution::sample(&rand_distr::Exp1, rng);
-            e * m
-        } else {
-            m.max(0.0)
-        }
-    };
-    let ComponentKind::Service(s) = &model.components[g].kind else {
-        return exp(mean, rng);
-    };
-    let Some(steps) = s.handlers.get(class) else {
-        return exp(mean, rng);
-    };
-    if s.asynchronous || !steps.iter().all(|st| matches!(st, Step::Work(_))) {
-        return exp(mean, rng);
-    }
-    let (mut hold, mut hold_mean) = (0.0, 0.0);
-    for st in steps {
-        if let Step::Work(d) = st {
-            hold += d.sample_ns(rng) / 1e6;
-            hold_mean += d.mean_ns() / 1e6;
-        }
-    }
-    hold + exp((mean - hold_mean).max(0.0), rng)
-}
-
-fn hold_work_only(s: &ServiceDef, flow: &Flow) -> (f64, f64) {
-    let async_def = ServiceDef {
-        asynchronous: true,
-        ..s.clone()
-    };
-    let ((m, scv), _) = hold_stats_static(&async_def, flow);
-    (m, scv)
-}
-
-fn hold_stats_static(s: &ServiceDef, flow: &Flow) -> ((f64, f64), f64) {
-    let total = flow.total();
-    let (mut m1, mut m2) = (0.0, 0.0);
-    for (class, steps) in s.handlers.iter().enumerate() {
-        let p = if total > 0.0 {
-            flow.rate[class] / total
-        } else {
-            1.0 / s.handlers.len() as f64
-        };
-        let (mut mean, mut var) = (0.0, 0.0);
-        for st in steps {
-            if let Step::Work(d) = st {
-                mean += d.mean_ns() / 1e6;
-                var += d.variance_ns2() / 1e12;
-            }
-        }
-        m1 += p * mean;
-        m2 += p * (var + mean * mean);
-    }
-    let scv = if m1 > 0.0 {
-        (m2 - m1 * m1) / (m1 * m1)
+/// One draw from an exponential law of mean `m` ms (`m` itself when not a positive finite
+/// number).
+pub fn exp_sample_ms(m: f64, rng: &mut crate::random::Rng) -> f64 {
+    if m.is_finite() && m > 0.0 {
+        let e: f64 = rand_distr::Distribution::sample(&rand_distr::Exp1, rng);
+        e * m
     } else {
-        0.0
-    };
-    ((m1, scv.max(0.0)), 0.0)
+        m.max(0.0)
+    }
 }
 
-fn departure_scv(ca2: f64, cs2: f64, rho: f64, c: u32) -> f64 {
+/// Squared coefficient of variation of the departures of a G/G/c station with arrival SCV
+/// `ca2`, service SCV `cs2` and utilization `rho` (Whitt's QNA).
+pub fn departure_scv(ca2: f64, cs2: f64, rho: f64, c: u32) -> f64 {
     1.0 + (1.0 - rho * rho) * (ca2 - 1.0) + rho * rho * (cs2 - 1.0) / f64::from(c).sqrt()
-}
-
-fn queue_estimate(
-    flow: &Flow,
-    replicas: u32,
-    s: &ServiceDef,
-    hold_ms: f64,
-    cs2: f64,
-) -> ServiceEstimate {
-    let lambda = flow.total() / f64::from(replicas);
-    let c = s.workers;
-    let a = lambda * hold_ms / 1e3;
-    let rho = a / f64::from(c);
-    let ca2 = flow.scv();
-    let mut e = ServiceEstimate {
-        arrival_rate_per_s: lambda,
-        hold_time_ms: hold_ms,
-        hold_time_scv: cs2,
-        arrival_scv: ca2,
-        offered_load: a,
-        utilization: rho,
-        blocking: 0.0,
-        wait_mean_ms: 0.0,
-        response_mean_ms: 0.0,
-        method: String::new(),
-    };
-    // Least connections over every instance: a request joins the instance with the fewest,
-    // so no worker idles while a request waits at another instance: close to one queue
-    // with all the workers, M/M/(n·c), whose wait is a lower bound. At n = 10 single-worker
-    // instances and ρ = 0.9, join-the-shortest-queue's mean response time is 16% above the
-    // pooled queue's (1.93 against 1.67 service times) and round robin's 3.4 times (5.66).
-    // Kept to pools of up to a million workers and places.
-    let pool = (replicas > 1 && flow.all_pooled())
-        .then(|| c.checked_mul(replicas))
-        .flatten()
-        .filter(|cp| {
-            let places = s
-                .queue_capacity
-                .map_or(Some(0), |k| k.checked_mul(replicas));
-            places.is_some_and(|kp| u64::from(*cp) + u64::from(kp) <= MAX_POOL)
-        });
-    if let Some(k) = s.queue_capacity {
-        let (blocking, wq_ms) = match pool {
-            Some(cp) => mmck(
-                lambda * f64::from(replicas),
-                hold_ms / 1e3,
-                cp,
-                k * replicas,
-            ),
-            None => mmck(lambda, hold_ms / 1e3, c, k),
-        };
-        e.blocking = blocking;
-        e.wait_mean_ms = wq_ms * 1e3;
-        e.utilization = rho * (1.0 - blocking);
-        e.method = if pool.is_some() {
-            "pooled_mmck"
-        } else {
-            "mmck"
-        }
-        .into();
-    } else if rho >= 1.0 - STABILITY_SLACK {
-        e.wait_mean_ms = f64::INFINITY;
-        e.method = "unstable".into();
-    } else if let Some(cp) = pool {
-        let ap = a * f64::from(replicas);
-        let wq_pooled = erlang_c(cp, ap) * hold_ms / (f64::from(cp) - ap);
-        let ca2 = flow.pooled_scv();
-        e.wait_mean_ms = wq_pooled * (ca2 + cs2) / 2.0;
-        e.method = "pooled".into();
-    } else {
-        let wq_mmc = erlang_c(c, a) * hold_ms / (f64::from(c) - a);
-        let exact = (ca2 - 1.0).abs() < 1e-9 && (cs2 - 1.0).abs() < 1e-9;
-        e.wait_mean_ms = if exact {
-            wq_mmc
-        } else {
-            wq_mmc * (ca2 + cs2) / 2.0
-        };
-        e.method = if exact { "erlang_c" } else { "allen_cunneen" }.into();
-    }
-    e.response_mean_ms = e.wait_mean_ms + hold_ms;
-    e
 }
 
 /// Erlang C: probability that an arrival waits in M/M/c with offered load `a` (< c).
@@ -771,53 +476,6 @@ pub fn mmck(lambda: f64, s: f64, c: u32, k: u32) -> (f64, f64) {
     let lq: f64 = (c..=cap).map(|n| f64::from(n - c) * p[n as usize]).sum();
     let admitted = lambda * (1.0 - blocking);
     (blocking, if admitted > 0.0 { lq / admitted } else { 0.0 })
-}
-
-/// Components in an order where every caller comes before what it calls, by call,
-/// fan-out and balancer edges only (validation keeps those acyclic); route edges are left
-/// to the fixed-point iterations of [`solve`].
-fn topological(model: &Model) -> Vec<usize> {
-    let n = model.components.len();
-    let group_of = |inst: u32| {
-        model
-            .components
-            .iter()
-            .position(|c| inst >= c.first_instance && inst < c.first_instance + c.replicas)
-            .unwrap_or(0)
-    };
-    let edges: Vec<Vec<usize>> = model
-        .components
-        .iter()
-        .map(|c| match &c.kind {
-            ComponentKind::Service(s) => s
-                .handlers
-                .iter()
-                .flatten()
-                // Route edges may form cycles: solve iterates over them.
-                .flat_map(|st| st.waits_on().iter().map(|g| *g as usize))
-                .collect(),
-            ComponentKind::LoadBalancer(b) => b.backends.iter().map(|i| group_of(*i)).collect(),
-        })
-        .collect();
-    let mut indegree = vec![0; n];
-    for e in &edges {
-        for &v in e {
-            indegree[v] += 1;
-        }
-    }
-    let mut ready: Vec<usize> = (0..n).filter(|i| indegree[*i] == 0).collect();
-    ready.reverse();
-    let mut order = Vec::with_capacity(n);
-    while let Some(u) = ready.pop() {
-        order.push(u);
-        for &v in &edges[u] {
-            indegree[v] -= 1;
-            if indegree[v] == 0 {
-                ready.push(v);
-            }
-        }
-    }
-    order
 }
 
 #[cfg(test)]

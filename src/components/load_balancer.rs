@@ -4,11 +4,15 @@
 //! The balancer sees its own outstanding calls to each backend instantly and exactly (as a
 //! proxy does), so least connections is join-the-shortest-queue.
 
+mod estimate;
 pub mod validate;
 
+use super::Kind;
+use crate::analysis::{Flow, Network, ServiceEstimate};
 use crate::engine::{Call, CallId, Component, Ctx, InstanceId};
 use crate::metrics::InstanceReport;
 use crate::metrics::declare::{Combine::*, MetricDecl, Unit::*};
+use crate::model::graph::Link;
 use crate::random::{Rng, mix64};
 use crate::time::SimTime;
 use rand::RngExt;
@@ -50,21 +54,33 @@ pub struct BalancerDef {
     pub backends: Vec<InstanceId>,
     /// Weight of each backend instance.
     pub weights: Vec<u32>,
+    /// Its backends, for the call graph.
+    pub links: Vec<Link>,
 }
 
-impl BalancerDef {
-    /// Indices of the components (in `components`) whose instances are back ends.
-    pub fn backend_components(&self, components: &[super::ComponentDef]) -> Vec<usize> {
-        components
-            .iter()
-            .enumerate()
-            .filter(|(_, o)| {
-                self.backends
-                    .iter()
-                    .any(|i| *i >= o.first_instance && *i < o.first_instance + o.replicas)
-            })
-            .map(|(h, _)| h)
-            .collect()
+impl Kind for BalancerDef {
+    fn name(&self) -> &'static str {
+        "load_balancer"
+    }
+    fn links(&self) -> &[Link] {
+        &self.links
+    }
+    fn metrics(&self) -> &'static [MetricDecl] {
+        METRICS
+    }
+    fn instantiate(self: Arc<Self>, id: InstanceId, name: String, rng: Rng) -> Box<dyn Component> {
+        Box::new(BalancerInstance::new(self, id, name, rng))
+    }
+    fn pass_flows(&self, net: &Network, flow: &Flow, flows: &mut [Flow], _routed: &mut [Flow]) {
+        estimate::pass_flows(self, net, flow, flows);
+    }
+    fn response(
+        &self,
+        net: &Network,
+        _flow: &Flow,
+        response_ms: &[f64],
+    ) -> (f64, Option<ServiceEstimate>) {
+        (estimate::response(self, net, response_ms), None)
     }
 }
 

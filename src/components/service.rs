@@ -6,12 +6,16 @@
 //! it waits on calls (thread-per-request). An asynchronous service (an event-loop server)
 //! releases the worker while it waits and queues the request again when the answer comes.
 
+mod estimate;
 pub mod validate;
 
+use super::Kind;
+use crate::analysis::{Flow, Network, ServiceEstimate};
 use crate::distributions::Distribution;
 use crate::engine::{Call, CallId, Component, Ctx, InstanceId, Outcome};
 use crate::metrics::declare::{Combine::*, MetricDecl, Saturation, Unit::*};
 use crate::metrics::{ErrorCause, InstanceLoad, InstanceReport, WaitHistogram};
+use crate::model::graph::Link;
 use crate::random::Rng;
 use crate::time::{SimDuration, SimTime};
 use rand::RngExt;
@@ -43,24 +47,6 @@ pub enum Step {
     /// with the probability left over, answer here. The instance is done with the request
     /// either way; the chosen component's answer goes straight to this service's caller.
     Route(Vec<RouteTarget>),
-}
-
-impl Step {
-    /// The components this step calls and waits on (a call or a fan-out).
-    pub fn waits_on(&self) -> &[u32] {
-        match self {
-            Step::Call { group, .. } => std::slice::from_ref(group),
-            Step::FanOut { groups, .. } => groups,
-            Step::Work(_) | Step::Route(_) => &[],
-        }
-    }
-    /// Every component this step can send the request to (calls, fan-outs, routes).
-    pub fn sends_to(&self) -> Vec<u32> {
-        match self {
-            Step::Route(targets) => targets.iter().map(|t| t.group).collect(),
-            _ => self.waits_on().to_vec(),
-        }
-    }
 }
 
 /// One way out of a [`Step::Route`].
@@ -111,6 +97,40 @@ pub struct ServiceDef {
     pub queue_timeout: Option<SimDuration>,
     /// Handler steps per class id.
     pub handlers: Vec<Vec<Step>>,
+    /// Where its handlers send requests, for the call graph.
+    pub links: Vec<Link>,
+}
+
+impl Kind for ServiceDef {
+    fn name(&self) -> &'static str {
+        "service"
+    }
+    fn links(&self) -> &[Link] {
+        &self.links
+    }
+    fn metrics(&self) -> &'static [MetricDecl] {
+        METRICS
+    }
+    fn instantiate(self: Arc<Self>, id: InstanceId, name: String, rng: Rng) -> Box<dyn Component> {
+        Box::new(ServiceInstance::new(self, id, name, rng))
+    }
+    fn workers_held_while_waiting(&self) -> Option<u32> {
+        (!self.asynchronous).then_some(self.workers)
+    }
+    fn pass_flows(&self, net: &Network, flow: &Flow, flows: &mut [Flow], routed: &mut [Flow]) {
+        estimate::pass_flows(self, net, flow, flows, routed);
+    }
+    fn response(
+        &self,
+        net: &Network,
+        flow: &Flow,
+        response_ms: &[f64],
+    ) -> (f64, Option<ServiceEstimate>) {
+        estimate::response(self, net, flow, response_ms)
+    }
+    fn sample_response_ms(&self, class: usize, mean_ms: f64, rng: &mut Rng) -> Option<f64> {
+        estimate::sample_response_ms(self, class, mean_ms, rng)
+    }
 }
 
 impl ServiceDef {

@@ -54,8 +54,8 @@ impl Simulation {
         let mut groups = Vec::new();
         for def in &model.components {
             let ids: Vec<u32> = (0..def.replicas).map(|i| def.first_instance + i).collect();
-            for (index, id) in ids.iter().enumerate() {
-                components.push(def.kind.instantiate(def, *id, index as u32, seed));
+            for index in 0..def.replicas {
+                components.push(def.instantiate(index, seed));
             }
             groups.push(Group::new(def.name.clone(), ids));
         }

@@ -15,7 +15,6 @@
 //! 30 halvings.
 
 use crate::analysis::estimate;
-use crate::components::ComponentKind;
 use crate::metrics::MetricDecl;
 use crate::metrics::declare::saturation;
 use crate::model::{Model, model_from_value};
@@ -415,15 +414,7 @@ fn offered_utilization(model: &Model) -> Vec<(String, f64)> {
     estimate(model)
         .services
         .into_iter()
-        .filter_map(|(name, e)| {
-            let c = model.components.iter().find(|c| c.name == name)?;
-            match &c.kind {
-                ComponentKind::Service(s) if s.workers > 0 => {
-                    Some((name, e.offered_load / f64::from(s.workers)))
-                }
-                _ => None,
-            }
-        })
+        .map(|(name, e)| (name, e.offered_utilization))
         .collect()
 }
 

@@ -2,9 +2,7 @@
 //! that are cheaper to hear about before it.
 
 use super::Model;
-use crate::components::{ComponentKind, Step};
 use crate::time::SimTime;
-use std::collections::VecDeque;
 
 /// Warnings about `model`, each naming the component concerned.
 pub fn lint(model: &Model) -> Vec<String> {
@@ -35,59 +33,26 @@ fn few_requests(model: &Model) -> Vec<String> {
         .collect()
 }
 
-/// The components each component can send a request to (calls, fan-outs, routes, a
-/// balancer's back ends), any class.
-fn successors(model: &Model) -> Vec<Vec<usize>> {
-    model
-        .components
-        .iter()
-        .map(|c| {
-            let mut next: Vec<usize> = match &c.kind {
-                ComponentKind::Service(s) => s
-                    .handlers
-                    .iter()
-                    .flatten()
-                    .flat_map(Step::sends_to)
-                    .map(|g| g as usize)
-                    .collect(),
-                ComponentKind::LoadBalancer(b) => b.backend_components(&model.components),
-            };
-            next.sort_unstable();
-            next.dedup();
-            next
-        })
-        .collect()
-}
-
-/// A synchronous service whose handler waits on a call that can lead back to the same
-/// service: each such request holds a worker while needing another one, so once every
-/// worker waits this way nothing moves (a deadlock, as in a real thread-per-request
-/// server). Validation rejects loops that can never answer; this is the kind that answers
-/// only while workers are to spare.
+/// A component whose requests hold a worker while they wait on a call (a synchronous
+/// service), and that waits on a call which can lead back to itself: each such request holds
+/// a worker while needing another one, so once every worker waits this way nothing moves (a
+/// deadlock, as in a real thread-per-request server). Validation rejects loops that can
+/// never answer; this is the kind that answers only while workers are to spare.
 fn self_waits(model: &Model) -> Vec<String> {
-    let next = successors(model);
+    let graph = &model.graph;
     let mut warnings = Vec::new();
     for (g, c) in model.components.iter().enumerate() {
-        let ComponentKind::Service(s) = &c.kind else {
+        let Some(workers) = c.kind.workers_held_while_waiting() else {
             continue;
         };
-        if s.asynchronous {
-            continue;
-        }
-        let mut called: Vec<usize> = s
-            .handlers
-            .iter()
-            .flatten()
-            .flat_map(|step| step.waits_on().iter().map(|g| *g as usize))
-            .collect();
+        let mut called: Vec<usize> = graph.waits_on(g).collect();
         called.sort_unstable();
         called.dedup();
-        if let Some(path) = shortest_path(&next, &called, g) {
+        if let Some(path) = graph.shortest_path(&called, g) {
             let names: Vec<&str> = std::iter::once(g)
                 .chain(path)
                 .map(|i| model.components[i].name.as_str())
                 .collect();
-            let workers = s.workers;
             warnings.push(format!(
                 "components.{}: a request holds one of its {workers} worker(s) per instance while it waits on a call that can come back to it ({}); once every worker waits this way nothing moves, a deadlock as in a real thread-per-request server. Give it more workers, make it asynchronous (\"async\": true), or break the loop",
                 c.name,
@@ -96,38 +61,6 @@ fn self_waits(model: &Model) -> Vec<String> {
         }
     }
     warnings
-}
-
-/// The shortest path from any of `starts` to `target` over `next` (starts and target
-/// included), found breadth first.
-fn shortest_path(next: &[Vec<usize>], starts: &[usize], target: usize) -> Option<Vec<usize>> {
-    let mut parent: Vec<Option<usize>> = vec![None; next.len()];
-    let mut seen = vec![false; next.len()];
-    let mut todo: VecDeque<usize> = VecDeque::new();
-    for &s in starts {
-        seen[s] = true;
-        todo.push_back(s);
-    }
-    while let Some(h) = todo.pop_front() {
-        if h == target {
-            let mut path = vec![h];
-            let mut at = h;
-            while let Some(p) = parent[at] {
-                path.push(p);
-                at = p;
-            }
-            path.reverse();
-            return Some(path);
-        }
-        for &k in &next[h] {
-            if !seen[k] {
-                seen[k] = true;
-                parent[k] = Some(h);
-                todo.push_back(k);
-            }
-        }
-    }
-    None
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! Model files: parse (JSON or YAML), apply `--set` overrides, validate, and build the
 //! runnable [`Model`].
 
+pub mod graph;
 mod lint;
 mod load;
 pub mod names;
@@ -46,6 +47,8 @@ pub struct Model {
     pub workloads: Vec<Arc<WorkloadDef>>,
     /// Components in file order; a component's index is its group id.
     pub components: Vec<ComponentDef>,
+    /// Where each component sends requests.
+    pub graph: graph::CallGraph,
     /// The spec it was built from (after overrides).
     pub spec: ModelSpec,
     /// SHA-256 of the canonical JSON of the spec, hex.

@@ -3,6 +3,7 @@
 
 use super::{BalancerDef, MAX_CHOICES, Policy};
 use crate::error::{Errors, index, join};
+use crate::model::graph::{Link, LinkKind};
 use crate::model::resolve::Resolver;
 use crate::model::spec::*;
 
@@ -124,10 +125,37 @@ pub fn balancer(
             format!("must be zero or more, got {c}"),
         );
     }
+    // The call-graph link: every backend component, in the order listed, with its share
+    // of the weight.
+    let total: f64 = weights.iter().map(|w| f64::from(*w)).sum();
+    let mut targets: Vec<(usize, f64)> = Vec::new();
+    for (inst, w) in backends.iter().zip(&weights) {
+        let g = (0..r.names.len())
+            .find(|g| {
+                *inst >= r.first_instance[*g] && *inst < r.first_instance[*g] + r.replicas[*g]
+            })
+            .unwrap_or(0);
+        let share = if total > 0.0 {
+            f64::from(*w) / total
+        } else {
+            0.0
+        };
+        match targets.last_mut() {
+            Some((last, s)) if *last == g => *s += share,
+            _ => targets.push((g, share)),
+        }
+    }
+    let links = vec![Link {
+        class: None,
+        kind: LinkKind::Balance,
+        targets,
+        path: bp,
+    }];
     (n > 0).then_some(BalancerDef {
         policy,
         backends,
         weights,
+        links,
     })
 }
 

@@ -4,6 +4,7 @@
 use super::{Discipline, RouteTarget, ServiceDef, Step};
 use crate::distributions::Distribution;
 use crate::error::{Errors, index, join, num};
+use crate::model::graph::{Link, LinkKind};
 use crate::model::resolve::{Resolver, dist};
 use crate::model::spec::*;
 use crate::time::SimDuration;
@@ -141,6 +142,7 @@ pub fn service(
         }
         handlers.push(steps);
     }
+    let links = links(&s.handler, &lists, &plans, &list_of_class);
     Some(ServiceDef {
         workers: workers.max(1),
         queue_capacity,
@@ -148,7 +150,67 @@ pub fn service(
         asynchronous: s.asynchronous.unwrap_or(false),
         queue_timeout,
         handlers,
+        links,
     })
+}
+
+/// The call-graph links of a service's handlers, each at the path of its step: one set
+/// for every class when one handler is written for all, otherwise each class's own, in
+/// class order (the default handler only works, so it links nowhere).
+fn links(
+    handler: &Option<HandlerSpec>,
+    lists: &[(String, &Vec<StepSpec>)],
+    plans: &[Vec<Option<Plan>>],
+    list_of_class: &[usize],
+) -> Vec<Link> {
+    let of_list = |list: usize, class: Option<u16>, out: &mut Vec<Link>| {
+        let (path, _) = &lists[list];
+        for (i, plan) in plans[list].iter().enumerate() {
+            let Some(Plan::Step(step)) = plan else {
+                continue;
+            };
+            let at = |field: &str| join(&index(path, i), field);
+            let (kind, targets, path) = match step {
+                Step::Work(_) => continue,
+                Step::Call { group, .. } => (
+                    LinkKind::Wait { need: 1 },
+                    vec![(*group as usize, 1.0)],
+                    at("call"),
+                ),
+                Step::FanOut { groups, need, .. } => (
+                    LinkKind::Wait {
+                        need: usize::from(*need),
+                    },
+                    groups.iter().map(|g| (*g as usize, 1.0)).collect(),
+                    at("fan_out"),
+                ),
+                Step::Route(targets) => (
+                    LinkKind::Route,
+                    targets
+                        .iter()
+                        .map(|t| (t.group as usize, t.probability))
+                        .collect(),
+                    at("route"),
+                ),
+            };
+            out.push(Link {
+                class,
+                kind,
+                targets,
+                path,
+            });
+        }
+    };
+    let mut out = Vec::new();
+    match handler {
+        Some(HandlerSpec::PerClass(_)) => {
+            for (class, list) in list_of_class.iter().enumerate() {
+                of_list(*list, Some(class as u16), &mut out);
+            }
+        }
+        _ => of_list(0, None, &mut out),
+    }
+    out
 }
 
 fn queue(

@@ -1,33 +1,56 @@
-//! Checks on the model's call graph: no call cycle, and every request can be answered
-//! (no loop of routes that is never left, no route back into a waiting caller).
+//! Checks on the model's call graph: no cycle of calls, and every request can be answered
+//! (no loop of routes that is never left, no route back into a waiting caller). Both read
+//! the one [`CallGraph`] built from the components' links.
 
+use crate::components::ComponentDef;
 use crate::components::service::validate::ROUTE_SUM_SLACK;
-use crate::components::{ComponentDef, ComponentKind, Step};
-use crate::error::{Errors, index, join};
-use crate::model::spec::*;
+use crate::error::{Errors, join};
+use crate::model::graph::{CallGraph, LinkKind};
 
-/// What holds up a component that can never answer: the first step of its handler that can
-/// never complete (a `call` or `fan_out` at this index of the resolved handler, or the
-/// closing `route`), or, for a balancer, its backends.
+/// Rejects models in which a component calls itself through others.
+pub fn check_cycles(errs: &mut Errors, graph: &CallGraph, components: &[ComponentDef]) {
+    if let Some(cycle) = graph.wait_cycle() {
+        let text: Vec<&str> = cycle.iter().map(|i| components[*i].name.as_str()).collect();
+        errs.push(
+            join("components", &components[cycle[0]].name),
+            format!(
+                "call cycle: {}; a request would call itself forever",
+                text.join(" -> ")
+            ),
+        );
+    }
+}
+
+/// What holds up a component that can never answer: the first of its links that can never
+/// complete for the class (its index among the component's links) and what kind it is.
 #[derive(Clone, Copy, PartialEq)]
-enum Hold {
-    Step(usize),
-    Route,
-    Backends,
+struct Hold {
+    kind: LinkKind,
+    link: usize,
+}
+
+impl Hold {
+    fn is_route(&self) -> bool {
+        self.kind == LinkKind::Route
+    }
+    fn is_wait(&self) -> bool {
+        matches!(self.kind, LinkKind::Wait { .. })
+    }
 }
 
 /// Rejects models in which a request could never be answered. For each class, a component
-/// *can answer* if, in the least fixed point:
-/// - a service: every `call` of its handler goes to a component that can answer, every
-///   `fan_out` has at least as many such components as it waits for, and its closing `route`
-///   (if any) sums below 1 or leads with positive probability to a component that can answer;
-/// - a balancer: some backend can answer.
+/// *can answer* if, in the least fixed point, each of its links for that class can complete:
+/// - a wait (a `call`, a `fan_out`) has at least as many targets that can answer as it
+///   waits for;
+/// - a route that sums to 1 leads with positive probability to a component that can answer
+///   (one that sums below 1 may always end here);
+/// - a balancer's backends: some backend can answer.
 ///
 /// Without routes every component can answer (call cycles are rejected by [`check_cycles`]).
 /// With them, a request may loop over routes with probability 1 (`"a" -> "b" -> "a"`), or be
 /// routed back into a caller that is waiting for it, so that every pass calls again
 /// (`"a"` calls `"b"`, which routes to `"a"`). Each component that cannot answer is held by
-/// one step that can never complete, which waits on (or hands the request to) others that
+/// one link that can never complete, which waits on (or hands the request to) others that
 /// cannot answer; following these edges always ends in a closed group of components (a
 /// strongly connected component with no edge out). Each such group is reported once, at the
 /// `route` step (a loop over routes alone) or the `call`/`fan_out` step (a route back into a
@@ -35,51 +58,35 @@ enum Hold {
 /// holds no worker.
 pub fn check_can_answer(
     errs: &mut Errors,
-    spec: &ModelSpec,
+    graph: &CallGraph,
     components: &[ComponentDef],
     classes: &[String],
 ) {
     let n = components.len();
-    // The components behind each balancer.
-    let backends: Vec<Vec<usize>> = components
-        .iter()
-        .map(|c| match &c.kind {
-            ComponentKind::LoadBalancer(b) => b.backend_components(components),
-            ComponentKind::Service(_) => Vec::new(),
-        })
-        .collect();
     let mut reported: Vec<(String, Vec<usize>)> = Vec::new();
     for class in 0..classes.len() {
         // Every requirement of every component: (owner, what holds it, answers still
         // needed, the components whose answers count).
         let mut reqs: Vec<(usize, Hold, usize, Vec<usize>)> = Vec::new();
-        for (g, c) in components.iter().enumerate() {
-            match &c.kind {
-                ComponentKind::Service(s) => {
-                    for (i, step) in s.handlers[class].iter().enumerate() {
-                        match step {
-                            Step::Work(_) => {}
-                            Step::Call { group, .. } => {
-                                reqs.push((g, Hold::Step(i), 1, vec![*group as usize]))
-                            }
-                            Step::FanOut { groups, need, .. } => reqs.push((
-                                g,
-                                Hold::Step(i),
-                                usize::from(*need),
-                                groups.iter().map(|h| *h as usize).collect(),
-                            )),
-                            Step::Route(targets) => {
-                                let sum: f64 = targets.iter().map(|t| t.probability).sum();
-                                if sum >= 1.0 - ROUTE_SUM_SLACK {
-                                    let to = targets.iter().map(|t| t.group as usize).collect();
-                                    reqs.push((g, Hold::Route, 1, to));
-                                }
-                            }
+        for g in 0..n {
+            for (i, link) in graph.links(g).iter().enumerate() {
+                if !link.applies_to(class) {
+                    continue;
+                }
+                let hold = Hold {
+                    kind: link.kind,
+                    link: i,
+                };
+                let on: Vec<usize> = link.groups().collect();
+                match link.kind {
+                    LinkKind::Wait { need } => reqs.push((g, hold, need, on)),
+                    LinkKind::Route => {
+                        let sum: f64 = link.targets.iter().map(|(_, p)| p).sum();
+                        if sum >= 1.0 - ROUTE_SUM_SLACK {
+                            reqs.push((g, hold, 1, on));
                         }
                     }
-                }
-                ComponentKind::LoadBalancer(_) => {
-                    reqs.push((g, Hold::Backends, 1, backends[g].clone()))
+                    LinkKind::Balance => reqs.push((g, hold, 1, on)),
                 }
             }
         }
@@ -116,7 +123,7 @@ pub fn check_can_answer(
             continue;
         }
         // What holds each component that cannot answer: its first unmet requirement (in
-        // handler order: the request never gets past it), and the components it waits on.
+        // link order: the request never gets past it), and the components it waits on.
         let mut hold: Vec<Option<Hold>> = vec![None; n];
         let mut edges: Vec<Vec<usize>> = vec![Vec::new(); n];
         for (r, (owner, h, _, on)) in reqs.iter().enumerate() {
@@ -128,10 +135,11 @@ pub fn check_can_answer(
                 edges[*owner] = to;
             }
         }
+        let path_of = |g: usize, h: Hold| graph.links(g)[h.link].path.clone();
         for set in closed_groups(&edges, &answers) {
             let holds = |f: &dyn Fn(Hold) -> bool| set.iter().find(|g| hold[**g].is_some_and(f));
             // Groups without a route are call cycles, reported by check_cycles.
-            if holds(&|h| h == Hold::Route).is_none() {
+            if holds(&|h| h.is_route()).is_none() {
                 continue;
             }
             let names = crate::error::quoted(set.iter().map(|g| components[*g].name.as_str()));
@@ -140,13 +148,15 @@ pub fn check_can_answer(
             } else {
                 String::new()
             };
-            let (path, message) = match holds(&|h| matches!(h, Hold::Step(_))) {
+            let (path, message) = match holds(&|h| h.is_wait()) {
                 // Routes alone, possibly through balancers.
                 None => {
-                    let Some(path) = set
-                        .iter()
-                        .find_map(|g| route_step_path(spec, &components[*g].name, &classes[class]))
-                    else {
+                    let Some(path) = set.iter().find_map(|g| {
+                        graph
+                            .links_of_class(*g, class)
+                            .find(|l| l.kind == LinkKind::Route)
+                            .map(|l| l.path.clone())
+                    }) else {
                         continue;
                     };
                     (
@@ -161,31 +171,27 @@ pub fn check_can_answer(
                     let cycle = cycle_through(&edges, &set, start);
                     let describe = |g: usize, next: usize| -> String {
                         let (me, to) = (&components[g].name, &components[next].name);
-                        match hold[g].expect("every member is held") {
-                            Hold::Step(i) => {
-                                let p = step_path(spec, components, class, classes, g, i);
-                                format!("\"{me}\" waits for \"{to}\" ({p})")
+                        let h = hold[g].expect("every member is held");
+                        match h.kind {
+                            LinkKind::Wait { .. } => {
+                                format!("\"{me}\" waits for \"{to}\" ({})", path_of(g, h))
                             }
-                            Hold::Route => format!(
-                                "\"{me}\" routes it on to \"{to}\" ({})",
-                                route_step_path(spec, me, &classes[class])
-                                    .unwrap_or_else(|| join("components", me))
-                            ),
-                            Hold::Backends => {
+                            LinkKind::Route => {
+                                format!("\"{me}\" routes it on to \"{to}\" ({})", path_of(g, h))
+                            }
+                            LinkKind::Balance => {
                                 format!("balancer \"{me}\" passes it to \"{to}\"")
                             }
                         }
                     };
-                    let Hold::Step(i) = hold[start].expect("start is held by a step") else {
-                        unreachable!("start is held by a step")
-                    };
+                    let h = hold[start].expect("start is held by a wait");
                     let mut chain = vec![format!(
                         "\"{}\" waits here for \"{}\"",
                         components[start].name, components[cycle[1]].name
                     )];
                     chain.extend(cycle.windows(2).skip(1).map(|w| describe(w[0], w[1])));
                     (
-                        step_path(spec, components, class, classes, start, i),
+                        path_of(start, h),
                         format!(
                             "a request{of_class} can never be answered: {}, and so on without end: each pass waits on the next and none of {names} can ever answer; let a route in this loop sum below 1 (the rest is the chance the request is done there), or lead somewhere that can answer",
                             chain.join(", ")
@@ -299,151 +305,4 @@ fn cycle_through(edges: &[Vec<usize>], set: &[usize], start: usize) -> Vec<usize
         }
     }
     vec![start, start]
-}
-
-/// Path of the `call` or `fan_out` step at index `i` of the resolved handler of `class` in
-/// component `g`: the first step of the written handler that makes the same call.
-fn step_path(
-    spec: &ModelSpec,
-    components: &[ComponentDef],
-    class: usize,
-    classes: &[String],
-    g: usize,
-    i: usize,
-) -> String {
-    let name = &components[g].name;
-    let fallback = join("components", name);
-    let ComponentKind::Service(s) = &components[g].kind else {
-        return fallback;
-    };
-    let Some(ComponentSpec::Service(ss)) = spec.components.get(name) else {
-        return fallback;
-    };
-    let handler = join(&fallback, "handler");
-    let (path, steps) = match &ss.handler {
-        Some(HandlerSpec::All(v)) => (handler, v),
-        Some(HandlerSpec::PerClass(m)) => match m.get(&classes[class]) {
-            Some(v) => (join(&handler, &classes[class]), v),
-            None => return fallback,
-        },
-        None => return fallback,
-    };
-    let group_name = |h: &u32| components[*h as usize].name.as_str();
-    let found = steps.iter().position(|st| match &s.handlers[class][i] {
-        Step::Call { group, .. } => st.call.as_deref() == Some(group_name(group)),
-        Step::FanOut { groups, need, .. } => st.fan_out.as_ref().is_some_and(|names| {
-            let n = names.len() as u16;
-            let want = match st.wait.unwrap_or(WaitSpec::All) {
-                WaitSpec::All => n,
-                WaitSpec::Any => 1,
-                WaitSpec::K(k) => k.clamp(1, n),
-            };
-            want == *need
-                && names
-                    .iter()
-                    .map(String::as_str)
-                    .eq(groups.iter().map(group_name))
-        }),
-        _ => false,
-    });
-    match (found, &s.handlers[class][i]) {
-        (Some(k), Step::Call { .. }) => join(&index(&path, k), "call"),
-        (Some(k), _) => join(&index(&path, k), "fan_out"),
-        (None, _) => fallback,
-    }
-}
-
-/// Path of the `route` step ending the handler of `class` in service `name`, if it has one.
-fn route_step_path(spec: &ModelSpec, name: &str, class: &str) -> Option<String> {
-    let ComponentSpec::Service(s) = spec.components.get(name)? else {
-        return None;
-    };
-    let handler = join(&join("components", name), "handler");
-    let (path, steps) = match s.handler.as_ref()? {
-        HandlerSpec::All(v) => (handler, v),
-        HandlerSpec::PerClass(m) => (join(&handler, class), m.get(class)?),
-    };
-    let last = steps.len().checked_sub(1)?;
-    steps[last]
-        .route
-        .is_some()
-        .then(|| join(&index(&path, last), "route"))
-}
-
-/// Rejects models in which a component calls itself through others.
-pub fn check_cycles(errs: &mut Errors, spec: &ModelSpec, names: &[&str]) {
-    let idx = |n: &str| names.iter().position(|x| *x == n);
-    let edges: Vec<Vec<usize>> = spec
-        .components
-        .values()
-        .map(|c| match c {
-            ComponentSpec::Service(s) => {
-                let mut out = Vec::new();
-                let lists: Vec<&Vec<StepSpec>> = match &s.handler {
-                    None => vec![],
-                    Some(HandlerSpec::All(v)) => vec![v],
-                    Some(HandlerSpec::PerClass(m)) => m.values().collect(),
-                };
-                for l in lists {
-                    for st in l {
-                        out.extend(st.call.iter().filter_map(|n| idx(n)));
-                        out.extend(st.fan_out.iter().flatten().filter_map(|n| idx(n)));
-                    }
-                }
-                out
-            }
-            ComponentSpec::LoadBalancer(b) => {
-                b.backends.names().iter().filter_map(|n| idx(n)).collect()
-            }
-        })
-        .collect();
-    // A component naming itself is reported where it does so; look for longer cycles.
-    let edges: Vec<Vec<usize>> = edges
-        .into_iter()
-        .enumerate()
-        .map(|(u, out)| out.into_iter().filter(|v| *v != u).collect())
-        .collect();
-    // Depth-first search with colours; a grey node reached again closes a cycle.
-    let mut colour = vec![0u8; names.len()];
-    let mut stack: Vec<usize> = Vec::new();
-    fn visit(
-        u: usize,
-        edges: &[Vec<usize>],
-        colour: &mut [u8],
-        stack: &mut Vec<usize>,
-    ) -> Option<Vec<usize>> {
-        colour[u] = 1;
-        stack.push(u);
-        for &v in &edges[u] {
-            if colour[v] == 1 {
-                let start = stack.iter().position(|x| *x == v).unwrap_or(0);
-                let mut cycle = stack[start..].to_vec();
-                cycle.push(v);
-                return Some(cycle);
-            }
-            if colour[v] == 0
-                && let Some(c) = visit(v, edges, colour, stack)
-            {
-                return Some(c);
-            }
-        }
-        stack.pop();
-        colour[u] = 2;
-        None
-    }
-    for u in 0..names.len() {
-        if colour[u] == 0
-            && let Some(cycle) = visit(u, &edges, &mut colour, &mut stack)
-        {
-            let text: Vec<&str> = cycle.iter().map(|i| names[*i]).collect();
-            errs.push(
-                join("components", names[cycle[0]]),
-                format!(
-                    "call cycle: {}; a request would call itself forever",
-                    text.join(" -> ")
-                ),
-            );
-            return;
-        }
-    }
 }

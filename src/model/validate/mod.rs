@@ -12,6 +12,7 @@ mod graph;
 mod workloads;
 
 use super::Model;
+use super::graph::CallGraph;
 use super::names::check_name;
 use super::resolve::Resolver;
 use super::spec::*;
@@ -158,12 +159,12 @@ pub fn validate(
         let kind = match c {
             ComponentSpec::Service(s) => {
                 crate::components::service::validate::service(&resolver, &mut errs, &path, i, s)
-                    .map(|d| ComponentKind::Service(Arc::new(d)))
+                    .map(|d| Arc::new(d) as ComponentKind)
             }
             ComponentSpec::LoadBalancer(b) => crate::components::load_balancer::validate::balancer(
                 &resolver, &mut errs, &path, i, b,
             )
-            .map(|d| ComponentKind::LoadBalancer(Arc::new(d))),
+            .map(|d| Arc::new(d) as ComponentKind),
         };
         if let Some(kind) = kind {
             let cost_per_hour = match c {
@@ -197,11 +198,12 @@ pub fn validate(
     }
     let series_window = series_window(&mut errs, &spec, duration);
     let max_in_flight = max_in_flight(&mut errs, &spec);
-    check_cycles(&mut errs, &spec, &names);
-    // Whether requests can be answered is checked on the resolved handlers, so only when
-    // every component built.
+    // The call graph is built from the components' links, so only when every component
+    // built (otherwise their errors are reported first).
+    let graph = CallGraph::build(&components);
     if components.len() == names.len() {
-        check_can_answer(&mut errs, &spec, &components, &classes);
+        check_cycles(&mut errs, &graph, &components);
+        check_can_answer(&mut errs, &graph, &components, &classes);
     }
     if !errs.is_empty() {
         return Err(errs.into_vec());
@@ -219,6 +221,7 @@ pub fn validate(
         classes,
         workloads,
         components,
+        graph,
         spec,
         hash,
     })
