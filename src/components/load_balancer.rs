@@ -5,6 +5,7 @@
 //! proxy does), so least connections is join-the-shortest-queue.
 
 mod estimate;
+pub mod spec;
 pub mod validate;
 
 use super::Kind;

@@ -7,6 +7,7 @@
 //! releases the worker while it waits and queues the request again when the answer comes.
 
 mod estimate;
+pub mod spec;
 pub mod validate;
 
 use super::Kind;

@@ -1,15 +1,21 @@
 //! The model file as written: serde types that mirror the JSON (or YAML) a user writes.
 //! Every struct rejects unknown fields. [`validate`](super::validate) turns a [`ModelSpec`]
-//! into a runnable [`Model`](super::Model).
+//! into a runnable [`Model`](super::Model). The fields of each component kind are declared
+//! in that kind's module (`components::<kind>::spec`) and listed once in
+//! [`component_kinds!`].
 
+use super::resolve::Resolver;
+use crate::components::ComponentKind;
+pub use crate::components::load_balancer::spec::*;
+pub use crate::components::service::spec::*;
 use crate::distributions::DistributionSpec;
+use crate::error::Errors;
 use crate::time::DurationSpec;
 use indexmap::IndexMap;
 use schemars::JsonSchema;
-use serde::de::value::{MapAccessDeserializer, SeqAccessDeserializer};
-use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde::de::{self, Deserializer};
 use serde::{Deserialize, Serialize};
-use std::fmt;
+use std::sync::Arc;
 
 /// A model file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -217,30 +223,189 @@ pub struct HotKeySpec {
     pub traffic: f64,
 }
 
-/// A component; `kind` says which.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-// A spec is read once per file; boxing the larger variant would buy nothing.
-#[allow(clippy::large_enum_variant)]
-pub enum ComponentSpec {
-    /// Workers and a queue running a handler per request.
-    Service(ServiceSpec),
-    /// Spreads calls over the instances of its backends.
-    LoadBalancer(LoadBalancerSpec),
+/// A component: the fields every kind has, and its kind with the kind's own fields, all in
+/// one object of the model file: `{"kind": "service", "replicas": 3, "workers": 8, ...}`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ComponentSpec {
+    /// Fields every component has.
+    pub common: CommonSpec,
+    /// Its kind and the kind's own fields.
+    pub kind: KindSpec,
 }
 
-/// The kinds a component may have.
-pub const COMPONENT_KINDS: [&str; 2] = ["service", "load_balancer"];
+/// The fields every component has, whatever its kind: read and checked in one place.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CommonSpec {
+    /// Identical instances (default 1). Calls to a component with several instances and no
+    /// load balancer in front go to them in turn.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replicas: Option<u32>,
+    /// Price of one instance per hour, in any currency.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cost_per_hour: Option<f64>,
+}
+
+/// Names of the fields of [`CommonSpec`], as in model files.
+pub const COMMON_FIELDS: [&str; 2] = ["replicas", "cost_per_hour"];
+
+/// Declares the component kinds, each once: its name in model files, its variant of
+/// [`KindSpec`] with the type of its own fields, and the function that validates them into
+/// its definition. A new kind is one line here plus its module under `src/components/`.
+macro_rules! component_kinds {
+    ($($(#[$doc:meta])* $name:literal => $variant:ident($spec:ty, $validate:path)),+ $(,)?) => {
+        /// A component's kind, with the fields of that kind.
+        #[derive(Debug, Clone, PartialEq, Serialize)]
+        #[serde(tag = "kind", rename_all = "snake_case")]
+        // A spec is read once per file; boxing the larger variant would buy nothing.
+        #[allow(clippy::large_enum_variant)]
+        pub enum KindSpec {
+            $($(#[$doc])* $variant($spec),)+
+        }
+
+        /// The kinds a component may have, as in model files.
+        pub const COMPONENT_KINDS: &[&str] = &[$($name),+];
+
+        impl KindSpec {
+            /// The fields `value` (without `kind` and the common fields) of a component of
+            /// kind `kind`; `None` for an unknown kind.
+            fn from_value<E: de::Error>(kind: &str, value: serde_json::Value) -> Option<Result<Self, E>> {
+                match kind {
+                    $($name => Some(nested_kind(value).map(KindSpec::$variant)),)+
+                    _ => None,
+                }
+            }
+
+            /// Validates the kind's fields at `path`, for component number `me`.
+            pub fn validate(
+                &self,
+                r: &Resolver,
+                errs: &mut Errors,
+                path: &str,
+                me: usize,
+            ) -> Option<ComponentKind> {
+                match self {
+                    $(KindSpec::$variant(s) => {
+                        $validate(r, errs, path, me, s).map(|d| Arc::new(d) as ComponentKind)
+                    })+
+                }
+            }
+        }
+
+        /// The schema of a component: each kind's fields with the common ones.
+        #[derive(JsonSchema)]
+        #[serde(tag = "kind", rename_all = "snake_case")]
+        #[allow(dead_code, clippy::large_enum_variant)]
+        enum ComponentSchema {
+            $($(#[$doc])* $variant($spec),)+
+        }
+    };
+}
+
+component_kinds! {
+    /// Workers and a queue running a handler per request.
+    "service" => Service(ServiceSpec, crate::components::service::validate::service),
+    /// Spreads calls over the instances of its backends.
+    "load_balancer" => LoadBalancer(LoadBalancerSpec, crate::components::load_balancer::validate::balancer),
+}
+
+impl JsonSchema for ComponentSpec {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "ComponentSpec".into()
+    }
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        // Each kind's object, with the common fields added to its properties.
+        let mut schema = ComponentSchema::json_schema(generator);
+        let common = CommonSpec::json_schema(generator);
+        let common = common
+            .get("properties")
+            .and_then(|p| p.as_object())
+            .cloned()
+            .unwrap_or_default();
+        if let Some(kinds) = schema.get_mut("oneOf").and_then(|k| k.as_array_mut()) {
+            for kind in kinds {
+                if let Some(props) = kind.get_mut("properties").and_then(|p| p.as_object_mut()) {
+                    props.extend(common.clone());
+                }
+            }
+        }
+        schema.insert(
+            "description".into(),
+            "A component; `kind` says which.".into(),
+        );
+        schema
+    }
+}
+
+impl Serialize for ComponentSpec {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::Error;
+        let mut value = serde_json::to_value(&self.kind).map_err(S::Error::custom)?;
+        let common = serde_json::to_value(&self.common).map_err(S::Error::custom)?;
+        if let (Some(map), serde_json::Value::Object(common)) = (value.as_object_mut(), common) {
+            map.extend(common);
+        }
+        value.serialize(s)
+    }
+}
 
 /// Marks a nested path inside an error message, so the loader can join it to the outer one.
 pub const NESTED_PATH_MARK: char = '\u{1}';
 
+/// Deserializes `v` as `T`, keeping the path of a field inside it in the error.
+fn nested<T: de::DeserializeOwned, E: de::Error>(v: serde_json::Value) -> Result<T, E> {
+    serde_path_to_error::deserialize(v).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner().to_string();
+        if path == "." {
+            E::custom(inner)
+        } else {
+            E::custom(format!("{NESTED_PATH_MARK}{path}{NESTED_PATH_MARK}{inner}"))
+        }
+    })
+}
+
+/// [`nested`] for a kind's own fields: an unknown field lists the common fields too among
+/// those expected, since they are allowed in the same object.
+fn nested_kind<T: de::DeserializeOwned, E: de::Error>(v: serde_json::Value) -> Result<T, E> {
+    serde_path_to_error::deserialize(v).map_err(|e| {
+        let path = e.path().to_string();
+        let mut inner = e.into_inner().to_string();
+        if path == "."
+            && let Some(rest) = inner.strip_prefix("unknown field `")
+            && let Some((field, expected)) = rest.split_once('`')
+        {
+            let own = expected
+                .trim_start_matches(", expected one of ")
+                .trim_start_matches(", expected ")
+                .trim_start_matches(", there are no fields");
+            let mut all: Vec<&str> = COMMON_FIELDS.to_vec();
+            all.extend(
+                own.split(", ")
+                    .map(|f| f.trim_matches('`'))
+                    .filter(|f| !f.is_empty()),
+            );
+            let list: Vec<String> = all.iter().map(|f| format!("`{f}`")).collect();
+            inner = format!(
+                "unknown field `{field}`, expected one of {}",
+                list.join(", ")
+            );
+        }
+        if path == "." {
+            E::custom(inner)
+        } else {
+            E::custom(format!("{NESTED_PATH_MARK}{path}{NESTED_PATH_MARK}{inner}"))
+        }
+    })
+}
+
 impl<'de> Deserialize<'de> for ComponentSpec {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        // Read the whole object, take `kind`, then deserialize the rest into that kind's
-        // struct while tracking the path, so errors point at the field inside.
+        // Read the whole object, take `kind` and the common fields, then deserialize the
+        // rest into that kind's struct while tracking the path, so errors point at the
+        // field inside.
         let mut value = serde_json::Value::deserialize(d)?;
-        let kinds = crate::error::quoted(COMPONENT_KINDS);
+        let kinds = crate::error::quoted(COMPONENT_KINDS.iter().copied());
         let Some(map) = value.as_object_mut() else {
             return Err(de::Error::custom(format!(
                 "expected an object with a \"kind\" ({kinds}), got {}",
@@ -264,329 +429,104 @@ impl<'de> Deserialize<'de> for ComponentSpec {
                 )));
             }
         };
-        fn nested<T: de::DeserializeOwned, E: de::Error>(v: serde_json::Value) -> Result<T, E> {
-            serde_path_to_error::deserialize(v).map_err(|e| {
-                let path = e.path().to_string();
-                let inner = e.into_inner().to_string();
-                if path == "." {
-                    E::custom(inner)
-                } else {
-                    E::custom(format!("{NESTED_PATH_MARK}{path}{NESTED_PATH_MARK}{inner}"))
-                }
-            })
+        if !COMPONENT_KINDS.contains(&kind.as_str()) {
+            return Err(de::Error::custom(format!(
+                "{NESTED_PATH_MARK}kind{NESTED_PATH_MARK}unknown component kind \"{kind}\"; expected one of {kinds}{}",
+                crate::error::did_you_mean(&kind, COMPONENT_KINDS.iter().copied())
+            )));
         }
-        match kind.as_str() {
-            "service" => nested(value).map(ComponentSpec::Service),
-            "load_balancer" => nested(value).map(ComponentSpec::LoadBalancer),
-            other => Err(de::Error::custom(format!(
-                "{NESTED_PATH_MARK}kind{NESTED_PATH_MARK}unknown component kind \"{other}\"; expected one of {kinds}{}",
-                crate::error::did_you_mean(other, COMPONENT_KINDS)
+        let mut common = serde_json::Map::new();
+        for field in COMMON_FIELDS {
+            if let Some(v) = map.shift_remove(field) {
+                common.insert(field.to_string(), v);
+            }
+        }
+        let common: CommonSpec = nested(serde_json::Value::Object(common))?;
+        match KindSpec::from_value(&kind, value) {
+            Some(kind) => Ok(ComponentSpec {
+                common,
+                kind: kind?,
+            }),
+            None => Err(de::Error::custom(format!(
+                "{NESTED_PATH_MARK}kind{NESTED_PATH_MARK}unknown component kind \"{kind}\"; expected one of {kinds}{}",
+                crate::error::did_you_mean(&kind, COMPONENT_KINDS.iter().copied())
             ))),
         }
     }
 }
 
-/// A service: instances with workers and a queue, running a handler per request.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ServiceSpec {
-    /// Identical instances (default 1). Calls to a service with several instances and no
-    /// load balancer in front go to them in turn.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub replicas: Option<u32>,
-    /// Requests an instance serves at once (default 1).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub workers: Option<u32>,
-    /// Waiting room: a capacity (`1000`) or an object (default: unbounded FIFO).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub queue: Option<QueueSpec>,
-    /// Service time of a `work` step, for every class without its own.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub service_time: Option<DistributionSpec>,
-    /// Service time per class, overriding `service_time`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub service_times: Option<IndexMap<String, DistributionSpec>>,
-    /// Steps per request: a list for every class, or an object of lists by class
-    /// (default: `[{"work": "service_time"}]`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub handler: Option<HandlerSpec>,
-    /// Event-loop server: the worker is released while the handler waits on calls
-    /// (default false: a worker is held for the whole request).
-    #[serde(rename = "async", default, skip_serializing_if = "Option::is_none")]
-    pub asynchronous: Option<bool>,
-    /// Price of one instance per hour, in any currency.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub cost_per_hour: Option<f64>,
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Format, parse_model_str};
 
-/// A queue: a capacity alone, or the full form.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
-#[serde(untagged)]
-pub enum QueueSpec {
-    /// Capacity: requests that may wait per instance (0: none wait, a loss system).
-    Capacity(u32),
-    /// Full form.
-    Full(QueueFullSpec),
-}
-
-/// A queue in full.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct QueueFullSpec {
-    /// Requests that may wait per instance (default: unbounded).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub capacity: Option<u32>,
-    /// Order of service: "fifo" (default), "lifo" or "priority".
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub discipline: Option<DisciplineSpec>,
-    /// With "priority": level of each class, lower served first (default level 0).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub priorities: Option<IndexMap<String, u8>>,
-    /// A request that waited longer than this is dropped, unserved, when it reaches the
-    /// head of the queue.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub timeout: Option<DurationSpec>,
-}
-
-/// Queue discipline.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum DisciplineSpec {
-    /// First come, first served.
-    Fifo,
-    /// Last come, first served.
-    Lifo,
-    /// By class priority.
-    Priority,
-}
-
-impl<'de> Deserialize<'de> for QueueSpec {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = QueueSpec;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a capacity (a whole number) or an object with capacity, discipline, priorities, timeout")
-            }
-            fn visit_u64<E: de::Error>(self, v: u64) -> Result<QueueSpec, E> {
-                u32::try_from(v)
-                    .map(QueueSpec::Capacity)
-                    .map_err(|_| E::custom(format!("queue capacity {v} is too large")))
-            }
-            fn visit_i64<E: de::Error>(self, v: i64) -> Result<QueueSpec, E> {
-                Err(E::custom(format!(
-                    "queue capacity must be 0 or more, got {v}"
-                )))
-            }
-            fn visit_f64<E: de::Error>(self, v: f64) -> Result<QueueSpec, E> {
-                Err(E::custom(format!(
-                    "queue capacity must be a whole number, got {v}"
-                )))
-            }
-            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<QueueSpec, A::Error> {
-                QueueFullSpec::deserialize(MapAccessDeserializer::new(map)).map(QueueSpec::Full)
-            }
-        }
-        d.deserialize_any(V)
+    fn model(components: &str) -> Result<crate::model::Model, Vec<crate::error::ModelError>> {
+        let text = format!(
+            r#"{{"duration": "1s",
+                "workloads": {{"w": {{"arrivals": {{"poisson": {{"rate": 10}}}}, "target": "lb"}}}},
+                "components": {components}}}"#
+        );
+        parse_model_str(&text, Format::Json, std::path::Path::new("."), &[])
     }
-}
 
-/// Handler steps: one list for every class, or a list per class.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
-#[serde(untagged)]
-pub enum HandlerSpec {
-    /// The same steps for every class.
-    All(Vec<StepSpec>),
-    /// Steps per class; a class not listed gets `[{"work": "service_time"}]`.
-    PerClass(IndexMap<String, Vec<StepSpec>>),
-}
-
-impl<'de> Deserialize<'de> for HandlerSpec {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = HandlerSpec;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a list of steps, or an object of step lists by class")
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<HandlerSpec, A::Error> {
-                Vec::deserialize(SeqAccessDeserializer::new(seq)).map(HandlerSpec::All)
-            }
-            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<HandlerSpec, A::Error> {
-                IndexMap::deserialize(MapAccessDeserializer::new(map)).map(HandlerSpec::PerClass)
-            }
-        }
-        d.deserialize_any(V)
+    #[test]
+    fn the_common_fields_are_read_once_for_every_kind() {
+        let m = model(
+            r#"{"lb": {"kind": "load_balancer", "replicas": 2, "cost_per_hour": 0.5, "backends": "s"},
+                "s": {"kind": "service", "cost_per_hour": 1.25, "replicas": 3,
+                      "service_time": {"constant": "1ms"}}}"#,
+        )
+        .unwrap();
+        let lb = &m.components[0];
+        assert_eq!((lb.replicas, lb.cost_per_hour), (2, 0.5));
+        assert_eq!(lb.kind.name(), "load_balancer");
+        let s = &m.components[1];
+        assert_eq!((s.replicas, s.cost_per_hour), (3, 1.25));
+        assert_eq!(s.kind.name(), "service");
+        assert_eq!(m.spec.components["s"].common.replicas, Some(3));
     }
-}
 
-/// One step of a handler: exactly one of `work`, `call`, `fan_out`, `route`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct StepSpec {
-    /// Hold the worker: "service_time" (the class's service time) or a distribution.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub work: Option<WorkSpec>,
-    /// Call this component and wait for its answer.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub call: Option<String>,
-    /// Call all these components at once.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub fan_out: Option<Vec<String>>,
-    /// Hand the request on to one of these components, chosen at random with the given
-    /// probabilities, e.g. {"disk1": 0.3, "disk2": 0.2}; with the rest (here 0.5) it is done
-    /// here. A tail call: this service is done with the request, and the chosen component's
-    /// answer goes to this service's caller. Only as the last step; cycles are allowed.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub route: Option<IndexMap<String, f64>>,
-    /// With `fan_out`: wait for "all" (default), "any", or {"k": n} successful answers.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub wait: Option<WaitSpec>,
-    /// Operation asked of the callee: "read" or "write" (default: the request's own).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub op: Option<OpSpec>,
-}
-
-/// How long a `work` step holds the worker.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
-#[serde(untagged)]
-pub enum WorkSpec {
-    /// The service time of the request's class ("service_time").
-    Named(String),
-    /// A distribution of its own.
-    Distribution(DistributionSpec),
-}
-
-impl<'de> Deserialize<'de> for WorkSpec {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = WorkSpec;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("\"service_time\" or a distribution such as {\"exponential\": {\"mean\": \"2ms\"}}")
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<WorkSpec, E> {
-                if v == "service_time" {
-                    Ok(WorkSpec::Named(v.to_string()))
-                } else {
-                    Err(E::custom(format!(
-                        "expected \"service_time\" or a distribution, got \"{v}\""
-                    )))
-                }
-            }
-            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<WorkSpec, A::Error> {
-                DistributionSpec::deserialize(MapAccessDeserializer::new(map))
-                    .map(WorkSpec::Distribution)
-            }
-        }
-        d.deserialize_any(V)
+    #[test]
+    fn a_mistyped_common_field_is_suggested_and_a_bad_one_is_reported_at_its_path() {
+        let errs = model(
+            r#"{"lb": {"kind": "load_balancer", "replica": 2, "backends": "s"},
+                "s": {"kind": "service", "service_time": {"constant": "1ms"}}}"#,
+        )
+        .unwrap_err();
+        assert_eq!(errs[0].path, "components.lb.replica", "{errs:?}");
+        assert!(
+            errs[0].message.contains("did you mean \"replicas\""),
+            "{}",
+            errs[0].message
+        );
+        assert!(
+            errs[0].message.contains("\"backends\""),
+            "{}",
+            errs[0].message
+        );
+        let errs = model(
+            r#"{"lb": {"kind": "load_balancer", "cost_per_hour": -1, "backends": "s"},
+                "s": {"kind": "service", "replicas": 0, "service_time": {"constant": "1ms"}}}"#,
+        )
+        .unwrap_err();
+        let paths: Vec<&str> = errs.iter().map(|e| e.path.as_str()).collect();
+        assert_eq!(
+            paths,
+            ["components.s.replicas", "components.lb.cost_per_hour"],
+            "{errs:?}"
+        );
     }
-}
 
-/// How many answers of a fan-out to wait for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "snake_case", deny_unknown_fields)]
-pub enum WaitSpec {
-    /// Every call must succeed.
-    All,
-    /// The first success is enough.
-    Any,
-    /// `k` successes are enough.
-    K(u16),
-}
-
-/// Operation asked of a callee.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum OpSpec {
-    /// A read.
-    Read,
-    /// A write.
-    Write,
-}
-
-/// A load balancer.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct LoadBalancerSpec {
-    /// Identical balancer instances (default 1); calls to them go in turn.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub replicas: Option<u32>,
-    /// How a backend instance is picked (default "round_robin").
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub policy: Option<PolicySpec>,
-    /// Component(s) behind the balancer: a name or a list of names; every instance of
-    /// each is a backend.
-    pub backends: BackendsSpec,
-    /// With "weighted_round_robin": one weight per backend instance, in order.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub weights: Option<Vec<u32>>,
-    /// With "power_of_choices": instances drawn per request (default 2, at most 8).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub choices: Option<u32>,
-    /// With "power_of_choices": draw distinct instances (default true).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub distinct: Option<bool>,
-    /// Price of one balancer instance per hour.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub cost_per_hour: Option<f64>,
-}
-
-/// Balancing policy.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum PolicySpec {
-    /// Each instance in turn.
-    RoundRobin,
-    /// In turn, as often as each instance's weight.
-    WeightedRoundRobin,
-    /// Uniformly at random.
-    Random,
-    /// Fewest outstanding calls (join the shortest queue).
-    LeastConnections,
-    /// Fewest outstanding calls among `choices` drawn at random.
-    PowerOfChoices,
-    /// Hash of the request key.
-    HashKey,
-    /// Hash of the client.
-    HashClient,
-}
-
-/// Backends of a balancer.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
-#[serde(untagged)]
-pub enum BackendsSpec {
-    /// One component.
-    One(String),
-    /// Several components.
-    Many(Vec<String>),
-}
-
-impl BackendsSpec {
-    /// The component names, in order.
-    pub fn names(&self) -> Vec<&str> {
-        match self {
-            BackendsSpec::One(s) => vec![s.as_str()],
-            BackendsSpec::Many(v) => v.iter().map(String::as_str).collect(),
-        }
-    }
-}
-
-impl<'de> Deserialize<'de> for BackendsSpec {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = BackendsSpec;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a component name or a list of component names")
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<BackendsSpec, E> {
-                Ok(BackendsSpec::One(v.to_string()))
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<BackendsSpec, A::Error> {
-                Vec::deserialize(SeqAccessDeserializer::new(seq)).map(BackendsSpec::Many)
-            }
-        }
-        d.deserialize_any(V)
+    #[test]
+    fn a_component_serializes_as_one_object_and_reads_back() {
+        let text = r#"{"kind": "service", "replicas": 2, "workers": 4,
+                       "service_time": {"constant": "1ms"}}"#;
+        let spec: ComponentSpec = serde_json::from_str(text).unwrap();
+        let value = serde_json::to_value(&spec).unwrap();
+        assert_eq!(value["kind"], "service");
+        assert_eq!(value["replicas"], 2);
+        assert_eq!(value["workers"], 4);
+        let back: ComponentSpec = serde_json::from_value(value).unwrap();
+        assert_eq!(back, spec);
     }
 }

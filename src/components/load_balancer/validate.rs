@@ -117,14 +117,6 @@ pub fn balancer(
             Policy::PowerOfChoices { choices, distinct }
         }
     };
-    if let Some(c) = b.cost_per_hour
-        && !(c.is_finite() && c >= 0.0)
-    {
-        errs.push(
-            join(path, "cost_per_hour"),
-            format!("must be zero or more, got {c}"),
-        );
-    }
     // The call-graph link: every backend component, in the order listed, with its share
     // of the weight.
     let total: f64 = weights.iter().map(|w| f64::from(*w)).sum();

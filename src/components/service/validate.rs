@@ -34,14 +34,6 @@ pub fn service(
             format!("must be at most {MAX_WORKERS}, got {workers}"),
         );
     }
-    if let Some(c) = s.cost_per_hour
-        && !(c.is_finite() && c >= 0.0)
-    {
-        errs.push(
-            join(path, "cost_per_hour"),
-            format!("must be zero or more, got {c}"),
-        );
-    }
     let (queue_capacity, discipline, queue_timeout) = queue(r, errs, path, s.queue.as_ref());
 
     // Service time per class.

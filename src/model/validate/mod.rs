@@ -17,7 +17,7 @@ use super::names::check_name;
 use super::resolve::Resolver;
 use super::spec::*;
 use super::trace::Replay;
-use crate::components::{ComponentDef, ComponentKind};
+use crate::components::ComponentDef;
 use crate::error::{Errors, ModelError, join};
 use crate::limits::{
     DEFAULT_MAX_IN_FLIGHT, MAX_CLASS_TABLE, MAX_CLASSES, MAX_MAX_IN_FLIGHT, MAX_SERIES_WINDOWS,
@@ -121,11 +121,7 @@ pub fn validate(
     let mut next = 0u32;
     let mut too_many = false;
     for (name, c) in &spec.components {
-        let r = match c {
-            ComponentSpec::Service(s) => s.replicas,
-            ComponentSpec::LoadBalancer(b) => b.replicas,
-        }
-        .unwrap_or(1);
+        let r = c.common.replicas.unwrap_or(1);
         let path = join(&join("components", name), "replicas");
         if r == 0 {
             errs.push(path, "must be at least 1, got 0");
@@ -156,23 +152,8 @@ pub fn validate(
     let mut components = Vec::with_capacity(names.len());
     for (i, (name, c)) in spec.components.iter().enumerate() {
         let path = join("components", name);
-        let kind = match c {
-            ComponentSpec::Service(s) => {
-                crate::components::service::validate::service(&resolver, &mut errs, &path, i, s)
-                    .map(|d| Arc::new(d) as ComponentKind)
-            }
-            ComponentSpec::LoadBalancer(b) => crate::components::load_balancer::validate::balancer(
-                &resolver, &mut errs, &path, i, b,
-            )
-            .map(|d| Arc::new(d) as ComponentKind),
-        };
-        if let Some(kind) = kind {
-            let cost_per_hour = match c {
-                ComponentSpec::Service(s) => s.cost_per_hour,
-                ComponentSpec::LoadBalancer(b) => b.cost_per_hour,
-            }
-            .filter(|c| c.is_finite() && *c >= 0.0)
-            .unwrap_or(0.0);
+        let cost_per_hour = cost_per_hour(&mut errs, &path, &c.common);
+        if let Some(kind) = c.kind.validate(&resolver, &mut errs, &path, i) {
             components.push(ComponentDef {
                 name: name.clone(),
                 replicas: replicas[i],
@@ -225,6 +206,20 @@ pub fn validate(
         spec,
         hash,
     })
+}
+
+/// A component's price per instance-hour: zero or more (0 when not given).
+fn cost_per_hour(errs: &mut Errors, path: &str, common: &CommonSpec) -> f64 {
+    match common.cost_per_hour {
+        Some(c) if !(c.is_finite() && c >= 0.0) => {
+            errs.push(
+                join(path, "cost_per_hour"),
+                format!("must be zero or more, got {c}"),
+            );
+            0.0
+        }
+        c => c.unwrap_or(0.0),
+    }
 }
 
 /// The width of the time-series windows: the model's, or a hundredth of `duration` (at

@@ -1,0 +1,223 @@
+//! The `service` fields of a model file, as written. [`validate`](super::validate) turns
+//! them into a [`ServiceDef`](super::ServiceDef).
+
+use crate::distributions::DistributionSpec;
+use crate::time::DurationSpec;
+use indexmap::IndexMap;
+use schemars::JsonSchema;
+use serde::de::value::{MapAccessDeserializer, SeqAccessDeserializer};
+use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// A service: instances with workers and a queue, running a handler per request.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceSpec {
+    /// Requests an instance serves at once (default 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workers: Option<u32>,
+    /// Waiting room: a capacity (`1000`) or an object (default: unbounded FIFO).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queue: Option<QueueSpec>,
+    /// Service time of a `work` step, for every class without its own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_time: Option<DistributionSpec>,
+    /// Service time per class, overriding `service_time`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_times: Option<IndexMap<String, DistributionSpec>>,
+    /// Steps per request: a list for every class, or an object of lists by class
+    /// (default: `[{"work": "service_time"}]`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub handler: Option<HandlerSpec>,
+    /// Event-loop server: the worker is released while the handler waits on calls
+    /// (default false: a worker is held for the whole request).
+    #[serde(rename = "async", default, skip_serializing_if = "Option::is_none")]
+    pub asynchronous: Option<bool>,
+}
+
+/// A queue: a capacity alone, or the full form.
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[serde(untagged)]
+pub enum QueueSpec {
+    /// Capacity: requests that may wait per instance (0: none wait, a loss system).
+    Capacity(u32),
+    /// Full form.
+    Full(QueueFullSpec),
+}
+
+/// A queue in full.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct QueueFullSpec {
+    /// Requests that may wait per instance (default: unbounded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capacity: Option<u32>,
+    /// Order of service: "fifo" (default), "lifo" or "priority".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub discipline: Option<DisciplineSpec>,
+    /// With "priority": level of each class, lower served first (default level 0).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub priorities: Option<IndexMap<String, u8>>,
+    /// A request that waited longer than this is dropped, unserved, when it reaches the
+    /// head of the queue.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<DurationSpec>,
+}
+
+/// Queue discipline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum DisciplineSpec {
+    /// First come, first served.
+    Fifo,
+    /// Last come, first served.
+    Lifo,
+    /// By class priority.
+    Priority,
+}
+
+impl<'de> Deserialize<'de> for QueueSpec {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = QueueSpec;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a capacity (a whole number) or an object with capacity, discipline, priorities, timeout")
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<QueueSpec, E> {
+                u32::try_from(v)
+                    .map(QueueSpec::Capacity)
+                    .map_err(|_| E::custom(format!("queue capacity {v} is too large")))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<QueueSpec, E> {
+                Err(E::custom(format!(
+                    "queue capacity must be 0 or more, got {v}"
+                )))
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<QueueSpec, E> {
+                Err(E::custom(format!(
+                    "queue capacity must be a whole number, got {v}"
+                )))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<QueueSpec, A::Error> {
+                QueueFullSpec::deserialize(MapAccessDeserializer::new(map)).map(QueueSpec::Full)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// Handler steps: one list for every class, or a list per class.
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[serde(untagged)]
+pub enum HandlerSpec {
+    /// The same steps for every class.
+    All(Vec<StepSpec>),
+    /// Steps per class; a class not listed gets `[{"work": "service_time"}]`.
+    PerClass(IndexMap<String, Vec<StepSpec>>),
+}
+
+impl<'de> Deserialize<'de> for HandlerSpec {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = HandlerSpec;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a list of steps, or an object of step lists by class")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<HandlerSpec, A::Error> {
+                Vec::deserialize(SeqAccessDeserializer::new(seq)).map(HandlerSpec::All)
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<HandlerSpec, A::Error> {
+                IndexMap::deserialize(MapAccessDeserializer::new(map)).map(HandlerSpec::PerClass)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// One step of a handler: exactly one of `work`, `call`, `fan_out`, `route`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StepSpec {
+    /// Hold the worker: "service_time" (the class's service time) or a distribution.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub work: Option<WorkSpec>,
+    /// Call this component and wait for its answer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub call: Option<String>,
+    /// Call all these components at once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fan_out: Option<Vec<String>>,
+    /// Hand the request on to one of these components, chosen at random with the given
+    /// probabilities, e.g. {"disk1": 0.3, "disk2": 0.2}; with the rest (here 0.5) it is done
+    /// here. A tail call: this service is done with the request, and the chosen component's
+    /// answer goes to this service's caller. Only as the last step; cycles are allowed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub route: Option<IndexMap<String, f64>>,
+    /// With `fan_out`: wait for "all" (default), "any", or {"k": n} successful answers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wait: Option<WaitSpec>,
+    /// Operation asked of the callee: "read" or "write" (default: the request's own).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub op: Option<OpSpec>,
+}
+
+/// How long a `work` step holds the worker.
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[serde(untagged)]
+pub enum WorkSpec {
+    /// The service time of the request's class ("service_time").
+    Named(String),
+    /// A distribution of its own.
+    Distribution(DistributionSpec),
+}
+
+impl<'de> Deserialize<'de> for WorkSpec {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = WorkSpec;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("\"service_time\" or a distribution such as {\"exponential\": {\"mean\": \"2ms\"}}")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<WorkSpec, E> {
+                if v == "service_time" {
+                    Ok(WorkSpec::Named(v.to_string()))
+                } else {
+                    Err(E::custom(format!(
+                        "expected \"service_time\" or a distribution, got \"{v}\""
+                    )))
+                }
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<WorkSpec, A::Error> {
+                DistributionSpec::deserialize(MapAccessDeserializer::new(map))
+                    .map(WorkSpec::Distribution)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// How many answers of a fan-out to wait for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum WaitSpec {
+    /// Every call must succeed.
+    All,
+    /// The first success is enough.
+    Any,
+    /// `k` successes are enough.
+    K(u16),
+}
+
+/// Operation asked of a callee.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum OpSpec {
+    /// A read.
+    Read,
+    /// A write.
+    Write,
+}
