@@ -371,9 +371,10 @@ fn nested_kind<T: de::DeserializeOwned, E: de::Error>(v: serde_json::Value) -> R
     serde_path_to_error::deserialize(v).map_err(|e| {
         let path = e.path().to_string();
         let mut inner = e.into_inner().to_string();
-        if path == "."
-            && let Some(rest) = inner.strip_prefix("unknown field `")
+        // An unknown field at the top of the kind's object has itself as its path.
+        if let Some(rest) = inner.strip_prefix("unknown field `")
             && let Some((field, expected)) = rest.split_once('`')
+            && (path == "." || path == field)
         {
             let own = expected
                 .trim_start_matches(", expected one of ")

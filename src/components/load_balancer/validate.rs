@@ -162,3 +162,59 @@ fn policy_spec_name(p: PolicySpec) -> &'static str {
         PolicySpec::HashClient => "hash_client",
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::model::graph::LinkKind;
+    use crate::model::{Format, Model, parse_model_str};
+
+    fn model(lb: &str) -> Result<Model, Vec<(String, String)>> {
+        let text = format!(
+            r#"{{"duration": "1s",
+                "workloads": {{"w": {{"arrivals": {{"poisson": {{"rate": 10}}}}, "target": "lb"}}}},
+                "components": {{"lb": {lb},
+                               "a": {{"kind": "service", "replicas": 2, "service_time": {{"constant": "1ms"}}}},
+                               "b": {{"kind": "service", "service_time": {{"constant": "1ms"}}}}}}}}"#
+        );
+        parse_model_str(&text, Format::Json, std::path::Path::new("."), &[])
+            .map_err(|errs| errs.into_iter().map(|e| (e.path, e.message)).collect())
+    }
+
+    #[test]
+    fn policy_fields_apply_only_to_their_policy() {
+        let e = model(r#"{"kind": "load_balancer", "backends": "a", "choices": 2}"#).unwrap_err();
+        assert_eq!(e[0].0, "components.lb.choices", "{e:?}");
+        assert!(e[0].1.contains("\"power_of_choices\""), "{e:?}");
+        let e = model(
+            r#"{"kind": "load_balancer", "backends": "a", "policy": "weighted_round_robin"}"#,
+        )
+        .unwrap_err();
+        assert_eq!(e[0].0, "components.lb.weights", "{e:?}");
+        let e = model(
+            r#"{"kind": "load_balancer", "backends": ["a", "b"], "policy": "weighted_round_robin", "weights": [1, 2]}"#,
+        )
+        .unwrap_err();
+        assert!(
+            e[0].1.contains("one weight per backend instance (3)"),
+            "{e:?}"
+        );
+        let e = model(r#"{"kind": "load_balancer", "backends": ["a", "a"]}"#).unwrap_err();
+        assert_eq!(e[0].0, "components.lb.backends[1]", "{e:?}");
+        let e = model(r#"{"kind": "load_balancer", "backends": "a", "policy": "power_of_choices", "choices": 3}"#)
+            .unwrap_err();
+        assert!(e[0].1.contains("between 1 and 2"), "{e:?}");
+    }
+
+    #[test]
+    fn a_balancer_links_to_its_backends_in_order_by_weight() {
+        let m = model(
+            r#"{"kind": "load_balancer", "backends": ["b", "a"], "policy": "weighted_round_robin", "weights": [2, 1, 1]}"#,
+        )
+        .unwrap();
+        let link = &m.graph.links(0)[0];
+        assert_eq!(link.kind, LinkKind::Balance);
+        assert_eq!(link.path, "components.lb.backends");
+        // b (group 2) has weight 2 of 4, a's two instances 1 each.
+        assert_eq!(link.targets, [(2, 0.5), (1, 0.5)]);
+    }
+}

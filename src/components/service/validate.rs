@@ -424,3 +424,89 @@ fn route(
     }
     ok.then_some(Plan::Step(Step::Route(out)))
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::model::{Format, parse_model_str};
+
+    /// The errors of a model whose workload calls `app`, defined by `app`.
+    fn errors(app: &str) -> Vec<(String, String)> {
+        let text = format!(
+            r#"{{"duration": "1s",
+                "workloads": {{"w": {{"arrivals": {{"poisson": {{"rate": 10}}}}, "target": "app",
+                                     "classes": {{"read": 0.9, "write": 0.1}}}}}},
+                "components": {{"app": {app},
+                               "db": {{"kind": "service", "service_time": {{"constant": "1ms"}}}}}}}}"#
+        );
+        match parse_model_str(&text, Format::Json, std::path::Path::new("."), &[]) {
+            Ok(_) => Vec::new(),
+            Err(errs) => errs.into_iter().map(|e| (e.path, e.message)).collect(),
+        }
+    }
+
+    #[test]
+    fn workers_and_steps_are_checked_at_their_paths() {
+        let e = errors(r#"{"kind": "service", "workers": 0, "service_time": {"constant": "1ms"}}"#);
+        assert_eq!(e[0].0, "components.app.workers", "{e:?}");
+        let e = errors(
+            r#"{"kind": "service", "service_time": {"constant": "1ms"},
+                "handler": [{"route": {"db": 0.5}}, {"work": "service_time"}]}"#,
+        );
+        assert_eq!(e[0].0, "components.app.handler[0].route", "{e:?}");
+        assert!(e[0].1.contains("must be the last step"), "{e:?}");
+        let e = errors(
+            r#"{"kind": "service", "service_time": {"constant": "1ms"},
+                "handler": [{"fan_out": ["db", "db"], "wait": {"k": 3}}]}"#,
+        );
+        assert_eq!(e[0].0, "components.app.handler[0].wait.k", "{e:?}");
+        let e = errors(
+            r#"{"kind": "service", "service_time": {"constant": "1ms"},
+                "handler": [{"call": "app"}]}"#,
+        );
+        assert!(e[0].1.contains("cannot call itself"), "{e:?}");
+    }
+
+    #[test]
+    fn class_names_in_a_service_must_be_sent_by_some_workload() {
+        let e = errors(
+            r#"{"kind": "service", "service_times": {"read": {"constant": "1ms"}, "wrte": {"constant": "2ms"}}}"#,
+        );
+        assert_eq!(e[0].0, "components.app.service_times.wrte", "{e:?}");
+        assert!(e[0].1.contains("did you mean \"write\""), "{e:?}");
+        // The write class then has no service time for its work step.
+        assert_eq!(e[1].0, "components.app.service_time", "{e:?}");
+        let ok = errors(
+            r#"{"kind": "service", "service_times": {"read": {"constant": "1ms"}, "write": {"constant": "2ms"}},
+                "handler": {"write": [{"work": "service_time"}, {"call": "db"}]}}"#,
+        );
+        assert!(ok.is_empty(), "{ok:?}");
+    }
+
+    #[test]
+    fn a_service_declares_its_calls_and_routes_as_links_at_their_paths() {
+        let text = r#"{"duration": "1s",
+            "workloads": {"w": {"arrivals": {"poisson": {"rate": 10}}, "target": "app"}},
+            "components": {
+              "app": {"kind": "service", "service_time": {"constant": "1ms"},
+                      "handler": [{"call": "db"}, {"fan_out": ["db", "cache"], "wait": "any"},
+                                  {"route": {"cache": 0.25}}]},
+              "db": {"kind": "service", "service_time": {"constant": "1ms"}},
+              "cache": {"kind": "service", "service_time": {"constant": "1ms"}}}}"#;
+        let m = parse_model_str(text, Format::Json, std::path::Path::new("."), &[]).unwrap();
+        let links = m.graph.links(0);
+        let paths: Vec<&str> = links.iter().map(|l| l.path.as_str()).collect();
+        assert_eq!(
+            paths,
+            [
+                "components.app.handler[0].call",
+                "components.app.handler[1].fan_out",
+                "components.app.handler[2].route"
+            ]
+        );
+        use crate::model::graph::LinkKind;
+        assert_eq!(links[1].kind, LinkKind::Wait { need: 1 });
+        assert_eq!(links[1].targets, [(1, 1.0), (2, 1.0)]);
+        assert_eq!(links[2].kind, LinkKind::Route);
+        assert_eq!(links[2].targets, [(2, 0.25)]);
+    }
+}

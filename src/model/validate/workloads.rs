@@ -392,3 +392,58 @@ fn keys(errs: &mut Errors, kp: &str, k: &KeysSpec) -> Option<KeyLaw> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::model::{Format, parse_model_str};
+
+    fn errors(workload: &str) -> Vec<(String, String)> {
+        let text = format!(
+            r#"{{"duration": "10s",
+                "workloads": {{"w": {workload}}},
+                "components": {{"app": {{"kind": "service", "service_time": {{"constant": "1ms"}}}}}}}}"#
+        );
+        match parse_model_str(&text, Format::Json, std::path::Path::new("."), &[]) {
+            Ok(_) => Vec::new(),
+            Err(errs) => errs.into_iter().map(|e| (e.path, e.message)).collect(),
+        }
+    }
+
+    #[test]
+    fn rates_shares_and_limits_are_checked_at_their_paths() {
+        let e = errors(r#"{"arrivals": {"poisson": {"rate": -1}}, "target": "app"}"#);
+        assert_eq!(e[0].0, "workloads.w.arrivals.poisson.rate", "{e:?}");
+        let e = errors(
+            r#"{"arrivals": {"ramp": {"from": 1, "to": 5, "start": "5s", "end": "2s"}}, "target": "app"}"#,
+        );
+        assert_eq!(e[0].0, "workloads.w.arrivals.ramp.end", "{e:?}");
+        let e = errors(
+            r#"{"arrivals": {"poisson": {"rate": 5}}, "target": "app", "classes": {"a": 0, "b": 0}}"#,
+        );
+        assert_eq!(e[0].0, "workloads.w.classes", "{e:?}");
+        let e =
+            errors(r#"{"arrivals": {"poisson": {"rate": 5}}, "target": "app", "timeout": "0s"}"#);
+        assert_eq!(e[0].0, "workloads.w.timeout", "{e:?}");
+        let e = errors(r#"{"arrivals": {"poisson": {"rate": 5}}, "target": "ap"}"#);
+        assert_eq!(e[0].0, "workloads.w.target", "{e:?}");
+        assert!(e[0].1.contains("did you mean \"app\""), "{e:?}");
+    }
+
+    #[test]
+    fn a_workload_that_sends_nothing_in_the_window_is_refused() {
+        let e = errors(
+            r#"{"arrivals": {"steps": [{"at": "0s", "rate": 0}, {"at": "20s", "rate": 5}]}, "target": "app"}"#,
+        );
+        assert_eq!(e[0].0, "workloads.w.arrivals", "{e:?}");
+        assert!(e[0].1.contains("sends no request"), "{e:?}");
+        let ok = errors(
+            r#"{"arrivals": {"hot_set": {"keys": 10, "hot_fraction": 0.1, "traffic": 0.9}}, "target": "app"}"#,
+        );
+        assert!(!ok.is_empty(), "hot_set is a key law, not arrivals");
+        let ok = errors(
+            r#"{"arrivals": {"poisson": {"rate": 5}}, "target": "app",
+                "keys": {"hot_set": {"keys": 10, "hot_fraction": 0.1, "traffic": 0.9}}}"#,
+        );
+        assert!(ok.is_empty(), "{ok:?}");
+    }
+}
