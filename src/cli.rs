@@ -286,21 +286,29 @@ fn writable_folder(dir: &Path) -> Result<()> {
         .with_context(|| format!("cannot write to {}", dir.display()))
 }
 
-/// Refuses replications whose results would not fit in [`MAX_RUN_RESULTS_BYTES`].
+/// Refuses replications whose results would not fit in the results budget.
 fn check_replications_memory(model: &Model, replications: u32) -> Result<()> {
-    use scalesim::limits::{MAX_RUN_RESULTS_BYTES, run_result_bytes};
-    let per_run = run_result_bytes(model);
-    let total = per_run.saturating_mul(u64::from(replications));
-    if total > MAX_RUN_RESULTS_BYTES {
-        return Err(BadInput(format!(
-            "--replications: {replications} replications of this model would keep about {:.1} GiB of results in memory, more than the {} GiB allowed; use at most {}, or a sweep (which keeps each run on disk)",
-            total as f64 / f64::from(1u32 << 30),
-            MAX_RUN_RESULTS_BYTES >> 30,
-            MAX_RUN_RESULTS_BYTES / per_run
-        ))
-        .into());
-    }
-    Ok(())
+    scalesim::limits::check_results_memory(
+        model,
+        u64::from(replications),
+        "--replications",
+        "",
+        ", or a sweep (which keeps each run on disk)",
+    )
+    .map_err(|m| BadInput(m).into())
+}
+
+/// Refuses an experiment whose runs, at the most replications it may make (the precision
+/// cap, which the command line may have set after the file was read), are too many or
+/// would not fit in memory while summarised: before the first run. `cap` names the
+/// setting of that cap, `replications` that of the fixed count.
+fn check_plan_size(plan: &Plan, cap: &str, replications: &str) -> Result<()> {
+    let option = if plan.most_replications() > plan.replications {
+        cap
+    } else {
+        replications
+    };
+    plan.check_size(option).map_err(|m| BadInput(m).into())
 }
 
 /// Says on stderr, whatever the output format, that runs stopped at `max_in_flight`.
@@ -454,6 +462,20 @@ fn sweep(a: SweepArgs) -> Result<()> {
         )
         .into());
     }
+    let in_file = |field: &str| format!("{}: {field}", a.experiment.display());
+    check_plan_size(
+        &plan,
+        &if a.precision.is_some() {
+            "--max-replications".to_string()
+        } else {
+            in_file("precision.max_replications")
+        },
+        &if a.replications.is_some() {
+            "--replications".to_string()
+        } else {
+            in_file("replications")
+        },
+    )?;
     let dir = a.out.clone().unwrap_or_else(|| plan.default_out());
     // One sweep writes a folder at a time (shards of one sweep share it).
     let _lock = FolderLock::acquire(&dir, shard.is_some()).map_err(SweepError::from)?;
@@ -787,6 +809,7 @@ fn compare(a: CompareArgs) -> Result<()> {
             .map_err(BadInput)?;
     }
     plan.spec.precision = precision;
+    check_plan_size(&plan, "--precision", "--replications")?;
     // Each comparison has its own folder, named after its designs.
     let dir = a.out.clone().unwrap_or_else(|| plan.default_out());
     let _lock = FolderLock::acquire(&dir, false).map_err(SweepError::from)?;
@@ -837,7 +860,16 @@ fn capacity(a: CapacityArgs) -> Result<()> {
     let slo = parse_slo(&a.slo).map_err(|e| BadInput(format!("--slo: {e}")))?;
     check_options(a.replications, a.tolerance).map_err(BadInput)?;
     // Validate the model as written first, for located errors.
-    load(&a.model, &a.set)?;
+    let model = load(&a.model, &a.set)?;
+    // Each load keeps its replications' results together (the load changes no size).
+    scalesim::limits::check_results_memory(
+        &model,
+        u64::from(a.replications),
+        "--replications",
+        " at each load",
+        "",
+    )
+    .map_err(BadInput)?;
     let text =
         scalesim::limits::read_to_string_capped(&a.model, scalesim::limits::MAX_MODEL_FILE_BYTES)
             .with_context(|| format!("cannot read {}", a.model.display()))?;

@@ -30,9 +30,14 @@ pub const DEFAULT_MAX_IN_FLIGHT: u64 = 1_000_000;
 /// Highest `max_in_flight` a model may set (request ids are 32-bit).
 pub const MAX_MAX_IN_FLIGHT: u64 = 100_000_000;
 
-/// Most memory the results of one `scalesim run` may take: its replications' results are
-/// all kept, to print them together.
+/// Most memory the results of one `scalesim run`, or of one load of `scalesim capacity`,
+/// may take: their replications' results are all kept, to print or judge them together.
 pub const MAX_RUN_RESULTS_BYTES: u64 = 4 << 30;
+
+/// Most memory the runs of one experiment (`sweep`, `compare`) may take while they are
+/// summarised: every run's metrics become rows of results.csv, built in memory, and are
+/// kept for the comparison with the baseline (see [`experiment_run_bytes`]).
+pub const MAX_EXPERIMENT_RESULTS_BYTES: u64 = 4 << 30;
 
 /// A generous estimate of the memory one run's result takes while `scalesim run` holds
 /// it, with its share of the JSON and CSV text made from it: about 4 KB per component
@@ -52,6 +57,41 @@ pub fn run_result_bytes(model: &crate::model::Model) -> u64 {
     8192 + workloads
         + model.components.len() as u64 * 2048
         + u64::from(model.instance_count()) * 4096
+}
+
+/// Refuses `replications` results of `model` kept together when they would not fit in
+/// [`MAX_RUN_RESULTS_BYTES`]. `option` names the setting to change; `kept` says where they
+/// are kept ("" or e.g. " at each load"); `otherwise` ends the message with another way out.
+pub fn check_results_memory(
+    model: &crate::model::Model,
+    replications: u64,
+    option: &str,
+    kept: &str,
+    otherwise: &str,
+) -> Result<(), String> {
+    let per_run = run_result_bytes(model);
+    let total = per_run.saturating_mul(replications);
+    if total > MAX_RUN_RESULTS_BYTES {
+        return Err(format!(
+            "{option}: {replications} replications of this model would keep about {:.1} GiB of results in memory{kept}, more than the {} GiB allowed; use at most {}{otherwise}",
+            total as f64 / f64::from(1u32 << 30),
+            MAX_RUN_RESULTS_BYTES >> 30,
+            MAX_RUN_RESULTS_BYTES / per_run
+        ));
+    }
+    Ok(())
+}
+
+/// A generous estimate of the memory one run of an experiment takes while the experiment
+/// is summarised, from the keys of the metrics it reports (`metric_keys`): a row of
+/// results.csv per metric, and the metric kept by name for the comparison with the
+/// baseline.
+pub fn experiment_run_bytes(metric_keys: &[String]) -> u64 {
+    metric_keys
+        .iter()
+        .map(|k| 2 * k.len() as u64 + 160)
+        .sum::<u64>()
+        + 1024
 }
 
 /// Reads the whole file at `path` as UTF-8 text, refusing one longer than `limit` bytes.

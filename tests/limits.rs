@@ -339,3 +339,123 @@ fn run_replications_are_refused_when_their_results_would_not_fit() {
     );
     assert!(started.elapsed().as_secs() < 10);
 }
+
+#[test]
+fn a_sweep_counts_its_runs_at_max_replications_before_the_first_run() {
+    // With --precision a point may run up to --max-replications: that many are counted
+    // (runs, and the memory of their summary), not the 2 of the file.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("m.json"), base().to_string()).unwrap();
+    let file = dir.path().join("e.json");
+    let out = dir.path().join("out");
+    let sweep = |points: u32, max: &str| {
+        let exp = json!({
+            "name": "precise",
+            "model": "m.json",
+            "replications": 2,
+            "sweep": {"components.app.workers": (1..=points).collect::<Vec<u32>>()}
+        });
+        std::fs::write(&file, exp.to_string()).unwrap();
+        vec![
+            "sweep".to_string(),
+            file.to_str().unwrap().to_string(),
+            "--out".into(),
+            out.to_str().unwrap().to_string(),
+            "--precision".into(),
+            "1%".into(),
+            "--metric".into(),
+            "workloads.users.latency.p99_ms".into(),
+            "--max-replications".into(),
+            max.into(),
+        ]
+    };
+    let args = sweep(20, "100000");
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    refused(
+        &args,
+        &[
+            "--max-replications: the experiment may make 2000000 runs (20 model(s) × 100000 replications), more than the 1000000 allowed",
+        ],
+    );
+    // Few enough runs, but their summary would not fit.
+    let args = sweep(2, "400000");
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    refused(
+        &args,
+        &[
+            "--max-replications: the results of 800000 runs (2 model(s) × 400000 replications) would take about",
+            "GiB of memory while they are summarised, more than the 4 GiB allowed; use at most",
+        ],
+    );
+    assert!(!out.join("runs").exists(), "nothing ran");
+    // The same count in the file is refused with the file's field.
+    let exp = json!({
+        "name": "precise",
+        "model": "m.json",
+        "replications": 2,
+        "precision": {"metric": "workloads.users.latency.p99_ms", "relative": 0.01, "max_replications": 400000},
+        "sweep": {"components.app.workers": [1, 2]}
+    });
+    std::fs::write(&file, exp.to_string()).unwrap();
+    refused(
+        &[
+            "sweep",
+            file.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        &["e.json: precision.max_replications: the results of 800000 runs"],
+    );
+}
+
+#[test]
+fn compare_results_are_bounded_before_the_first_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = dir.path().join("a.json");
+    let b = dir.path().join("b.json");
+    std::fs::write(&a, base().to_string()).unwrap();
+    std::fs::write(&b, base().to_string()).unwrap();
+    let out = dir.path().join("out");
+    let started = std::time::Instant::now();
+    refused(
+        &[
+            "compare",
+            a.to_str().unwrap(),
+            b.to_str().unwrap(),
+            "--replications",
+            "400000",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        &[
+            "--replications: the results of 800000 runs (2 model(s) × 400000 replications) would take about",
+            "more than the 4 GiB allowed; use at most",
+        ],
+    );
+    assert!(started.elapsed().as_secs() < 20);
+    assert!(!out.join("runs").exists(), "nothing ran");
+}
+
+#[test]
+fn capacity_replications_are_refused_when_their_results_would_not_fit() {
+    // Each load keeps its replications' results together, like run --replications.
+    let (_dir, file) = write_model(&base());
+    let started = std::time::Instant::now();
+    refused(
+        &[
+            "capacity",
+            &file,
+            "--slo",
+            "p99<50ms",
+            "--set",
+            "series_window=100us",
+            "--replications",
+            "500",
+        ],
+        &[
+            "--replications: 500 replications",
+            "in memory at each load, more than the 4 GiB allowed; use at most 428",
+        ],
+    );
+    assert!(started.elapsed().as_secs() < 10);
+}

@@ -5,7 +5,8 @@ use super::check::{Vocabulary, check_experiment_name, check_outputs};
 use super::spec::{ExperimentSpec, WarmupSpec};
 use crate::error::{ModelError, ModelErrors};
 use crate::limits::{
-    MAX_MODEL_FILE_BYTES, MAX_SWEEP_MODELS, MAX_SWEEP_RUNS, read_to_string_capped,
+    MAX_EXPERIMENT_RESULTS_BYTES, MAX_MODEL_FILE_BYTES, MAX_SWEEP_MODELS, MAX_SWEEP_RUNS,
+    experiment_run_bytes, read_to_string_capped,
 };
 use crate::model::trace::TraceFiles;
 use crate::model::{
@@ -406,6 +407,50 @@ fn check_grid_size(
                 runs.map_or("more than 2^64".to_string(), |r| r.to_string())
             ),
         )),
+    }
+}
+
+impl Plan {
+    /// The most replications a (point, variant) may run: the fixed count, or the precision
+    /// cap when replications are added until a precision is reached (100 by default).
+    pub fn most_replications(&self) -> u32 {
+        self.spec
+            .precision
+            .as_ref()
+            .map_or(0, |p| p.max_replications.unwrap_or(100))
+            .max(self.replications)
+    }
+
+    /// Checks, before the first run, that the runs the plan may make at
+    /// [`Plan::most_replications`] are not more than [`MAX_SWEEP_RUNS`] and that their
+    /// summary fits in [`MAX_EXPERIMENT_RESULTS_BYTES`]. The message starts with `option`,
+    /// the setting to change.
+    pub fn check_size(&self, option: &str) -> Result<(), String> {
+        let per_model = u64::from(self.most_replications());
+        let models = self.models.iter().flatten().count() as u64;
+        let runs = models.saturating_mul(per_model);
+        let shape = format!("{models} model(s) × {per_model} replications");
+        if runs > MAX_SWEEP_RUNS {
+            return Err(format!(
+                "{option}: the experiment may make {runs} runs ({shape}), more than the {MAX_SWEEP_RUNS} allowed"
+            ));
+        }
+        let per_replication: u64 = self
+            .models
+            .iter()
+            .flatten()
+            .map(|m| experiment_run_bytes(&crate::stats::metric_keys(m)))
+            .sum();
+        let total = per_replication.saturating_mul(per_model);
+        if total > MAX_EXPERIMENT_RESULTS_BYTES {
+            return Err(format!(
+                "{option}: the results of {runs} runs ({shape}) would take about {:.1} GiB of memory while they are summarised, more than the {} GiB allowed; use at most {} replications, or split the experiment",
+                total as f64 / f64::from(1u32 << 30),
+                MAX_EXPERIMENT_RESULTS_BYTES >> 30,
+                MAX_EXPERIMENT_RESULTS_BYTES / per_replication.max(1)
+            ));
+        }
+        Ok(())
     }
 }
 
