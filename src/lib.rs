@@ -11,8 +11,9 @@
 //! - A request is a chain of *calls*: a client calls a component, which may call others
 //!   (held workers, fan-outs) or hand the request on (a `route`, drawn at random, may lead
 //!   back to where the request came from); answers flow back up the chain.
-//! - The [`engine`] runs one replication: a calendar of events ordered by (time,
-//!   sequence), integer nanoseconds, no I/O, no threads.
+//! - The [`engine`] runs one replication of a built topology ([`topology`]: component
+//!   instances, groups, and the [`client`] request sources): a calendar of events ordered
+//!   by (time, sequence), integer nanoseconds, no I/O, no threads.
 //! - [`results::run_once`] runs a model once and returns a [`RunResult`](results::RunResult).
 //!
 //! ## Determinism contract
@@ -42,6 +43,7 @@
 #![warn(missing_docs)]
 
 pub mod analysis;
+pub mod client;
 pub mod components;
 pub mod distributions;
 pub mod engine;
@@ -58,4 +60,5 @@ pub mod results;
 pub mod schema;
 pub mod stats;
 pub mod time;
+pub mod topology;
 pub mod workload;

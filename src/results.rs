@@ -2,7 +2,8 @@
 //! class) latency percentiles, throughput and errors; per component and instance the
 //! component's own metrics; and the conservation check.
 
-use crate::engine::{RunError, RunOptions, Simulation};
+use crate::client::Workloads;
+use crate::engine::{RunError, Simulation};
 use crate::metrics::declare::{MetricDecl, Shape, numbers};
 use crate::metrics::{ErrorCause, LatencyHistogram, LatencySummary, WaitHistogram, combine};
 use crate::model::Model;
@@ -240,12 +241,12 @@ pub struct Conservation {
 
 /// Runs `model` once with `seed` and collects its result.
 pub fn run_once(model: &Model, seed: u64) -> Result<RunResult, RunError> {
-    let mut sim = Simulation::new(model, RunOptions { seed });
+    let mut sim = crate::topology::simulation(model, seed);
     sim.run()?;
     Ok(collect(model, &sim, seed))
 }
 
-fn collect(model: &Model, sim: &Simulation, seed: u64) -> RunResult {
+fn collect(model: &Model, sim: &Simulation<Workloads>, seed: u64) -> RunResult {
     let (start, end) = sim.window();
     let window_s = end.since(start).as_secs_f64();
     let per_s = |n: u64| {
@@ -258,8 +259,8 @@ fn collect(model: &Model, sim: &Simulation, seed: u64) -> RunResult {
     let ctx = sim.context();
     let mut workloads = IndexMap::new();
     let mut latency = Vec::new();
-    for w in &ctx.workloads {
-        let s = &w.stats;
+    let workloads_and_stats = || sim.clients().0.iter().zip(&ctx.stats);
+    for (w, s) in workloads_and_stats() {
         let mut all = LatencyHistogram::new();
         let mut classes = IndexMap::new();
         let mut errors: IndexMap<String, u64> = IndexMap::new();
@@ -337,11 +338,8 @@ fn collect(model: &Model, sim: &Simulation, seed: u64) -> RunResult {
         );
     }
 
-    let series = ctx
-        .workloads
-        .iter()
-        .map(|w| {
-            let s = &w.stats;
+    let series = workloads_and_stats()
+        .map(|(w, s)| {
             let last = (end.0.div_ceil(s.window_ns) as usize).clamp(1, s.series.len());
             let win = &s.series[..last];
             (

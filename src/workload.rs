@@ -1,16 +1,14 @@
-//! Workloads: the sources of requests. Open loop (Poisson, constant, renewal, a rate that
-//! changes over time), closed loop (users with think time) and trace replay; each request
-//! gets a class from the workload's mix and a key from a popularity law.
-//!
-//! A workload draws arrival times from one stream and classes and keys from another, both
-//! named after the workload, so two designs fed the same workload see the same requests.
+//! Workloads as the model defines them: the sources of requests. Open loop (Poisson,
+//! constant, renewal, a rate that changes over time), closed loop (users with think time)
+//! and trace replay; each request gets a class from the workload's mix and a key from a
+//! popularity law. A workload during a run (its arrivals, think times, timeout and
+//! statistics) is `crate::client`.
 
 use crate::distributions::Distribution;
-use crate::metrics::ClientStats;
-use crate::random::{self, Rng};
+use crate::random::Rng;
 use crate::time::{SimDuration, SimTime};
 use rand::RngExt;
-use rand_distr::{Distribution as _, Exp1, Zipf};
+use rand_distr::{Distribution as _, Zipf};
 use std::sync::Arc;
 
 /// A validated workload.
@@ -215,8 +213,9 @@ pub enum KeyLaw {
 }
 
 impl KeyLaw {
-    #[inline]
-    fn sample(&self, rng: &mut Rng) -> u64 {
+    /// A key drawn from `rng`.
+    #[inline(always)]
+    pub fn sample(&self, rng: &mut Rng) -> u64 {
         match self {
             KeyLaw::None => 0,
             KeyLaw::Uniform { keys } => rng.random_range(0..*keys),
@@ -232,119 +231,10 @@ impl KeyLaw {
     }
 }
 
-/// A workload during a run: its streams, progress and statistics.
-#[derive(Debug)]
-pub struct Workload {
-    /// The definition.
-    pub def: Arc<WorkloadDef>,
-    arrivals_rng: Rng,
-    mix_rng: Rng,
-    /// Requests generated so far.
-    pub generated: u64,
-    /// Client of the next open-loop request: requests go to clients in turn.
-    next_client: u32,
-    /// What its clients saw in the measurement window.
-    pub stats: ClientStats,
-}
-
-impl Workload {
-    /// The workload at the start of a run seeded with `seed`; `classes` is the model's
-    /// number of request classes.
-    pub fn new(
-        def: Arc<WorkloadDef>,
-        seed: u64,
-        classes: usize,
-        windows: usize,
-        window_ns: u64,
-    ) -> Self {
-        let arrivals_rng = random::stream(seed, &format!("workload:{}/arrivals", def.name));
-        let mix_rng = random::stream(seed, &format!("workload:{}/mix", def.name));
-        Workload {
-            def,
-            arrivals_rng,
-            mix_rng,
-            generated: 0,
-            next_client: 0,
-            stats: ClientStats::new(classes, windows, window_ns),
-        }
-    }
-
-    /// The client that sends the next open-loop request (clients take turns).
-    #[inline]
-    pub fn take_client(&mut self) -> u32 {
-        let c = self.next_client;
-        self.next_client = if c + 1 >= self.def.clients { 0 } else { c + 1 };
-        c
-    }
-
-    /// True while the workload may still create requests.
-    #[inline]
-    pub fn may_generate(&self) -> bool {
-        self.def.limit.is_none_or(|l| self.generated < l)
-    }
-
-    /// When the open-loop request after one at `now` arrives, or `None` if none does before
-    /// `horizon`.
-    #[inline(always)]
-    pub fn next_arrival(&mut self, now: SimTime, horizon: SimTime) -> Option<SimTime> {
-        match &self.def.arrivals {
-            Arrivals::Renewal(d) => {
-                let gap = SimDuration::from_nanos_f64(d.sample_ns(&mut self.arrivals_rng));
-                Some(now.after(gap))
-            }
-            Arrivals::Profile(p) => {
-                if p.max_rate <= 0.0 {
-                    return None;
-                }
-                let mean_gap_ns = 1e9 / p.max_rate;
-                let mut t = now;
-                loop {
-                    let e: f64 = Exp1.sample(&mut self.arrivals_rng);
-                    t = t.after(SimDuration::from_nanos_f64(e * mean_gap_ns));
-                    if t > horizon {
-                        return None;
-                    }
-                    let u: f64 = self.arrivals_rng.random();
-                    if u * p.max_rate < p.rate_at(t) {
-                        return Some(t);
-                    }
-                }
-            }
-            Arrivals::Closed { .. } | Arrivals::Trace(_) => None,
-        }
-    }
-
-    /// A think time of a closed-loop user.
-    pub fn think(&mut self) -> SimDuration {
-        match &self.def.arrivals {
-            Arrivals::Closed { think, .. } => {
-                SimDuration::from_nanos_f64(think.sample_ns(&mut self.arrivals_rng))
-            }
-            _ => SimDuration::ZERO,
-        }
-    }
-
-    /// Class and key of a new request.
-    #[inline]
-    pub fn draw_class_and_key(&mut self) -> (u16, u64) {
-        let classes = &self.def.classes;
-        let class = if classes.len() == 1 {
-            classes[0].0
-        } else {
-            let u: f64 = self.mix_rng.random();
-            classes
-                .iter()
-                .find(|(_, cum)| u < *cum)
-                .unwrap_or(&classes[classes.len() - 1])
-                .0
-        };
-        (class, self.def.keys.sample(&mut self.mix_rng))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::random;
 
     #[test]
     fn profile_steps_and_interpolates() {

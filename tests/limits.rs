@@ -240,7 +240,6 @@ fn max_in_flight_is_checked_before_the_run() {
 
 #[test]
 fn refused_requests_do_not_keep_their_client_timeouts_in_memory() {
-    use scalesim::engine::{RunOptions, Simulation};
     use scalesim::model::{Format, parse_model_str};
     // 100,000 requests/s at one worker with room for one waiting request: nearly all are
     // refused at once, each leaving a client timeout due in an hour. Kept until they fire,
@@ -253,7 +252,7 @@ fn refused_requests_do_not_keep_their_client_timeouts_in_memory() {
                                     "service_time": {"constant": "1ms"}});
     let model =
         parse_model_str(&m.to_string(), Format::Json, std::path::Path::new("."), &[]).unwrap();
-    let mut sim = Simulation::new(&model, RunOptions { seed: 3 });
+    let mut sim = scalesim::topology::simulation(&model, 3);
     sim.run().unwrap();
     let ctx = sim.context();
     assert!(ctx.totals.arrived > 190_000, "{}", ctx.totals.arrived);

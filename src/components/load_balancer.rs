@@ -2,7 +2,9 @@
 //! round robin, random, least connections, power of d choices, hash of key or client.
 //!
 //! The balancer sees its own outstanding calls to each backend instantly and exactly (as a
-//! proxy does), so least connections is join-the-shortest-queue.
+//! proxy does), so least connections is join-the-shortest-queue. It picks among the live
+//! members of its backend groups, as the engine reports them when it picks: an instance
+//! that is down gets no calls, and with none live a call fails as unavailable.
 
 mod estimate;
 pub mod spec;
@@ -10,9 +12,9 @@ pub mod validate;
 
 use super::Kind;
 use crate::analysis::{Flow, Network, ServiceEstimate};
-use crate::engine::{Call, CallId, Component, Ctx, InstanceId};
-use crate::metrics::InstanceReport;
+use crate::engine::{Call, CallId, Component, Ctx, InstanceId, Outcome};
 use crate::metrics::declare::{Combine::*, MetricDecl, Unit::*};
+use crate::metrics::{ErrorCause, InstanceReport};
 use crate::model::graph::Link;
 use crate::random::{Rng, mix64};
 use crate::time::SimTime;
@@ -91,11 +93,19 @@ pub struct BalancerInstance {
     id: InstanceId,
     name: String,
     rng: Rng,
+    /// Per backend instance (its slot, the position in `backends`): calls outstanding and
+    /// sent.
     outstanding: Vec<u32>,
     sent: Vec<u64>,
-    /// Position of each instance in `backends`, indexed by instance id minus `first`.
+    /// Slot of each instance, indexed by instance id minus `first`.
     slot_of: Vec<u32>,
     first: InstanceId,
+    /// The groups the backends belong to (read at start).
+    groups: Vec<u32>,
+    /// Slots of the backends that are live, in backend order: the candidates of a pick.
+    live: Vec<u32>,
+    /// The engine's membership count `live` was read at.
+    seen: u64,
     cursor: usize,
     current_weight: Vec<i64>,
     since: SimTime,
@@ -120,21 +130,30 @@ impl BalancerInstance {
             sent: vec![0; n],
             slot_of,
             first,
+            groups: Vec::new(),
+            live: (0..n as u32).collect(),
+            seen: 0,
             cursor: 0,
             current_weight: vec![0; n],
             since: SimTime::ZERO,
         }
     }
 
+    /// Calls outstanding at candidate `j`.
+    #[inline(always)]
+    fn load(&self, j: usize) -> u32 {
+        self.outstanding[self.live[j] as usize]
+    }
+
     fn least_loaded(&mut self) -> usize {
-        let n = self.outstanding.len();
+        let n = self.live.len();
         // Start the scan at a rotating offset, so ties do not always favour one instance.
         let start = self.cursor;
         self.cursor = (self.cursor + 1) % n;
         let mut best = start;
         for i in 1..n {
             let j = (start + i) % n;
-            if self.outstanding[j] < self.outstanding[best] {
+            if self.load(j) < self.load(best) {
                 best = j;
             }
         }
@@ -142,7 +161,7 @@ impl BalancerInstance {
     }
 
     fn power_of_choices(&mut self, choices: u32, distinct: bool) -> usize {
-        let n = self.outstanding.len();
+        let n = self.live.len();
         let d = (choices as usize).min(n);
         let mut best = self.rng.random_range(0..n);
         if distinct {
@@ -157,14 +176,14 @@ impl BalancerInstance {
                     }
                 };
                 drawn[j] = k;
-                if self.outstanding[k] < self.outstanding[best] {
+                if self.load(k) < self.load(best) {
                     best = k;
                 }
             }
         } else {
             for _ in 1..d {
                 let k = self.rng.random_range(0..n);
-                if self.outstanding[k] < self.outstanding[best] {
+                if self.load(k) < self.load(best) {
                     best = k;
                 }
             }
@@ -175,20 +194,27 @@ impl BalancerInstance {
     fn weighted_round_robin(&mut self) -> usize {
         // Smooth weighted round robin (as in nginx): add each weight, take the largest,
         // subtract the total from it.
-        let total: i64 = self.def.weights.iter().map(|w| i64::from(*w)).sum();
+        // Over the live backends only.
+        let weights = &self.def.weights;
+        let total: i64 = self
+            .live
+            .iter()
+            .map(|s| i64::from(weights[*s as usize]))
+            .sum();
         let mut best = 0;
-        for (i, w) in self.def.weights.iter().enumerate() {
-            self.current_weight[i] += i64::from(*w);
-            if self.current_weight[i] > self.current_weight[best] {
-                best = i;
+        for (j, s) in self.live.iter().enumerate() {
+            let s = *s as usize;
+            self.current_weight[s] += i64::from(weights[s]);
+            if self.current_weight[s] > self.current_weight[self.live[best] as usize] {
+                best = j;
             }
         }
-        self.current_weight[best] -= total;
+        self.current_weight[self.live[best] as usize] -= total;
         best
     }
 
-    fn pick(&mut self, call: &Call, user: u32) -> usize {
-        let n = self.outstanding.len();
+    /// The candidate (an index into `live`) that takes the next call; `n` candidates.
+    fn pick(&mut self, call: &Call, user: u32, n: usize) -> usize {
         match self.def.policy {
             Policy::RoundRobin => {
                 let i = self.cursor;
@@ -215,12 +241,51 @@ pub const METRICS: &[MetricDecl] = &[
     MetricDecl::number("hot_spot_index", Ratio, Max),
 ];
 
+impl BalancerInstance {
+    /// Reads which backends are live from their groups.
+    #[cold]
+    #[inline(never)]
+    fn refresh(&mut self, ctx: &Ctx) {
+        self.live.clear();
+        for g in &self.groups {
+            for i in ctx.groups[*g as usize].live() {
+                self.live.push(self.slot_of[(i - self.first) as usize]);
+            }
+        }
+        if self.cursor >= self.live.len() {
+            self.cursor = 0;
+        }
+        self.seen = ctx.membership();
+    }
+}
+
 impl Component for BalancerInstance {
+    fn start(&mut self, ctx: &mut Ctx) {
+        // The backends are whole groups, listed one after the other.
+        self.groups.clear();
+        for b in &self.def.backends {
+            let g = ctx.group_of(*b);
+            if !self.groups.contains(&g) {
+                self.groups.push(g);
+            }
+        }
+        self.refresh(ctx);
+    }
+
     #[inline]
     fn on_arrive(&mut self, call: CallId, ctx: &mut Ctx) {
+        if self.seen != ctx.membership() {
+            self.refresh(ctx);
+        }
+        let n = self.live.len();
+        if n == 0 {
+            ctx.reply(call, Outcome::Failed(ErrorCause::Unavailable));
+            return;
+        }
         let c = *ctx.call(call);
         let user = ctx.requests[c.request as usize].user;
-        let slot = self.pick(&c, user);
+        let j = self.pick(&c, user, n);
+        let slot = self.live[j] as usize;
         self.outstanding[slot] += 1;
         self.sent[slot] += 1;
         ctx.call_instance(self.id, call, self.def.backends[slot], c.op);

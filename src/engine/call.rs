@@ -70,14 +70,17 @@ pub struct Call {
 /// generation tells a live request from a finished one.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Request {
-    /// The workload that sent it.
-    pub workload: u32,
+    /// The source (workload) that sent it.
+    pub source: u32,
     /// Closed-loop user that sent it.
     pub user: u32,
     /// Creation time.
     pub created: SimTime,
     /// Whether the client still waits for its answer, and with a timeout or not.
     pub client: ClientWait,
+    /// Its client is told of the answer at once (see
+    /// [`NewRequest::acts_on_answer`](super::NewRequest::acts_on_answer)).
+    pub acts_on_answer: bool,
 }
 
 /// Where the client of a request stands. One value rather than two flags, so that the end

@@ -1,15 +1,23 @@
-//! What a component sees of the engine: the clock, the calendar, the call slab, and the
-//! groups it can call. Components talk only through the context, never to each other.
+//! What a component sees of the engine: the clock, the calendar, the call slab, the
+//! groups it can call and the state of every instance. Components talk only through the
+//! context, never to each other.
 
 use super::calendar::Calendar;
 use super::call::{CLIENT, Call, ClientWait, Outcome, Request, Slab};
+use super::clients::{Answer, Clients, NewRequest};
 use super::event::{CallId, Event, InstanceId, RequestId};
-use crate::metrics::{ErrorCause, InstanceReport};
+use crate::metrics::{ClientStats, ErrorCause, InstanceReport};
 use crate::time::{SimDuration, SimTime};
-use crate::workload::{Arrivals, Workload};
+
+/// The instance a call goes to when its group has no live member (it fails at once).
+pub const NOBODY: InstanceId = InstanceId::MAX;
 
 /// A component instance: reacts to calls, replies and its own timers.
 pub trait Component {
+    /// The run begins (or the instance came back after a restart): set the timers it
+    /// owns, read the groups it works with. Called once per instance before the first
+    /// event.
+    fn start(&mut self, _ctx: &mut Ctx) {}
     /// A call arrives at this instance.
     fn on_arrive(&mut self, call: CallId, ctx: &mut Ctx);
     /// A call this instance made has finished. `parent` is this instance's call that made
@@ -26,33 +34,58 @@ pub trait Component {
 }
 
 /// A named set of instances that calls are addressed to (a component with its replicas).
+/// Calls go to its live members only; which members are live is the instances' state,
+/// changed through [`Ctx::set_up`].
 #[derive(Debug, Clone)]
 pub struct Group {
     /// Component name.
     pub name: String,
     /// Its instances.
-    pub instances: Vec<InstanceId>,
+    members: Vec<InstanceId>,
+    /// The members that are up, in member order.
+    live: Vec<InstanceId>,
     next: usize,
 }
 
 impl Group {
-    /// A group over `instances`.
-    pub fn new(name: String, instances: Vec<InstanceId>) -> Self {
+    /// A group over `members`, all up.
+    pub fn new(name: String, members: Vec<InstanceId>) -> Self {
         Group {
             name,
-            instances,
+            live: members.clone(),
+            members,
             next: 0,
         }
     }
-    /// The instance that takes the next call: round robin when there are several.
+    /// Every instance of the group, up or down.
+    pub fn members(&self) -> &[InstanceId] {
+        &self.members
+    }
+    /// The instances that are up, in member order.
     #[inline]
-    pub fn pick(&mut self) -> InstanceId {
-        if self.instances.len() == 1 {
-            return self.instances[0];
+    pub fn live(&self) -> &[InstanceId] {
+        &self.live
+    }
+    /// The instance that takes the next call: round robin over the live members when
+    /// there are several; `None` when none is up.
+    #[inline]
+    pub fn pick(&mut self) -> Option<InstanceId> {
+        let n = self.live.len();
+        if n <= 1 {
+            return self.live.first().copied();
         }
-        let i = self.instances[self.next];
-        self.next = (self.next + 1) % self.instances.len();
-        i
+        let i = self.live[self.next];
+        self.next = if self.next + 1 >= n { 0 } else { self.next + 1 };
+        Some(i)
+    }
+    /// Recomputes the live members from the instances' state.
+    pub(super) fn refresh(&mut self, up: &[bool]) {
+        self.live.clear();
+        let up = self.members.iter().filter(|i| up[**i as usize]);
+        self.live.extend(up);
+        if self.next >= self.live.len() {
+            self.next = 0;
+        }
     }
 }
 
@@ -67,9 +100,11 @@ pub struct Totals {
     pub failed: u64,
 }
 
-/// The engine state components act on.
+/// The engine state components act on, with the run's request sources `C`. Components
+/// see it as [`Ctx`] (any sources); the run loop holds it with its own sources' type, so
+/// what it asks of them is a direct call.
 #[derive(Debug)]
-pub struct Ctx {
+pub struct Context<C: Clients + ?Sized> {
     /// Pending events.
     pub calendar: Calendar,
     /// Calls in flight.
@@ -78,8 +113,13 @@ pub struct Ctx {
     pub requests: Vec<Request>,
     /// Call targets by group id.
     pub groups: Vec<Group>,
-    /// Workloads by index.
-    pub workloads: Vec<Workload>,
+    /// The group of each instance.
+    pub(crate) group_of: Vec<u32>,
+    /// True for each instance that is up (takes calls).
+    pub(crate) up: Vec<bool>,
+    /// Bumped whenever an instance goes up or down, so a component that keeps a view of
+    /// some groups' live members knows when to refresh it.
+    pub(crate) membership: u64,
     /// True once warm-up is over.
     pub measuring: bool,
     /// Whole-run counts.
@@ -98,6 +138,10 @@ pub struct Ctx {
     pub stale_timeouts: u64,
     /// Stale timeouts at which the calendar is next considered for compaction.
     pub compact_at: u64,
+    /// What the clients of each source saw in the measurement window.
+    pub stats: Vec<ClientStats>,
+    /// The request sources (the last field, so a context of any sources is a [`Ctx`]).
+    pub(crate) clients: C,
 }
 
 /// Stale client timeouts tolerated before the calendar is compacted: below this they cost
@@ -105,7 +149,10 @@ pub struct Ctx {
 /// happens.
 pub const COMPACT_MIN_STALE: u64 = 1 << 16;
 
-impl Ctx {
+/// The engine state as components see it.
+pub type Ctx = Context<dyn Clients>;
+
+impl<C: Clients + ?Sized> Context<C> {
     /// Current simulated time.
     #[inline]
     pub fn now(&self) -> SimTime {
@@ -124,19 +171,100 @@ impl Ctx {
         self.calls.get_mut(id)
     }
 
-    /// Sets a timer for instance `to`, `delay` from now.
+    /// Sets a timer for instance `to`, `delay` from now. It is dropped unfired if the
+    /// instance restarts meanwhile (see [`Context::drop_timers`]).
     #[inline(always)]
     pub fn timer(&mut self, to: InstanceId, delay: SimDuration, tag: u32, data: u32) {
         let at = self.now().after(delay);
         self.calendar.schedule(at, Event::Timer { to, tag, data });
     }
 
+    /// The group instance `instance` belongs to.
+    pub fn group_of(&self, instance: InstanceId) -> u32 {
+        self.group_of[instance as usize]
+    }
+
+    /// True if instance `instance` is up (takes calls).
+    pub fn is_up(&self, instance: InstanceId) -> bool {
+        self.up[instance as usize]
+    }
+
+    /// Marks instance `instance` up or down: its group's calls go to it again, or no
+    /// longer do (calls it already holds are left to whoever brought it down).
+    pub fn set_up(&mut self, instance: InstanceId, up: bool) {
+        if self.up[instance as usize] == up {
+            return;
+        }
+        self.up[instance as usize] = up;
+        let g = self.group_of[instance as usize] as usize;
+        self.groups[g].refresh(&self.up);
+        self.membership += 1;
+    }
+
+    /// Counts changes of the live members of any group: equal values mean the same
+    /// members are live.
+    #[inline]
+    pub fn membership(&self) -> u64 {
+        self.membership
+    }
+
+    /// The pending timers of instance `instance` are stale (it crashed or restarted, and
+    /// what they were for is gone): they are removed from the calendar and never fire.
+    /// Returns how many there were. This scans the calendar, so that timers cost nothing
+    /// extra as long as no instance restarts (a rare event).
+    pub fn drop_timers(&mut self, instance: InstanceId) -> usize {
+        let before = self.calendar.len();
+        self.calendar
+            .retain(|e| !matches!(e, Event::Timer { to, .. } if to == instance));
+        before - self.calendar.len()
+    }
+
+    /// The calls instance `instance` holds and has not answered: waiting in its queue,
+    /// being served, or waiting on calls it made. Found by scanning the call slab (the
+    /// engine keeps no per-event record of it); for rare events such as a crash.
+    pub fn calls_at(&self, instance: InstanceId) -> Vec<CallId> {
+        let live = self.calls.live_map();
+        (0..live.len() as CallId)
+            .filter(|&id| {
+                let c = self.calls.get(id);
+                live[id as usize] && c.instance == instance && c.outcome == Outcome::Pending
+            })
+            .collect()
+    }
+
     /// Makes a child call of `parent` (made by instance `from`) to group `group`, which
-    /// delivers it to one of its instances now. Returns the child.
+    /// delivers it to one of its live instances now. Returns the child. With no live
+    /// instance the child fails at once ([`ErrorCause::Unavailable`]).
     #[inline]
     pub fn call_group(&mut self, from: InstanceId, parent: CallId, group: u32, op: u8) -> CallId {
-        let to = self.groups[group as usize].pick();
-        self.call_instance(from, parent, to, op)
+        match self.groups[group as usize].pick() {
+            Some(to) => self.call_instance(from, parent, to, op),
+            None => self.call_unavailable(from, parent, op),
+        }
+    }
+
+    /// A child call of `parent` to a group with no live instance: it fails at once, and
+    /// the failure comes back to `from` as a reply.
+    #[cold]
+    #[inline(never)]
+    fn call_unavailable(&mut self, from: InstanceId, parent: CallId, op: u8) -> CallId {
+        let p = *self.calls.get(parent);
+        let id = self.calls.insert(Call {
+            request: p.request,
+            class: p.class,
+            key: p.key,
+            op,
+            parent: from,
+            parent_call: parent,
+            parent_generation: p.generation,
+            parent_round: p.round,
+            instance: NOBODY,
+            outcome: Outcome::Failed(ErrorCause::Unavailable),
+            ..Call::default()
+        });
+        self.calendar
+            .schedule_now(Event::Reply { to: from, call: id });
+        id
     }
 
     /// Makes a child call of `parent` (made by instance `from`) straight to instance `to`.
@@ -167,10 +295,14 @@ impl Ctx {
     }
 
     /// Moves `call` on to group `group` as a tail call: its answer will go straight to the
-    /// call's own parent, and the current instance is done with it.
+    /// call's own parent, and the current instance is done with it. With no live instance
+    /// in the group the call fails ([`ErrorCause::Unavailable`]).
     #[inline]
     pub fn forward(&mut self, call: CallId, group: u32) {
-        let to = self.groups[group as usize].pick();
+        let Some(to) = self.groups[group as usize].pick() else {
+            self.reply(call, Outcome::Failed(ErrorCause::Unavailable));
+            return;
+        };
         let c = self.calls.get_mut(call);
         c.instance = to;
         c.step = 0;
@@ -208,31 +340,34 @@ impl Ctx {
         p.generation == child.parent_generation && p.round == child.parent_round
     }
 
-    /// A client request is created: count it and send its first call to the workload's
-    /// target. `given` is the class and key of a trace record; otherwise they are drawn.
-    /// Returns the instance the first call goes to and the call: the caller delivers it
-    /// at once (the same as a zero-delay message at the head of the lane).
+    /// A client request `new` of source `source` is created: count it and send its first
+    /// call to its target. Returns the instance the first call goes to and the call: the
+    /// caller delivers it at once (the same as a zero-delay message at the head of the
+    /// lane). With no live instance in the target the request fails at once and `None`
+    /// is returned.
+    #[inline(always)]
     pub(crate) fn start_request(
         &mut self,
-        workload: u32,
-        user: u32,
-        given: Option<(u16, u64)>,
-    ) -> (InstanceId, CallId) {
+        source: u32,
+        new: NewRequest,
+    ) -> Option<(InstanceId, CallId)> {
         let now = self.now();
-        let w = &mut self.workloads[workload as usize];
-        w.generated += 1;
-        let (class, key) = match given {
-            Some(ck) => ck,
-            None => w.draw_class_and_key(),
-        };
-        let target = w.def.target;
-        let timeout = w.def.timeout;
+        let NewRequest {
+            user,
+            class,
+            key,
+            target,
+            timeout,
+            acts_on_answer,
+        } = new;
         if self.measuring {
-            w.stats.arrived[class as usize] += 1;
+            self.stats[source as usize].arrived[class as usize] += 1;
         }
         self.totals.arrived += 1;
         self.in_flight += 1;
-        let to = self.groups[target as usize].pick();
+        let picked = self.groups[target as usize].pick();
+        let to = picked.unwrap_or(NOBODY);
+        let timeout = if picked.is_some() { timeout } else { None };
         let call = self.calls.insert_with(|id| Call {
             request: id,
             class,
@@ -246,7 +381,7 @@ impl Ctx {
             self.grow_requests(slot);
         }
         self.requests[slot] = Request {
-            workload,
+            source,
             user,
             created: now,
             client: if timeout.is_some() {
@@ -254,6 +389,7 @@ impl Ctx {
             } else {
                 ClientWait::Waiting
             },
+            acts_on_answer,
         };
         if let Some(t) = timeout {
             let generation = self.calls.get(call).generation;
@@ -265,7 +401,11 @@ impl Ctx {
                 },
             );
         }
-        (to, call)
+        if picked.is_none() {
+            self.reply(call, Outcome::Failed(ErrorCause::Unavailable));
+            return None;
+        }
+        Some((to, call))
     }
 
     #[cold]
@@ -325,46 +465,50 @@ impl Ctx {
     #[inline(always)]
     fn answer(&mut self, request: RequestId, outcome: Outcome) {
         let now = self.now();
-        let class = self.calls.get(request).class as usize;
+        let class = self.calls.get(request).class;
+        let c = class as usize;
         let r = &mut self.requests[request as usize];
         r.client = ClientWait::Answered;
         let r = *r;
-        let w = &mut self.workloads[r.workload as usize];
+        let stats = &mut self.stats[r.source as usize];
         match outcome {
             Outcome::Ok => {
                 self.totals.completed += 1;
                 let latency = now.since(r.created).0;
-                let win = w.stats.window_mut(now.0);
+                let win = stats.window_mut(now.0);
                 win.completed += 1;
                 win.latency_sum_ns += u128::from(latency);
                 if self.measuring {
-                    w.stats.completed[class] += 1;
-                    w.stats.latency[class].record(latency);
+                    stats.completed[c] += 1;
+                    stats.latency[c].record(latency);
                 }
             }
             Outcome::Failed(cause) => {
                 self.totals.failed += 1;
-                w.stats.window_mut(now.0).failed += 1;
+                stats.window_mut(now.0).failed += 1;
                 if self.measuring {
-                    w.stats.failed[class][cause as usize] += 1;
+                    stats.failed[c][cause as usize] += 1;
                 }
             }
             Outcome::Pending => unreachable!("a request answered with a pending outcome"),
         }
-        if let Arrivals::Closed { .. } = w.def.arrivals
-            && w.may_generate()
-        {
-            let at = now.after(w.think());
-            if at <= self.horizon {
-                self.calendar.schedule(
-                    at,
-                    Event::Generate {
-                        workload: r.workload,
-                        user: r.user,
-                    },
-                );
-            }
+        if r.acts_on_answer {
+            let answer = Answer {
+                source: r.source,
+                user: r.user,
+                class,
+                outcome,
+                created: r.created,
+                at: now,
+            };
+            self.clients
+                .answered(&answer, &mut self.calendar, self.horizon);
         }
+    }
+
+    /// The request sources.
+    pub fn clients(&self) -> &C {
+        &self.clients
     }
 
     /// Requests created but not yet answered, counted from the request slab.

@@ -1,5 +1,5 @@
 //! What the calendar holds: small, copyable events addressed to a component instance, a
-//! workload, or the engine itself.
+//! request source, or the engine itself.
 
 /// Index of a component instance in a run (`app[2]` is one instance).
 pub type InstanceId = u32;
@@ -34,11 +34,11 @@ pub enum Event {
         /// Data for the component, often a call id.
         data: u32,
     },
-    /// A workload generates its next request (for a closed workload, for user `user`).
+    /// A request source generates its next request.
     Generate {
-        /// Index of the workload.
-        workload: u32,
-        /// User index of a closed workload, or a cursor for trace replay.
+        /// Index of the source (a workload).
+        source: u32,
+        /// A number of the source's own: a closed-loop user, a trace cursor.
         user: u32,
     },
     /// A client's timeout for a request expires.
@@ -101,7 +101,7 @@ impl Event {
             Event::Arrive { to, call } => (ARRIVE, to, call, 0),
             Event::Reply { to, call } => (REPLY, to, call, 0),
             Event::Timer { to, tag, data } => (TIMER, to, tag, data),
-            Event::Generate { workload, user } => (GENERATE, workload, user, 0),
+            Event::Generate { source, user } => (GENERATE, source, user, 0),
             Event::ClientTimeout {
                 request,
                 generation,
@@ -130,10 +130,7 @@ impl PackedEvent {
                 tag: b,
                 data: c,
             },
-            GENERATE => Event::Generate {
-                workload: a,
-                user: b,
-            },
+            GENERATE => Event::Generate { source: a, user: b },
             CLIENT_TIMEOUT => Event::ClientTimeout {
                 request: a,
                 generation: b,
@@ -164,7 +161,7 @@ mod tests {
                 data: 0xdead_beef,
             },
             Event::Generate {
-                workload: 2,
+                source: 2,
                 user: 99,
             },
             Event::ClientTimeout {

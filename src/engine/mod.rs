@@ -1,17 +1,24 @@
-//! The engine: clock, calendar, calls, and the run loop that hands events to components.
+//! The engine: clock, calendar, calls, instance state, and the run loop that hands events
+//! to components and request sources.
 //!
-//! The engine does no I/O and spawns no threads. A run is a pure function of the model and
-//! the seed: events are ordered by (time, sequence), every component and workload draws from
-//! its own named random stream, and nothing iterates a hash map.
+//! The engine runs a built [`Topology`] (instances, groups, request sources) and knows no
+//! model file, component kind or workload kind: components plug in through [`Component`],
+//! request sources through [`Clients`]. It does no I/O and spawns no threads. A run is a
+//! pure function of the topology: events are ordered by (time, sequence), every component
+//! and workload draws from its own named random stream, and nothing iterates a hash map.
 
 mod calendar;
 mod call;
+mod clients;
 mod context;
 mod event;
 mod sim;
+#[cfg(test)]
+mod tests;
 
 pub use calendar::Calendar;
 pub use call::{CLIENT, Call, Outcome, Request, Slab};
-pub use context::{Component, Ctx, Group, Totals};
+pub use clients::{Answer, Clients, NewRequest, NoClients};
+pub use context::{Component, Context, Ctx, Group, NOBODY, Totals};
 pub use event::{CallId, Event, InstanceId, RequestId};
-pub use sim::{RunError, RunOptions, STALL_LIMIT, Simulation};
+pub use sim::{RunError, RunOptions, STALL_LIMIT, Simulation, Topology};

@@ -1,15 +1,13 @@
-//! One replication: builds the instances of a model, runs the event loop to the end of the
-//! run, and hands back what was measured.
+//! One replication: runs a built topology (instances, groups, request sources) to the end
+//! of the run, and hands back what was measured.
 
 use super::calendar::Calendar;
 use super::call::Slab;
-use super::context::{Component, Ctx, Group, Totals};
+use super::clients::Clients;
+use super::context::{Component, Context, Ctx, Group, Totals};
 use super::event::{CallId, Event, InstanceId};
-use crate::metrics::InstanceReport;
-use crate::model::Model;
-use crate::time::SimTime;
-use crate::workload::{Arrivals, Workload};
-use std::sync::Arc;
+use crate::metrics::{ClientStats, InstanceReport};
+use crate::time::{SimDuration, SimTime};
 
 /// Events allowed at one instant before a run is declared stuck: a model whose requests
 /// take no time at all (zero think time and zero service time) would never advance the
@@ -29,16 +27,33 @@ pub enum RunError {
     },
 }
 
-/// Settings of one run that are not part of the model.
+/// Settings of one run beyond what runs: how long, and when to stop early.
 #[derive(Debug, Clone, Copy)]
 pub struct RunOptions {
-    /// Seed of every random stream of the run.
-    pub seed: u64,
+    /// Length of the run: nothing is generated after it.
+    pub duration: SimDuration,
+    /// Statistics gathered before this are forgotten.
+    pub warmup: SimDuration,
+    /// The run stops when a new request would pass this many in flight.
+    pub max_in_flight: u64,
 }
 
-/// A model being simulated.
-pub struct Simulation {
-    ctx: Ctx,
+/// What a run is made of, built from a model outside the engine (`crate::topology`):
+/// component instances, the groups calls are addressed to, and the request sources `C`.
+pub struct Topology<C> {
+    /// Every instance, indexed by [`InstanceId`].
+    pub instances: Vec<Box<dyn Component>>,
+    /// Call targets, indexed by group id; each instance belongs to exactly one.
+    pub groups: Vec<Group>,
+    /// The request sources.
+    pub clients: C,
+    /// Empty statistics for the clients of each source, in source order.
+    pub stats: Vec<ClientStats>,
+}
+
+/// A model being simulated, with request sources `C`.
+pub struct Simulation<C: Clients> {
+    ctx: Context<C>,
     components: Vec<Box<dyn Component>>,
     warmup_end: SimTime,
     end: SimTime,
@@ -46,52 +61,64 @@ pub struct Simulation {
     finished: bool,
 }
 
-impl Simulation {
-    /// Builds every instance and workload of `model` and schedules the first events.
-    pub fn new(model: &Model, options: RunOptions) -> Self {
-        let seed = options.seed;
-        let mut components: Vec<Box<dyn Component>> = Vec::new();
-        let mut groups = Vec::new();
-        for def in &model.components {
-            let ids: Vec<u32> = (0..def.replicas).map(|i| def.first_instance + i).collect();
-            for index in 0..def.replicas {
-                components.push(def.instantiate(index, seed));
+impl<C: Clients> Simulation<C> {
+    /// Takes `topology` to the start of a run: every instance started (its start hook),
+    /// the first requests and the end of the warm-up scheduled.
+    pub fn new(topology: Topology<C>, options: RunOptions) -> Self {
+        let Topology {
+            instances: mut components,
+            groups,
+            clients,
+            stats,
+        } = topology;
+        let n = components.len();
+        let mut group_of = vec![u32::MAX; n];
+        for (g, group) in groups.iter().enumerate() {
+            for i in group.members() {
+                assert_eq!(
+                    group_of[*i as usize],
+                    u32::MAX,
+                    "instance {i} in two groups"
+                );
+                group_of[*i as usize] = g as u32;
             }
-            groups.push(Group::new(def.name.clone(), ids));
         }
-        let classes = model.classes.len();
-        let window = model.series_window.0.max(1);
-        let windows = (model.duration.0.div_ceil(window)).max(1) as usize;
-        let workloads = model
-            .workloads
-            .iter()
-            .map(|w| Workload::new(Arc::clone(w), seed, classes, windows, window))
-            .collect();
-        let horizon = SimTime(model.duration.0);
-        let mut ctx = Ctx {
+        assert!(
+            !group_of.contains(&u32::MAX),
+            "every instance belongs to a group"
+        );
+        let horizon = SimTime(options.duration.0);
+        let mut ctx = Context {
             calendar: Calendar::new(),
             calls: Slab::new(),
             requests: Vec::new(),
             groups,
-            workloads,
-            measuring: model.warmup.0 == 0,
+            group_of,
+            up: vec![true; n],
+            membership: 0,
+            clients,
+            measuring: options.warmup.0 == 0,
             totals: Totals::default(),
             horizon,
             in_flight: 0,
-            max_in_flight: model.max_in_flight,
+            max_in_flight: options.max_in_flight,
             stopped_at: None,
             stale_timeouts: 0,
             compact_at: super::context::COMPACT_MIN_STALE,
+            stats,
         };
-        schedule_first_arrivals(&mut ctx);
-        if model.warmup.0 > 0 {
+        for c in &mut components {
+            c.start(&mut ctx);
+        }
+        ctx.clients.start(&mut ctx.calendar, horizon);
+        if options.warmup.0 > 0 {
             ctx.calendar
-                .schedule(SimTime(model.warmup.0), Event::WarmupEnd);
+                .schedule(SimTime(options.warmup.0), Event::WarmupEnd);
         }
         Simulation {
             ctx,
             components,
-            warmup_end: SimTime(model.warmup.0),
+            warmup_end: SimTime(options.warmup.0),
             end: horizon,
             events: 0,
             finished: false,
@@ -133,31 +160,32 @@ impl Simulation {
         Ok(())
     }
 
-    /// True when no workload will create another request (each reached its `requests`
+    /// True when no source will create another request (each reached its `requests`
     /// limit or replayed its whole trace) and no request is left in the system.
     fn ran_out(&self) -> bool {
-        let exhausted = |w: &Workload| {
-            !w.may_generate()
-                || matches!(&w.def.arrivals, Arrivals::Trace(r) if w.generated >= r.len() as u64)
-        };
-        self.ctx.calls.live() == 0 && self.ctx.workloads.iter().all(exhausted)
+        self.ctx.calls.live() == 0 && self.ctx.clients.exhausted()
     }
 
     #[inline]
     fn dispatch(&mut self, event: Event) {
+        // Components see the context with any sources; the loop's own calls to the
+        // sources (generate, timeouts) are direct.
         let ctx = &mut self.ctx;
+        let components = &mut self.components;
         match event {
-            Event::Arrive { to, call } => self.components[to as usize].on_arrive(call, ctx),
+            Event::Arrive { to, call } => components[to as usize].on_arrive(call, dyn_ctx(ctx)),
             Event::Reply { to, call } => {
                 let child = *ctx.calls.get(call);
                 ctx.calls.remove(call);
                 let current = ctx.is_awaited(&child);
-                self.components[to as usize].on_reply(child.parent_call, &child, current, ctx);
+                components[to as usize].on_reply(child.parent_call, &child, current, dyn_ctx(ctx));
             }
-            Event::Timer { to, tag, data } => self.components[to as usize].on_timer(tag, data, ctx),
-            Event::Generate { workload, user } => {
-                if let Some((to, call)) = generate(ctx, workload, user) {
-                    self.components[to as usize].on_arrive(call, ctx);
+            Event::Timer { to, tag, data } => {
+                components[to as usize].on_timer(tag, data, dyn_ctx(ctx));
+            }
+            Event::Generate { source, user } => {
+                if let Some((to, call)) = generate(ctx, source, user) {
+                    components[to as usize].on_arrive(call, dyn_ctx(ctx));
                 }
             }
             Event::ClientTimeout {
@@ -167,10 +195,10 @@ impl Simulation {
             Event::WarmupEnd => {
                 let now = ctx.now();
                 ctx.measuring = true;
-                for w in &mut ctx.workloads {
-                    w.stats.clear();
+                for s in &mut ctx.stats {
+                    s.clear();
                 }
-                for c in &mut self.components {
+                for c in components.iter_mut() {
                     c.restart_stats(now);
                 }
             }
@@ -192,9 +220,39 @@ impl Simulation {
         self.ctx.stopped_at
     }
 
-    /// The engine state (workload statistics, totals).
-    pub fn context(&self) -> &Ctx {
+    /// The engine state (totals, calls in flight, instance state).
+    pub fn context(&self) -> &Context<C> {
         &self.ctx
+    }
+
+    /// The request sources (their statistics).
+    pub fn clients(&self) -> &C {
+        &self.ctx.clients
+    }
+
+    /// Handles every event due at or before `until` (for looking at a run midway; `run`
+    /// goes on from there).
+    pub fn advance_to(&mut self, until: SimTime) {
+        self.ctx.calendar.set_stall_limit(STALL_LIMIT);
+        while self.ctx.calendar.peek_time().is_some_and(|t| t <= until) {
+            let Some((_, event)) = self.ctx.calendar.pop() else {
+                break;
+            };
+            self.dispatch(event);
+        }
+    }
+
+    /// Instance `instance` restarts: its pending timers are dropped as stale, it is up,
+    /// and its start hook runs again.
+    pub fn restart(&mut self, instance: InstanceId) {
+        self.ctx.drop_timers(instance);
+        self.ctx.set_up(instance, true);
+        self.components[instance as usize].start(&mut self.ctx);
+    }
+
+    /// Marks instance `instance` up or down (see [`Ctx::set_up`]).
+    pub fn set_up(&mut self, instance: InstanceId, up: bool) {
+        self.ctx.set_up(instance, up);
     }
 
     /// Statistics of every instance, in instance order.
@@ -204,92 +262,34 @@ impl Simulation {
     }
 }
 
-/// Schedules each workload's first request (or, for a closed workload, each user's).
-fn schedule_first_arrivals(ctx: &mut Ctx) {
-    let horizon = ctx.horizon;
-    for (i, w) in ctx.workloads.iter_mut().enumerate() {
-        let workload = i as u32;
-        if w.def.limit == Some(0) {
-            continue;
-        }
-        match &w.def.arrivals {
-            Arrivals::Renewal(_) | Arrivals::Profile(_) => {
-                if let Some(t) = w.next_arrival(SimTime::ZERO, horizon)
-                    && t <= horizon
-                {
-                    ctx.calendar
-                        .schedule(t, Event::Generate { workload, user: 0 });
-                }
-            }
-            Arrivals::Closed { users, .. } => {
-                for user in 0..*users {
-                    // Each user thinks first, so users do not all start at once.
-                    let t = SimTime::ZERO.after(w.think());
-                    ctx.calendar.schedule(t, Event::Generate { workload, user });
-                }
-            }
-            Arrivals::Trace(records) => {
-                if let Some(first) = records.first() {
-                    ctx.calendar
-                        .schedule(first.time, Event::Generate { workload, user: 0 });
-                }
-            }
-        }
-    }
+/// The context as components see it.
+#[inline(always)]
+fn dyn_ctx<C: Clients>(ctx: &mut Context<C>) -> &mut Ctx {
+    ctx
 }
 
 /// A new request would pass `max_in_flight`: the run stops now, with what it measured.
 #[cold]
 #[inline(never)]
-fn stop_early(ctx: &mut Ctx) {
+fn stop_early<C: Clients>(ctx: &mut Context<C>) {
     ctx.stopped_at = Some(ctx.now());
     ctx.calendar.halt();
 }
 
-/// A workload's generate event: schedule the next arrival, then start this request.
-/// Returns where its first call goes.
+/// A source's generate event: the source schedules what comes next, then this request
+/// starts. Returns where its first call goes.
 #[inline]
-fn generate(ctx: &mut Ctx, workload: u32, user: u32) -> Option<(InstanceId, CallId)> {
-    let now = ctx.now();
-    let horizon = ctx.horizon;
+fn generate<C: Clients>(
+    ctx: &mut Context<C>,
+    source: u32,
+    user: u32,
+) -> Option<(InstanceId, CallId)> {
     if ctx.in_flight >= ctx.max_in_flight {
         stop_early(ctx);
         return None;
     }
-    let w = &mut ctx.workloads[workload as usize];
-    if !w.may_generate() {
-        return None;
-    }
-    let more = w.def.limit.is_none_or(|l| w.generated + 1 < l);
-    let given = match &w.def.arrivals {
-        Arrivals::Renewal(_) | Arrivals::Profile(_) => {
-            if more
-                && let Some(t) = w.next_arrival(now, horizon)
-                && t <= horizon
-            {
-                ctx.calendar
-                    .schedule(t, Event::Generate { workload, user: 0 });
-            }
-            None
-        }
-        Arrivals::Closed { .. } => None,
-        Arrivals::Trace(records) => {
-            let i = user as usize;
-            if more && let Some(next) = records.get(i + 1) {
-                ctx.calendar.schedule(
-                    next.time,
-                    Event::Generate {
-                        workload,
-                        user: user + 1,
-                    },
-                );
-            }
-            Some((records[i].class, records[i].key))
-        }
-    };
-    let user = match &w.def.arrivals {
-        Arrivals::Closed { .. } => user,
-        _ => w.take_client(),
-    };
-    Some(ctx.start_request(workload, user, given))
+    let new = ctx
+        .clients
+        .generate(source, user, &mut ctx.calendar, ctx.horizon)?;
+    ctx.start_request(source, new)
 }

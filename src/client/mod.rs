@@ -1,0 +1,44 @@
+//! Client behaviour: the request sources plugged into the engine. Each workload of the
+//! model becomes a [`Workload`] that sends requests (arrivals per kind, classes and keys,
+//! the client timeout it asks for) and acts on answers (closed-loop think time; client
+//! retries will go here). The engine sees them only through [`Clients`]; what the clients
+//! saw is recorded by the engine in a `ClientStats` per workload.
+
+mod workload;
+
+pub use workload::Workload;
+
+use crate::engine::{Answer, Calendar, Clients, NewRequest};
+use crate::time::SimTime;
+
+/// The workloads of a run, as the engine's request sources (source `i` is workload `i`).
+#[derive(Debug)]
+pub struct Workloads(pub Vec<Workload>);
+
+impl Clients for Workloads {
+    fn start(&mut self, calendar: &mut Calendar, horizon: SimTime) {
+        for (i, w) in self.0.iter_mut().enumerate() {
+            w.start(i as u32, calendar, horizon);
+        }
+    }
+
+    #[inline(always)]
+    fn generate(
+        &mut self,
+        source: u32,
+        user: u32,
+        calendar: &mut Calendar,
+        horizon: SimTime,
+    ) -> Option<NewRequest> {
+        self.0[source as usize].generate(source, user, calendar, horizon)
+    }
+
+    #[inline(always)]
+    fn answered(&mut self, answer: &Answer, calendar: &mut Calendar, horizon: SimTime) {
+        self.0[answer.source as usize].answered(answer, calendar, horizon);
+    }
+
+    fn exhausted(&self) -> bool {
+        self.0.iter().all(Workload::exhausted)
+    }
+}

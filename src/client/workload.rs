@@ -1,0 +1,230 @@
+//! A workload during a run: its random streams, its progress, its arrivals per kind (open
+//! loop, closed loop with think time, trace replay) and the requests it sends (class, key,
+//! client, timeout).
+//!
+//! A workload draws arrival times from one stream and classes and keys from another, both
+//! named after the workload, so two designs fed the same workload see the same requests.
+
+use crate::engine::{Answer, Calendar, Event, NewRequest};
+use crate::random::{self, Rng};
+use crate::time::{SimDuration, SimTime};
+use crate::workload::{Arrivals, WorkloadDef};
+use rand::RngExt;
+use rand_distr::{Distribution as _, Exp1};
+use std::sync::Arc;
+
+/// A workload during a run: its streams and progress.
+#[derive(Debug)]
+pub struct Workload {
+    /// The definition.
+    pub def: Arc<WorkloadDef>,
+    arrivals_rng: Rng,
+    mix_rng: Rng,
+    /// Requests generated so far.
+    pub generated: u64,
+    /// Client of the next open-loop request: requests go to clients in turn.
+    next_client: u32,
+}
+
+impl Workload {
+    /// The workload at the start of a run seeded with `seed`.
+    pub fn new(def: Arc<WorkloadDef>, seed: u64) -> Self {
+        let arrivals_rng = random::stream(seed, &format!("workload:{}/arrivals", def.name));
+        let mix_rng = random::stream(seed, &format!("workload:{}/mix", def.name));
+        Workload {
+            def,
+            arrivals_rng,
+            mix_rng,
+            generated: 0,
+            next_client: 0,
+        }
+    }
+
+    /// The client that sends the next open-loop request (clients take turns).
+    #[inline]
+    pub fn take_client(&mut self) -> u32 {
+        let c = self.next_client;
+        self.next_client = if c + 1 >= self.def.clients { 0 } else { c + 1 };
+        c
+    }
+
+    /// True while the workload may still create requests.
+    #[inline]
+    pub fn may_generate(&self) -> bool {
+        self.def.limit.is_none_or(|l| self.generated < l)
+    }
+
+    /// When the open-loop request after one at `now` arrives, or `None` if none does before
+    /// `horizon`.
+    #[inline(always)]
+    pub fn next_arrival(&mut self, now: SimTime, horizon: SimTime) -> Option<SimTime> {
+        match &self.def.arrivals {
+            Arrivals::Renewal(d) => {
+                let gap = SimDuration::from_nanos_f64(d.sample_ns(&mut self.arrivals_rng));
+                Some(now.after(gap))
+            }
+            Arrivals::Profile(p) => {
+                if p.max_rate <= 0.0 {
+                    return None;
+                }
+                let mean_gap_ns = 1e9 / p.max_rate;
+                let mut t = now;
+                loop {
+                    let e: f64 = Exp1.sample(&mut self.arrivals_rng);
+                    t = t.after(SimDuration::from_nanos_f64(e * mean_gap_ns));
+                    if t > horizon {
+                        return None;
+                    }
+                    let u: f64 = self.arrivals_rng.random();
+                    if u * p.max_rate < p.rate_at(t) {
+                        return Some(t);
+                    }
+                }
+            }
+            Arrivals::Closed { .. } | Arrivals::Trace(_) => None,
+        }
+    }
+
+    /// A think time of a closed-loop user.
+    pub fn think(&mut self) -> SimDuration {
+        match &self.def.arrivals {
+            Arrivals::Closed { think, .. } => {
+                SimDuration::from_nanos_f64(think.sample_ns(&mut self.arrivals_rng))
+            }
+            _ => SimDuration::ZERO,
+        }
+    }
+
+    /// Class and key of a new request.
+    #[inline(always)]
+    pub fn draw_class_and_key(&mut self) -> (u16, u64) {
+        let classes = &self.def.classes;
+        let class = if classes.len() == 1 {
+            classes[0].0
+        } else {
+            let u: f64 = self.mix_rng.random();
+            classes
+                .iter()
+                .find(|(_, cum)| u < *cum)
+                .unwrap_or(&classes[classes.len() - 1])
+                .0
+        };
+        (class, self.def.keys.sample(&mut self.mix_rng))
+    }
+}
+
+impl Workload {
+    /// Schedules the first request of workload `source` (for a closed workload, each
+    /// user's).
+    pub(super) fn start(&mut self, source: u32, calendar: &mut Calendar, horizon: SimTime) {
+        if self.def.limit == Some(0) {
+            return;
+        }
+        match &self.def.arrivals {
+            Arrivals::Renewal(_) | Arrivals::Profile(_) => {
+                if let Some(t) = self.next_arrival(SimTime::ZERO, horizon)
+                    && t <= horizon
+                {
+                    calendar.schedule(t, Event::Generate { source, user: 0 });
+                }
+            }
+            Arrivals::Closed { users, .. } => {
+                for user in 0..*users {
+                    // Each user thinks first, so users do not all start at once.
+                    let t = SimTime::ZERO.after(self.think());
+                    calendar.schedule(t, Event::Generate { source, user });
+                }
+            }
+            Arrivals::Trace(records) => {
+                if let Some(first) = records.first() {
+                    calendar.schedule(first.time, Event::Generate { source, user: 0 });
+                }
+            }
+        }
+    }
+
+    /// The generate event of workload `source` (for user or trace cursor `user`) fires:
+    /// schedule the next arrival, then return the request to send now.
+    #[inline(always)]
+    pub(super) fn generate(
+        &mut self,
+        source: u32,
+        user: u32,
+        calendar: &mut Calendar,
+        horizon: SimTime,
+    ) -> Option<NewRequest> {
+        if !self.may_generate() {
+            return None;
+        }
+        let now = calendar.now();
+        let more = self.def.limit.is_none_or(|l| self.generated + 1 < l);
+        let given = match &self.def.arrivals {
+            Arrivals::Renewal(_) | Arrivals::Profile(_) => {
+                if more
+                    && let Some(t) = self.next_arrival(now, horizon)
+                    && t <= horizon
+                {
+                    calendar.schedule(t, Event::Generate { source, user: 0 });
+                }
+                None
+            }
+            Arrivals::Closed { .. } => None,
+            Arrivals::Trace(records) => {
+                let i = user as usize;
+                if more && let Some(next) = records.get(i + 1) {
+                    calendar.schedule(
+                        next.time,
+                        Event::Generate {
+                            source,
+                            user: user + 1,
+                        },
+                    );
+                }
+                Some((records[i].class, records[i].key))
+            }
+        };
+        let user = match &self.def.arrivals {
+            Arrivals::Closed { .. } => user,
+            _ => self.take_client(),
+        };
+        self.generated += 1;
+        let (class, key) = match given {
+            Some(ck) => ck,
+            None => self.draw_class_and_key(),
+        };
+        Some(NewRequest {
+            user,
+            class,
+            key,
+            target: self.def.target,
+            timeout: self.def.timeout,
+            acts_on_answer: matches!(self.def.arrivals, Arrivals::Closed { .. }),
+        })
+    }
+
+    /// A closed-loop user got `answer`: it thinks, then sends its next request.
+    #[inline(always)]
+    pub(super) fn answered(&mut self, answer: &Answer, calendar: &mut Calendar, horizon: SimTime) {
+        if let Arrivals::Closed { .. } = self.def.arrivals
+            && self.may_generate()
+        {
+            let at = answer.at.after(self.think());
+            if at <= horizon {
+                calendar.schedule(
+                    at,
+                    Event::Generate {
+                        source: answer.source,
+                        user: answer.user,
+                    },
+                );
+            }
+        }
+    }
+
+    /// True when the workload will send no more requests: it reached its `requests`
+    /// limit, or replayed its whole trace.
+    pub fn exhausted(&self) -> bool {
+        !self.may_generate()
+            || matches!(&self.def.arrivals, Arrivals::Trace(r) if self.generated >= r.len() as u64)
+    }
+}

@@ -1,0 +1,86 @@
+//! What the engine asks of the sources of requests (the clients at the top of every call
+//! tree). The engine owns the request's life (its first call, its client timeout, the
+//! whole-run counts) and records what every client saw ([`ClientStats`], one per source,
+//! updated where the answer happens, at no extra cost per request); when requests arrive,
+//! what they carry and what a client does with its answer belong to the [`Clients`]
+//! plugged in (see `crate::client`).
+
+use super::calendar::Calendar;
+use super::call::Outcome;
+#[allow(unused_imports)] // for the docs
+use crate::metrics::ClientStats;
+use crate::time::{SimDuration, SimTime};
+use std::fmt::Debug;
+
+/// A request a source wants to send now.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct NewRequest {
+    /// The client that sends it (a closed-loop user, or an open-loop client in turn).
+    pub user: u32,
+    /// Request class.
+    pub class: u16,
+    /// The key it is about.
+    pub key: u64,
+    /// Group its first call goes to.
+    pub target: u32,
+    /// How long the client waits for an answer before it gives up.
+    pub timeout: Option<SimDuration>,
+    /// The client acts on its answer (a closed-loop user thinks, then sends its next
+    /// request): [`Clients::answered`] is called. Other answers are only recorded.
+    pub acts_on_answer: bool,
+}
+
+/// The answer a client got.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Answer {
+    /// Source of the request.
+    pub source: u32,
+    /// Its client.
+    pub user: u32,
+    /// Its class.
+    pub class: u16,
+    /// A response, or a failure (the client's own timeout included).
+    pub outcome: Outcome,
+    /// When the request was created.
+    pub created: SimTime,
+    /// When the answer came.
+    pub at: SimTime,
+}
+
+/// The request sources of a run, numbered from 0. A source asks for its own
+/// [`Event::Generate`](super::Event::Generate) events (source index, and a number of its
+/// own: a user, a cursor) and is told of each answer to its requests.
+pub trait Clients: Debug + 'static {
+    /// The run begins: schedule the first requests (the run ends at `horizon`).
+    fn start(&mut self, calendar: &mut Calendar, horizon: SimTime);
+    /// A generate event of source `source` fires now: schedule what comes next and return
+    /// the request to send, if any.
+    fn generate(
+        &mut self,
+        source: u32,
+        user: u32,
+        calendar: &mut Calendar,
+        horizon: SimTime,
+    ) -> Option<NewRequest>;
+    /// The client of a request created [`acts_on_answer`](NewRequest::acts_on_answer)
+    /// gets its `answer` now (already recorded in its source's [`ClientStats`]). It may
+    /// schedule its next request.
+    fn answered(&mut self, answer: &Answer, calendar: &mut Calendar, horizon: SimTime);
+    /// True when no source will send another request.
+    fn exhausted(&self) -> bool;
+}
+
+/// No request sources at all (for tests of components that make their own work).
+#[derive(Debug, Default)]
+pub struct NoClients;
+
+impl Clients for NoClients {
+    fn start(&mut self, _: &mut Calendar, _: SimTime) {}
+    fn generate(&mut self, _: u32, _: u32, _: &mut Calendar, _: SimTime) -> Option<NewRequest> {
+        None
+    }
+    fn answered(&mut self, _: &Answer, _: &mut Calendar, _: SimTime) {}
+    fn exhausted(&self) -> bool {
+        true
+    }
+}
