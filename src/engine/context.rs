@@ -243,6 +243,13 @@ impl<C: Clients + ?Sized> Context<C> {
         }
     }
 
+    /// `call` cannot go on: no instance of the group it is sent to is live.
+    #[cold]
+    #[inline(never)]
+    fn unavailable(&mut self, call: CallId) {
+        self.reply(call, Outcome::Failed(ErrorCause::Unavailable));
+    }
+
     /// A child call of `parent` to a group with no live instance: it fails at once, and
     /// the failure comes back to `from` as a reply.
     #[cold]
@@ -300,8 +307,7 @@ impl<C: Clients + ?Sized> Context<C> {
     #[inline]
     pub fn forward(&mut self, call: CallId, group: u32) {
         let Some(to) = self.groups[group as usize].pick() else {
-            self.reply(call, Outcome::Failed(ErrorCause::Unavailable));
-            return;
+            return self.unavailable(call);
         };
         let c = self.calls.get_mut(call);
         c.instance = to;
@@ -402,7 +408,7 @@ impl<C: Clients + ?Sized> Context<C> {
             );
         }
         if picked.is_none() {
-            self.reply(call, Outcome::Failed(ErrorCause::Unavailable));
+            self.unavailable(call);
             return None;
         }
         Some((to, call))
