@@ -145,7 +145,7 @@ struct CapacityArgs {
     #[arg(long, default_value_t = 1)]
     seed: u64,
     /// Relative precision of the answer.
-    #[arg(long, default_value_t = 0.02)]
+    #[arg(long, default_value_t = 0.02, value_parser = finite_number)]
     tolerance: f64,
     /// Override a model field (repeatable).
     #[arg(long = "set", value_name = "PATH=VALUE")]
@@ -370,6 +370,15 @@ fn thread_pool(jobs: Option<usize>) -> Result<rayon::ThreadPool> {
         .num_threads(n)
         .build()
         .context("cannot start the worker threads")
+}
+
+/// A number option: a finite number, echoing the user's text when it is not one (NaN and
+/// infinities parse as numbers but mean nothing here).
+fn finite_number(text: &str) -> std::result::Result<f64, String> {
+    match text.trim().parse::<f64>() {
+        Ok(v) if v.is_finite() => Ok(v),
+        _ => Err(format!("expected a finite number, got \"{text}\"")),
+    }
 }
 
 fn parse_share(text: &str) -> Result<f64> {

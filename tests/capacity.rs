@@ -92,6 +92,9 @@ fn options_are_checked_before_any_run() {
         (&["--tolerance", "0"][..], "--tolerance"),
         (&["--tolerance", "1"][..], "--tolerance"),
         (&["--tolerance=-0.5"][..], "--tolerance"),
+        // Not a number: refused with the user's own text.
+        (&["--tolerance", "nan"][..], "\"nan\""),
+        (&["--tolerance", "inf"][..], "\"inf\""),
     ] {
         let out = scalesim()
             .args(["capacity", "models/horizontal-lb.json", "--slo", "p99<50ms"])

@@ -458,3 +458,27 @@ fn capacity_replications_are_refused_when_their_results_would_not_fit() {
     );
     assert!(started.elapsed().as_secs() < 10);
 }
+
+#[test]
+fn the_most_instances_a_model_may_have_run_in_little_memory() {
+    // 100,000 service instances (the limit) with a wait histogram each: the histograms
+    // grow only as far as the waits they hold, so the run fits in 1.2 GB of address space
+    // (it took 3.5 GB of memory when each histogram held the whole range up to a day).
+    let mut m = base();
+    m["duration"] = json!("1s");
+    m["workloads"]["users"]["arrivals"]["poisson"]["rate"] = json!(100_000);
+    m["components"]["app"]["replicas"] = json!(100_000);
+    m["components"]["app"]["workers"] = json!(1);
+    m["components"]["app"]["service_time"] = json!({"exponential": {"mean": "5ms"}});
+    let (_dir, path) = write_model(&m);
+    let bin = env!("CARGO_BIN_EXE_scalesim");
+    let out = std::process::Command::new("bash")
+        .arg("-c")
+        .arg("ulimit -v 1200000; exec \"$0\" run \"$1\" --format json >/dev/null")
+        .arg(bin)
+        .arg(&path)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+}
