@@ -482,3 +482,42 @@ fn the_most_instances_a_model_may_have_run_in_little_memory() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
 }
+
+#[test]
+fn a_sweep_marks_the_points_whose_runs_stopped_early() {
+    // Two loads into one 10 ms worker: 50/s is calm, 1000/s passes max_in_flight = 200
+    // at about 0.2 s. The sweep table marks the overloaded point and says why.
+    let mut m = base();
+    m["duration"] = json!("5s");
+    m["max_in_flight"] = json!(200);
+    m["components"]["app"] =
+        json!({"kind": "service", "workers": 1, "service_time": {"constant": "10ms"}});
+    let (dir, file) = write_model(&m);
+    let exp = json!({
+        "name": "overload",
+        "model": file,
+        "replications": 2,
+        "sweep": {"workloads.users.arrivals.poisson.rate": [50, 1000]}
+    });
+    let exp_file = dir.path().join("exp.json");
+    std::fs::write(&exp_file, exp.to_string()).unwrap();
+    let out_dir = dir.path().join("out");
+    let out = scalesim()
+        .args(["sweep", exp_file.to_str().unwrap(), "--out"])
+        .arg(&out_dir)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("2*"), "{stdout}");
+    assert!(
+        stdout.contains("* runs stopped early at the model's max_in_flight")
+            && stdout.contains("workloads.users.arrivals.poisson.rate=1000, variant base: 2 of 2"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("rate=50,"), "{stdout}");
+}

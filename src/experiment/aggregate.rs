@@ -66,6 +66,14 @@ pub struct GroupSummary {
     pub metrics: IndexMap<String, Estimate>,
     /// Latency percentiles pooled over replications (merged histograms), per workload.
     pub pooled_latency: IndexMap<String, LatencySummary>,
+    /// Replications that stopped early at the model's `max_in_flight` (an overloaded
+    /// system): their metrics cover the run up to the stop.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub stopped_early: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 /// A paired difference between a variant and the baseline at one point.
@@ -206,6 +214,7 @@ pub fn aggregate(plan: &Plan, dir: &Path) -> Result<Aggregate, AggregateError> {
         let mut j = i;
         let mut welford: IndexMap<String, Welford> = IndexMap::new();
         let mut warm = Welford::default();
+        let mut stopped_early = 0;
         let mut pooled: Vec<LatencyHistogram> = Vec::new();
         let mut workload_names: Vec<String> = Vec::new();
         let mut diffs: IndexMap<String, Welford> = IndexMap::new();
@@ -221,6 +230,7 @@ pub fn aggregate(plan: &Plan, dir: &Path) -> Result<Aggregate, AggregateError> {
                 )));
             }
             warm.add(rec.warmup_s);
+            stopped_early += usize::from(rec.result.stopped_early.is_some());
             workload_names = rec.result.workloads.keys().cloned().collect();
             let hists = rec
                 .latency()
@@ -352,6 +362,7 @@ pub fn aggregate(plan: &Plan, dir: &Path) -> Result<Aggregate, AggregateError> {
                 .map(|(k, w)| (k, w.estimate()))
                 .collect(),
             pooled_latency,
+            stopped_early,
         });
         if v + 1 == plan.variants.len() {
             baseline.clear();

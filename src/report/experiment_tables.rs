@@ -217,7 +217,12 @@ pub fn experiment_table_in(plan: &Plan, results: &ExperimentResults, width: usiz
                 })
                 .collect();
             row.push(g.variant.clone());
-            row.push(g.replications.to_string());
+            // Marked when some of its runs stopped early, explained below the table.
+            row.push(if g.stopped_early > 0 {
+                format!("{}*", g.replications)
+            } else {
+                g.replications.to_string()
+            });
             row
         })
         .collect();
@@ -251,10 +256,42 @@ pub fn experiment_table_in(plan: &Plan, results: &ExperimentResults, width: usiz
         s.push_str(&t.to_string());
         s.push('\n');
     }
+    s.push_str(&stopped_early_note(plan, results));
     if results.variants.len() > 1 {
         s.push_str(&comparison_lines(results, &shown));
     }
     s
+}
+
+/// The footnote of the rows marked `*`: which points and variants had runs that stopped
+/// early at `max_in_flight`, so their means are not read as those of whole runs.
+fn stopped_early_note(plan: &Plan, results: &ExperimentResults) -> String {
+    let marked: Vec<String> = results
+        .groups
+        .iter()
+        .filter(|g| g.stopped_early > 0)
+        .map(|g| {
+            let params: Vec<String> = plan
+                .axes
+                .iter()
+                .zip(&plan.points[g.point])
+                .map(|((p, _), x)| format!("{p}={x}"))
+                .collect();
+            let at = if params.is_empty() {
+                format!("variant {}", g.variant)
+            } else {
+                format!("{}, variant {}", params.join(", "), g.variant)
+            };
+            format!("{at}: {} of {}", g.stopped_early, g.replications)
+        })
+        .collect();
+    if marked.is_empty() {
+        return String::new();
+    }
+    format!(
+        "* runs stopped early at the model's max_in_flight (the system was overloaded; their metrics cover each run up to its stop): {}\n",
+        marked.join("; ")
+    )
 }
 
 fn comparison_lines(results: &ExperimentResults, metrics: &[String]) -> String {
