@@ -10,6 +10,10 @@
 use crate::components::ComponentDef;
 use std::collections::VecDeque;
 
+/// How far the probabilities of a route may sum above 1 (for rounding in the file), and
+/// how close to 1 a route's sum counts as 1 (a route that never ends here).
+pub const ROUTE_SUM_SLACK: f64 = 1e-9;
+
 /// What a link does with a request.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum LinkKind {

@@ -4,7 +4,7 @@
 use super::{Discipline, RouteTarget, ServiceDef, Step};
 use crate::distributions::Distribution;
 use crate::error::{Errors, index, join, num};
-use crate::model::graph::{Link, LinkKind};
+use crate::model::graph::{Link, LinkKind, ROUTE_SUM_SLACK};
 use crate::model::resolve::{Resolver, dist};
 use crate::model::spec::*;
 use crate::time::SimDuration;
@@ -14,8 +14,6 @@ use indexmap::IndexMap;
 pub const MAX_WORKERS: u32 = 1_000_000;
 /// Most components one fan-out step may call.
 pub const MAX_FAN_OUT: usize = u16::MAX as usize;
-/// How far the probabilities of a `route` step may sum above 1, for rounding in the file.
-pub const ROUTE_SUM_SLACK: f64 = 1e-9;
 
 /// Validates service `s` at `path`, component number `me` of the model.
 pub fn service(

@@ -3,9 +3,8 @@
 //! the one [`CallGraph`] built from the components' links.
 
 use crate::components::ComponentDef;
-use crate::components::service::validate::ROUTE_SUM_SLACK;
 use crate::error::{Errors, join};
-use crate::model::graph::{CallGraph, LinkKind};
+use crate::model::graph::{CallGraph, LinkKind, ROUTE_SUM_SLACK};
 
 /// Rejects models in which a component calls itself through others.
 pub fn check_cycles(errs: &mut Errors, graph: &CallGraph, components: &[ComponentDef]) {
