@@ -843,16 +843,7 @@ fn compare(a: CompareArgs) -> Result<()> {
 fn comparison_name<'a>(designs: impl Iterator<Item = &'a String>) -> String {
     use sha2::{Digest, Sha256};
     let joined = designs.map(String::as_str).collect::<Vec<_>>().join("-vs-");
-    let slug: String = format!("compare-{joined}")
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
-                c
-            } else {
-                '-'
-            }
-        })
-        .collect();
+    let slug = scalesim::experiment::plan::file_safe(&format!("compare-{joined}"));
     const LONGEST: usize = 100;
     if slug.len() <= LONGEST {
         return slug;

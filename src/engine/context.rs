@@ -252,11 +252,12 @@ impl<C: Clients + ?Sized> Context<C> {
 
     /// A child call of `parent` to a group with no live instance: it fails at once, and
     /// the failure comes back to `from` as a reply.
-    #[cold]
-    #[inline(never)]
-    fn call_unavailable(&mut self, from: InstanceId, parent: CallId, op: u8) -> CallId {
-        let p = *self.calls.get(parent);
-        let id = self.calls.insert(Call {
+    /// A new call of `parent`'s request, made by instance `from` to instance `to` with
+    /// operation `op`, answering to `parent`.
+    #[inline(always)]
+    fn child_call(&self, from: InstanceId, parent: CallId, to: InstanceId, op: u8) -> Call {
+        let p = self.calls.get(parent);
+        Call {
             request: p.request,
             class: p.class,
             key: p.key,
@@ -265,9 +266,17 @@ impl<C: Clients + ?Sized> Context<C> {
             parent_call: parent,
             parent_generation: p.generation,
             parent_round: p.round,
-            instance: NOBODY,
-            outcome: Outcome::Failed(ErrorCause::Unavailable),
+            instance: to,
             ..Call::default()
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn call_unavailable(&mut self, from: InstanceId, parent: CallId, op: u8) -> CallId {
+        let id = self.calls.insert(Call {
+            outcome: Outcome::Failed(ErrorCause::Unavailable),
+            ..self.child_call(from, parent, NOBODY, op)
         });
         self.calendar
             .schedule_now(Event::Reply { to: from, call: id });
@@ -283,19 +292,7 @@ impl<C: Clients + ?Sized> Context<C> {
         to: InstanceId,
         op: u8,
     ) -> CallId {
-        let p = *self.calls.get(parent);
-        let child = Call {
-            request: p.request,
-            class: p.class,
-            key: p.key,
-            op,
-            parent: from,
-            parent_call: parent,
-            parent_generation: p.generation,
-            parent_round: p.round,
-            instance: to,
-            ..Call::default()
-        };
+        let child = self.child_call(from, parent, to, op);
         let id = self.calls.insert(child);
         self.calendar.schedule_now(Event::Arrive { to, call: id });
         id

@@ -125,20 +125,22 @@ impl Plan {
     }
     /// Default output folder: output/NAME (NAME made safe for a file system).
     pub fn default_out(&self) -> PathBuf {
-        let slug: String = self
-            .spec
-            .name
-            .chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
-                    c
-                } else {
-                    '-'
-                }
-            })
-            .collect();
-        PathBuf::from("output").join(slug)
+        PathBuf::from("output").join(file_safe(&self.spec.name))
     }
+}
+
+/// `name` with every character but ASCII letters, digits, `-` and `_` replaced by `-`, so
+/// it can name a folder on any file system.
+pub fn file_safe(name: &str) -> String {
+    name.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect()
 }
 
 fn err(file: &Path, path: impl Into<String>, msg: impl Into<String>) -> ModelErrors {
