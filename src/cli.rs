@@ -611,7 +611,8 @@ fn aside_folder(out: &Path) -> Result<PathBuf> {
 /// Aggregates the run records of `dir` and writes the experiment's result files there.
 fn aggregate(plan: &Plan, dir: &Path) -> Result<ExperimentResults, AggregateError> {
     let found = scalesim::experiment::aggregate(plan, dir)?;
-    write_experiment_files(plan, dir, &found).map_err(|e| AggregateError(e.to_string()))?;
+    write_experiment_files(&plan.layout(), dir, &found)
+        .map_err(|e| AggregateError(e.to_string()))?;
     Ok(found.results)
 }
 
@@ -907,7 +908,7 @@ fn capacity(a: CapacityArgs) -> Result<()> {
 }
 
 fn experiment_table(plan: &Plan, results: &scalesim::experiment::ExperimentResults) -> String {
-    scalesim::report::experiment_table(plan, results)
+    scalesim::report::experiment_table(&plan.layout(), results)
 }
 
 fn comparison_table(

@@ -2,138 +2,21 @@
 //! each point and variant's summary (mean, sd, 95% CI), paired comparisons against the
 //! baseline variant, and the pooled curves its plots ask for. Records are read one at a
 //! time in task order; memory holds one point's baseline and one group's histograms,
-//! whatever the number of runs. The files (tidy.csv, summary.csv, comparisons.csv,
-//! results.json, plots) are written by the exporters in `report`.
+//! whatever the number of runs. What it finds is made of the result types of
+//! [`super::results`]; the files (tidy.csv, summary.csv, comparisons.csv, results.json,
+//! plots) are written from them by the exporters in `report`.
 
 use super::plan::{Plan, Task};
-use super::spec::PlotSpec;
+use super::results::{
+    Aggregate, CdfLines, Comparison, ExperimentResults, GroupSummary, PlotSpec, SeriesSums,
+    TidyRow, selects,
+};
 use super::store::{list_records, read_record};
 use crate::metrics::{LatencyHistogram, LatencySummary};
-use crate::stats::{Estimate, Welford, headline_metrics};
+use crate::stats::{Welford, headline_metrics};
 use indexmap::IndexMap;
-use serde::{Deserialize, Serialize};
-use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::Path;
-
-/// Pooled latency CDF of a (point, variant, workload), for plots.
-pub type CdfLines = BTreeMap<(usize, usize, String), Vec<(f64, f64)>>;
-/// Summed time series of a (point, variant, workload, metric): window width, sums, runs.
-pub type SeriesSums = BTreeMap<(usize, usize, String, String), (f64, Vec<f64>, usize)>;
-
-/// What aggregating an experiment's records found, for the exporters to write.
-#[derive(Debug, Clone)]
-pub struct Aggregate {
-    /// Summaries and comparisons (results.json).
-    pub results: ExperimentResults,
-    /// Every run's selected metrics, in task order (tidy.csv).
-    pub tidy: Vec<TidyRow>,
-    /// The pooled latency CDFs the plots ask for.
-    pub cdfs: CdfLines,
-    /// The summed time series the plots ask for.
-    pub series: SeriesSums,
-}
-
-/// One metric of one run.
-#[derive(Debug, Clone, PartialEq)]
-pub struct TidyRow {
-    /// Sweep point.
-    pub point: usize,
-    /// Variant index.
-    pub variant: usize,
-    /// Replication.
-    pub replication: u32,
-    /// Seed of the run.
-    pub seed: u64,
-    /// Metric key.
-    pub metric: String,
-    /// Its value.
-    pub value: f64,
-}
-
-/// Summary of one (point, variant).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct GroupSummary {
-    /// Sweep point.
-    pub point: usize,
-    /// Variant name.
-    pub variant: String,
-    /// Replications.
-    pub replications: usize,
-    /// Warm-up used (seconds) across replications.
-    pub warmup_s: Estimate,
-    /// Every reported metric across replications.
-    pub metrics: IndexMap<String, Estimate>,
-    /// Latency percentiles pooled over replications (merged histograms), per workload.
-    pub pooled_latency: IndexMap<String, LatencySummary>,
-    /// Replications that stopped early at the model's `max_in_flight` (an overloaded
-    /// system): their metrics cover the run up to the stop.
-    #[serde(default, skip_serializing_if = "is_zero")]
-    pub stopped_early: usize,
-}
-
-fn is_zero(n: &usize) -> bool {
-    *n == 0
-}
-
-/// A paired difference between a variant and the baseline at one point.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Comparison {
-    /// Sweep point.
-    pub point: usize,
-    /// Variant.
-    pub variant: String,
-    /// Baseline variant.
-    pub baseline: String,
-    /// Metric key.
-    pub metric: String,
-    /// Mean of the baseline.
-    pub baseline_mean: f64,
-    /// Mean and CI of variant − baseline over paired replications.
-    pub difference: Estimate,
-    /// Difference relative to the baseline mean.
-    pub relative: f64,
-    /// CI half-width of the relative difference.
-    pub relative_ci95: f64,
-    /// True when the 95% CI of the difference excludes zero.
-    pub significant: bool,
-}
-
-/// Everything the experiment found (results.json).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct ExperimentResults {
-    /// Experiment name.
-    pub experiment: String,
-    /// Plan hash.
-    pub experiment_hash: String,
-    /// Variants; the first is the baseline.
-    pub variants: Vec<String>,
-    /// Swept paths.
-    pub axes: Vec<String>,
-    /// Parameters of each point.
-    pub points: Vec<IndexMap<String, Value>>,
-    /// Per point and variant.
-    pub groups: Vec<GroupSummary>,
-    /// Paired comparisons against the baseline (several variants only).
-    pub comparisons: Vec<Comparison>,
-}
-
-fn selected(patterns: &Option<Vec<String>>, key: &str) -> bool {
-    match patterns {
-        None => true,
-        Some(ps) => ps.iter().any(|p| match p.strip_suffix('*') {
-            Some(prefix) => key.starts_with(prefix),
-            None => p == key,
-        }),
-    }
-}
-
-impl Plan {
-    /// Whether the experiment's `metrics` selection (all when absent) keeps `key`.
-    pub fn selects(&self, key: &str) -> bool {
-        selected(&self.spec.metrics, key)
-    }
-}
 
 /// Problems found in the records of an output folder.
 #[derive(Debug, thiserror::Error)]
@@ -244,7 +127,7 @@ pub fn aggregate(plan: &Plan, dir: &Path) -> Result<Aggregate, AggregateError> {
             }
             let mut metrics: IndexMap<String, f64> = headline_metrics(&rec.result)
                 .into_iter()
-                .filter(|(k, _)| selected(&plan.spec.metrics, k))
+                .filter(|(k, _)| selects(plan.spec.metrics.as_deref(), k))
                 .collect();
             // The warm-up each run used (detected by MSER-5, or fixed) is reported too.
             metrics.insert("run.warmup_s".to_string(), rec.warmup_s);

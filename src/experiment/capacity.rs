@@ -14,6 +14,7 @@
 //! failed requests have no latency), and the result says so. Going down, it stops after
 //! 30 halvings.
 
+use super::results::{CapacityResult, Level, Outcome, Slo, SloMetric};
 use crate::analysis::estimate;
 use crate::metrics::MetricDecl;
 use crate::metrics::declare::saturation;
@@ -23,7 +24,6 @@ use crate::results::RunResult;
 use crate::stats::Estimate;
 use indexmap::IndexMap;
 use indicatif::{ProgressBar, ProgressStyle};
-use serde::Serialize;
 use serde_json::Value;
 use std::path::Path;
 
@@ -60,29 +60,6 @@ pub fn check_options(replications: u32, tolerance: f64) -> Result<(), String> {
         ));
     }
     Ok(())
-}
-
-/// What an objective constrains.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum SloMetric {
-    /// Mean latency.
-    Mean,
-    /// A latency percentile (50, 90, 95, 99, 99.9).
-    Percentile(f64),
-    /// Share of failed requests.
-    Errors,
-}
-
-/// One objective: `metric < threshold`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Slo {
-    /// As written.
-    pub text: String,
-    /// The metric.
-    pub metric: SloMetric,
-    /// Threshold: milliseconds for latencies, a share for errors.
-    pub threshold: f64,
 }
 
 /// Parses objectives such as `p99<200ms`, `mean<50ms`, `errors<1%`, comma-separated.
@@ -182,77 +159,6 @@ impl Slo {
         }
         worst
     }
-}
-
-/// One load level tried.
-#[derive(Debug, Clone, Serialize)]
-pub struct Level {
-    /// Factor on the model's rates.
-    pub factor: f64,
-    /// Offered rate, requests per second (sum over the scaled workloads).
-    pub rate_per_s: f64,
-    /// Each objective's metric across replications.
-    pub objectives: Vec<Estimate>,
-    /// True when every objective holds with 95% confidence.
-    pub holds: bool,
-    /// Mean utilization of each component whose kind declares a metric that saturates
-    /// (the highest such metric; today, each service).
-    pub utilization: IndexMap<String, f64>,
-    /// Mean share of the requests arriving at each of them that it refused (the
-    /// highest metric its kind declares as a refused share).
-    pub drop_share: IndexMap<String, f64>,
-    /// Mean share of failed requests (the worst of the scaled workloads).
-    pub error_share: f64,
-}
-
-impl Level {
-    /// The busiest component and its utilization.
-    pub fn busiest(&self) -> Option<(&str, f64)> {
-        self.utilization
-            .iter()
-            .max_by(|a, b| a.1.total_cmp(b.1))
-            .map(|(n, u)| (n.as_str(), *u))
-    }
-}
-
-/// How a search ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Outcome {
-    /// A load breaks the objective: the capacity is bracketed to the tolerance.
-    Found,
-    /// The objective held at every load tried up to the search's limit: the capacity is
-    /// at least the highest load tried, and the note says why load does not break it.
-    NotBroken,
-}
-
-/// What the search found.
-#[derive(Debug, Clone, Serialize)]
-pub struct CapacityResult {
-    /// Objectives.
-    pub slo: Vec<Slo>,
-    /// How the search ended.
-    pub outcome: Outcome,
-    /// Offered rate of the model as written, requests per second.
-    pub base_rate_per_s: f64,
-    /// Highest factor found to hold.
-    pub factor: f64,
-    /// Highest rate found to hold, requests per second.
-    pub max_rate_per_s: f64,
-    /// Rate at which the first service's offered utilization reaches 100% by the
-    /// analytic estimates (null when no service's load grows with the rate).
-    pub saturation_rate_per_s: Option<f64>,
-    /// Highest rate the search would try, requests per second.
-    pub limit_rate_per_s: f64,
-    /// The busiest service near saturation at the first failing level (at least
-    /// [`NEAR_SATURATION`] busy, or dropping requests); none when no service is.
-    pub bottleneck: Option<String>,
-    /// Its utilization there.
-    pub bottleneck_utilization: f64,
-    /// Why the objective did not break, or why no service is named first to saturate.
-    pub note: Option<String>,
-    /// Every level tried, in order.
-    pub levels: Vec<Level>,
 }
 
 /// Multiplies every open-loop rate of the workloads (all, or the one named) by `factor`.

@@ -5,19 +5,22 @@
 //! The path of an experiment: the file is expanded into a [`Plan`] (every point and
 //! variant validated up front), its runs are executed in parallel and each is written as a
 //! record under `DIR/runs/` ([`run`]), and the result files are computed from the records
-//! alone ([`aggregate()`]). Because of that last step, an interrupted and resumed sweep, or
+//! alone ([`aggregate()`]) as the result types of [`results`], which the exporters in
+//! `report` write. Because of that last step, an interrupted and resumed sweep, or
 //! shards merged with `scalesim merge`, give byte for byte the files of one uninterrupted run.
 
 pub mod aggregate;
 pub mod capacity;
 pub mod check;
 pub mod plan;
+pub mod results;
 pub mod run;
 pub mod spec;
 pub mod store;
 
-pub use aggregate::{ExperimentResults, aggregate};
+pub use aggregate::aggregate;
 pub use plan::{Plan, Task, load_plan};
+pub use results::{ExperimentLayout, ExperimentResults};
 pub use run::{STOP, Shard, SweepError, install_stop_handler};
 pub use spec::ExperimentSpec;
 

@@ -2,6 +2,7 @@
 //! list of runs (point, variant, replication) in a fixed order.
 
 use super::check::{Vocabulary, check_experiment_name, check_outputs};
+use super::results::ExperimentLayout;
 use super::spec::{ExperimentSpec, WarmupSpec};
 use crate::error::{ModelError, ModelErrors};
 use crate::limits::{
@@ -122,6 +123,17 @@ impl Plan {
             .map(|(p, _)| p.as_str())
             .zip(self.points[point].iter())
             .collect()
+    }
+    /// How the experiment is laid out, for the exporters that write its files and tables.
+    pub fn layout(&self) -> ExperimentLayout {
+        ExperimentLayout {
+            name: self.spec.name.clone(),
+            variants: self.variants.clone(),
+            axes: self.axes.iter().map(|(p, _)| p.clone()).collect(),
+            points: self.points.clone(),
+            metrics: self.spec.metrics.clone(),
+            plots: self.spec.plots.clone().unwrap_or_default(),
+        }
     }
     /// Default output folder: output/NAME (NAME made safe for a file system).
     pub fn default_out(&self) -> PathBuf {
@@ -482,5 +494,57 @@ mod tests {
         };
         assert!(a.file_name() < b.file_name());
         assert_eq!(Task::from_file_name("p1-v2.json"), None);
+    }
+
+    #[test]
+    fn layout_carries_what_the_exporters_read_from_the_plan() {
+        use super::super::results::{CdfPlotSpec, PlotSpec};
+        let source = json!({
+            "name": "layout",
+            "model": "horizontal-lb.json",
+            "variants": {
+                "lc": {"set": {"components.lb.policy": "least_connections"}},
+                "rnd": {"set": {"components.lb.policy": "random"}}
+            },
+            "sweep": {
+                "workloads.users.arrivals.poisson.rate": [600, 1200],
+                "components.app.replicas": [2, 3, 4]
+            },
+            "metrics": ["workloads.users.*", "cost.per_hour"],
+            "plots": [{"latency_cdf": {"point": 5}}]
+        });
+        let spec: ExperimentSpec = serde_json::from_value(source.clone()).unwrap();
+        let models = Path::new(env!("CARGO_MANIFEST_DIR")).join("models");
+        let plan = plan_from_spec(spec, &source, Path::new("layout.json"), &models, Some(1))
+            .expect("a valid experiment");
+        let layout = plan.layout();
+        assert_eq!(layout.name, "layout");
+        assert_eq!(layout.variants, ["lc", "rnd"]);
+        assert_eq!(
+            layout.axes,
+            [
+                "workloads.users.arrivals.poisson.rate",
+                "components.app.replicas"
+            ]
+        );
+        // Every combination, the last path fastest.
+        assert_eq!(layout.points.len(), 6);
+        assert_eq!(layout.points[0], [json!(600), json!(2)]);
+        assert_eq!(layout.points[2], [json!(600), json!(4)]);
+        assert_eq!(layout.points[5], [json!(1200), json!(4)]);
+        assert_eq!(layout.points, plan.points);
+        assert_eq!(
+            layout.metrics.as_deref(),
+            Some(&["workloads.users.*".to_string(), "cost.per_hour".into()][..])
+        );
+        assert_eq!(
+            layout.plots,
+            [PlotSpec::LatencyCdf(CdfPlotSpec {
+                workload: None,
+                point: Some(5),
+            })]
+        );
+        assert!(layout.selects("workloads.users.latency.p99_ms"));
+        assert!(!layout.selects("components.app.utilization"));
     }
 }

@@ -1,6 +1,9 @@
 //! The experiment file as written: which model(s), which variants, which sweep, how many
-//! replications, what to report and plot. Unknown fields are rejected.
+//! replications, what to report and plot. Unknown fields are rejected. The plot requests
+//! are defined with the result types the exporters read ([`super::results`]) and
+//! re-exported here.
 
+pub use super::results::{CdfPlotSpec, MetricVsParamSpec, PlotSpec, TimeSeriesPlotSpec};
 use crate::time::DurationSpec;
 use indexmap::IndexMap;
 use schemars::JsonSchema;
@@ -94,58 +97,6 @@ impl<'de> Deserialize<'de> for WarmupSpec {
             .map(|ns| WarmupSpec::Fixed(DurationSpec(ns)))
             .map_err(|e| serde::de::Error::custom(format!("expected \"mser5\" or a duration: {e}")))
     }
-}
-
-/// A plot.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "snake_case", deny_unknown_fields)]
-pub enum PlotSpec {
-    /// A metric against a swept parameter, one line per variant, with 95% CI bands.
-    MetricVsParam(MetricVsParamSpec),
-    /// Latency CDF of a workload, one line per variant, pooled over replications.
-    LatencyCdf(CdfPlotSpec),
-    /// A workload's metric over simulated time, one line per variant, averaged over
-    /// replications.
-    TimeSeries(TimeSeriesPlotSpec),
-}
-
-/// Metric against a parameter.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct MetricVsParamSpec {
-    /// Metric key, e.g. "workloads.users.latency.p99_ms".
-    pub metric: String,
-    /// Swept path on the x axis (default: the first sweep path). Other swept paths give
-    /// one line per value.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub x: Option<String>,
-}
-
-/// Latency CDF.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct CdfPlotSpec {
-    /// Workload (default: the first).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub workload: Option<String>,
-    /// Sweep point index (default 0).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub point: Option<usize>,
-}
-
-/// Time series.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct TimeSeriesPlotSpec {
-    /// Workload (default: the first).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub workload: Option<String>,
-    /// "latency_mean_ms" (default), "throughput_per_s" or "error_share".
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub metric: Option<String>,
-    /// Sweep point index (default 0).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub point: Option<usize>,
 }
 
 /// Replications until a confidence interval is narrow enough.

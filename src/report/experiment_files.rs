@@ -5,9 +5,9 @@
 //! asks for.
 
 use super::plot::{BandPoint, BandSeries, LineSeries, latency_cdf, metric_vs_param, time_series};
-use crate::experiment::Plan;
-use crate::experiment::aggregate::{Aggregate, CdfLines, ExperimentResults, SeriesSums};
-use crate::experiment::spec::PlotSpec;
+use crate::experiment::results::{
+    Aggregate, CdfLines, ExperimentLayout, ExperimentResults, PlotSpec, SeriesSums,
+};
 use crate::files::write_atomic;
 use indexmap::IndexMap;
 use serde_json::Value;
@@ -28,8 +28,13 @@ fn param_text(v: &Value) -> String {
     }
 }
 
-/// Writes the result files of `found` into `dir`; an error names the file.
-pub fn write_experiment_files(plan: &Plan, dir: &Path, found: &Aggregate) -> std::io::Result<()> {
+/// Writes the result files of `found`, an experiment laid out as `layout`, into `dir`; an
+/// error names the file.
+pub fn write_experiment_files(
+    layout: &ExperimentLayout,
+    dir: &Path,
+    found: &Aggregate,
+) -> std::io::Result<()> {
     let io = |file: &str| {
         let path = dir.join(file);
         move |e: std::io::Error| {
@@ -37,11 +42,7 @@ pub fn write_experiment_files(plan: &Plan, dir: &Path, found: &Aggregate) -> std
         }
     };
     let results = &found.results;
-    let params: Vec<String> = plan
-        .axes
-        .iter()
-        .map(|(p, _)| format!("param_{p}"))
-        .collect();
+    let params: Vec<String> = layout.axes.iter().map(|p| format!("param_{p}")).collect();
 
     let mut tidy = csv_writer();
     let mut header = vec![
@@ -55,12 +56,12 @@ pub fn write_experiment_files(plan: &Plan, dir: &Path, found: &Aggregate) -> std
     tidy.write_record(&header).map_err(std::io::Error::other)?;
     for t in &found.tidy {
         let mut row = vec![
-            plan.variants[t.variant].clone(),
+            layout.variants[t.variant].clone(),
             t.point.to_string(),
             t.replication.to_string(),
             t.seed.to_string(),
         ];
-        row.extend(plan.points[t.point].iter().map(param_text));
+        row.extend(layout.points[t.point].iter().map(param_text));
         row.extend([t.metric.clone(), t.value.to_string()]);
         tidy.write_record(&row).map_err(std::io::Error::other)?;
     }
@@ -75,7 +76,7 @@ pub fn write_experiment_files(plan: &Plan, dir: &Path, found: &Aggregate) -> std
     for g in &results.groups {
         let lead = |s: &mut csv::Writer<Vec<u8>>, metric: &str, rest: [String; 5]| {
             let mut row = vec![g.variant.clone(), g.point.to_string()];
-            row.extend(plan.points[g.point].iter().map(param_text));
+            row.extend(layout.points[g.point].iter().map(param_text));
             row.push(metric.to_string());
             row.extend(rest);
             s.write_record(&row).expect("writing CSV to memory");
@@ -103,7 +104,7 @@ pub fn write_experiment_files(plan: &Plan, dir: &Path, found: &Aggregate) -> std
                 ("max_ms", l.max_ms),
             ] {
                 let key = format!("workloads.{w}.pooled_latency.{name}");
-                if plan.selects(&key) {
+                if layout.selects(&key) {
                     lead(
                         &mut summary,
                         &key,
@@ -122,7 +123,7 @@ pub fn write_experiment_files(plan: &Plan, dir: &Path, found: &Aggregate) -> std
     write_atomic(&dir.join("tidy.csv"), &finish(tidy)).map_err(io("tidy.csv"))?;
     write_atomic(&dir.join("summary.csv"), &finish(summary)).map_err(io("summary.csv"))?;
 
-    if plan.variants.len() > 1 {
+    if layout.variants.len() > 1 {
         let mut c = csv_writer();
         let mut header = vec!["point".to_string()];
         header.extend(params.iter().cloned());
@@ -144,7 +145,7 @@ pub fn write_experiment_files(plan: &Plan, dir: &Path, found: &Aggregate) -> std
         c.write_record(&header).map_err(std::io::Error::other)?;
         for x in &results.comparisons {
             let mut row = vec![x.point.to_string()];
-            row.extend(plan.points[x.point].iter().map(param_text));
+            row.extend(layout.points[x.point].iter().map(param_text));
             row.extend([
                 x.variant.clone(),
                 x.baseline.clone(),
@@ -164,7 +165,7 @@ pub fn write_experiment_files(plan: &Plan, dir: &Path, found: &Aggregate) -> std
 
     let json = serde_json::to_vec_pretty(results).map_err(std::io::Error::other)?;
     write_atomic(&dir.join("results.json"), &json).map_err(io("results.json"))?;
-    draw_plots(plan, dir, results, &found.cdfs, &found.series).map_err(io("plots"))?;
+    draw_plots(layout, dir, results, &found.cdfs, &found.series).map_err(io("plots"))?;
     Ok(())
 }
 
@@ -179,38 +180,35 @@ fn short(path: &str) -> String {
 }
 
 fn draw_plots(
-    plan: &Plan,
+    layout: &ExperimentLayout,
     dir: &Path,
     results: &ExperimentResults,
     cdfs: &CdfLines,
     series: &SeriesSums,
 ) -> std::io::Result<()> {
     let plots = dir.join("plots");
-    for (n, spec) in plan.spec.plots.iter().flatten().enumerate() {
+    for (n, spec) in layout.plots.iter().enumerate() {
         match spec {
             PlotSpec::MetricVsParam(m) => {
-                let Some(x_axis) =
-                    m.x.clone()
-                        .or_else(|| plan.axes.first().map(|a| a.0.clone()))
-                else {
+                let Some(x_axis) = m.x.clone().or_else(|| layout.axes.first().cloned()) else {
                     continue;
                 };
-                let Some(xi) = plan.axes.iter().position(|a| a.0 == x_axis) else {
+                let Some(xi) = layout.axes.iter().position(|a| *a == x_axis) else {
                     continue;
                 };
                 // One line per variant and per combination of the other axes.
                 let mut lines: IndexMap<String, Vec<BandPoint>> = IndexMap::new();
                 for g in &results.groups {
-                    let point = &plan.points[g.point];
+                    let point = &layout.points[g.point];
                     let Some(x) = point[xi].as_f64() else {
                         continue;
                     };
-                    let others: Vec<String> = plan
+                    let others: Vec<String> = layout
                         .axes
                         .iter()
                         .enumerate()
                         .filter(|(k, _)| *k != xi)
-                        .map(|(k, (p, _))| format!("{}={}", short(p), param_text(&point[k])))
+                        .map(|(k, p)| format!("{}={}", short(p), param_text(&point[k])))
                         .collect();
                     let name = if others.is_empty() {
                         g.variant.clone()
@@ -241,7 +239,7 @@ fn draw_plots(
                 ));
                 metric_vs_param(
                     &base,
-                    &format!("{} — {}", plan.spec.name, short(&m.metric)),
+                    &format!("{} — {}", layout.name, short(&m.metric)),
                     &x_axis,
                     &m.metric,
                     &series,
@@ -255,14 +253,14 @@ fn draw_plots(
                         *p == point && c.workload.as_ref().is_none_or(|x| x == w)
                     })
                     .map(|((_, v, _), pts)| LineSeries {
-                        name: plan.variants[*v].clone(),
+                        name: layout.variants[*v].clone(),
                         points: pts.clone(),
                     })
                     .collect();
                 let base = plots.join(format!("{n:02}-latency-cdf-point{point}"));
                 latency_cdf(
                     &base,
-                    &format!("{} — latency CDF (point {point})", plan.spec.name),
+                    &format!("{} — latency CDF (point {point})", layout.name),
                     &lines,
                 )?;
             }
@@ -275,7 +273,7 @@ fn draw_plots(
                         *p == point && *m == metric && t.workload.as_ref().is_none_or(|x| x == w)
                     })
                     .map(|((_, v, _, _), (window, sums, count))| LineSeries {
-                        name: plan.variants[*v].clone(),
+                        name: layout.variants[*v].clone(),
                         points: sums
                             .iter()
                             .enumerate()
@@ -287,7 +285,7 @@ fn draw_plots(
                 // Fault windows come with the faults component; none can be scheduled yet.
                 time_series(
                     &base,
-                    &format!("{} — {metric} over time", plan.spec.name),
+                    &format!("{} — {metric} over time", layout.name),
                     &metric,
                     &lines,
                     &[],

@@ -1,8 +1,7 @@
 //! Terminal views of experiments: the sweep summary, paired comparisons, capacity search.
 
 use super::table::num;
-use crate::experiment::capacity::{CapacityResult, Outcome};
-use crate::experiment::{ExperimentResults, Plan};
+use crate::experiment::results::{CapacityResult, ExperimentLayout, ExperimentResults, Outcome};
 use crate::stats::Estimate;
 use comfy_table::{Cell, CellAlignment, Table, presets::UTF8_BORDERS_ONLY};
 
@@ -167,8 +166,8 @@ fn split_tables(
 
 /// The metrics of the sweep table: every metric the experiment lists (by name or
 /// `prefix*`), else the defaults.
-fn sweep_metrics(plan: &Plan, results: &ExperimentResults) -> Vec<String> {
-    match &plan.spec.metrics {
+fn sweep_metrics(layout: &ExperimentLayout, results: &ExperimentResults) -> Vec<String> {
+    match &layout.metrics {
         Some(m) => results
             .groups
             .first()
@@ -191,17 +190,21 @@ fn sweep_metrics(plan: &Plan, results: &ExperimentResults) -> Vec<String> {
 /// The table printed after a sweep: one row per point and variant, mean ± 95% CI, every
 /// listed metric; split into several tables (each repeating the point columns) when the
 /// metrics do not fit the terminal's width (or [`DEFAULT_TABLE_WIDTH`] off a terminal).
-pub fn experiment_table(plan: &Plan, results: &ExperimentResults) -> String {
-    experiment_table_in(plan, results, output_width())
+pub fn experiment_table(layout: &ExperimentLayout, results: &ExperimentResults) -> String {
+    experiment_table_in(layout, results, output_width())
 }
 
 /// [`experiment_table`] fitted to `width` columns.
-pub fn experiment_table_in(plan: &Plan, results: &ExperimentResults, width: usize) -> String {
-    let shown = sweep_metrics(plan, results);
-    let mut key_header: Vec<String> = plan
+pub fn experiment_table_in(
+    layout: &ExperimentLayout,
+    results: &ExperimentResults,
+    width: usize,
+) -> String {
+    let shown = sweep_metrics(layout, results);
+    let mut key_header: Vec<String> = layout
         .axes
         .iter()
-        .map(|(p, _)| p.rsplit('.').next().unwrap_or(p).to_string())
+        .map(|p| p.rsplit('.').next().unwrap_or(p).to_string())
         .collect();
     key_header.push("variant".into());
     key_header.push("n".into());
@@ -209,7 +212,7 @@ pub fn experiment_table_in(plan: &Plan, results: &ExperimentResults, width: usiz
         .groups
         .iter()
         .map(|g| {
-            let mut row: Vec<String> = plan.points[g.point]
+            let mut row: Vec<String> = layout.points[g.point]
                 .iter()
                 .map(|v| match v {
                     serde_json::Value::String(s) => s.clone(),
@@ -240,9 +243,9 @@ pub fn experiment_table_in(plan: &Plan, results: &ExperimentResults, width: usiz
     let tables = split_tables(&key_header, &key_rows, &columns, width);
     let mut s = format!(
         "{}: {} point(s) × {} variant(s); mean ± 95% CI over replications{}\n",
-        plan.spec.name,
-        plan.points.len(),
-        plan.variants.len(),
+        layout.name,
+        layout.points.len(),
+        layout.variants.len(),
         if tables.len() > 1 {
             format!("; {} metrics in {} tables", shown.len(), tables.len())
         } else {
@@ -256,7 +259,7 @@ pub fn experiment_table_in(plan: &Plan, results: &ExperimentResults, width: usiz
         s.push_str(&t.to_string());
         s.push('\n');
     }
-    s.push_str(&stopped_early_note(plan, results));
+    s.push_str(&stopped_early_note(layout, results));
     if results.variants.len() > 1 {
         s.push_str(&comparison_lines(results, &shown));
     }
@@ -265,17 +268,17 @@ pub fn experiment_table_in(plan: &Plan, results: &ExperimentResults, width: usiz
 
 /// The footnote of the rows marked `*`: which points and variants had runs that stopped
 /// early at `max_in_flight`, so their means are not read as those of whole runs.
-fn stopped_early_note(plan: &Plan, results: &ExperimentResults) -> String {
+fn stopped_early_note(layout: &ExperimentLayout, results: &ExperimentResults) -> String {
     let marked: Vec<String> = results
         .groups
         .iter()
         .filter(|g| g.stopped_early > 0)
         .map(|g| {
-            let params: Vec<String> = plan
+            let params: Vec<String> = layout
                 .axes
                 .iter()
-                .zip(&plan.points[g.point])
-                .map(|((p, _), x)| format!("{p}={x}"))
+                .zip(&layout.points[g.point])
+                .map(|(p, x)| format!("{p}={x}"))
                 .collect();
             let at = if params.is_empty() {
                 format!("variant {}", g.variant)
