@@ -14,10 +14,8 @@ pub fn build(model: &Model, seed: u64) -> Topology<Workloads> {
     let mut groups = Vec::new();
     for def in &model.components {
         let ids: Vec<u32> = (0..def.replicas).map(|i| def.first_instance + i).collect();
-        for index in 0..def.replicas {
-            instances.push(def.instantiate(index, seed));
-        }
-        groups.push(Group::new(def.name.clone(), ids));
+        instances.extend(def.instantiate_all(seed));
+        groups.push(Group::new(def.name.clone(), ids).with_picker(def.picker(seed)));
     }
     let classes = model.classes.len();
     let window = model.series_window.0.max(1);

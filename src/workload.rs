@@ -30,6 +30,9 @@ pub struct WorkloadDef {
     pub limit: Option<u64>,
     /// Number of distinct clients requests are spread over (for `hash_client` balancing).
     pub clients: u32,
+    /// The operation code ([`Op`](crate::components::op::Op)) of each class, by global
+    /// class id.
+    pub ops: Vec<u8>,
 }
 
 /// How requests arrive.

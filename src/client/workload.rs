@@ -196,6 +196,7 @@ impl Workload {
             user,
             class,
             key,
+            op: self.def.ops[class as usize],
             target: self.def.target,
             timeout: self.def.timeout,
             acts_on_answer: matches!(self.def.arrivals, Arrivals::Closed { .. }),

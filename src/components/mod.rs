@@ -8,10 +8,11 @@
 //! the line that validates it), and its own module here.
 
 pub mod load_balancer;
+pub mod op;
 pub mod service;
 
 use crate::analysis::{Flow, Network, ServiceEstimate};
-use crate::engine::{Component, InstanceId};
+use crate::engine::{Component, InstanceId, Pick};
 use crate::metrics::MetricDecl;
 use crate::model::graph::Link;
 use crate::random::{self, Rng};
@@ -36,14 +37,20 @@ pub struct ComponentDef {
 }
 
 impl ComponentDef {
-    /// Name of instance `index`: the component name alone when it has one instance,
-    /// `name[index]` otherwise.
+    /// Name of instance `index`, as its kind names it (by default the component name
+    /// alone when it has one instance, `name[index]` otherwise).
     pub fn instance_name(&self, index: u32) -> String {
-        if self.replicas == 1 {
-            self.name.clone()
-        } else {
-            format!("{}[{index}]", self.name)
-        }
+        self.kind.instance_name(&self.name, index, self.replicas)
+    }
+}
+
+/// The default name of instance `index` of `count` of component `component`: the
+/// component name alone when it has one instance, `component[index]` otherwise.
+pub fn numbered_instance_name(component: &str, index: u32, count: u32) -> String {
+    if count == 1 {
+        component.to_string()
+    } else {
+        format!("{component}[{index}]")
     }
 }
 
@@ -61,6 +68,37 @@ pub trait Kind: std::fmt::Debug + Send + Sync {
 
     /// Builds one instance, with global id `id`, named `name`, drawing from `rng`.
     fn instantiate(self: Arc<Self>, id: InstanceId, name: String, rng: Rng) -> Box<dyn Component>;
+
+    /// Builds all the instances of a component for one run: instance `i` has global id
+    /// `first + i`, name `names[i]` and stream `rngs[i]`. The default builds each alone; a
+    /// kind whose instances share the run's state (a database's versions of each key,
+    /// read by its primary and replicas) builds it here and hands it to each.
+    fn instantiate_all(
+        self: Arc<Self>,
+        first: InstanceId,
+        names: Vec<String>,
+        rngs: Vec<Rng>,
+    ) -> Vec<Box<dyn Component>> {
+        names
+            .into_iter()
+            .zip(rngs)
+            .enumerate()
+            .map(|(i, (name, rng))| Arc::clone(&self).instantiate(first + i as u32, name, rng))
+            .collect()
+    }
+
+    /// Name of instance `index` of the `count` instances of component `component`. The
+    /// default numbers them (`app[2]`), or uses the component name alone for one.
+    fn instance_name(&self, component: &str, index: u32, count: u32) -> String {
+        numbered_instance_name(component, index, count)
+    }
+
+    /// How calls to the component choose among its live instances, when not in turn
+    /// (the default): for instances `first..first + count` of a run, drawing from `rng`.
+    fn picker(&self, first: InstanceId, count: u32, rng: Rng) -> Option<Box<dyn Pick>> {
+        let _ = (first, count, rng);
+        None
+    }
 
     /// Workers per instance, when a request holds one while it waits on the calls it makes
     /// (a thread-per-request service): a call that can come back here may then deadlock.
@@ -106,15 +144,21 @@ pub trait Kind: std::fmt::Debug + Send + Sync {
 pub type ComponentKind = Arc<dyn Kind>;
 
 impl ComponentDef {
-    /// Builds instance `index` (global id `first_instance + index`) for a run seeded
-    /// `seed`. Its random stream is named `name[index]` whatever the number of replicas, so
-    /// scaling a component out leaves its first instances' draws unchanged.
-    pub fn instantiate(&self, index: u32, seed: u64) -> Box<dyn Component> {
-        let rng = random::stream(seed, &format!("{}[{index}]", self.name));
-        Arc::clone(&self.kind).instantiate(
-            self.first_instance + index,
-            self.instance_name(index),
-            rng,
-        )
+    /// Builds its instances (global ids from `first_instance`) for a run seeded `seed`.
+    /// Instance `index` draws from the stream named `name[index]` whatever the number of
+    /// replicas, so scaling a component out leaves its first instances' draws unchanged.
+    pub fn instantiate_all(&self, seed: u64) -> Vec<Box<dyn Component>> {
+        let names = (0..self.replicas).map(|i| self.instance_name(i)).collect();
+        let rngs = (0..self.replicas)
+            .map(|i| random::stream(seed, &format!("{}[{i}]", self.name)))
+            .collect();
+        Arc::clone(&self.kind).instantiate_all(self.first_instance, names, rngs)
+    }
+
+    /// How calls to it choose an instance in a run seeded `seed` (from the stream named
+    /// `name#pick`), when its kind routes them.
+    pub fn picker(&self, seed: u64) -> Option<Box<dyn Pick>> {
+        let rng = random::stream(seed, &format!("{}#pick", self.name));
+        self.kind.picker(self.first_instance, self.replicas, rng)
     }
 }

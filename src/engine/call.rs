@@ -60,8 +60,25 @@ pub struct Call {
     pub enqueued_at: SimTime,
     /// How it ended.
     pub outcome: Outcome,
+    /// What the callee tells its caller beyond the outcome (set before it replies): whether
+    /// it held the key. Component-defined; a handler can branch on it.
+    pub found: Found,
+    /// The version of the key the callee read or wrote (component-defined; 0 for none).
+    pub version: u32,
     /// Slot generation: bumped when the slot is freed.
     pub generation: u32,
+}
+
+/// Whether the callee of a call held the key it was asked about (a cache's hit or miss).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Found {
+    /// The callee does not say (it holds no keys).
+    #[default]
+    Unknown,
+    /// It held the key.
+    Hit,
+    /// It did not.
+    Miss,
 }
 
 /// What a client request adds to its first call (the request's class and key are the
@@ -112,6 +129,9 @@ impl Slot for Call {
         self.generation = g;
     }
 }
+
+/// A call fits one cache line (the slab is walked once per hop).
+const _: () = assert!(std::mem::size_of::<Call>() <= 64);
 
 /// A vector of reusable slots with a free list.
 #[derive(Debug, Default)]

@@ -1,7 +1,8 @@
 //! What the engine asks of the sources of requests (the clients at the top of every call
 //! tree). The engine owns the request's life (its first call, its client timeout, the
-//! whole-run counts) and records what every client saw ([`ClientStats`], one per source,
-//! updated where the answer happens, at no extra cost per request); when requests arrive,
+//! whole-run counts) and hands what every client saw to its source's [`ClientStats`]
+//! (whose recording lives with the client metrics, called where the answer happens, at no
+//! extra cost per request); when requests arrive,
 //! what they carry and what a client does with its answer belong to the [`Clients`]
 //! plugged in (see `crate::client`).
 
@@ -21,6 +22,8 @@ pub struct NewRequest {
     pub class: u16,
     /// The key it is about.
     pub key: u64,
+    /// Operation asked of the target (component-defined; 0 for none).
+    pub op: u8,
     /// Group its first call goes to.
     pub target: u32,
     /// How long the client waits for an answer before it gives up.

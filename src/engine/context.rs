@@ -33,10 +33,26 @@ pub trait Component {
     fn report(&self, now: SimTime) -> InstanceReport;
 }
 
+/// How a group chooses the live member that takes a call, for a component whose instances
+/// play different parts (a database's primary and its replicas): by the call's operation and
+/// key, and by who calls. Groups without one take their live members in turn.
+pub trait Pick: std::fmt::Debug {
+    /// The member of `live` (the group's instances that are up, in member order) that takes
+    /// a call of operation `op` about `key` made by instance `from` (or [`CLIENT`]); `None`
+    /// when none of them can (the call then fails as unavailable).
+    fn pick(
+        &mut self,
+        from: InstanceId,
+        op: u8,
+        key: u64,
+        live: &[InstanceId],
+    ) -> Option<InstanceId>;
+}
+
 /// A named set of instances that calls are addressed to (a component with its replicas).
 /// Calls go to its live members only; which members are live is the instances' state,
 /// changed through [`Ctx::set_up`].
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Group {
     /// Component name.
     pub name: String,
@@ -45,17 +61,25 @@ pub struct Group {
     /// The members that are up, in member order.
     live: Vec<InstanceId>,
     next: usize,
+    /// Chooses the member that takes a call, when not in turn.
+    picker: Option<Box<dyn Pick>>,
 }
 
 impl Group {
-    /// A group over `members`, all up.
+    /// A group over `members`, all up, taking calls in turn.
     pub fn new(name: String, members: Vec<InstanceId>) -> Self {
         Group {
             name,
             live: members.clone(),
             members,
             next: 0,
+            picker: None,
         }
+    }
+    /// The same group, whose calls `picker` sends to its members.
+    pub fn with_picker(mut self, picker: Option<Box<dyn Pick>>) -> Self {
+        self.picker = picker;
+        self
     }
     /// Every instance of the group, up or down.
     pub fn members(&self) -> &[InstanceId] {
@@ -77,6 +101,15 @@ impl Group {
         let i = self.live[self.next];
         self.next = if self.next + 1 >= n { 0 } else { self.next + 1 };
         Some(i)
+    }
+    /// The instance that takes a call of operation `op` about `key` from `from`: the
+    /// group's picker's choice if it has one, else the next in turn.
+    #[inline(always)]
+    pub fn pick_for(&mut self, from: InstanceId, op: u8, key: u64) -> Option<InstanceId> {
+        match &mut self.picker {
+            None => self.pick(),
+            Some(p) => p.pick(from, op, key, &self.live),
+        }
     }
     /// Recomputes the live members from the instances' state.
     pub(super) fn refresh(&mut self, up: &[bool]) {
@@ -237,7 +270,8 @@ impl<C: Clients + ?Sized> Context<C> {
     /// instance the child fails at once ([`ErrorCause::Unavailable`]).
     #[inline]
     pub fn call_group(&mut self, from: InstanceId, parent: CallId, group: u32, op: u8) -> CallId {
-        match self.groups[group as usize].pick() {
+        let key = self.calls.get(parent).key;
+        match self.groups[group as usize].pick_for(from, op, key) {
             Some(to) => self.call_instance(from, parent, to, op),
             None => self.call_unavailable(from, parent, op),
         }
@@ -303,7 +337,9 @@ impl<C: Clients + ?Sized> Context<C> {
     /// in the group the call fails ([`ErrorCause::Unavailable`]).
     #[inline]
     pub fn forward(&mut self, call: CallId, group: u32) {
-        let Some(to) = self.groups[group as usize].pick() else {
+        let c = self.calls.get(call);
+        let (from, op, key) = (c.instance, c.op, c.key);
+        let Some(to) = self.groups[group as usize].pick_for(from, op, key) else {
             return self.unavailable(call);
         };
         let c = self.calls.get_mut(call);
@@ -359,22 +395,22 @@ impl<C: Clients + ?Sized> Context<C> {
             user,
             class,
             key,
+            op,
             target,
             timeout,
             acts_on_answer,
         } = new;
-        if self.measuring {
-            self.stats[source as usize].arrived[class as usize] += 1;
-        }
+        self.stats[source as usize].record_arrival(class as usize, self.measuring);
         self.totals.arrived += 1;
         self.in_flight += 1;
-        let picked = self.groups[target as usize].pick();
+        let picked = self.groups[target as usize].pick_for(CLIENT, op, key);
         let to = picked.unwrap_or(NOBODY);
         let timeout = if picked.is_some() { timeout } else { None };
         let call = self.calls.insert_with(|id| Call {
             request: id,
             class,
             key,
+            op,
             parent: CLIENT,
             instance: to,
             ..Call::default()
@@ -478,20 +514,11 @@ impl<C: Clients + ?Sized> Context<C> {
             Outcome::Ok => {
                 self.totals.completed += 1;
                 let latency = now.since(r.created).0;
-                let win = stats.window_mut(now.0);
-                win.completed += 1;
-                win.latency_sum_ns += u128::from(latency);
-                if self.measuring {
-                    stats.completed[c] += 1;
-                    stats.latency[c].record(latency);
-                }
+                stats.record_success(c, now.0, latency, self.measuring);
             }
             Outcome::Failed(cause) => {
                 self.totals.failed += 1;
-                stats.window_mut(now.0).failed += 1;
-                if self.measuring {
-                    stats.failed[c][cause as usize] += 1;
-                }
+                stats.record_failure(c, now.0, cause, self.measuring);
             }
             Outcome::Pending => unreachable!("a request answered with a pending outcome"),
         }

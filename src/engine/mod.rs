@@ -17,8 +17,8 @@ mod sim;
 mod tests;
 
 pub use calendar::Calendar;
-pub use call::{CLIENT, Call, Outcome, Request, Slab};
+pub use call::{CLIENT, Call, Found, Outcome, Request, Slab};
 pub use clients::{Answer, Clients, NewRequest, NoClients};
-pub use context::{Component, Context, Ctx, Group, NOBODY, Totals};
+pub use context::{Component, Context, Ctx, Group, NOBODY, Pick, Totals};
 pub use event::{CallId, Event, InstanceId, RequestId};
 pub use sim::{RunError, RunOptions, STALL_LIMIT, Simulation, Topology};

@@ -95,6 +95,43 @@ impl ClientStats {
         }
         &mut self.series[self.window]
     }
+    /// A request of class `class` was sent (counted in the measurement window only).
+    #[inline(always)]
+    pub fn record_arrival(&mut self, class: usize, measuring: bool) {
+        if measuring {
+            self.arrived[class] += 1;
+        }
+    }
+
+    /// A client got a response to a request of class `class` at `now_ns`, `latency_ns`
+    /// after sending it; per class only in the measurement window, in the time series
+    /// always.
+    #[inline(always)]
+    pub fn record_success(&mut self, class: usize, now_ns: u64, latency_ns: u64, measuring: bool) {
+        let win = self.window_mut(now_ns);
+        win.completed += 1;
+        win.latency_sum_ns += u128::from(latency_ns);
+        if measuring {
+            self.completed[class] += 1;
+            self.latency[class].record(latency_ns);
+        }
+    }
+
+    /// A client's request of class `class` failed with `cause` at `now_ns`.
+    #[inline(always)]
+    pub fn record_failure(
+        &mut self,
+        class: usize,
+        now_ns: u64,
+        cause: ErrorCause,
+        measuring: bool,
+    ) {
+        self.window_mut(now_ns).failed += 1;
+        if measuring {
+            self.failed[class][cause as usize] += 1;
+        }
+    }
+
     /// Forgets everything but the time series (end of warm-up).
     pub fn clear(&mut self) {
         self.arrived.iter_mut().for_each(|c| *c = 0);

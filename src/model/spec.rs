@@ -78,6 +78,11 @@ pub struct WorkloadSpec {
     /// balancing (default 1000; a closed workload has one client per user).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub clients: Option<u32>,
+    /// The operation of each class, e.g. {"checkout": "write", "browse": "read"} (default:
+    /// classes named "read" and "write" are those operations, other classes none, which
+    /// data components take as a read).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ops: Option<IndexMap<String, OpSpec>>,
 }
 
 /// How requests arrive. Rates are requests per second.
@@ -246,6 +251,20 @@ pub struct CommonSpec {
     pub cost_per_hour: Option<f64>,
 }
 
+/// What the model needs of a kind's fields before they are validated: how many instances
+/// the component has. Every kind's spec type implements it (most with the default).
+pub trait KindFields {
+    /// The number of instances of a component of this kind whose `replicas` field is
+    /// `replicas` (`None` when not given), or what is wrong with that number. By default
+    /// `replicas` identical instances, at least 1 (1 when not given).
+    fn instances(&self, replicas: Option<u32>) -> Result<u32, String> {
+        match replicas.unwrap_or(1) {
+            0 => Err("must be at least 1, got 0".to_string()),
+            r => Ok(r),
+        }
+    }
+}
+
 /// Names of the fields of [`CommonSpec`], as in model files.
 pub const COMMON_FIELDS: [&str; 2] = ["replicas", "cost_per_hour"];
 
@@ -273,6 +292,13 @@ macro_rules! component_kinds {
                 match kind {
                     $($name => Some(nested_kind(value).map(KindSpec::$variant)),)+
                     _ => None,
+                }
+            }
+
+            /// Its number of instances (see [`KindFields::instances`]).
+            pub fn instances(&self, replicas: Option<u32>) -> Result<u32, String> {
+                match self {
+                    $(KindSpec::$variant(s) => s.instances(replicas),)+
                 }
             }
 

@@ -28,6 +28,8 @@ pub struct LoadBalancerSpec {
     pub distinct: Option<bool>,
 }
 
+impl crate::model::spec::KindFields for LoadBalancerSpec {}
+
 /// Balancing policy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]

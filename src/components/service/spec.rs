@@ -1,6 +1,7 @@
 //! The `service` fields of a model file, as written. [`validate`](super::validate) turns
 //! them into a [`ServiceDef`](super::ServiceDef).
 
+pub use crate::components::op::OpSpec;
 use crate::distributions::DistributionSpec;
 use crate::time::DurationSpec;
 use indexmap::IndexMap;
@@ -35,6 +36,8 @@ pub struct ServiceSpec {
     #[serde(rename = "async", default, skip_serializing_if = "Option::is_none")]
     pub asynchronous: Option<bool>,
 }
+
+impl crate::model::spec::KindFields for ServiceSpec {}
 
 /// A queue: a capacity alone, or the full form.
 #[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
@@ -159,7 +162,8 @@ pub struct StepSpec {
     /// With `fan_out`: wait for "all" (default), "any", or {"k": n} successful answers.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub wait: Option<WaitSpec>,
-    /// Operation asked of the callee: "read" or "write" (default: the request's own).
+    /// Operation asked of the callee: "read", "write", "invalidate" or "set" (default: the
+    /// request's own).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub op: Option<OpSpec>,
 }
@@ -210,14 +214,4 @@ pub enum WaitSpec {
     Any,
     /// `k` successes are enough.
     K(u16),
-}
-
-/// Operation asked of a callee.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum OpSpec {
-    /// A read.
-    Read,
-    /// A write.
-    Write,
 }

@@ -298,11 +298,7 @@ fn plan_step(
             "\"op\" applies only to \"call\" and \"fan_out\" steps",
         );
     }
-    let op = match st.op {
-        None => 0,
-        Some(OpSpec::Read) => 1,
-        Some(OpSpec::Write) => 2,
-    };
+    let op = st.op.map_or(0, |o| o.op().code());
     let callee = |errs: &mut Errors, p: &str, name: &str| -> Option<u32> {
         let g = errs.take(r.group(p, name))?;
         if g as usize == me {

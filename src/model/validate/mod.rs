@@ -121,11 +121,15 @@ pub fn validate(
     let mut next = 0u32;
     let mut too_many = false;
     for (name, c) in &spec.components {
-        let r = c.common.replicas.unwrap_or(1);
         let path = join(&join("components", name), "replicas");
-        if r == 0 {
-            errs.push(path, "must be at least 1, got 0");
-        } else if r > MAX_INSTANCES {
+        let r = match c.kind.instances(c.common.replicas) {
+            Ok(r) => r,
+            Err(msg) => {
+                errs.push(path.clone(), msg);
+                1
+            }
+        };
+        if r > MAX_INSTANCES {
             errs.push(path, format!("must be at most {MAX_INSTANCES}, got {r}"));
             too_many = true;
         }

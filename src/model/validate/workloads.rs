@@ -3,8 +3,9 @@
 //! window.
 
 use super::{DEFAULT_CLASS, MAX_RATE, MAX_USERS, MIN_EXPECTED_REQUESTS};
+use crate::components::op::Op;
 use crate::distributions::Distribution;
-use crate::error::{Errors, index, join, num};
+use crate::error::{Errors, did_you_mean, index, join, num};
 use crate::model::resolve::{Resolver, dist};
 use crate::model::spec::*;
 use crate::model::trace::Replay;
@@ -206,6 +207,7 @@ pub fn workload(
         ArrivalsSpec::Closed(c) => c.users.max(1),
         _ => w.clients.unwrap_or(1000).max(1),
     };
+    let ops = class_ops(r, errs, path, w, &classes);
     Some(WorkloadDef {
         name: name.to_string(),
         arrivals: arrivals?,
@@ -215,7 +217,55 @@ pub fn workload(
         timeout,
         limit: w.requests,
         clients,
+        ops,
     })
+}
+
+/// The operation of each class (by global class id) for a workload sending `classes`:
+/// its `ops` map where given, else by the class's name (`read`, `write`).
+fn class_ops(
+    r: &Resolver,
+    errs: &mut Errors,
+    path: &str,
+    w: &WorkloadSpec,
+    classes: &[(u16, f64)],
+) -> Vec<u8> {
+    let mut ops: Vec<u8> = r
+        .classes
+        .iter()
+        .map(|c| Op::of_class_name(c).code())
+        .collect();
+    let Some(map) = &w.ops else {
+        return ops;
+    };
+    let sent: Vec<&str> = classes
+        .iter()
+        .map(|(id, _)| r.classes[*id as usize].as_str())
+        .collect();
+    for (class, op) in map {
+        let p = join(&join(path, "ops"), class);
+        if !matches!(op, OpSpec::Read | OpSpec::Write) {
+            errs.push(
+                p,
+                format!(
+                    "a request's operation is \"read\" or \"write\", got \"{}\" (\"invalidate\" and \"set\" are for a handler's call to a cache)",
+                    op.name()
+                ),
+            );
+            continue;
+        }
+        match r.classes.iter().position(|c| c == class) {
+            Some(id) if sent.contains(&class.as_str()) => ops[id] = op.op().code(),
+            _ => errs.push(
+                p,
+                format!(
+                    "this workload sends no class \"{class}\"{}",
+                    did_you_mean(class, sent.iter().copied())
+                ),
+            ),
+        }
+    }
+    ops
 }
 
 fn arrivals(
@@ -445,5 +495,46 @@ mod tests {
                 "keys": {"hot_set": {"keys": 10, "hot_fraction": 0.1, "traffic": 0.9}}}"#,
         );
         assert!(ok.is_empty(), "{ok:?}");
+    }
+
+    #[test]
+    fn a_class_op_comes_from_its_name_or_the_workloads_map() {
+        use crate::components::op::Op;
+        let text = r#"{"duration": "10s",
+            "workloads": {"w": {"arrivals": {"poisson": {"rate": 5}}, "target": "app",
+                                "classes": {"read": 0.5, "write": 0.3, "checkout": 0.2},
+                                "ops": {"checkout": "write"}},
+                          "v": {"arrivals": {"poisson": {"rate": 5}}, "target": "app",
+                                "classes": {"read": 0.5, "browse": 0.5}}},
+            "components": {"app": {"kind": "service", "service_time": {"constant": "1ms"}}}}"#;
+        let m = parse_model_str(text, Format::Json, std::path::Path::new("."), &[]).unwrap();
+        let op = |w: usize, class: &str| {
+            let id = m.classes.iter().position(|c| c == class).unwrap();
+            Op::of(m.workloads[w].ops[id])
+        };
+        assert_eq!(op(0, "read"), Op::Read);
+        assert_eq!(op(0, "write"), Op::Write);
+        assert_eq!(op(0, "checkout"), Op::Write);
+        assert_eq!(op(1, "browse"), Op::Unset);
+        assert_eq!(op(1, "checkout"), Op::Unset, "the map is per workload");
+    }
+
+    #[test]
+    fn an_op_map_names_a_class_the_workload_sends_and_a_request_op() {
+        let e = errors(
+            r#"{"arrivals": {"poisson": {"rate": 5}}, "target": "app",
+                "classes": {"read": 0.5, "checkout": 0.5}, "ops": {"chekout": "write"}}"#,
+        );
+        assert_eq!(e[0].0, "workloads.w.ops.chekout", "{e:?}");
+        assert!(e[0].1.contains("did you mean \"checkout\""), "{e:?}");
+        let e = errors(
+            r#"{"arrivals": {"poisson": {"rate": 5}}, "target": "app",
+                "classes": {"read": 1}, "ops": {"read": "invalidate"}}"#,
+        );
+        assert_eq!(e[0].0, "workloads.w.ops.read", "{e:?}");
+        let e = errors(
+            r#"{"arrivals": {"poisson": {"rate": 5}}, "target": "app", "ops": {"default": "delete"}}"#,
+        );
+        assert!(!e.is_empty(), "an unknown op is refused");
     }
 }
