@@ -16,6 +16,9 @@
 #                one run each per round, so a slow spell of a shared machine hits all alike
 #   SEED         seed of every run (default 42)
 #   MODELS       models to run (default "mm1 mm8 tandem inflight")
+#   BASELINE     another scalesim binary (e.g. a build of the previous commit) run in the
+#                same rounds as this one, reported as tool "baseline": a before/after
+#                comparison measured side by side in one sitting
 #
 # Events are counted as the peers count them: 3 per customer per station (arrival, service
 # start, departure), whatever a tool schedules internally. scalesim's events are
@@ -58,6 +61,8 @@ if ((BUILD)); then
     cargo build --release -q --bin scalesim
 fi
 [[ -x $SCALESIM ]] || { echo "no $SCALESIM: run without --no-build" >&2; exit 1; }
+BASELINE=${BASELINE:-}
+[[ -z $BASELINE || -x $BASELINE ]] || { echo "BASELINE=$BASELINE is not an executable" >&2; exit 1; }
 
 RAW="" HEAP_HOLD="" PY=""
 if [[ -d $PEERS/rust/raw ]]; then
@@ -139,20 +144,22 @@ scalesim_once() {
 }
 
 # scalesim_setup MODEL_FILE [--set ...]: the fixed set-up cost (loading, validation,
-# estimates, output): the same command with duration 1ns, which runs no event.
+# estimates, output): the same command with duration SETUP_DURATION (1ms, which runs next to
+# no event; a shorter one is refused for an open workload, which would practically never
+# send a request; a closed loop takes 1ns, before any user's first think time ends).
 scalesim_setup() {
     local file=$1
     shift
-    cpu_of "$SCALESIM" run "$file" --format json --seed "$SEED" "$@" --set duration=1ns
+    cpu_of "$SCALESIM" run "$file" --format json --seed "$SEED" "$@" --set "duration=${SETUP_DURATION:-1ms}"
 }
 
-# scalesim_row LABEL KIND CPUS SETUPS: the row of the runs whose JSON is in $TMP/out.
+# scalesim_row LABEL KIND CPUS SETUPS [TOOL]: the row of the runs whose JSON is in $TMP/out.
 scalesim_row() {
-    local label=$1 kind=$2 cpus=$3 setups=$4 fields done engine wq
+    local label=$1 kind=$2 cpus=$3 setups=$4 tool=${5:-scalesim} fields done engine wq
     fields=$(scalesim_fields <"$TMP/out")
     read -r done engine wq <<<"$fields"
     [[ $kind == inflight ]] && wq=-
-    row scalesim "$label" "$done" $((3 * done * STATIONS[$kind])) "$(median <<<"$cpus")" "$wq" "$engine" \
+    row "$tool" "$label" "$done" $((3 * done * STATIONS[$kind])) "$(median <<<"$cpus")" "$wq" "$engine" \
         "$(median <<<"$setups")"
 }
 
@@ -160,12 +167,23 @@ scalesim_row() {
 run_scalesim() {
     local label=$1 file=$2 kind=$3
     shift 3
-    local cpus="" setups=""
+    local cpus="" setups="" b_cpus="" b_setups=""
     for _ in $(seq "$REPS"); do
         setups+="$(scalesim_setup "$file" "$@") "
         cpus+="$(scalesim_once "$file" "$@") "
+        cp "$TMP/out" "$TMP/scalesim.json"
+        if [[ -n $BASELINE ]]; then
+            b_setups+="$(SCALESIM=$BASELINE scalesim_setup "$file" "$@") "
+            b_cpus+="$(SCALESIM=$BASELINE scalesim_once "$file" "$@") "
+            cp "$TMP/out" "$TMP/baseline.json"
+        fi
     done
+    cp "$TMP/scalesim.json" "$TMP/out"
     scalesim_row "$label" "$kind" "$cpus" "$setups"
+    if [[ -n $BASELINE ]]; then
+        cp "$TMP/baseline.json" "$TMP/out"
+        scalesim_row "$label" "$kind" "$b_cpus" "$b_setups" baseline
+    fi
 }
 
 # peer_once REPORT MODEL N CMD...: one run of a peer; prints its simulation CPU and keeps
@@ -190,17 +208,26 @@ peer_row() {
 side_by_side() {
     local model=$1 file=$2
     shift 2
-    local s_cpus="" s_setups="" r_cpus="" p_cpus=""
+    local s_cpus="" s_setups="" r_cpus="" p_cpus="" b_cpus="" b_setups=""
     local raw_n=$((RAW_N[$model] / DIV)) simpy_n=$((SIMPY_N[$model] / DIV))
     for _ in $(seq "$REPS"); do
         s_setups+="$(scalesim_setup "$file" "$@") "
         s_cpus+="$(scalesim_once "$file" "$@") "
         cp "$TMP/out" "$TMP/scalesim.json"
+        if [[ -n $BASELINE ]]; then
+            b_setups+="$(SCALESIM=$BASELINE scalesim_setup "$file" "$@") "
+            b_cpus+="$(SCALESIM=$BASELINE scalesim_once "$file" "$@") "
+            cp "$TMP/out" "$TMP/baseline.json"
+        fi
         [[ -n $RAW ]] && r_cpus+="$(peer_once "$TMP/raw.json" "$model" "$raw_n" "$RAW") "
         [[ -n $PY ]] && p_cpus+="$(peer_once "$TMP/simpy.json" "$model" "$simpy_n" "$PY" "$PEERS/python/simpy_bench.py") "
     done
     cp "$TMP/scalesim.json" "$TMP/out"
     scalesim_row "$model" "$model" "$s_cpus" "$s_setups"
+    if [[ -n $BASELINE ]]; then
+        cp "$TMP/baseline.json" "$TMP/out"
+        scalesim_row "$model" "$model" "$b_cpus" "$b_setups" baseline
+    fi
     [[ -n $RAW ]] && peer_row rust-raw "$model" "$raw_n" "$r_cpus" "$TMP/raw.json"
     [[ -n $PY ]] && peer_row simpy "$model" "$simpy_n" "$p_cpus" "$TMP/simpy.json"
     return 0
@@ -222,11 +249,13 @@ for model in $MODELS; do
         inflight)
             file=benches/models/inflight-100k.json
             if ((QUICK)); then d=(0.3s 300s); else d=(3s 3000s); fi
+            export SETUP_DURATION=1ns
             run_scalesim inflight-100k "$file" inflight --set "duration=${d[0]}"
             # Control: the same model with 100 users (about 100 requests in flight, a small
             # calendar) run 1000 times longer, so it serves as many customers.
             run_scalesim inflight-100 "$file" inflight --set "duration=${d[1]}" \
                 --set workloads.users.arrivals.closed.users=100
+            unset SETUP_DURATION
             ;;
         *) echo "unknown model $model" >&2; exit 2 ;;
     esac
@@ -261,13 +290,13 @@ while read -r tool model n events cpu wq engine setup; do
     [[ $setup != - ]] && echo "$tool $model $eps $(eps_of "$events" "$(awk -v a="$cpu" -v b="$setup" 'BEGIN { print a - b }')")" >>"$TMP/eps"
 done <"$ROWS"
 echo
-echo "CPU s: median CPU of the run; setup: scalesim's fixed cost in it (same command, duration 1ns, no events)."
+echo "CPU s: median CPU of the run; setup: scalesim's fixed cost in it (same command, duration 1ms: next to no events)."
 echo "Wq: mean wait in queues (time unit: mean service time; ms for scalesim). engine ev: events scalesim's engine handled."
 
 if grep -q ' inflight-100k ' "$TMP/eps" 2>/dev/null; then
     echo
     awk '
-        { eps[$2] = $3; net[$2] = $4 }
+        $1 == "scalesim" { eps[$2] = $3; net[$2] = $4 }
         END {
             printf "calendar at size: 100,000 requests in flight: %.2f M events/s (%.2f M without set-up)", eps["inflight-100k"] / 1e6, net["inflight-100k"] / 1e6
             if (net["inflight-100"] > 0) printf ";\n  without set-up that is %.2fx the same model with 100 in flight (%.2f M)", net["inflight-100k"] / net["inflight-100"], net["inflight-100"] / 1e6
