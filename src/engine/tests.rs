@@ -156,3 +156,50 @@ fn marking_an_instance_down_changes_its_groups_live_members() {
     sim.set_up(1, true);
     assert_eq!(sim.context().groups[0].live(), [0, 1, 2]);
 }
+
+/// Writes (op 2) to the first member when it is live, everything else to the last live one.
+#[derive(Debug)]
+struct WritesFirst {
+    primary: InstanceId,
+}
+
+impl Pick for WritesFirst {
+    fn pick(
+        &mut self,
+        _from: InstanceId,
+        op: u8,
+        key: u64,
+        live: &[InstanceId],
+    ) -> Option<InstanceId> {
+        assert_eq!(key, 42);
+        if op == 2 {
+            live.contains(&self.primary).then_some(self.primary)
+        } else {
+            live.last().copied()
+        }
+    }
+}
+
+#[test]
+fn a_group_with_a_picker_routes_by_op_over_its_live_members() {
+    let mut g = Group::new("db".into(), vec![3, 4, 5])
+        .with_picker(Some(Box::new(WritesFirst { primary: 3 })));
+    assert_eq!(g.pick_for(CLIENT, 2, 42), Some(3));
+    assert_eq!(g.pick_for(CLIENT, 1, 42), Some(5));
+    let mut up = vec![true; 6];
+    up[3] = false;
+    up[5] = false;
+    g.refresh(&up);
+    assert_eq!(
+        g.pick_for(CLIENT, 2, 42),
+        None,
+        "no live primary: a write is unavailable"
+    );
+    assert_eq!(g.pick_for(CLIENT, 1, 42), Some(4));
+    // Without a picker, pick_for takes the live members in turn.
+    let mut plain = Group::new("s".into(), vec![7, 8]);
+    assert_eq!(
+        [plain.pick_for(CLIENT, 2, 42), plain.pick_for(CLIENT, 2, 42)],
+        [Some(7), Some(8)]
+    );
+}
