@@ -163,27 +163,43 @@ scalesim_row() {
         "$(median <<<"$setups")"
 }
 
-# run_scalesim LABEL MODEL_FILE MODEL_KIND [--set ...]: REPS runs and their row.
+# scalesim_round: one set-up run and one run of scalesim, and of the BASELINE build when
+# given, with the arguments of the model's `run` (MODEL_FILE [--set ...]). Their CPU times
+# are appended to $TMP/TOOL.cpus and $TMP/TOOL.setups, their last JSON kept in $TMP/TOOL.json.
+scalesim_round() {
+    local tool bin
+    for tool in scalesim baseline; do
+        bin=$SCALESIM
+        if [[ $tool == baseline ]]; then
+            [[ -n $BASELINE ]] || continue
+            bin=$BASELINE
+        fi
+        echo -n "$(SCALESIM=$bin scalesim_setup "$@") " >>"$TMP/$tool.setups"
+        echo -n "$(SCALESIM=$bin scalesim_once "$@") " >>"$TMP/$tool.cpus"
+        cp "$TMP/out" "$TMP/$tool.json"
+    done
+}
+
+# scalesim_rows LABEL KIND: the rows of the rounds since the last call (scalesim, then the
+# baseline build), and a fresh start for the next model.
+scalesim_rows() {
+    local tool
+    for tool in scalesim baseline; do
+        [[ -f $TMP/$tool.json ]] || continue
+        cp "$TMP/$tool.json" "$TMP/out"
+        scalesim_row "$1" "$2" "$(cat "$TMP/$tool.cpus")" "$(cat "$TMP/$tool.setups")" "$tool"
+        rm -f "$TMP/$tool.json" "$TMP/$tool.cpus" "$TMP/$tool.setups"
+    done
+}
+
+# run_scalesim LABEL MODEL_FILE MODEL_KIND [--set ...]: REPS runs and their rows.
 run_scalesim() {
     local label=$1 file=$2 kind=$3
     shift 3
-    local cpus="" setups="" b_cpus="" b_setups=""
     for _ in $(seq "$REPS"); do
-        setups+="$(scalesim_setup "$file" "$@") "
-        cpus+="$(scalesim_once "$file" "$@") "
-        cp "$TMP/out" "$TMP/scalesim.json"
-        if [[ -n $BASELINE ]]; then
-            b_setups+="$(SCALESIM=$BASELINE scalesim_setup "$file" "$@") "
-            b_cpus+="$(SCALESIM=$BASELINE scalesim_once "$file" "$@") "
-            cp "$TMP/out" "$TMP/baseline.json"
-        fi
+        scalesim_round "$file" "$@"
     done
-    cp "$TMP/scalesim.json" "$TMP/out"
-    scalesim_row "$label" "$kind" "$cpus" "$setups"
-    if [[ -n $BASELINE ]]; then
-        cp "$TMP/baseline.json" "$TMP/out"
-        scalesim_row "$label" "$kind" "$b_cpus" "$b_setups" baseline
-    fi
+    scalesim_rows "$label" "$kind"
 }
 
 # peer_once REPORT MODEL N CMD...: one run of a peer; prints its simulation CPU and keeps
@@ -208,26 +224,14 @@ peer_row() {
 side_by_side() {
     local model=$1 file=$2
     shift 2
-    local s_cpus="" s_setups="" r_cpus="" p_cpus="" b_cpus="" b_setups=""
+    local r_cpus="" p_cpus=""
     local raw_n=$((RAW_N[$model] / DIV)) simpy_n=$((SIMPY_N[$model] / DIV))
     for _ in $(seq "$REPS"); do
-        s_setups+="$(scalesim_setup "$file" "$@") "
-        s_cpus+="$(scalesim_once "$file" "$@") "
-        cp "$TMP/out" "$TMP/scalesim.json"
-        if [[ -n $BASELINE ]]; then
-            b_setups+="$(SCALESIM=$BASELINE scalesim_setup "$file" "$@") "
-            b_cpus+="$(SCALESIM=$BASELINE scalesim_once "$file" "$@") "
-            cp "$TMP/out" "$TMP/baseline.json"
-        fi
+        scalesim_round "$file" "$@"
         [[ -n $RAW ]] && r_cpus+="$(peer_once "$TMP/raw.json" "$model" "$raw_n" "$RAW") "
         [[ -n $PY ]] && p_cpus+="$(peer_once "$TMP/simpy.json" "$model" "$simpy_n" "$PY" "$PEERS/python/simpy_bench.py") "
     done
-    cp "$TMP/scalesim.json" "$TMP/out"
-    scalesim_row "$model" "$model" "$s_cpus" "$s_setups"
-    if [[ -n $BASELINE ]]; then
-        cp "$TMP/baseline.json" "$TMP/out"
-        scalesim_row "$model" "$model" "$b_cpus" "$b_setups" baseline
-    fi
+    scalesim_rows "$model" "$model"
     [[ -n $RAW ]] && peer_row rust-raw "$model" "$raw_n" "$r_cpus" "$TMP/raw.json"
     [[ -n $PY ]] && peer_row simpy "$model" "$simpy_n" "$p_cpus" "$TMP/simpy.json"
     return 0
