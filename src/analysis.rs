@@ -52,11 +52,33 @@ pub struct ServiceEstimate {
     pub method: String,
 }
 
+/// An analytic estimate of one number a component kind reports (beyond a service's queue
+/// estimate): the run table shows it beside the simulated value of the same metric, and a
+/// warning points out a simulated value farther from it than `tolerance`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct MetricEstimate {
+    /// The metric it estimates, as the kind declares it (`components.NAME.total.METRIC`).
+    pub metric: String,
+    /// The estimated value.
+    pub value: f64,
+    /// How it was computed, for people (e.g. "exact over 1000000 keys").
+    pub method: String,
+    /// How far (absolute) the simulated value may be from it before a warning points it out.
+    pub tolerance: f64,
+    /// What can explain a divergence, when known; ends the warning.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub caveat: String,
+}
+
 /// Estimates for a whole model.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
 pub struct Estimates {
     /// Per service, by component name (file order).
     pub services: Vec<(String, ServiceEstimate)>,
+    /// Estimates of other metrics, per component that has some (file order): see
+    /// [`MetricEstimate`].
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub metrics: Vec<(String, Vec<MetricEstimate>)>,
     /// Per workload: estimated request rate per second and mean response time, ms
     /// (infinite, JSON null, when a service on its path is unstable).
     #[serde(deserialize_with = "workload_estimates")]
@@ -208,8 +230,9 @@ pub fn estimate(model: &Model) -> Estimates {
             rates[i] = lo;
         }
     }
-    let (services, response_ms, settled) = solve(model, &rates);
+    let (services, response_ms, settled, flows) = solve(model, &rates);
     let mut warnings = crate::model::lint(model);
+    let metrics = metric_estimates(model, &flows, &mut warnings);
     if !settled {
         warnings.push(format!(
             "the flows over route steps do not settle after {MAX_ROUTE_PASSES} passes: requests come back at least as often as they arrive (as through a call into a component whose route leads back to the caller), so these estimates are meaningless"
@@ -236,9 +259,28 @@ pub fn estimate(model: &Model) -> Estimates {
         .collect();
     Estimates {
         services,
+        metrics,
         workloads,
         warnings,
     }
+}
+
+/// The estimates each kind makes of its own metrics, for the settled `flows`; a kind may
+/// add warnings about what it found.
+fn metric_estimates(
+    model: &Model,
+    flows: &[Flow],
+    warnings: &mut Vec<String>,
+) -> Vec<(String, Vec<MetricEstimate>)> {
+    let mut all = Vec::new();
+    for (g, c) in model.components.iter().enumerate() {
+        let net = Network { model, group: g };
+        let mine = c.kind.metric_estimates(&net, &flows[g], warnings);
+        if !mine.is_empty() {
+            all.push((c.name.clone(), mine));
+        }
+    }
+    all
 }
 
 fn open_rate(model: &Model, a: &Arrivals) -> f64 {
@@ -262,9 +304,12 @@ const MAX_ROUTE_PASSES: usize = 10_000;
 /// The iterations stop when no value changes by more than this, relatively.
 const ROUTE_TOLERANCE: f64 = 1e-12;
 
-/// Propagates flows for given workload rates; returns service estimates, the mean
-/// response time of each workload (ms), and whether the flows over route edges settled.
-fn solve(model: &Model, rates: &[f64]) -> (Vec<(String, ServiceEstimate)>, Vec<f64>, bool) {
+/// What [`solve`] finds: the service estimates, the mean response time of each workload
+/// (ms), whether the flows over route edges settled, and the flow into each component.
+type Solution = (Vec<(String, ServiceEstimate)>, Vec<f64>, bool, Vec<Flow>);
+
+/// Propagates flows for given workload rates.
+fn solve(model: &Model, rates: &[f64]) -> Solution {
     let n = model.components.len();
     let k = model.classes.len();
     let mut external: Vec<Flow> = (0..n).map(|_| Flow::new(k)).collect();
@@ -321,7 +366,7 @@ fn solve(model: &Model, rates: &[f64]) -> (Vec<(String, ServiceEstimate)>, Vec<f
         .iter()
         .map(|w| response_ms[w.target as usize])
         .collect();
-    (services, workload_ms, settled)
+    (services, workload_ms, settled, flows)
 }
 
 /// One pass down the call graph, callers before callees: each component adds the requests

@@ -11,7 +11,7 @@ pub mod load_balancer;
 pub mod op;
 pub mod service;
 
-use crate::analysis::{Flow, Network, ServiceEstimate};
+use crate::analysis::{Flow, MetricEstimate, Network, ServiceEstimate};
 use crate::engine::{Component, InstanceId, Pick};
 use crate::metrics::MetricDecl;
 use crate::model::graph::Link;
@@ -129,6 +129,19 @@ pub trait Kind: std::fmt::Debug + Send + Sync {
     ) -> (f64, Option<ServiceEstimate>) {
         let _ = (net, flow, response_ms);
         (0.0, None)
+    }
+
+    /// Analytic estimates of metrics the kind declares, other than a service's queue
+    /// estimate, for the settled flow `flow` arriving at it; `warnings` takes what the
+    /// estimate finds worth a user's attention. The default estimates nothing.
+    fn metric_estimates(
+        &self,
+        net: &Network,
+        flow: &Flow,
+        warnings: &mut Vec<String>,
+    ) -> Vec<MetricEstimate> {
+        let _ = (net, flow, warnings);
+        Vec::new()
     }
 
     /// One draw of the response time (ms) of a request of class `class` whose mean is

@@ -61,6 +61,39 @@ pub struct RunOutput {
     pub warnings: Vec<String>,
 }
 
+/// A warning for each metric estimate that the simulated value (the mean over `runs`) is
+/// farther from than its tolerance.
+fn divergences(estimates: &Estimates, runs: &[RunResult]) -> Vec<String> {
+    let mut warnings = Vec::new();
+    for (name, list) in &estimates.metrics {
+        for e in list {
+            let values: Vec<f64> = runs
+                .iter()
+                .filter_map(|r| r.components.get(name)?.total.get(&e.metric).copied())
+                .collect();
+            if values.is_empty() {
+                continue;
+            }
+            let simulated = values.iter().sum::<f64>() / values.len() as f64;
+            if (simulated - e.value).abs() > e.tolerance {
+                warnings.push(format!(
+                    "components.{name}.{}: simulated {} is far from the estimated {} ({}){}",
+                    e.metric,
+                    table::num(simulated),
+                    table::num(e.value),
+                    e.method,
+                    if e.caveat.is_empty() {
+                        String::new()
+                    } else {
+                        format!("; {}", e.caveat)
+                    }
+                ));
+            }
+        }
+    }
+    warnings
+}
+
 impl RunOutput {
     /// Assembles the output of `runs` of `model`.
     pub fn new(
@@ -82,6 +115,7 @@ impl RunOutput {
                 ));
             }
         }
+        warnings.extend(divergences(&estimates, &runs));
         let summary = if runs.len() > 1 {
             summarize(&runs)
         } else {

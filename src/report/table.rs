@@ -260,6 +260,12 @@ fn component_table(model: &Model, out: &RunOutput) -> String {
             .iter()
             .find(|(n, _)| n == name)
             .map(|(_, e)| e);
+        let other = out
+            .estimates
+            .metrics
+            .iter()
+            .find(|(n, _)| n == name)
+            .map_or(&[][..], |(_, e)| e.as_slice());
         let rows: Vec<(&str, &IndexMap<String, f64>, &Detail)> = if c.instances.len() > 1 {
             std::iter::once(("(all)", &c.total, &c.detail))
                 .chain(
@@ -307,9 +313,11 @@ fn component_table(model: &Model, out: &RunOutput) -> String {
                     Shape::Distribution => String::new(),
                 });
                 if col.estimate {
+                    let own = other.iter().find(|e| e.metric == d.name).map(|e| e.value);
                     row.push(
-                        est.filter(|_| is_total && dc.estimate)
-                            .and_then(|e| estimate_of(e, d.name))
+                        est.and_then(|e| estimate_of(e, d.name))
+                            .or(own)
+                            .filter(|_| is_total && dc.estimate)
                             .map(|v| show(d, v))
                             .unwrap_or_default(),
                     );
@@ -378,6 +386,22 @@ pub fn check_table(model: &Model, est: &Estimates) -> String {
     }
     s.push_str(&t.to_string());
     s.push('\n');
+    if !est.metrics.is_empty() {
+        let mut t = new_table(&["component", "metric", "estimate", "method"]);
+        for (name, list) in &est.metrics {
+            for e in list {
+                t.add_row(vec![
+                    name.clone(),
+                    e.metric.clone(),
+                    num(e.value),
+                    e.method.clone(),
+                ]);
+            }
+        }
+        s.push('\n');
+        s.push_str(&t.to_string());
+        s.push('\n');
+    }
     let mut t = new_table(&["workload", "requests/s", "est. response ms"]);
     for (name, rate, r) in &est.workloads {
         t.add_row(vec![name.clone(), num(*rate), num(*r)]);
