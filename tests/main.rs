@@ -12,6 +12,7 @@ mod limits;
 mod mistakes;
 mod models;
 mod outside_world;
+mod shards;
 mod support;
 mod tables;
 mod validation;

@@ -10,6 +10,7 @@
 pub mod load_balancer;
 pub mod op;
 pub mod service;
+pub mod shards;
 
 use crate::analysis::{Flow, MetricEstimate, Network, ServiceEstimate};
 use crate::engine::{Component, InstanceId, Pick};

@@ -4,6 +4,7 @@
 
 use crate::distributions::{Distribution, DistributionSpec};
 use crate::error::{Errors, ModelError, did_you_mean};
+use crate::time::SimDuration;
 
 /// Name lookups shared by the validators: component names in file order (a component's
 /// index is its group id), class names, and each component's first instance and replicas.
@@ -16,6 +17,8 @@ pub struct Resolver<'a> {
     pub first_instance: &'a [u32],
     /// Instances of each component.
     pub replicas: &'a [u32],
+    /// Simulated time of a run, warm-up included (zero when the model's is invalid).
+    pub duration: SimDuration,
 }
 
 impl Resolver<'_> {

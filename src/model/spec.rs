@@ -8,6 +8,7 @@ use super::resolve::Resolver;
 use crate::components::ComponentKind;
 pub use crate::components::load_balancer::spec::*;
 pub use crate::components::service::spec::*;
+pub use crate::components::shards::spec::*;
 use crate::distributions::DistributionSpec;
 use crate::error::Errors;
 use crate::time::DurationSpec;
@@ -333,6 +334,8 @@ component_kinds! {
     "service" => Service(ServiceSpec, crate::components::service::validate::service),
     /// Spreads calls over the instances of its backends.
     "load_balancer" => LoadBalancer(LoadBalancerSpec, crate::components::load_balancer::validate::balancer),
+    /// Sends each request to the component that owns its key: hash mod N, consistent hashing, key ranges.
+    "shards" => Shards(ShardsSpec, crate::components::shards::validate::shards),
 }
 
 impl JsonSchema for ComponentSpec {

@@ -152,6 +152,7 @@ pub fn validate(
         classes: &classes,
         first_instance: &first_instance,
         replicas: &replicas,
+        duration,
     };
     let mut components = Vec::with_capacity(names.len());
     for (i, (name, c)) in spec.components.iter().enumerate() {
