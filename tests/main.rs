@@ -4,6 +4,7 @@ mod bad_input;
 mod behaviour;
 mod capacity;
 mod cli;
+mod data_tier_fuzz;
 mod determinism;
 mod experiments;
 mod fuzz;
