@@ -521,3 +521,41 @@ fn a_sweep_marks_the_points_whose_runs_stopped_early() {
     );
     assert!(!stdout.contains("rate=50,"), "{stdout}");
 }
+
+#[test]
+fn a_ring_over_its_point_limit_is_refused_before_it_is_built() {
+    // 5,000 shards of 10,000 points each would be a 50-million-point ring (about 1.4 GB
+    // when it was built before the check): refused within 300 MB of address space.
+    let dir = tempfile::tempdir().unwrap();
+    let mut components = serde_json::Map::new();
+    for i in 0..5000 {
+        components.insert(
+            format!("s{i}"),
+            json!({"kind": "service", "service_time": {"constant": "1ms"}}),
+        );
+    }
+    let shards: Vec<String> = (0..5000).map(|i| format!("s{i}")).collect();
+    components.insert(
+        "front".into(),
+        json!({"kind": "shards", "shards": shards,
+                           "strategy": {"consistent": {"vnodes": 10000}}}),
+    );
+    let model = json!({"duration": "1s",
+        "workloads": {"w": {"arrivals": {"poisson": {"rate": 100}}, "target": "front"}},
+        "components": components});
+    let path = dir.path().join("ring.json");
+    std::fs::write(&path, model.to_string()).unwrap();
+    let out = std::process::Command::new("bash")
+        .arg("-c")
+        .arg("ulimit -v 300000; exec \"$0\" check \"$1\"")
+        .arg(env!("CARGO_BIN_EXE_scalesim"))
+        .arg(&path)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("components.front.strategy.consistent.vnodes"),
+        "{stderr}"
+    );
+}

@@ -161,7 +161,7 @@ impl Validator<'_, '_> {
                 members,
             }),
             StrategySpec::Consistent(c) => {
-                let vnodes = self.vnodes(c, members.len());
+                let vnodes = self.vnodes(c, members.len())?;
                 let named: Vec<(ShardIndex, &str)> = members
                     .iter()
                     .map(|m| (*m, self.shards[*m as usize].name.as_str()))
@@ -198,13 +198,14 @@ impl Validator<'_, '_> {
     }
 
     /// Points per shard of a ring: between 1 and [`MAX_VNODES`], and at most
-    /// [`MAX_RING_POINTS`] in all.
-    fn vnodes(&mut self, c: &ConsistentSpec, shards: usize) -> u32 {
+    /// [`MAX_RING_POINTS`] in all; `None` (and an error) otherwise, so that no ring beyond
+    /// the limit is built only to be refused.
+    fn vnodes(&mut self, c: &ConsistentSpec, shards: usize) -> Option<u32> {
         let p = join(self.path, "strategy.consistent.vnodes");
         let v = c.vnodes.unwrap_or(DEFAULT_VNODES);
         if v == 0 || v > MAX_VNODES {
             self.push(p, format!("must be between 1 and {MAX_VNODES}, got {v}"));
-            return v.clamp(1, MAX_VNODES);
+            return None;
         }
         let points = u64::from(v) * shards as u64;
         if points > MAX_RING_POINTS {
@@ -214,8 +215,9 @@ impl Validator<'_, '_> {
                     "{v} points for each of {shards} shards make {points} ring points, more than the {MAX_RING_POINTS} allowed"
                 ),
             );
+            return None;
         }
-        v
+        Some(v)
     }
 
     /// A range table at `p`: contiguous from key 0, each range non-empty, only the last
