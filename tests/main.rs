@@ -5,6 +5,7 @@ mod behaviour;
 mod capacity;
 mod cli;
 mod data_tier_fuzz;
+mod database;
 mod determinism;
 mod experiments;
 mod fuzz;

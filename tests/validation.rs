@@ -1570,3 +1570,144 @@ fn x4_fan_out_estimate_uses_the_callees_distribution() {
         "estimated {got} ms, exact {exact} ms"
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// Databases: replication lag and stale reads (D1), quorum availability (D2).
+// ---------------------------------------------------------------------------------------------
+
+/// Writes at `write_rate` per key per second to each of 100 uniform keys, and 20 reads
+/// per key per second, straight to a database whose writes reach its `replicas` after
+/// `lag`, and whose reads go where `reads` says (`balance` random). Instant service, so a
+/// read comes at a random time.
+fn replicated(write_rate: f64, lag: Value, replicas: u32, reads: &str, secs: u32) -> Value {
+    let keys = 100u32;
+    let reads_per_s = 20.0 * f64::from(keys);
+    let writes_per_s = write_rate * f64::from(keys);
+    let total = reads_per_s + writes_per_s;
+    let mut db = json!({"kind": "database", "replicas": replicas, "workers": 64,
+                        "service_time": {"constant": "0ms"}, "reads": reads,
+                        "replication": {"async": {"lag": lag}}});
+    if reads != "primary" {
+        db["balance"] = json!("random");
+    }
+    json!({
+        "duration": format!("{secs}s"), "warmup": "5s",
+        "workloads": {"w": {"arrivals": {"poisson": {"rate": total}},
+                            "classes": {"read": reads_per_s / total, "write": writes_per_s / total},
+                            "keys": {"uniform": {"keys": keys}}, "target": "db"}},
+        "components": {"db": db}
+    })
+}
+
+fn stale_share(r: &RunResult) -> f64 {
+    total(r, "db", "stale_share")
+}
+
+#[test]
+fn d1_replica_stale_reads() {
+    // ../shared/validation D1: Poisson writes at λ per key, a read at a random time on a
+    // replica that applies each write after its lag (newest version wins) is stale with
+    // P(L > A), A ~ Exp(λ) the age of the key's newest write.
+    let case = "replica_stale_reads";
+    let rows: [(f64, &str, f64, u32); 6] = [
+        (1.0, "constant", 0.1, 400),
+        (1.0, "exponential", 0.1, 400),
+        (10.0, "constant", 0.1, 60),
+        (10.0, "exponential", 0.1, 60),
+        (1.0, "constant", 1.0, 200),
+        (1.0, "exponential", 1.0, 200),
+    ];
+    for (rate, law, lag, secs) in rows {
+        let (lag_json, params) = if law == "constant" {
+            (
+                json!({"constant": format!("{lag}s")}),
+                vec![
+                    ("write_rate_per_key", json!(rate)),
+                    ("replication_lag", json!("constant")),
+                    ("lag", json!(lag)),
+                    ("read", json!("random time, served by a replica")),
+                ],
+            )
+        } else {
+            (
+                json!({"exponential": {"mean": format!("{lag}s")}}),
+                vec![
+                    ("write_rate_per_key", json!(rate)),
+                    ("lag_mean", json!(lag)),
+                ],
+            )
+        };
+        let label = format!("{case} λ={rate} {law} lag {lag}s");
+        let mut e = Experiment::run(&label, replicated(rate, lag_json, 1, "replicas", secs), 10);
+        let r = reference(case, "prob_stale_read", &params);
+        e.check("P(stale)", &stale_share, r, B_MEAN, G_MEAN);
+        e.finish();
+    }
+}
+
+#[test]
+fn d1_stale_reads_spread_over_the_primary_and_two_replicas() {
+    // Reads evenly over the 3 copies, constant lag 0.1 s, λ = 1: (2/3)(1 − e^{−0.1}).
+    let case = "replica_stale_reads";
+    let m = replicated(1.0, json!({"constant": "100ms"}), 2, "any", 400);
+    let mut e = Experiment::run("stale reads over 3 copies", m, 10);
+    let r = reference(case, "prob_stale_read", &[("replicas", json!(2))]);
+    e.check("P(stale)", &stale_share, r, B_MEAN, G_MEAN);
+    e.finish();
+}
+
+#[test]
+fn d1_read_your_writes_violation() {
+    // A client reads its key 50 ms after its own write was acknowledged, from a replica
+    // whose lag is exponential with mean 100 ms: it misses the write with probability
+    // P(L > 0.05) = e^{−0.5}. Keys are drawn from a billion, so no one else writes them.
+    let case = "replica_stale_reads";
+    let m = json!({
+        "duration": "200s", "warmup": "5s",
+        "workloads": {"w": {"arrivals": {"poisson": {"rate": 200}}, "classes": {"update": 1.0},
+                            "keys": {"uniform": {"keys": 1_000_000_000u64}}, "target": "app"}},
+        "components": {
+            "app": {"kind": "service", "workers": 1000, "handler": [
+                {"call": "db", "op": "write"}, {"work": {"constant": "50ms"}},
+                {"call": "db", "op": "read"}]},
+            "db": {"kind": "database", "replicas": 1, "workers": 64,
+                   "service_time": {"constant": "0ms"},
+                   "replication": {"async": {"lag": {"exponential": {"mean": "100ms"}}}}}}
+    });
+    let mut e = Experiment::run("read your writes", m, 10);
+    let r = reference(
+        case,
+        "prob_read_your_writes_violation",
+        &[("read_after_own_write_delay", json!(0.05))],
+    );
+    e.check("P(violation)", &stale_share, r, B_MEAN, G_MEAN);
+    e.finish();
+}
+
+#[test]
+fn d2_quorum_availability_formula() {
+    // ../shared/validation D2, the part that needs no faults: each node up a share
+    // a = MTTF/(MTTF+MTTR) of the time, a quorum of q of n nodes up Σ_{k≥q} C(n,k)a^k(1−a)^{n−k}
+    // (class E; the table prints 6 decimals). The runs with crashing nodes come with faults.
+    use scalesim::components::database::quorum_availability;
+    let text = include_str!("validation/cases.jsonl");
+    let mut checked = 0;
+    for line in text.lines() {
+        let c: Value = serde_json::from_str(line).unwrap();
+        if c["case"] != "quorum_availability" {
+            continue;
+        }
+        let p = &c["params"];
+        let (mttf, mttr) = (p["MTTF"].as_f64().unwrap(), p["MTTR"].as_f64().unwrap());
+        let nodes = p["nodes"].as_u64().unwrap() as u32;
+        let quorum = p["quorum"].as_u64().unwrap() as u32;
+        let got = quorum_availability(nodes, quorum, mttf / (mttf + mttr));
+        let want = c["value"].as_f64().unwrap();
+        assert!(
+            (got - want).abs() <= 5e-7,
+            "{nodes} nodes, quorum {quorum}: {got} against {want}"
+        );
+        checked += 1;
+    }
+    assert_eq!(checked, 4, "the four rows of D2");
+}

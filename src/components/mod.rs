@@ -7,6 +7,7 @@
 //! A new kind touches: one variant of `model::spec::ComponentSpec` (with its spec type and
 //! the line that validates it), and its own module here.
 
+pub mod database;
 pub mod load_balancer;
 pub mod op;
 pub mod service;

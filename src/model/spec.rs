@@ -6,6 +6,7 @@
 
 use super::resolve::Resolver;
 use crate::components::ComponentKind;
+pub use crate::components::database::spec::*;
 pub use crate::components::load_balancer::spec::*;
 pub use crate::components::service::spec::*;
 pub use crate::components::shards::spec::*;
@@ -336,6 +337,8 @@ component_kinds! {
     "load_balancer" => LoadBalancer(LoadBalancerSpec, crate::components::load_balancer::validate::balancer),
     /// Sends each request to the component that owns its key: hash mod N, consistent hashing, key ranges.
     "shards" => Shards(ShardsSpec, crate::components::shards::validate::shards),
+    /// A primary with read replicas, or quorum copies, holding versioned keys.
+    "database" => Database(DatabaseSpec, crate::components::database::validate::database),
 }
 
 impl JsonSchema for ComponentSpec {

@@ -1,0 +1,205 @@
+//! How calls to a database choose a copy: writes go to the primary; reads to the primary,
+//! the replicas or any copy, balanced by the database's policy; with a quorum, every call
+//! to the coordinator the policy picks. A call a copy hands on to its own database (a write
+//! that reached a replica, a read that must see its client's own write) goes to the primary.
+
+use super::state::Loads;
+use super::{Balance, Reads};
+use crate::components::op::Op;
+use crate::engine::{InstanceId, Pick};
+use crate::random::{Rng, mix64};
+use rand::RngExt;
+
+/// The picker of one database's group in one run.
+#[derive(Debug)]
+pub struct DatabasePicker {
+    first: InstanceId,
+    count: u32,
+    reads: Reads,
+    balance: Balance,
+    rng: Rng,
+    cursor: usize,
+    /// Requests at each copy, kept by the copies.
+    loads: Loads,
+}
+
+impl DatabasePicker {
+    /// The picker of copies `first..first + count`, reading their `loads`.
+    pub fn new(
+        first: InstanceId,
+        count: u32,
+        reads: Reads,
+        balance: Balance,
+        rng: Rng,
+        loads: Loads,
+    ) -> Self {
+        DatabasePicker {
+            first,
+            count,
+            reads,
+            balance,
+            rng,
+            cursor: 0,
+            loads,
+        }
+    }
+
+    #[inline]
+    fn is_member(&self, i: InstanceId) -> bool {
+        i.wrapping_sub(self.first) < self.count
+    }
+
+    #[inline]
+    fn load(&self, i: InstanceId) -> u32 {
+        self.loads[(i - self.first) as usize].get()
+    }
+
+    /// The primary, if it is up (`live` is in member order, the primary first).
+    #[inline]
+    fn primary(&self, live: &[InstanceId]) -> Option<InstanceId> {
+        live.first().copied().filter(|i| *i == self.first)
+    }
+
+    /// One of `candidates` (not empty), by the balancing policy.
+    fn balanced(&mut self, key: u64, candidates: &[InstanceId]) -> InstanceId {
+        let n = candidates.len();
+        let j = match self.balance {
+            Balance::RoundRobin => {
+                let j = self.cursor % n;
+                self.cursor = j + 1;
+                j
+            }
+            Balance::Random => self.rng.random_range(0..n),
+            Balance::HashKey => (mix64(key) % n as u64) as usize,
+            Balance::LeastConnections => {
+                // From a rotating start, so ties do not always favour one copy.
+                let start = self.cursor % n;
+                self.cursor = self.cursor.wrapping_add(1);
+                (0..n)
+                    .map(|i| (start + i) % n)
+                    .min_by_key(|j| self.load(candidates[*j]))
+                    .unwrap_or(start)
+            }
+            Balance::PowerOfChoices => {
+                let a = self.rng.random_range(0..n);
+                if n == 1 {
+                    a
+                } else {
+                    // A second, distinct copy.
+                    let b = (a + 1 + self.rng.random_range(0..n - 1)) % n;
+                    if self.load(candidates[b]) < self.load(candidates[a]) {
+                        b
+                    } else {
+                        a
+                    }
+                }
+            }
+        };
+        candidates[j]
+    }
+}
+
+impl Pick for DatabasePicker {
+    fn pick(
+        &mut self,
+        from: InstanceId,
+        op: u8,
+        key: u64,
+        live: &[InstanceId],
+    ) -> Option<InstanceId> {
+        if live.is_empty() {
+            return None;
+        }
+        if self.reads == Reads::Quorum {
+            return Some(self.balanced(key, live));
+        }
+        if Op::of(op).is_write() || self.is_member(from) {
+            return self.primary(live);
+        }
+        match self.reads {
+            Reads::Primary => self.primary(live),
+            Reads::Any => Some(self.balanced(key, live)),
+            Reads::Replicas => {
+                let replicas = match self.primary(live) {
+                    Some(_) => &live[1..],
+                    None => live,
+                };
+                if replicas.is_empty() {
+                    self.primary(live)
+                } else {
+                    Some(self.balanced(key, replicas))
+                }
+            }
+            Reads::Quorum => unreachable!("handled above"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::random::stream;
+    use std::cell::Cell;
+
+    fn picker(reads: Reads, balance: Balance) -> DatabasePicker {
+        let loads: Loads = (0..3).map(|_| Cell::new(0)).collect();
+        DatabasePicker::new(10, 3, reads, balance, stream(1, "t"), loads)
+    }
+
+    const READ: u8 = Op::Read.code();
+    const WRITE: u8 = Op::Write.code();
+    const CALLER: InstanceId = 3;
+
+    #[test]
+    fn writes_go_to_the_primary_and_reads_where_the_database_says() {
+        let live = [10, 11, 12];
+        let mut p = picker(Reads::Replicas, Balance::RoundRobin);
+        assert_eq!(p.pick(CALLER, WRITE, 0, &live), Some(10));
+        let reads: Vec<_> = (0..4).map(|_| p.pick(CALLER, READ, 0, &live)).collect();
+        assert_eq!(reads, [Some(11), Some(12), Some(11), Some(12)]);
+        assert_eq!(
+            p.pick(11, READ, 0, &live),
+            Some(10),
+            "a copy hands on to the primary"
+        );
+        assert_eq!(
+            p.pick(CALLER, READ, 0, &[10]),
+            Some(10),
+            "no replica up: the primary"
+        );
+        assert_eq!(
+            p.pick(CALLER, WRITE, 0, &[11, 12]),
+            None,
+            "no primary: no write"
+        );
+        let mut p = picker(Reads::Primary, Balance::RoundRobin);
+        assert_eq!(p.pick(CALLER, Op::Unset.code(), 0, &live), Some(10));
+        let mut p = picker(Reads::Any, Balance::HashKey);
+        let a = p.pick(CALLER, READ, 77, &live);
+        assert_eq!(a, p.pick(CALLER, READ, 77, &live), "one key, one copy");
+        let mut p = picker(Reads::Quorum, Balance::RoundRobin);
+        let coordinators: Vec<_> = (0..3).map(|_| p.pick(CALLER, WRITE, 0, &live)).collect();
+        assert_eq!(coordinators, [Some(10), Some(11), Some(12)]);
+    }
+
+    #[test]
+    fn load_aware_policies_prefer_the_copy_with_fewer_requests() {
+        let live = [10, 11, 12];
+        let mut p = picker(Reads::Any, Balance::LeastConnections);
+        p.loads[0].set(4);
+        p.loads[1].set(1);
+        p.loads[2].set(3);
+        for _ in 0..5 {
+            assert_eq!(p.pick(CALLER, READ, 0, &live), Some(11));
+        }
+        let mut p = picker(Reads::Any, Balance::PowerOfChoices);
+        p.loads[0].set(9);
+        p.loads[1].set(9);
+        p.loads[2].set(0);
+        let to_idle = (0..300)
+            .filter(|_| p.pick(CALLER, READ, 0, &live) == Some(12))
+            .count();
+        // The idle copy wins whenever drawn, in 2 of the 3 pairs.
+        assert!((170..230).contains(&to_idle), "{to_idle}");
+    }
+}
