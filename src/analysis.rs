@@ -17,9 +17,20 @@
 //! their rate from the fixed point `λ = N / (Z + R(λ))`. Sources: Allen, *Probability,
 //! Statistics and Queueing Theory* (1990); Whitt, "The Queueing Network Analyzer", Bell
 //! System Tech. J. 62(9), 1983.
+//!
+//! Components that hold keys (caches) are estimated from the rate of each key reaching them
+//! ([`keyed_estimates`]): the flow pass is run once per source of keyed traffic (each
+//! workload with its key law, and each read-through cache's misses, whose key rates the
+//! cache filtered), so each such component learns the per-key rates of every stream it
+//! gets ([`Traffic`], built from [`keys::KeyRates`]). What they estimate (the share of
+//! reads that hit) then sets the probabilities of the handler branches that depend on it
+//! and the flow a cache sends on; the passes repeat until those shares settle.
+
+pub mod keys;
 
 use crate::model::Model;
 use crate::workload::Arrivals;
+use keys::{KeyRates, OPS};
 use serde::{Deserialize, Serialize};
 
 /// Estimate for one service (per instance).
@@ -87,6 +98,65 @@ pub struct Estimates {
     pub warnings: Vec<String>,
 }
 
+/// The traffic reaching a component, key by key: one [`KeyRates`] per stream (a workload's
+/// requests, a cache's misses), and the rate of requests whose keys are not known (from a
+/// trace).
+#[derive(Debug, Clone)]
+pub struct Traffic {
+    /// Per-key rates of each stream, requests per second by op code.
+    pub streams: Vec<KeyRates>,
+    /// Requests per second with no key law.
+    pub unknown: f64,
+    /// All of it as a flow (rates per class, explicit operations).
+    pub flow: Flow,
+}
+
+impl Traffic {
+    /// No traffic, of `classes` classes.
+    pub fn new(classes: usize) -> Self {
+        Traffic {
+            streams: Vec::new(),
+            unknown: 0.0,
+            flow: Flow::new(classes),
+        }
+    }
+}
+
+/// The operation (code) of requests of class `class` that ask none explicitly: the class's
+/// op in the first workload sending it.
+pub fn class_op(model: &Model, class: usize) -> u8 {
+    model
+        .workloads
+        .iter()
+        .find(|w| w.classes.iter().any(|(c, _)| usize::from(*c) == class))
+        .and_then(|w| w.ops.get(class).copied())
+        .unwrap_or(0)
+}
+
+/// What the estimate of a component that holds keys says, for the rest of the analysis.
+#[derive(Debug, Clone)]
+pub struct KeyedEstimate {
+    /// Share of its answers to reads that say it held the key ([`Found::Hit`]); the
+    /// branches of its callers' handlers follow it.
+    ///
+    /// [`Found::Hit`]: crate::engine::Found::Hit
+    pub hit_share: f64,
+    /// A keyed stream of its own it sends on (a read-through cache's misses).
+    pub sends: Option<KeyedSend>,
+}
+
+/// A stream a component sends on: the flow into group `to` (its rates per class and
+/// operation), and the rate of each key in it.
+#[derive(Debug, Clone)]
+pub struct KeyedSend {
+    /// Group it goes to.
+    pub to: usize,
+    /// Its flow.
+    pub flow: Flow,
+    /// Its per-key rates.
+    pub keys: KeyRates,
+}
+
 fn workload_estimates<'de, D: serde::Deserializer<'de>>(
     d: D,
 ) -> Result<Vec<(String, f64, f64)>, D::Error> {
@@ -109,14 +179,31 @@ pub struct Flow {
     pub pooled_rate: f64,
     /// Rate-weighted arrival SCV of the pooled part, before the balancer split it.
     pub pooled_scv_weighted: f64,
+    /// Per class, the part of its rate asking an explicit operation (a step's `op`), by op
+    /// code; empty when no caller says. The rest of a class's rate asks the request's own.
+    pub ops: Vec<[f64; OPS]>,
 }
 
-/// Where a component's estimate is computed: the model, and the component's group id.
+/// Where a component's estimate is computed: the model, the component's group id, and what
+/// the components holding keys are estimated to answer.
 pub struct Network<'a> {
     /// The model.
     pub model: &'a Model,
     /// Group id of the component.
     pub group: usize,
+    /// The keyed estimate of each component that has one.
+    pub keyed: &'a [Option<KeyedEstimate>],
+    /// The pass carries one source of keyed traffic: a component that sends a keyed stream
+    /// of its own (a read-through cache's misses) keeps the reads it gets, since its stream
+    /// is a source of its own.
+    pub by_source: bool,
+}
+
+impl Network<'_> {
+    /// The share of `group`'s answers to reads that say it held the key, when it says.
+    pub fn hit_share(&self, group: usize) -> Option<f64> {
+        self.keyed.get(group)?.as_ref().map(|k| k.hit_share)
+    }
 }
 
 impl Network<'_> {
@@ -134,7 +221,34 @@ impl Flow {
             scv_weighted: 0.0,
             pooled_rate: 0.0,
             pooled_scv_weighted: 0.0,
+            ops: Vec::new(),
         }
+    }
+    /// Records that `rate` requests per second of class `class` (already added) ask
+    /// operation `op` explicitly.
+    pub fn add_op(&mut self, class: usize, op: u8, rate: f64) {
+        if self.ops.is_empty() {
+            self.ops = vec![[0.0; OPS]; self.rate.len()];
+        }
+        if let Some(o) = self.ops.get_mut(class).and_then(|o| o.get_mut(op as usize)) {
+            *o += rate;
+        }
+    }
+    /// Requests per second by op code, a class's requests without an explicit op taking
+    /// `own(class)` (the request's own op).
+    pub fn op_rates(&self, own: impl Fn(usize) -> u8) -> [f64; OPS] {
+        let mut out = [0.0; OPS];
+        for (class, rate) in self.rate.iter().enumerate() {
+            let explicit = self.ops.get(class).copied().unwrap_or([0.0; OPS]);
+            let implicit = (rate - explicit.iter().sum::<f64>()).max(0.0);
+            for (o, x) in out.iter_mut().zip(explicit) {
+                *o += x;
+            }
+            if let Some(o) = out.get_mut(own(class) as usize) {
+                *o += implicit;
+            }
+        }
+        out
     }
     /// True when all of the flow comes through least-connections balancers over every
     /// instance: the instances then act together, close to one queue with all their workers.
@@ -167,6 +281,13 @@ impl Flow {
         self.scv_weighted += other.scv_weighted;
         self.pooled_rate += other.pooled_rate;
         self.pooled_scv_weighted += other.pooled_scv_weighted;
+        for (class, o) in other.ops.iter().enumerate() {
+            for (op, x) in o.iter().enumerate() {
+                if *x != 0.0 {
+                    self.add_op(class, op as u8, *x);
+                }
+            }
+        }
     }
     /// Largest relative change from this flow to `other`, over the total rate and the
     /// rate-weighted SCV.
@@ -205,6 +326,7 @@ pub fn estimate(model: &Model) -> Estimates {
         .iter()
         .map(|w| open_rate(model, &w.arrivals))
         .collect();
+    let keyed = keyed_estimates(model, &keyed_rates(model));
     // Closed workloads: λ = N / (Z + R(λ)), solved by bisection, a few sweeps.
     for _ in 0..3 {
         for &i in &closed {
@@ -220,7 +342,7 @@ pub fn estimate(model: &Model) -> Estimates {
                 }
                 let mid = 0.5 * (lo + hi);
                 rates[i] = mid;
-                let r = solve(model, &rates).1[i] / 1e3;
+                let r = solve(model, &rates, &keyed).1[i] / 1e3;
                 if mid * (z + r) < n && r.is_finite() {
                     lo = mid;
                 } else {
@@ -230,9 +352,9 @@ pub fn estimate(model: &Model) -> Estimates {
             rates[i] = lo;
         }
     }
-    let (services, response_ms, settled, flows) = solve(model, &rates);
+    let (services, response_ms, settled, flows) = solve(model, &rates, &keyed);
     let mut warnings = crate::model::lint(model);
-    let metrics = metric_estimates(model, &flows, &mut warnings);
+    let metrics = metric_estimates(model, &flows, &keyed, &mut warnings);
     if !settled {
         warnings.push(format!(
             "the flows over route steps do not settle after {MAX_ROUTE_PASSES} passes: requests come back at least as often as they arrive (as through a call into a component whose route leads back to the caller), so these estimates are meaningless"
@@ -265,16 +387,179 @@ pub fn estimate(model: &Model) -> Estimates {
     }
 }
 
+/// Works out the keyed estimates of `model` (its caches'), so that each component keeps
+/// what it needs to report beside the simulation. Called once a model is validated.
+pub fn prepare(model: &Model) {
+    keyed_estimates(model, &keyed_rates(model));
+}
+
+/// The workload rates the keyed estimates use: each open workload's mean rate, and a closed
+/// workload's users over their think time (its rate when answers are instant: an upper
+/// bound). Hit ratios under independent requests do not depend on the rate, so only time
+/// to live estimates and mixes of workloads feel the difference.
+fn keyed_rates(model: &Model) -> Vec<f64> {
+    model
+        .workloads
+        .iter()
+        .map(|w| match &w.arrivals {
+            Arrivals::Closed { users, think } => {
+                f64::from(*users) / (think.mean_ns() / 1e9).max(1e-9)
+            }
+            a => open_rate(model, a),
+        })
+        .collect()
+}
+
+/// Most rounds of the keyed estimates before they are taken as settled.
+const MAX_KEYED_ROUNDS: usize = 50;
+/// The rounds stop when no hit share moves more than this.
+const KEYED_TOLERANCE: f64 = 1e-9;
+
+/// The keyed estimate of every component that holds keys (`None` for the others), for
+/// workloads sending `rates` requests per second: each round passes each source of keyed
+/// traffic alone through the network (the workloads, then each cache's misses, callers
+/// first), gives each keyed component the per-key rates it gets, and asks its estimate;
+/// the rounds repeat until the hit shares, which set the branch probabilities of the
+/// next round, settle.
+pub fn keyed_estimates(model: &Model, rates: &[f64]) -> Vec<Option<KeyedEstimate>> {
+    let n = model.components.len();
+    if !model.components.iter().any(|c| c.kind.reads_keys()) {
+        return vec![None; n];
+    }
+    let order = model.graph.callers_first();
+    let laws: Vec<Option<KeyRates>> = model
+        .workloads
+        .iter()
+        .map(|w| match (&w.arrivals, model.spec.workloads.get(&w.name)) {
+            (Arrivals::Trace(_), _) | (_, None) => None,
+            (_, Some(spec)) => Some(KeyRates::of_law(spec.keys.as_ref())),
+        })
+        .collect();
+    let mut keyed: Vec<Option<KeyedEstimate>> = vec![None; n];
+    for _ in 0..MAX_KEYED_ROUNDS {
+        let mut traffic = vec![Traffic::new(model.classes.len()); n];
+        for (i, w) in model.workloads.iter().enumerate() {
+            let external = workload_flows(model, i, rates[i]);
+            let flows = propagate(model, &order, external, &keyed, true).0;
+            for (g, f) in flows.iter().enumerate() {
+                traffic[g].flow.merge(f);
+                let per_op = f.op_rates(|class| w.ops.get(class).copied().unwrap_or(0));
+                match &laws[i] {
+                    Some(law) if f.total() > 0.0 => {
+                        traffic[g].streams.push(law.scaled_law(&per_op))
+                    }
+                    None => traffic[g].unknown += f.total(),
+                    _ => {}
+                }
+            }
+        }
+        let mut next: Vec<Option<KeyedEstimate>> = vec![None; n];
+        for &g in &order {
+            let kind = &model.components[g].kind;
+            if !kind.reads_keys() {
+                continue;
+            }
+            let net = Network {
+                model,
+                group: g,
+                keyed: &keyed,
+                by_source: true,
+            };
+            let Some(est) = kind.keyed(&net, &traffic[g]) else {
+                continue;
+            };
+            if let Some(send) = &est.sends {
+                add_sent(model, &order, send, &keyed, &mut traffic);
+            }
+            next[g] = Some(est);
+        }
+        let settled = keyed.iter().zip(&next).all(|(a, b)| match (a, b) {
+            (Some(a), Some(b)) => (a.hit_share - b.hit_share).abs() <= KEYED_TOLERANCE,
+            (None, None) => true,
+            _ => false,
+        });
+        keyed = next;
+        if settled {
+            break;
+        }
+    }
+    keyed
+}
+
+/// The external flows of workload `w` alone at `rate` requests per second.
+fn workload_flows(model: &Model, w: usize, rate: f64) -> Vec<Flow> {
+    let n = model.components.len();
+    let k = model.classes.len();
+    let mut external: Vec<Flow> = (0..n).map(|_| Flow::new(k)).collect();
+    add_workload(model, w, rate, &mut external);
+    external
+}
+
+/// Adds the requests of workload `i` at `rate` per second to the flow of its target.
+fn add_workload(model: &Model, i: usize, rate: f64, external: &mut [Flow]) {
+    let w = &model.workloads[i];
+    let mut per_class = vec![0.0; model.classes.len()];
+    let mut prev = 0.0;
+    for (class, cum) in &w.classes {
+        per_class[*class as usize] += rate * (cum - prev);
+        prev = *cum;
+    }
+    let target = &model.components[w.target as usize];
+    let split = if target.replicas > 1 {
+        1.0 / f64::from(target.replicas)
+    } else {
+        1.0
+    };
+    external[w.target as usize].add(&per_class, 1.0, arrival_scv(&w.arrivals) * split);
+}
+
+/// Passes the stream `send` alone through the network and adds what reaches each
+/// component to its traffic, the per-key rates scaled op by op by how much of the stream
+/// gets there. Its requests without an explicit op are reads (a cache reads through).
+fn add_sent(
+    model: &Model,
+    order: &[usize],
+    send: &KeyedSend,
+    keyed: &[Option<KeyedEstimate>],
+    traffic: &mut [Traffic],
+) {
+    let n = model.components.len();
+    let k = model.classes.len();
+    let mut external: Vec<Flow> = (0..n).map(|_| Flow::new(k)).collect();
+    external[send.to].merge(&send.flow);
+    let read = crate::components::op::Op::Read.code();
+    let sent = send.flow.op_rates(|_| read);
+    let flows = propagate(model, order, external, keyed, true).0;
+    for (g, f) in flows.iter().enumerate() {
+        if f.total() <= 0.0 {
+            continue;
+        }
+        traffic[g].flow.merge(f);
+        let got = f.op_rates(|_| read);
+        let mut factor = [0.0; OPS];
+        for ((x, a), b) in factor.iter_mut().zip(&got).zip(&sent) {
+            *x = if *b > 0.0 { a / b } else { 0.0 };
+        }
+        traffic[g].streams.push(send.keys.scaled(&factor));
+    }
+}
+
 /// The estimates each kind makes of its own metrics, for the settled `flows`; a kind may
 /// add warnings about what it found.
 fn metric_estimates(
     model: &Model,
     flows: &[Flow],
+    keyed: &[Option<KeyedEstimate>],
     warnings: &mut Vec<String>,
 ) -> Vec<(String, Vec<MetricEstimate>)> {
     let mut all = Vec::new();
     for (g, c) in model.components.iter().enumerate() {
-        let net = Network { model, group: g };
+        let net = Network {
+            model,
+            group: g,
+            keyed,
+            by_source: false,
+        };
         let mine = c.kind.metric_estimates(&net, &flows[g], warnings);
         if !mine.is_empty() {
             all.push((c.name.clone(), mine));
@@ -308,53 +593,17 @@ const ROUTE_TOLERANCE: f64 = 1e-12;
 /// (ms), whether the flows over route edges settled, and the flow into each component.
 type Solution = (Vec<(String, ServiceEstimate)>, Vec<f64>, bool, Vec<Flow>);
 
-/// Propagates flows for given workload rates.
-fn solve(model: &Model, rates: &[f64]) -> Solution {
+/// Propagates flows for given workload rates (and the keyed estimates `keyed`).
+fn solve(model: &Model, rates: &[f64], keyed: &[Option<KeyedEstimate>]) -> Solution {
     let n = model.components.len();
     let k = model.classes.len();
     let mut external: Vec<Flow> = (0..n).map(|_| Flow::new(k)).collect();
-    for (i, w) in model.workloads.iter().enumerate() {
-        let mut per_class = vec![0.0; k];
-        let mut prev = 0.0;
-        for (class, cum) in &w.classes {
-            per_class[*class as usize] += rates[i] * (cum - prev);
-            prev = *cum;
-        }
-        let target = &model.components[w.target as usize];
-        let split = if target.replicas > 1 {
-            1.0 / f64::from(target.replicas)
-        } else {
-            1.0
-        };
-        external[w.target as usize].add(&per_class, 1.0, arrival_scv(&w.arrivals) * split);
+    for (i, rate) in rates.iter().enumerate() {
+        add_workload(model, i, *rate, &mut external);
     }
     let order = model.graph.callers_first();
-    // Route edges may form cycles: the traffic equations λ_j = γ_j + Σ_i λ_i·p_ij are solved
-    // by repeating the flow pass, each feeding the routed flows of the last one back in.
-    let mut routed: Vec<Flow> = (0..n).map(|_| Flow::new(k)).collect();
-    let mut flows = external.clone();
-    let mut settled = false;
-    for _ in 0..MAX_ROUTE_PASSES {
-        flows = external.clone();
-        for (f, r) in flows.iter_mut().zip(&routed) {
-            f.merge(r);
-        }
-        let next = flow_pass(model, &order, &mut flows);
-        let change = routed
-            .iter()
-            .zip(&next)
-            .map(|(a, b)| a.change(b))
-            .fold(0.0, f64::max);
-        routed = next;
-        if !change.is_finite() {
-            break;
-        }
-        if change <= ROUTE_TOLERANCE {
-            settled = true;
-            break;
-        }
-    }
-    let (est, response_ms) = response_pass(model, &order, &flows);
+    let (flows, settled) = propagate(model, &order, external, keyed, false);
+    let (est, response_ms) = response_pass(model, &order, &flows, keyed);
     let services = model
         .components
         .iter()
@@ -369,15 +618,65 @@ fn solve(model: &Model, rates: &[f64]) -> Solution {
     (services, workload_ms, settled, flows)
 }
 
+/// The flows into every component from the external flows `external`, callers first
+/// (`order`), and whether the flows over route edges settled. Route edges may form cycles:
+/// the traffic equations λ_j = γ_j + Σ_i λ_i·p_ij are solved by repeating the flow pass,
+/// each feeding the routed flows of the last one back in.
+fn propagate(
+    model: &Model,
+    order: &[usize],
+    external: Vec<Flow>,
+    keyed: &[Option<KeyedEstimate>],
+    by_source: bool,
+) -> (Vec<Flow>, bool) {
+    let n = model.components.len();
+    let k = model.classes.len();
+    let mut routed: Vec<Flow> = (0..n).map(|_| Flow::new(k)).collect();
+    let mut flows = external.clone();
+    let mut settled = false;
+    for _ in 0..MAX_ROUTE_PASSES {
+        flows = external.clone();
+        for (f, r) in flows.iter_mut().zip(&routed) {
+            f.merge(r);
+        }
+        let next = flow_pass(model, order, &mut flows, keyed, by_source);
+        let change = routed
+            .iter()
+            .zip(&next)
+            .map(|(a, b)| a.change(b))
+            .fold(0.0, f64::max);
+        routed = next;
+        if !change.is_finite() {
+            break;
+        }
+        if change <= ROUTE_TOLERANCE {
+            settled = true;
+            break;
+        }
+    }
+    (flows, settled)
+}
+
 /// One pass down the call graph, callers before callees: each component adds the requests
 /// it sends on to the flows of its callees, and returns the flows its routes hand on (to be
 /// added in the next pass, as routes may lead back up).
-fn flow_pass(model: &Model, order: &[usize], flows: &mut [Flow]) -> Vec<Flow> {
+fn flow_pass(
+    model: &Model,
+    order: &[usize],
+    flows: &mut [Flow],
+    keyed: &[Option<KeyedEstimate>],
+    by_source: bool,
+) -> Vec<Flow> {
     let k = model.classes.len();
     let mut routed: Vec<Flow> = (0..flows.len()).map(|_| Flow::new(k)).collect();
     for &g in order {
         let flow = flows[g].clone();
-        let net = Network { model, group: g };
+        let net = Network {
+            model,
+            group: g,
+            keyed,
+            by_source,
+        };
         model.components[g]
             .kind
             .pass_flows(&net, &flow, flows, &mut routed);
@@ -392,6 +691,7 @@ fn response_pass(
     model: &Model,
     order: &[usize],
     flows: &[Flow],
+    keyed: &[Option<KeyedEstimate>],
 ) -> (Vec<Option<ServiceEstimate>>, Vec<f64>) {
     let n = model.components.len();
     let mut est: Vec<Option<ServiceEstimate>> = vec![None; n];
@@ -399,7 +699,12 @@ fn response_pass(
     for _ in 0..MAX_ROUTE_PASSES {
         let before = response_ms.clone();
         for &g in order.iter().rev() {
-            let net = Network { model, group: g };
+            let net = Network {
+                model,
+                group: g,
+                keyed,
+                by_source: false,
+            };
             let (r, e) = model.components[g]
                 .kind
                 .response(&net, &flows[g], &response_ms);

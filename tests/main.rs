@@ -2,6 +2,7 @@
 
 mod bad_input;
 mod behaviour;
+mod cache;
 mod capacity;
 mod cli;
 mod data_tier_fuzz;

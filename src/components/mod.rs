@@ -7,13 +7,14 @@
 //! A new kind touches: one variant of `model::spec::ComponentSpec` (with its spec type and
 //! the line that validates it), and its own module here.
 
+pub mod cache;
 pub mod database;
 pub mod load_balancer;
 pub mod op;
 pub mod service;
 pub mod shards;
 
-use crate::analysis::{Flow, MetricEstimate, Network, ServiceEstimate};
+use crate::analysis::{Flow, KeyedEstimate, MetricEstimate, Network, ServiceEstimate, Traffic};
 use crate::engine::{Component, InstanceId, Pick};
 use crate::metrics::MetricDecl;
 use crate::model::graph::Link;
@@ -131,6 +132,22 @@ pub trait Kind: std::fmt::Debug + Send + Sync {
     ) -> (f64, Option<ServiceEstimate>) {
         let _ = (net, flow, response_ms);
         (0.0, None)
+    }
+
+    /// True for a kind whose estimate depends on which keys its requests are about (a
+    /// cache): the analysis then works out the rate of each key reaching it and asks
+    /// [`Kind::keyed`].
+    fn reads_keys(&self) -> bool {
+        false
+    }
+
+    /// Its keyed estimate, from the per-key rates of the traffic reaching it (see
+    /// [`crate::analysis::keyed_estimates`]): the share of reads it answers as hits, the
+    /// stream it sends on, and what to report beside the simulation. Only asked of kinds
+    /// that [read keys](Kind::reads_keys).
+    fn keyed(&self, net: &Network, traffic: &Traffic) -> Option<KeyedEstimate> {
+        let _ = (net, traffic);
+        None
     }
 
     /// Analytic estimates of metrics the kind declares, other than a service's queue

@@ -2,6 +2,10 @@
 //! each request (work, call another component, fan out and wait for all, any or k, route on
 //! to a component drawn at random).
 //!
+//! A call step may branch on what its callee answered (`on_hit`, `on_miss`: a cache's
+//! [`Found`]), as a cache-aside handler does: on a miss, read the database, then set the
+//! cache. The branches are flattened into the handler's list of steps, joined by jumps.
+//!
 //! A worker is held from the moment a request starts until its handler ends, including while
 //! it waits on calls (thread-per-request). An asynchronous service (an event-loop server)
 //! releases the worker while it waits and queues the request again when the answer comes.
@@ -11,9 +15,10 @@ pub mod spec;
 pub mod validate;
 
 use super::Kind;
+use super::op::Op;
 use crate::analysis::{Flow, Network, ServiceEstimate};
 use crate::distributions::Distribution;
-use crate::engine::{Call, CallId, Component, Ctx, InstanceId, Outcome};
+use crate::engine::{Call, CallId, Component, Ctx, Found, InstanceId, Outcome};
 use crate::metrics::declare::{Combine::*, MetricDecl, Saturation, Unit::*};
 use crate::metrics::{ErrorCause, InstanceLoad, InstanceReport, WaitHistogram};
 use crate::model::graph::Link;
@@ -35,6 +40,25 @@ pub enum Step {
         /// Operation asked of it.
         op: u8,
     },
+    /// Call a component with operation `set` (cache-aside: put the key just read), carrying
+    /// the version of the key the request last read, and wait for its answer.
+    Set {
+        /// Group (component) called.
+        group: u32,
+    },
+    /// After a call: go on at step `hit` when the callee answered that it held the key
+    /// ([`Found::Hit`]), at `miss` when it did not ([`Found::Miss`]), at `after` when it
+    /// does not say.
+    Branch {
+        /// First step when it held the key.
+        hit: u16,
+        /// First step when it did not.
+        miss: u16,
+        /// The step after the branch.
+        after: u16,
+    },
+    /// Go on at step `to` (the end of a branch's hit steps, past its miss steps).
+    Jump(u16),
     /// Call several components at once and wait until `need` of them answered successfully.
     FanOut {
         /// Groups called.
@@ -317,6 +341,36 @@ impl ServiceInstance {
                 ctx.call_group(self.id, call, group, op);
                 self.def.asynchronous
             }
+            &Step::Set { group } => {
+                let op = Op::Set.code();
+                if self.def.asynchronous && is_last {
+                    // The call itself goes on, with the version it carries.
+                    c.op = op;
+                    self.completed += 1;
+                    ctx.forward(call, group);
+                    return true;
+                }
+                let version = c.version;
+                c.round = c.round.wrapping_add(1);
+                c.pending = 1;
+                c.needed = 1;
+                c.succeeded = 0;
+                let child = ctx.call_group(self.id, call, group, op);
+                ctx.call_mut(child).version = version;
+                self.def.asynchronous
+            }
+            &Step::Branch { hit, miss, after } => {
+                c.step = match c.found {
+                    Found::Hit => hit,
+                    Found::Miss => miss,
+                    Found::Unknown => after,
+                };
+                self.control(call, ctx)
+            }
+            &Step::Jump(to) => {
+                c.step = to;
+                self.control(call, ctx)
+            }
             Step::Route(targets) => {
                 // One uniform per routed request, only when there is somewhere to go.
                 let to = if targets.is_empty() {
@@ -344,6 +398,13 @@ impl ServiceInstance {
                 self.def.asynchronous
             }
         }
+    }
+
+    /// Goes on with `call` at the step a branch or a jump chose (out of line, so handlers
+    /// without branches pay nothing for them).
+    #[inline(never)]
+    fn control(&mut self, call: CallId, ctx: &mut Ctx) -> bool {
+        self.step(call, ctx)
     }
 
     /// The handler of `call` ends with `outcome`: answer, and free its worker.
@@ -464,6 +525,9 @@ impl Component for ServiceInstance {
         let failure = match child.outcome {
             Outcome::Ok => {
                 c.succeeded += 1;
+                // What the callee said of the key, for a branch and for a `set` after it.
+                c.found = child.found;
+                c.version = child.version;
                 None
             }
             Outcome::Failed(cause) => Some(cause),

@@ -6,6 +6,7 @@
 
 use super::resolve::Resolver;
 use crate::components::ComponentKind;
+pub use crate::components::cache::spec::*;
 pub use crate::components::database::spec::*;
 pub use crate::components::load_balancer::spec::*;
 pub use crate::components::service::spec::*;
@@ -339,6 +340,8 @@ component_kinds! {
     "shards" => Shards(ShardsSpec, crate::components::shards::validate::shards),
     /// A primary with read replicas, or quorum copies, holding versioned keys.
     "database" => Database(DatabaseSpec, crate::components::database::validate::database),
+    /// Holds up to `capacity` keys per instance in front of a slower component.
+    "cache" => Cache(CacheSpec, crate::components::cache::validate::cache),
 }
 
 impl JsonSchema for ComponentSpec {

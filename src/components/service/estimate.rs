@@ -9,6 +9,7 @@ use super::{ServiceDef, Step};
 use crate::analysis::{
     Flow, Network, ServiceEstimate, departure_scv, erlang_c, exp_sample_ms, fan_out_ms, mmck,
 };
+use crate::components::op::Op;
 use crate::random::Rng;
 
 /// A utilization this close to 1 counts as 1 (unstable): the route iterations approach a
@@ -39,25 +40,72 @@ pub fn pass_flows(
     for (class, steps) in s.handlers.iter().enumerate() {
         let mut r = vec![0.0; k];
         r[class] = flow.rate[class];
-        for st in steps {
+        let visits = visits(net, steps);
+        for (st, &w) in steps.iter().zip(&visits) {
+            // The explicit operation of a call, for the components that tell them apart.
+            let explicit = |g: u32, op: u8, flows: &mut [Flow]| {
+                if op != 0 {
+                    flows[g as usize].add_op(class, op, r[class] * w);
+                }
+            };
             match st {
-                Step::Call { group, .. } => flows[*group as usize].add(&r, 1.0, out_scv),
-                Step::FanOut { groups, .. } => {
+                Step::Call { group, op } => {
+                    flows[*group as usize].add(&r, w, out_scv);
+                    explicit(*group, *op, flows);
+                }
+                Step::Set { group } => {
+                    flows[*group as usize].add(&r, w, out_scv);
+                    explicit(*group, Op::Set.code(), flows);
+                }
+                Step::FanOut { groups, op, .. } => {
                     for g2 in groups {
-                        flows[*g2 as usize].add(&r, 1.0, out_scv)
+                        flows[*g2 as usize].add(&r, w, out_scv);
+                        explicit(*g2, *op, flows);
                     }
                 }
                 // Random splitting with share p: p·cd² + 1 − p (QNA).
                 Step::Route(targets) => {
                     for t in targets {
                         let p = t.probability;
-                        routed[t.group as usize].add(&r, p, p * out_scv + 1.0 - p);
+                        routed[t.group as usize].add(&r, p * w, p * out_scv + 1.0 - p);
                     }
                 }
-                Step::Work(_) => {}
+                Step::Work(_) | Step::Branch { .. } | Step::Jump(_) => {}
             }
         }
     }
+}
+
+/// The probability that a request reaches each of `steps`: 1 for every step of a handler
+/// without branches; past a branch, its hit steps with the callee's estimated hit share,
+/// its miss steps with the rest (the steps after it when the callee does not say).
+pub fn visits(net: &Network, steps: &[Step]) -> Vec<f64> {
+    let mut v = vec![0.0; steps.len() + 1];
+    v[0] = 1.0;
+    for (i, st) in steps.iter().enumerate() {
+        let p = v[i];
+        match st {
+            &Step::Branch { hit, miss, after } => {
+                let callee = match i.checked_sub(1).map(|c| &steps[c]) {
+                    Some(Step::Call { group, .. } | Step::Set { group }) => Some(*group),
+                    _ => None,
+                };
+                match callee.and_then(|g| net.hit_share(g as usize)) {
+                    Some(h) => {
+                        v[usize::from(hit)] += p * h;
+                        v[usize::from(miss)] += p * (1.0 - h);
+                    }
+                    None => v[usize::from(after)] += p,
+                }
+            }
+            &Step::Jump(to) => v[usize::from(to)] += p,
+            // A tail call: the request does not come back to the next step.
+            Step::Route(_) => {}
+            _ => v[i + 1] += p,
+        }
+    }
+    v.truncate(steps.len());
+    v
 }
 
 /// Second pass: the queue estimate of each instance and the mean response time, given the
@@ -70,7 +118,7 @@ pub fn response(
 ) -> (f64, Option<ServiceEstimate>) {
     let (hold, calls_ms) = hold_stats(net, s, flow, response_ms);
     let (mean_ms, scv) = if s.asynchronous {
-        hold_work_only(s, flow)
+        hold_work_only(net, s, flow)
     } else {
         hold
     };
@@ -78,7 +126,7 @@ pub fn response(
     e.response_mean_ms = e.wait_mean_ms
         + mean_ms
         + if s.asynchronous { calls_ms } else { 0.0 }
-        + routed_ms(s, flow, response_ms);
+        + routed_ms(net, s, flow, response_ms);
     (e.response_mean_ms, Some(e))
 }
 
@@ -107,7 +155,7 @@ pub fn sample_response_ms(
 
 /// Mean time (ms) a request spends, after this service is done with it, where its `route`
 /// step sends it: Σ p·R over the targets, mixing classes by rate.
-fn routed_ms(s: &ServiceDef, flow: &Flow, response_ms: &[f64]) -> f64 {
+fn routed_ms(net: &Network, s: &ServiceDef, flow: &Flow, response_ms: &[f64]) -> f64 {
     let total = flow.total();
     s.handlers
         .iter()
@@ -118,12 +166,23 @@ fn routed_ms(s: &ServiceDef, flow: &Flow, response_ms: &[f64]) -> f64 {
             } else {
                 1.0 / s.handlers.len() as f64
             };
-            let routed: f64 = match steps.last() {
-                Some(Step::Route(targets)) => targets
+            let through = |targets: &[super::RouteTarget]| -> f64 {
+                targets
                     .iter()
                     .map(|t| t.probability * response_ms[t.group as usize])
+                    .sum()
+            };
+            // Without branches, only the last step can route.
+            let routed: f64 = match steps.last() {
+                Some(Step::Route(targets)) if !has_branches(steps) => through(targets),
+                _ => steps
+                    .iter()
+                    .zip(visits(net, steps))
+                    .map(|(st, w)| match st {
+                        Step::Route(targets) if w > 0.0 => w * through(targets),
+                        _ => 0.0,
+                    })
                     .sum(),
-                _ => 0.0,
             };
             // A class that never comes adds nothing, even where routes lead to ∞.
             if share > 0.0 { share * routed } else { 0.0 }
@@ -148,22 +207,22 @@ fn hold_stats(
             1.0 / s.handlers.len() as f64
         };
         let (mut mean, mut var, mut call_ms) = (0.0, 0.0, 0.0);
-        for st in steps {
+        for (st, w) in steps.iter().zip(visits(net, steps)) {
             match st {
-                Step::Work(d) => {
-                    mean += d.mean_ns() / 1e6;
-                    var += d.variance_ns2() / 1e12;
-                }
-                Step::Call { group, .. } => {
+                Step::Work(d) => work_moments(d, w, &mut mean, &mut var),
+                Step::Call { group, .. } | Step::Set { group } => {
                     let r = response_ms.get(*group as usize).copied().unwrap_or(0.0);
-                    call_ms += r;
+                    // A branch never taken adds nothing, even a call to an unstable one.
+                    if w > 0.0 {
+                        call_ms += w * r;
+                    }
                 }
                 // The worker is free before the request goes on: see routed_ms.
-                Step::Route(_) => {}
+                Step::Route(_) | Step::Branch { .. } | Step::Jump(_) => {}
                 Step::FanOut { groups, need, .. } => {
                     // Only for classes that come: the estimate draws samples.
-                    if p > 0.0 || total <= 0.0 {
-                        call_ms += fan_out_ms(net.model, class, groups, *need, response_ms);
+                    if w > 0.0 && (p > 0.0 || total <= 0.0) {
+                        call_ms += w * fan_out_ms(net.model, class, groups, *need, response_ms);
                     }
                 }
             }
@@ -184,16 +243,29 @@ fn hold_stats(
     ((m1, scv.max(0.0)), calls)
 }
 
-fn hold_work_only(s: &ServiceDef, flow: &Flow) -> (f64, f64) {
+/// Adds to `mean` and `var` (ms, ms²) a work step `d` taken with probability `w`: mean
+/// w·m, variance w·v + w(1−w)·m² (exactly the step's own when w = 1).
+fn work_moments(d: &crate::distributions::Distribution, w: f64, mean: &mut f64, var: &mut f64) {
+    let m = d.mean_ns() / 1e6;
+    *mean += w * m;
+    *var += w * (d.variance_ns2() / 1e12) + w * (1.0 - w) * m * m;
+}
+
+/// True when `steps` branch on a callee's answer.
+fn has_branches(steps: &[Step]) -> bool {
+    steps.iter().any(|s| matches!(s, Step::Branch { .. }))
+}
+
+fn hold_work_only(net: &Network, s: &ServiceDef, flow: &Flow) -> (f64, f64) {
     let async_def = ServiceDef {
         asynchronous: true,
         ..s.clone()
     };
-    let ((m, scv), _) = hold_stats_static(&async_def, flow);
+    let ((m, scv), _) = hold_stats_static(net, &async_def, flow);
     (m, scv)
 }
 
-fn hold_stats_static(s: &ServiceDef, flow: &Flow) -> ((f64, f64), f64) {
+fn hold_stats_static(net: &Network, s: &ServiceDef, flow: &Flow) -> ((f64, f64), f64) {
     let total = flow.total();
     let (mut m1, mut m2) = (0.0, 0.0);
     for (class, steps) in s.handlers.iter().enumerate() {
@@ -203,10 +275,9 @@ fn hold_stats_static(s: &ServiceDef, flow: &Flow) -> ((f64, f64), f64) {
             1.0 / s.handlers.len() as f64
         };
         let (mut mean, mut var) = (0.0, 0.0);
-        for st in steps {
+        for (st, w) in steps.iter().zip(visits(net, steps)) {
             if let Step::Work(d) = st {
-                mean += d.mean_ns() / 1e6;
-                var += d.variance_ns2() / 1e12;
+                work_moments(d, w, &mut mean, &mut var);
             }
         }
         m1 += p * mean;

@@ -163,9 +163,17 @@ pub struct StepSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub wait: Option<WaitSpec>,
     /// Operation asked of the callee: "read", "write", "invalidate" or "set" (default: the
-    /// request's own).
+    /// request's own). A `set` carries the version of the key the request last read.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub op: Option<OpSpec>,
+    /// With `call`: steps taken when the callee answers that it held the key (a cache
+    /// hit), before the steps after this one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_hit: Option<Vec<StepSpec>>,
+    /// With `call`: steps taken when the callee answers that it did not hold the key (a
+    /// cache miss), e.g. `[{"call": "db"}, {"call": "cache", "op": "set"}]`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_miss: Option<Vec<StepSpec>>,
 }
 
 /// How long a `work` step holds the worker.

@@ -60,6 +60,8 @@ pub fn service(
         route: None,
         wait: None,
         op: None,
+        on_hit: None,
+        on_miss: None,
     }];
     let mut lists: Vec<(String, &Vec<StepSpec>)> = Vec::new();
     let mut list_of_class = vec![usize::MAX; r.classes.len()];
@@ -96,39 +98,27 @@ pub fn service(
     }
     let plans: Vec<Vec<Option<Plan>>> = lists
         .iter()
-        .map(|(p, steps)| {
-            steps
-                .iter()
-                .enumerate()
-                .map(|(i, st)| plan_step(r, errs, &index(p, i), me, st, i + 1 == steps.len()))
-                .collect()
-        })
+        .map(|(p, steps)| plan_steps(r, errs, p, me, steps, 0))
         .collect();
     let mut handlers = Vec::with_capacity(r.classes.len());
-    let mut reported_missing = false;
+    let mut flat = Flatten {
+        class_times: &class_times,
+        time_written: &time_written,
+        classes: r.classes,
+        reported_missing: false,
+    };
     for (class, list) in list_of_class.iter().enumerate() {
         let mut steps = Vec::new();
-        for plan in plans[*list].iter().flatten() {
-            let step = match plan {
-                Plan::ServiceTime => match &class_times[class] {
-                    Some(d) => Step::Work(d.clone()),
-                    None => {
-                        if !reported_missing && !time_written[class] {
-                            errs.push(
-                                join(path, "service_time"),
-                                format!(
-                                    "missing: a \"work\": \"service_time\" step needs the service time of class \"{}\" (set service_time, or service_times.{})",
-                                    r.classes[class], r.classes[class]
-                                ),
-                            );
-                            reported_missing = true;
-                        }
-                        continue;
-                    }
-                },
-                Plan::Step(s) => s.clone(),
-            };
-            steps.push(step);
+        flat.steps(errs, path, class, &plans[*list], &mut steps);
+        if steps.len() > usize::from(u16::MAX) {
+            errs.push(
+                join(path, "handler"),
+                format!(
+                    "a handler may have at most {} steps, branches included, got {}",
+                    u16::MAX,
+                    steps.len()
+                ),
+            );
         }
         handlers.push(steps);
     }
@@ -144,6 +134,77 @@ pub fn service(
     })
 }
 
+/// Turns the plans of one class's handler into its list of steps, branches flattened:
+/// a branching call is followed by a [`Step::Branch`], its hit steps (ending in a
+/// [`Step::Jump`] past the miss steps when there are some), then its miss steps.
+struct Flatten<'a> {
+    class_times: &'a [Option<Distribution>],
+    time_written: &'a [bool],
+    classes: &'a [String],
+    reported_missing: bool,
+}
+
+impl Flatten<'_> {
+    fn steps(
+        &mut self,
+        errs: &mut Errors,
+        path: &str,
+        class: usize,
+        plans: &[Option<Plan>],
+        out: &mut Vec<Step>,
+    ) {
+        for plan in plans.iter().flatten() {
+            let step = match plan {
+                Plan::ServiceTime => match &self.class_times[class] {
+                    Some(d) => Step::Work(d.clone()),
+                    None => {
+                        if !self.reported_missing && !self.time_written[class] {
+                            errs.push(
+                                join(path, "service_time"),
+                                format!(
+                                    "missing: a \"work\": \"service_time\" step needs the service time of class \"{}\" (set service_time, or service_times.{})",
+                                    self.classes[class], self.classes[class]
+                                ),
+                            );
+                            self.reported_missing = true;
+                        }
+                        continue;
+                    }
+                },
+                Plan::Step(s) => s.clone(),
+                Plan::Branch { call, hit, miss } => {
+                    out.push(call.clone());
+                    let branch = out.len();
+                    out.push(Step::Jump(0));
+                    let hit_at = out.len();
+                    self.steps(errs, path, class, hit, out);
+                    let jump = (!miss.is_empty()).then(|| {
+                        out.push(Step::Jump(0));
+                        out.len() - 1
+                    });
+                    let miss_at = out.len();
+                    self.steps(errs, path, class, miss, out);
+                    let after = out.len() as u16;
+                    out[branch] = Step::Branch {
+                        hit: if hit.is_empty() { after } else { hit_at as u16 },
+                        miss: if miss.is_empty() {
+                            after
+                        } else {
+                            miss_at as u16
+                        },
+                        after,
+                    };
+                    if let Some(j) = jump {
+                        out[j] = Step::Jump(after);
+                    }
+                    continue;
+                }
+            };
+            out.push(step);
+        }
+    }
+}
+
 /// The call-graph links of a service's handlers, each at the path of its step: one set
 /// for every class when one handler is written for all, otherwise each class's own, in
 /// class order (the default handler only works, so it links nowhere).
@@ -155,14 +216,45 @@ fn links(
 ) -> Vec<Link> {
     let of_list = |list: usize, class: Option<u16>, out: &mut Vec<Link>| {
         let (path, _) = &lists[list];
-        for (i, plan) in plans[list].iter().enumerate() {
-            let Some(Plan::Step(step)) = plan else {
+        plan_links(path, &plans[list], class, out);
+    };
+    let mut out = Vec::new();
+    match handler {
+        Some(HandlerSpec::PerClass(_)) => {
+            for (class, list) in list_of_class.iter().enumerate() {
+                of_list(*list, Some(class as u16), &mut out);
+            }
+        }
+        _ => of_list(0, None, &mut out),
+    }
+    out
+}
+
+/// The links of the steps `plans` of the list at `path`, branches' steps included.
+fn plan_links(path: &str, plans: &[Option<Plan>], class: Option<u16>, out: &mut Vec<Link>) {
+    for (i, plan) in plans.iter().enumerate() {
+        let at = |field: &str| join(&index(path, i), field);
+        let step = match plan {
+            Some(Plan::Step(step)) => step,
+            Some(Plan::Branch { call, hit, miss }) => {
+                if let Step::Call { group, .. } | Step::Set { group } = call {
+                    out.push(Link {
+                        class,
+                        kind: LinkKind::Wait { need: 1 },
+                        targets: vec![(*group as usize, 1.0)],
+                        path: at("call"),
+                    });
+                }
+                plan_links(&at("on_hit"), hit, class, out);
+                plan_links(&at("on_miss"), miss, class, out);
                 continue;
-            };
-            let at = |field: &str| join(&index(path, i), field);
+            }
+            _ => continue,
+        };
+        {
             let (kind, targets, path) = match step {
-                Step::Work(_) => continue,
-                Step::Call { group, .. } => (
+                Step::Work(_) | Step::Branch { .. } | Step::Jump(_) => continue,
+                Step::Call { group, .. } | Step::Set { group } => (
                     LinkKind::Wait { need: 1 },
                     vec![(*group as usize, 1.0)],
                     at("call"),
@@ -190,17 +282,7 @@ fn links(
                 path,
             });
         }
-    };
-    let mut out = Vec::new();
-    match handler {
-        Some(HandlerSpec::PerClass(_)) => {
-            for (class, list) in list_of_class.iter().enumerate() {
-                of_list(*list, Some(class as u16), &mut out);
-            }
-        }
-        _ => of_list(0, None, &mut out),
     }
-    out
 }
 
 fn queue(
@@ -251,6 +333,89 @@ fn queue(
 enum Plan {
     ServiceTime,
     Step(Step),
+    /// A call that branches on its answer, with the plans of its hit and miss steps.
+    Branch {
+        call: Step,
+        hit: Vec<Option<Plan>>,
+        miss: Vec<Option<Plan>>,
+    },
+}
+
+/// Most levels of branches inside branches.
+pub const MAX_BRANCH_DEPTH: usize = 8;
+
+/// Resolves the steps `steps` of the list at `path` (a handler, or a branch's steps at
+/// depth `depth`).
+fn plan_steps(
+    r: &Resolver,
+    errs: &mut Errors,
+    path: &str,
+    me: usize,
+    steps: &[StepSpec],
+    depth: usize,
+) -> Vec<Option<Plan>> {
+    steps
+        .iter()
+        .enumerate()
+        .map(|(i, st)| {
+            let p = index(path, i);
+            let plan = plan_step(r, errs, &p, me, st, i + 1 == steps.len())?;
+            branch(r, errs, &p, me, st, plan, depth)
+        })
+        .collect()
+}
+
+/// `plan` (the plan of step `st` at `path`) with the branches `st` gives, if any: only a
+/// `call` may branch.
+fn branch(
+    r: &Resolver,
+    errs: &mut Errors,
+    path: &str,
+    me: usize,
+    st: &StepSpec,
+    plan: Plan,
+    depth: usize,
+) -> Option<Plan> {
+    if st.on_hit.is_none() && st.on_miss.is_none() {
+        return Some(plan);
+    }
+    let field = if st.on_hit.is_some() {
+        "on_hit"
+    } else {
+        "on_miss"
+    };
+    let Plan::Step(call @ (Step::Call { .. } | Step::Set { .. })) = plan else {
+        errs.push(
+            join(path, field),
+            format!(
+                "\"{field}\" applies only to a \"call\" step (it branches on the callee's answer)"
+            ),
+        );
+        return None;
+    };
+    if depth >= MAX_BRANCH_DEPTH {
+        errs.push(
+            join(path, field),
+            format!("branches may be nested at most {MAX_BRANCH_DEPTH} deep"),
+        );
+        return None;
+    }
+    let mut block = |name: &str, steps: &Option<Vec<StepSpec>>| -> Vec<Option<Plan>> {
+        let Some(steps) = steps else {
+            return Vec::new();
+        };
+        let p = join(path, name);
+        if steps.is_empty() {
+            errs.push(
+                &p,
+                format!("\"{name}\" needs at least one step (or leave it out)"),
+            );
+        }
+        plan_steps(r, errs, &p, me, steps, depth + 1)
+    };
+    let hit = block("on_hit", &st.on_hit);
+    let miss = block("on_miss", &st.on_miss);
+    Some(Plan::Branch { call, hit, miss })
 }
 
 /// Resolves step `st` at `path` of a handler of component `me`; `last` tells whether it is
@@ -317,6 +482,9 @@ fn plan_step(
     }
     if let Some(name) = &st.call {
         let g = callee(errs, &join(path, "call"), name)?;
+        if st.op == Some(OpSpec::Set) {
+            return Some(Plan::Step(Step::Set { group: g }));
+        }
         return Some(Plan::Step(Step::Call { group: g, op }));
     }
     if let Some(targets) = &st.route {

@@ -194,7 +194,7 @@ pub fn validate(
     if !errs.is_empty() {
         return Err(errs.into_vec());
     }
-    Ok(Model {
+    let model = Model {
         name: spec
             .name
             .clone()
@@ -210,7 +210,9 @@ pub fn validate(
         graph,
         spec,
         hash,
-    })
+    };
+    crate::analysis::prepare(&model);
+    Ok(model)
 }
 
 /// A component's price per instance-hour: zero or more (0 when not given).
