@@ -427,7 +427,9 @@ fn metric_keys_before_a_run_are_those_of_a_run() {
         .collect();
     files.sort();
     for f in &files {
+        // A model with events at times past 200ms (a shard router's changes) runs whole.
         let model = load_model_file(f, &["duration=\"200ms\"".into(), "warmup=\"0s\"".into()])
+            .or_else(|_| load_model_file(f, &["warmup=\"0s\"".into()]))
             .unwrap_or_else(|e| panic!("{e}"));
         let run = scalesim::results::run_once(&model, 1).unwrap();
         let keys: Vec<String> = headline_metrics(&run).into_keys().collect();

@@ -432,3 +432,83 @@ fn bad_router_fields_are_refused_at_their_path() {
         "must be between 1 and 10000, got 20000",
     );
 }
+
+/// A shipped model, edited by `edit`, run once at seed 1.
+fn shipped(name: &str, edit: impl FnOnce(&mut Value)) -> RunResult {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("models")
+        .join(name);
+    let mut v: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    edit(&mut v);
+    run(&v, 1)
+}
+
+#[test]
+fn sharded_hot_key_one_shard_runs_hot_until_the_keys_flatten() {
+    // models/sharded-hot-key.json: Zipf s = 1.1 over 8 shards puts one shard far above the
+    // others; s = 0.7 evens them out. Shortened to 20s.
+    let utilizations = |r: &RunResult| -> Vec<f64> {
+        (0..8)
+            .map(|i| total(r, &format!("db{i}"), "utilization"))
+            .collect()
+    };
+    let hot = shipped("sharded-hot-key.json", |v| v["duration"] = json!("20s"));
+    let u = utilizations(&hot);
+    let max = u.iter().copied().fold(0.0, f64::max);
+    let min = u.iter().copied().fold(1.0, f64::min);
+    assert!(max > 0.8 && min < 0.4, "{u:?}");
+    assert!(total(&hot, "db", "busiest_share") > 0.18);
+    assert!(total(&hot, "db", "hot_spot_index") > 1.45);
+    let flat = shipped("sharded-hot-key.json", |v| {
+        v["duration"] = json!("20s");
+        v["workloads"]["users"]["keys"]["zipf"]["s"] = json!(0.7);
+    });
+    let u = utilizations(&flat);
+    let max = u.iter().copied().fold(0.0, f64::max);
+    assert!(max < 0.6, "{u:?}");
+    assert!(total(&flat, "db", "busiest_share") < 0.135);
+    // A hot shard queues: its p99 wait is several times the flat one's busiest shard's.
+    let wait_p99 = |r: &RunResult| {
+        (0..8)
+            .map(|i| {
+                r.components[&format!("db{i}")]
+                    .detail
+                    .histogram("wait")
+                    .unwrap()
+                    .p99_ms
+            })
+            .fold(0.0, f64::max)
+    };
+    assert!(wait_p99(&hot) > 2.0 * wait_p99(&flat));
+}
+
+#[test]
+fn resharding_moves_a_fifth_of_the_keys_on_a_ring_and_the_latency_recovers() {
+    // models/resharding.json: a fifth shard joins at 60s of 120s.
+    let ring = shipped("resharding.json", |_| {});
+    let moved = total(&ring, "db", "moved_key_share");
+    assert!((moved - 0.2).abs() < 0.05, "{moved}");
+    // The cold first requests come in a burst after the change and fade.
+    let cold = list(&ring, "db", "moved_first_requests_by_window");
+    assert_eq!(cold.len(), 100);
+    assert!(cold[..50].iter().all(|c| *c == 0.0), "{cold:?}");
+    assert!(cold[50] > 4.0 * cold[99], "{cold:?}");
+    assert_eq!(
+        cold.iter().sum::<f64>(),
+        total(&ring, "db", "moved_first_requests")
+    );
+    // Four shards at 80% before, five at 64% after: the mean latency per window drops.
+    let latency = &ring.series["users"].latency_mean_ms;
+    let mean = |w: &[f64]| w.iter().sum::<f64>() / w.len() as f64;
+    let (before, after) = (mean(&latency[10..50]), mean(&latency[51..]));
+    assert!(after < 0.75 * before, "{before} -> {after}");
+    // Hash mod N moves four fifths: about four times the cold first requests.
+    let modn = shipped("resharding.json", |v| {
+        v["components"]["db"]["strategy"] = json!("hash_mod");
+    });
+    assert!(total(&modn, "db", "moved_key_share") > 0.75);
+    assert!(
+        total(&modn, "db", "moved_first_requests")
+            > 3.0 * total(&ring, "db", "moved_first_requests")
+    );
+}

@@ -1711,3 +1711,265 @@ fn d2_quorum_availability_formula() {
     }
     assert_eq!(checked, 4, "the four rows of D2");
 }
+
+// ---------------------------------------------------------------------------------------
+// H2 (README §5): keys moved when a shard is added to N or removed (the `shards` router).
+// Class E for the exact counts of `key mod N` over keys 0..999999; class S for hash mod N
+// and consistent hashing, over the keys (binomial) or over ring draws (Beta(V, NV)).
+
+/// A router `r` over services `s0`.. `s{n-1}` plus a spare `s{n}`, `strategy` and
+/// `changes` as given, fed `rate` requests per second over `keys` uniform keys.
+fn h2_model(n: usize, router: Value, keys: u64, rate: f64, duration: &str) -> Model {
+    let mut components = serde_json::Map::new();
+    let mut r = router;
+    r["kind"] = json!("shards");
+    r["shards"] = json!((0..n).map(|i| format!("s{i}")).collect::<Vec<_>>());
+    components.insert("r".into(), r);
+    for i in 0..=n {
+        components.insert(
+            format!("s{i}"),
+            json!({"kind": "service", "workers": 64, "service_time": {"constant": "0.1ms"}}),
+        );
+    }
+    model(json!({
+        "duration": duration,
+        "workloads": {"w": {"arrivals": {"poisson": {"rate": rate}}, "target": "r",
+                            "keys": {"uniform": {"keys": keys}}}},
+        "components": components
+    }))
+}
+
+/// The estimate's share of the key space moved by the router's changes.
+fn estimated_moved(m: &Model) -> f64 {
+    let est = scalesim::analysis::estimate(m);
+    est.metrics[0]
+        .1
+        .iter()
+        .find(|e| e.metric == "moved_key_share")
+        .expect("a router with a change estimates the keys it moves")
+        .value
+}
+
+#[test]
+fn h2_hash_mod_n_moves_exact_counts_of_keys_and_n_over_n_plus_one_by_hash() {
+    for n in [10usize, 100] {
+        let params = [("nodes_before", json!(n)), ("nodes_after", json!(n + 1))];
+        // Class E: key mod N -> key mod (N+1) over keys 0..999999, counted key by key.
+        let exact = reference("ch_keys_moved", "exact_fraction_of_keys_moved", &params).0;
+        let add = json!([{"at": "1s", "add": format!("s{n}")}]);
+        let identity = h2_model(
+            n,
+            json!({"hash": "identity", "changes": add}),
+            1_000_000,
+            10.0,
+            "2s",
+        );
+        let got = estimated_moved(&identity);
+        assert!(
+            (got - exact).abs() <= 1e-9 * exact,
+            "key mod {n} -> mod {}: {got} against {exact}",
+            n + 1
+        );
+        // Class S over the keys: a mixed hash moves each key with probability N/(N+1), so
+        // the share of 10^6 keys is binomial.
+        let mut by_hash = params.to_vec();
+        by_hash.push(("scheme", json!("hash mod N -> hash mod (N+1)")));
+        let expected = reference("ch_keys_moved", "expected_fraction_of_keys_moved", &by_hash).0;
+        let mixed = h2_model(n, json!({"changes": add}), 1_000_000, 10.0, "2s");
+        let got = estimated_moved(&mixed);
+        let s = (expected * (1.0 - expected) / 1e6).sqrt();
+        assert!(
+            (got - expected).abs() <= 3.0 * s + B_MEAN * expected,
+            "hash mod {n} -> mod {}: {got} against {expected} (s = {s})",
+            n + 1
+        );
+    }
+}
+
+/// Mean and its standard error, and standard deviation and its standard error (delta
+/// method: Var(s²) ≈ (m4 − s⁴)/R), of draws `x`.
+fn mean_and_sd(x: &[f64]) -> ((f64, f64), (f64, f64)) {
+    let r = x.len() as f64;
+    let mean = x.iter().sum::<f64>() / r;
+    let m2 = x.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (r - 1.0);
+    let m4 = x.iter().map(|v| (v - mean).powi(4)).sum::<f64>() / r;
+    let sd = m2.sqrt();
+    let se_sd = ((m4 - m2 * m2) / r).sqrt() / (2.0 * sd);
+    ((mean, sd / r.sqrt()), (sd, se_sd))
+}
+
+/// Precision guard for a standard deviation checked over ring draws: its relative standard
+/// error is about √((κ−1)/4R) for kurtosis κ, so 3 se within 5% needs R ≈ 900(κ−1) draws
+/// (8000 for the skewed V = 1 laws, κ ≈ 9; 2000 to 2400 for V = 100, κ ≈ 3). N = 10 and
+/// V = 1 takes 20000, for the 2% guard of its removal share (0.1).
+const G_SD: f64 = 0.05;
+
+/// The precision guard of a mean share `reference` (README §0): 2% of it, or 0.005 below 0.1.
+fn mean_guard(reference: f64) -> f64 {
+    if reference < 0.1 {
+        G_SMALL_PROB_ABS
+    } else {
+        G_MEAN * reference
+    }
+}
+
+#[test]
+fn h2_consistent_hashing_moves_one_in_n_plus_one_over_ring_draws() {
+    use rayon::prelude::*;
+    use scalesim::components::shards::placement::{Placement, Ring};
+    // Class S over ring draws: each seed draws every shard's V points anew; adding shard N
+    // moves exactly the arcs its points take (every moved key goes to it), whose share of
+    // the hash space is Beta(V, NV): mean 1/(N+1), the reference's standard deviation.
+    // Removing one of N moves its arcs: mean 1/N.
+    let mut failures = Vec::new();
+    for (n, v, draws) in [
+        (10u32, 1u32, 20000u64),
+        (10, 100, 2000),
+        (100, 1, 8000),
+        (100, 100, 2400),
+    ] {
+        let names: Vec<String> = (0..=n).map(|i| format!("s{i}")).collect();
+        let shards: Vec<(u32, &str)> = (0..n).map(|i| (i, names[i as usize].as_str())).collect();
+        let (added, removed): (Vec<f64>, Vec<f64>) = (0..draws)
+            .into_par_iter()
+            .map(|seed| {
+                let ring = Placement::Ring(Ring::new(v, seed, &shards));
+                let Placement::Ring(grown) = ring.with_added(n, &names[n as usize]) else {
+                    unreachable!()
+                };
+                let Placement::Ring(r) = &ring else {
+                    unreachable!()
+                };
+                (
+                    grown.arc_shares(n as usize + 1)[n as usize],
+                    r.arc_shares(n as usize)[0],
+                )
+            })
+            .unzip();
+        let params = |after: u32| vec![("nodes_before", json!(n)), ("nodes_after", json!(after))];
+        let mut any_v = params(n + 1);
+        any_v.push((
+            "scheme",
+            json!("consistent hashing (any V), rendezvous, jump hash"),
+        ));
+        let mean_ref = reference("ch_keys_moved", "expected_fraction_of_keys_moved", &any_v).0;
+        let mut with_v = params(n + 1);
+        with_v.push(("vnodes_per_node_V", json!(v)));
+        let sd_ref = reference("ch_keys_moved", "sd_of_fraction_moved", &with_v).0;
+        let remove_ref = reference(
+            "ch_keys_moved",
+            "expected_fraction_of_keys_moved",
+            &params(n - 1),
+        )
+        .0;
+        let ((m, s), (sd, se_sd)) = mean_and_sd(&added);
+        let ((rm, rs), _) = mean_and_sd(&removed);
+        let label = format!("N = {n}, V = {v}, {draws} rings");
+        for (what, got, se, reference, guard) in [
+            (
+                "share moved by adding",
+                m,
+                s,
+                mean_ref,
+                mean_guard(mean_ref),
+            ),
+            ("its standard deviation", sd, se_sd, sd_ref, G_SD * sd_ref),
+            (
+                "share moved by removing",
+                rm,
+                rs,
+                remove_ref,
+                mean_guard(remove_ref),
+            ),
+        ] {
+            let tol = 3.0 * se + B_MEAN * reference;
+            println!(
+                "H2 {label}: {what}: {got:.6} ± {:.6} (3s), reference {reference:.6}, tolerance {tol:.6}",
+                3.0 * se
+            );
+            if (got - reference).abs() > tol || 3.0 * se > guard {
+                failures.push(format!(
+                    "{label}: {what}: {got:.6} ± {:.6} (3s), reference {reference:.6}, tolerance {tol:.6}, guard {guard:.6}",
+                    3.0 * se
+                ));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn h2_the_router_moves_what_the_references_say() {
+    use rayon::prelude::*;
+    // Class S through the simulation: the router counts, at the change, the keys requested
+    // so far that change owner (about 37 000 of 50 000 keys, a uniform sample). 40 ring
+    // seeds for consistent hashing with 1000 points per shard (Beta(1000, 10000) per ring,
+    // sd 0.0027, plus the sample's binomial noise: enough for the 2% guard of the removal
+    // share, 0.1), 10 replications for hash mod N.
+    let n = 10;
+    let simulated = |router: Value, seed: u64| {
+        let m = h2_model(n, router, 50_000, 10_000.0, "5.5s");
+        let r = replicate(&m, 20_261_122 + seed, 1).unwrap().remove(0);
+        assert!(r.conservation.holds);
+        r.components["r"].total["moved_key_share"]
+    };
+    let add = json!([{"at": "5s", "add": "s10"}]);
+    let remove = json!([{"at": "5s", "remove": "s3"}]);
+    let rings = |changes: &Value| -> Vec<f64> {
+        (0..40u64)
+            .into_par_iter()
+            .map(|seed| {
+                simulated(
+                    json!({"strategy": {"consistent": {"vnodes": 1000, "seed": seed}}, "changes": changes}),
+                    seed,
+                )
+            })
+            .collect()
+    };
+    let modn: Vec<f64> = (0..10u64)
+        .into_par_iter()
+        .map(|seed| simulated(json!({"changes": add}), seed))
+        .collect();
+    let params = |after: usize, scheme: &str| {
+        vec![
+            ("nodes_before", json!(n)),
+            ("nodes_after", json!(after)),
+            ("scheme", json!(scheme)),
+        ]
+    };
+    let cases = [
+        (
+            "consistent, add",
+            rings(&add),
+            params(11, "consistent hashing (any V), rendezvous, jump hash"),
+        ),
+        (
+            "consistent, remove",
+            rings(&remove),
+            params(9, "consistent hashing, remove one node"),
+        ),
+        (
+            "hash mod N, add",
+            modn,
+            params(11, "hash mod N -> hash mod (N+1)"),
+        ),
+    ];
+    let mut failures = Vec::new();
+    for (label, x, p) in &cases {
+        let reference = reference("ch_keys_moved", "expected_fraction_of_keys_moved", p).0;
+        let ((m, s), _) = mean_and_sd(x);
+        let tol = 3.0 * s + B_MEAN * reference;
+        let guard = mean_guard(reference);
+        println!(
+            "H2 simulated {label}: {m:.6} ± {:.6} (3s), reference {reference:.6}, tolerance {tol:.6}",
+            3.0 * s
+        );
+        if (m - reference).abs() > tol || 3.0 * s > guard {
+            failures.push(format!(
+                "{label}: {m:.6} ± {:.6} (3s), reference {reference:.6}, tolerance {tol:.6}, guard {guard:.6}",
+                3.0 * s
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}

@@ -226,6 +226,7 @@ pub const METRICS: &[MetricDecl] = &[
     per_router("shard_keys", Count),
     per_router("busiest_share_by_window", Share),
     per_router("hot_spot_index_by_window", Ratio),
+    per_router("moved_first_requests_by_window", Count),
     per_router("moved_keys_by_change", Count),
     per_router("moved_key_share_by_change", Share),
 ];
@@ -267,8 +268,10 @@ struct Table {
     window_end: u64,
     window_requests: Vec<u64>,
     window_present: Vec<bool>,
+    window_moved_first: u64,
     busiest_by_window: Vec<f64>,
     hot_spot_by_window: Vec<f64>,
+    moved_first_by_window: Vec<f64>,
 }
 
 /// Series window when the run has no workload to take it from.
@@ -299,8 +302,10 @@ impl Table {
             window: 0,
             window_end: DEFAULT_WINDOW.0,
             window_requests: vec![0; n],
+            window_moved_first: 0,
             busiest_by_window: Vec::new(),
             hot_spot_by_window: Vec::new(),
+            moved_first_by_window: Vec::new(),
         }
     }
 
@@ -335,6 +340,7 @@ impl Table {
                 }
                 if t.moved {
                     self.moved_first += 1;
+                    self.window_moved_first += 1;
                 }
                 *t = Touch {
                     owner,
@@ -354,6 +360,9 @@ impl Table {
             let (b, h) = window_figures(&self.window_requests, &self.window_present);
             self.busiest_by_window.push(b);
             self.hot_spot_by_window.push(h);
+            self.moved_first_by_window
+                .push(self.window_moved_first as f64);
+            self.window_moved_first = 0;
             self.window_requests.iter_mut().for_each(|r| *r = 0);
             self.window_present = members_mask(&self.placement, self.window_requests.len());
             self.window += 1;
@@ -399,19 +408,26 @@ impl Table {
         self.touched_at_change.clear();
     }
 
-    /// The per-window figures up to the window holding `end` (the current one included).
-    fn windows(&self, end: SimTime) -> (Vec<f64>, Vec<f64>) {
-        let mut busiest = self.busiest_by_window.clone();
-        let mut hot = self.hot_spot_by_window.clone();
+    /// The per-window figures up to the window holding `end` (the current one included):
+    /// busiest share, hot-spot index, first requests of moved keys.
+    fn windows(&self, end: SimTime) -> [Vec<f64>; 3] {
+        let mut all = [
+            self.busiest_by_window.clone(),
+            self.hot_spot_by_window.clone(),
+            self.moved_first_by_window.clone(),
+        ];
         let count = end.0.div_ceil(self.window_ns).max(1) as usize;
-        if busiest.len() < count {
+        if all[0].len() < count {
             let (b, h) = window_figures(&self.window_requests, &self.window_present);
-            busiest.push(b);
-            hot.push(h);
+            all[0].push(b);
+            all[1].push(h);
+            all[2].push(self.window_moved_first as f64);
         }
-        busiest.resize(count.max(busiest.len()), 0.0);
-        hot.resize(busiest.len(), 0.0);
-        (busiest, hot)
+        // As many as the workloads' series: a window after the last event has none.
+        for list in &mut all {
+            list.resize(count, 0.0);
+        }
+        all
     }
 }
 
@@ -545,7 +561,7 @@ impl Component for ShardsInstance {
         let moved: u64 = t.moved.iter().sum();
         let before: u64 = t.touched_at_change.iter().sum();
         let share = |x: u64, of: u64| if of > 0 { x as f64 / of as f64 } else { 0.0 };
-        let (busiest_by_window, hot_by_window) = t.windows(now);
+        let [busiest_by_window, hot_by_window, moved_first_by_window] = t.windows(now);
         let mut r = InstanceReport::new(&self.name, METRICS);
         r.set("forwarded", self.forwarded as f64)
             .set(
@@ -575,6 +591,7 @@ impl Component for ShardsInstance {
             .set_distribution("shard_keys", t.keys.iter().map(|x| *x as f64).collect())
             .set_distribution("busiest_share_by_window", busiest_by_window)
             .set_distribution("hot_spot_index_by_window", hot_by_window)
+            .set_distribution("moved_first_requests_by_window", moved_first_by_window)
             .set_distribution(
                 "moved_keys_by_change",
                 t.moved.iter().map(|x| *x as f64).collect(),
