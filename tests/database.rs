@@ -302,6 +302,32 @@ fn least_connections_steers_reads_away_from_a_busy_primary() {
 }
 
 #[test]
+fn a_balancer_over_the_copies_sends_writes_through_a_replica_to_the_primary() {
+    // The balancer picks among all three copies by its own counts; a replica passes the
+    // writes it gets to the primary and relays the answer, so the balancer hears back from
+    // the copy it called and its counts stay right.
+    let mut m = model(lagging(json!({"constant": "1ms"})), 1500.0, 0.3, 100, 20);
+    m["workloads"]["w"]["target"] = json!("lb");
+    m["components"]["lb"] =
+        json!({"kind": "load_balancer", "policy": "least_connections", "backends": "db"});
+    let r = runs(&m, 1).remove(0);
+    let writes = total(&r, "writes");
+    assert_eq!(at(&r, "db.primary", "writes"), writes);
+    assert_eq!(writes as u64, r.workloads["w"].classes["write"].completed);
+    let redirected = total(&r, "redirected");
+    assert!(
+        (redirected / writes - 2.0 / 3.0).abs() < 0.05,
+        "{redirected} of {writes}"
+    );
+    assert!(
+        at(&r, "db.primary", "reads") > 0.0,
+        "the balancer reads from every copy"
+    );
+    let lb = &r.components["lb"].total;
+    assert!(lb["hot_spot_index"] < 1.1, "{lb:?}");
+}
+
+#[test]
 fn a_ten_million_key_catalog_costs_memory_only_for_the_keys_written() {
     // 100 million keys, Zipf: per-key state for every key would take gigabytes; only the
     // keys written hold any, so the run fits in a small address space.
@@ -539,4 +565,214 @@ fn a_simulated_stale_share_far_from_its_estimate_is_pointed_out() {
         .find(|w| w.contains("components.db.stale_share"));
     let w = w.unwrap_or_else(|| panic!("{warnings:?}"));
     assert!(w.contains("read-your-writes"), "{w}");
+}
+
+mod property {
+    //! Issue 10, point 10, for databases: random valid database models (every read route,
+    //! balance, replication, quorum sizes, read-your-writes, group commit, bounded queues,
+    //! key laws; called directly, through a service, behind a load balancer over its
+    //! copies, or as the shards of a router) validate, estimate, run without a panic, keep
+    //! conservation and repeat byte for byte from one seed.
+
+    use proptest::prelude::*;
+    use proptest::test_runner::{Config, RngAlgorithm, TestCaseError, TestRng, TestRunner};
+    use scalesim::model::{Format, parse_model_str};
+    use serde_json::{Map, Value, json};
+
+    /// Generated models per suite run.
+    const CASES: u32 = 120;
+
+    fn duration(max_us: u32) -> impl Strategy<Value = Value> {
+        (0u32..max_us).prop_map(|us| json!(format!("{us}us")))
+    }
+
+    fn lag() -> impl Strategy<Value = Value> {
+        prop_oneof![
+            duration(200_000).prop_map(|d| json!({"constant": d})),
+            (1u32..200_000).prop_map(|us| json!({"exponential": {"mean": format!("{us}us")}})),
+            (1u32..200_000, 0.1f64..3.0)
+                .prop_map(|(us, cv)| json!({"lognormal": {"mean": format!("{us}us"), "cv": cv}})),
+        ]
+    }
+
+    /// A database with `replicas` replicas (or a quorum of `replicas + 1` copies).
+    fn database() -> impl Strategy<Value = Value> {
+        (
+            (
+                0u32..5,
+                1u32..8,
+                prop::option::of(0u32..30),
+                10u32..3000,
+                10u32..3000,
+            ),
+            (0u8..4, 0u8..5, lag(), 0u8..3, 1u32..6, 1u32..6),
+            (
+                prop::option::of(duration(500_000)),
+                prop::option::of((1u32..64, duration(5000), duration(3000), duration(300))),
+            ),
+        )
+            .prop_map(|(station, routing, extras)| {
+                let (replicas, workers, queue, read_us, write_us) = station;
+                let (reads, balance, lag, replication, r, w) = routing;
+                let (ryw, group_commit) = extras;
+                let copies = replicas + 1;
+                let mut db = json!({
+                    "kind": "database", "replicas": replicas, "workers": workers,
+                    "read_time": {"exponential": {"mean": format!("{read_us}us")}},
+                    "write_time": {"exponential": {"mean": format!("{write_us}us")}},
+                });
+                if let Some(q) = queue {
+                    db["queue"] = json!(q);
+                }
+                let quorum = reads == 3;
+                let choice = match reads {
+                    0 => "primary",
+                    1 if replicas > 0 => "replicas",
+                    3 => "quorum",
+                    _ => "any",
+                };
+                db["reads"] = json!(choice);
+                if quorum {
+                    db["quorum"] = json!({"r": r.min(copies), "w": w.min(copies)});
+                }
+                if choice != "primary" {
+                    let policies = [
+                        "round_robin",
+                        "random",
+                        "least_connections",
+                        "power_of_choices",
+                        "hash_key",
+                    ];
+                    db["balance"] = json!(policies[balance as usize]);
+                }
+                db["replication"] = match replication {
+                    1 if !quorum && replicas > 0 => {
+                        json!({"sync": {"lag": lag, "acks": r.min(replicas)}})
+                    }
+                    2 if !quorum => json!({"sync": {"lag": lag}}),
+                    _ => json!({"async": {"lag": lag}}),
+                };
+                if let Some(t) = ryw
+                    && !quorum
+                    && choice != "primary"
+                {
+                    db["read_your_writes"] = t;
+                }
+                if let Some((b, wait, fixed, item)) = group_commit {
+                    db["group_commit"] = json!({"max_batch": b, "max_wait": wait,
+                                                "fixed_cost": fixed, "per_item_cost": item});
+                }
+                db
+            })
+    }
+
+    fn key_law() -> impl Strategy<Value = Value> {
+        prop_oneof![
+            (1u64..20_000_000).prop_map(|keys| json!({"uniform": {"keys": keys}})),
+            (1u64..20_000_000, 0.3f64..1.6)
+                .prop_map(|(keys, s)| json!({"zipf": {"keys": keys, "s": s}})),
+            (2u64..1_000_000, 0.001f64..0.5, 0.0f64..1.0).prop_map(|(keys, hot, traffic)| {
+                json!({"hot_set": {"keys": keys, "hot_fraction": hot, "traffic": traffic}})
+            }),
+        ]
+    }
+
+    /// A whole model: a workload reaching one or more databases in one of four ways.
+    fn model() -> impl Strategy<Value = Value> {
+        (
+            prop::collection::vec(database(), 1..4),
+            0u8..4,
+            key_law(),
+            (
+                50.0f64..3000.0,
+                0.0f64..1.0,
+                prop::option::of(1u32..50),
+                1u32..50,
+            ),
+        )
+            .prop_map(|(dbs, shape, keys, (rate, writes, timeout_ms, clients))| {
+                let mut components = Map::new();
+                let target = match shape {
+                    // A service writing then reading (read-your-writes matters).
+                    1 => {
+                        components.insert(
+                            "app".into(),
+                            json!({"kind": "service", "workers": 64, "handler": [
+                                {"call": "db0", "op": "write"},
+                                {"work": {"exponential": {"mean": "1ms"}}},
+                                {"call": "db0", "op": "read"}]}),
+                        );
+                        "app"
+                    }
+                    // A balancer over the copies: writes reach replicas and move on.
+                    2 => {
+                        components.insert(
+                            "lb".into(),
+                            json!({"kind": "load_balancer", "policy": "least_connections",
+                                   "backends": "db0"}),
+                        );
+                        "lb"
+                    }
+                    // A shard router over every database.
+                    3 => {
+                        let shards: Vec<String> =
+                            (0..dbs.len()).map(|i| format!("db{i}")).collect();
+                        components
+                            .insert("front".into(), json!({"kind": "shards", "shards": shards}));
+                        "front"
+                    }
+                    _ => "db0",
+                };
+                for (i, db) in dbs.into_iter().enumerate() {
+                    components.insert(format!("db{i}"), db);
+                }
+                let mut w = json!({
+                    "arrivals": {"poisson": {"rate": rate}},
+                    "classes": {"read": 1.0 - writes, "write": writes.max(0.001)},
+                    "keys": keys, "target": target, "clients": clients,
+                });
+                if let Some(t) = timeout_ms {
+                    w["timeout"] = json!(format!("{t}ms"));
+                }
+                json!({
+                    "name": "random database", "duration": "300ms", "warmup": "50ms",
+                    "workloads": {"w": w}, "components": components,
+                })
+            })
+    }
+
+    fn check(doc: &Value) -> Result<(), TestCaseError> {
+        let text = serde_json::to_string_pretty(doc).unwrap();
+        let model = parse_model_str(&text, Format::Json, std::path::Path::new("."), &[])
+            .map_err(|e| TestCaseError::fail(format!("refused: {e:?}\n{text}")))?;
+        scalesim::analysis::estimate(&model);
+        let run = || {
+            scalesim::results::run_once(&model, 3)
+                .map_err(|e| TestCaseError::fail(format!("run failed: {e}\n{text}")))
+        };
+        let first = run()?;
+        prop_assert!(first.conservation.holds, "conservation broken:\n{}", text);
+        let again = run()?;
+        prop_assert_eq!(
+            serde_json::to_string(&first).unwrap(),
+            serde_json::to_string(&again).unwrap(),
+            "two runs from one seed differ:\n{}",
+            text
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn random_valid_database_models_run_and_keep_conservation() {
+        let config = Config {
+            cases: CASES,
+            failure_persistence: None,
+            ..Config::default()
+        };
+        let mut runner =
+            TestRunner::new_with_rng(config, TestRng::from_seed(RngAlgorithm::ChaCha, &[11; 32]));
+        runner
+            .run(&model(), |doc| check(&doc))
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
 }

@@ -175,7 +175,7 @@ impl DatabaseNode {
         let (op, parent) = (Op::of(c.op), c.parent);
         if op.is_write() {
             self.written(call, ctx);
-        } else if self.is_copy(parent) {
+        } else if !self.def.has_primary() && self.is_copy(parent) {
             self.answer_subread(call, ctx);
         } else {
             self.answer_read(call, ctx);
@@ -314,7 +314,7 @@ impl DatabaseNode {
         }
         let n = self.batch.len().min(gc.max_batch as usize);
         self.committing.extend(self.batch.drain(..n));
-        let cost = gc.fixed_cost.0 + gc.per_item_cost.0.saturating_mul(n as u64);
+        let cost = (gc.per_item_cost.0.saturating_mul(n as u64)).saturating_add(gc.fixed_cost.0);
         self.committer.set(now, 1);
         let mut sh = self.shared.borrow_mut();
         sh.stats[self.copy].batches += 1;
@@ -409,12 +409,14 @@ impl Component for DatabaseNode {
         let c = ctx.call(call);
         let is_write = Op::of(c.op).is_write();
         if self.def.has_primary() {
-            // A replica hands writes, and reads that must see their client's own write,
-            // on to the primary.
+            // A replica passes writes, and reads that must see their client's own write,
+            // to the primary, and relays its answer (a call of its own rather than a tail
+            // call, so its caller, such as a balancer counting its calls per copy, hears
+            // back from the copy it called).
             if self.copy != 0 && (is_write || self.must_read_own_write(c, ctx)) {
                 self.redirected += 1;
-                let group = ctx.group_of(self.id);
-                ctx.forward(call, group);
+                let (op, group) = (c.op, ctx.group_of(self.id));
+                ctx.call_group(self.id, call, group, op);
                 return;
             }
         } else if !is_write && !self.is_copy(c.parent) {
@@ -424,7 +426,14 @@ impl Component for DatabaseNode {
     }
 
     fn on_reply(&mut self, parent: CallId, child: &Call, current: bool, ctx: &mut Ctx) {
-        if current {
+        if !current {
+            return;
+        }
+        if self.def.has_primary() {
+            // The primary answered a call this replica passed on.
+            ctx.call_mut(parent).version = child.version;
+            ctx.reply(parent, child.outcome);
+        } else {
             self.quorum_reply(parent, child, ctx);
         }
     }

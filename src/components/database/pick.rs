@@ -1,7 +1,8 @@
 //! How calls to a database choose a copy: writes go to the primary; reads to the primary,
 //! the replicas or any copy, balanced by the database's policy; with a quorum, every call
-//! to the coordinator the policy picks. A call a copy hands on to its own database (a write
-//! that reached a replica, a read that must see its client's own write) goes to the primary.
+//! to the coordinator the policy picks. A call a copy makes to its own database (passing on a
+//! write that reached a replica, or a read that must see its client's own write) goes to the
+//! primary.
 
 use super::state::Loads;
 use super::{Balance, Reads};
@@ -160,7 +161,7 @@ mod tests {
         assert_eq!(
             p.pick(11, READ, 0, &live),
             Some(10),
-            "a copy hands on to the primary"
+            "a copy passes calls to the primary"
         );
         assert_eq!(
             p.pick(CALLER, READ, 0, &[10]),
