@@ -1973,3 +1973,229 @@ fn h2_the_router_moves_what_the_references_say() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+// ---------------------------------------------------------------------------------------------
+// Caches: LRU, FIFO, random and LFU under independent requests (C1–C4), TTL (C5).
+// ---------------------------------------------------------------------------------------------
+
+impl Experiment {
+    /// Class A (an analytic approximation): |m − ref| ≤ a·|ref| + 3s, with class S's
+    /// precision guard.
+    fn check_approx(&mut self, what: &str, f: &dyn Fn(&RunResult) -> f64, r: f64, a: f64) {
+        let (m, s) = self.stat(f);
+        let tol = a * r.abs() + 3.0 * s;
+        let guard = if r.abs() < 0.1 {
+            G_SMALL_PROB_ABS
+        } else {
+            G_MEAN * r.abs()
+        };
+        println!(
+            "{}: {what}: simulated {m:.6} ± {:.6} (3s), approximation {r:.6}, tolerance {tol:.6}",
+            self.label,
+            3.0 * s
+        );
+        if (m - r).abs() <= tol && 3.0 * s <= guard {
+            self.passed += 1;
+        } else {
+            self.failures.push(format!(
+                "{}: {what}: simulated {m:.6} ± {:.6} (3s), approximation {r:.6}, tolerance {tol:.6}, guard {guard:.6}",
+                self.label,
+                3.0 * s
+            ));
+        }
+    }
+}
+
+/// A read-through cache `c` of `capacity` keys (eviction `eviction`, starting warm with
+/// the most popular keys) before a backend that answers at once, read by Poisson requests
+/// at `rate` per second on Zipf(`alpha`) keys over `n`: the independent reference model.
+/// The warm-up takes `warmup` requests (the suite's max(5C, 2·10⁵) after the cache is
+/// full), then `measured` requests per replication.
+fn irm_cache(n: u64, alpha: f64, capacity: u64, eviction: &str, measured: f64) -> Value {
+    let rate = 200_000.0;
+    let warmup = (5.0 * capacity as f64).max(2e5) / rate;
+    json!({
+        "duration": format!("{}s", warmup + measured / rate), "warmup": format!("{warmup}s"),
+        "workloads": {"w": {"arrivals": {"poisson": {"rate": rate}}, "target": "c",
+                            "keys": {"zipf": {"keys": n, "s": alpha}}}},
+        "components": {
+            "c": {"kind": "cache", "capacity": capacity, "eviction": eviction, "warm": true,
+                  "on_miss": "db"},
+            "db": {"kind": "service", "service_time": {"constant": "0ms"}}}
+    })
+}
+
+fn hit_ratio(r: &RunResult) -> f64 {
+    total(r, "c", "hit_ratio")
+}
+
+fn cache_case(n: u64, alpha: f64) -> String {
+    let a = if alpha == 1.0 {
+        "1".to_string()
+    } else {
+        alpha.to_string()
+    };
+    format!("cache_zipf_N{n}_a{a}")
+}
+
+/// Approximation allowance of Che and the FIFO/random approximation against simulation
+/// (the suite's class A, a = 1%).
+const A_CACHE: f64 = 0.01;
+
+/// The rows of C1–C4 run here: the four with N = 10⁴ (10 replications of 10⁵ requests
+/// each after warm-up: about a second of CPU per row and policy), and for LRU also the two
+/// with N = 10⁵ and C = 1000. The rows with C = 10⁴ over 10⁵ keys need ten times the
+/// warm-up and are left to the estimate's unit test (`cache::estimate`), which checks
+/// every row's formula.
+const CACHE_ROWS: [(u64, f64, u64); 4] = [
+    (10_000, 0.8, 100),
+    (10_000, 0.8, 1000),
+    (10_000, 1.0, 100),
+    (10_000, 1.0, 1000),
+];
+
+#[test]
+fn c1_c4_lru_against_its_monte_carlo_and_che() {
+    let rows = CACHE_ROWS
+        .iter()
+        .copied()
+        .chain([(100_000, 0.8, 1000), (100_000, 1.0, 1000)]);
+    for (n, alpha, c) in rows {
+        let case = cache_case(n, alpha);
+        let label = format!("{case} C={c} LRU");
+        let mut e = Experiment::run(&label, irm_cache(n, alpha, c, "lru", 1e5), 10);
+        let size = ("cache_size_C", json!(c));
+        let lru = ("policy", json!("LRU"));
+        let mc = reference(&case, "hit_ratio_mc", &[size.clone(), lru.clone()]);
+        e.check("hit ratio vs LRU Monte Carlo (M)", &hit_ratio, mc, B_MEAN, G_MEAN);
+        let che = reference(&case, "hit_ratio_che", &[size, lru]).0;
+        e.check_approx("hit ratio vs Che (A)", &hit_ratio, che, A_CACHE);
+        e.finish();
+    }
+}
+
+#[test]
+fn c1_c2_fifo_and_random_against_their_monte_carlo_and_approximation() {
+    for (n, alpha, c) in CACHE_ROWS {
+        let case = cache_case(n, alpha);
+        let size = ("cache_size_C", json!(c));
+        let approx = reference(
+            &case,
+            "hit_ratio_approx",
+            &[size.clone(), ("policy", json!("FIFO_or_RANDOM"))],
+        )
+        .0;
+        let mut e = Experiment::run(
+            &format!("{case} C={c} FIFO"),
+            irm_cache(n, alpha, c, "fifo", 1e5),
+            10,
+        );
+        let mc = reference(&case, "hit_ratio_mc", &[size, ("policy", json!("FIFO"))]);
+        e.check("hit ratio vs FIFO Monte Carlo (M)", &hit_ratio, mc, B_MEAN, G_MEAN);
+        e.check_approx("hit ratio vs Dan-Towsley (A)", &hit_ratio, approx, A_CACHE);
+        e.finish();
+        // Random eviction: the same hit ratio as FIFO under independent requests (Gelenbe).
+        let mut e = Experiment::run(
+            &format!("{case} C={c} random"),
+            irm_cache(n, alpha, c, "random", 1e5),
+            10,
+        );
+        e.check_approx("hit ratio vs Dan-Towsley (A)", &hit_ratio, approx, A_CACHE);
+        e.finish();
+    }
+}
+
+#[test]
+fn c1_c2_lfu_holds_the_top_c_keys() {
+    // Class S against the top-C sum (perfect LFU). This LFU forgets counts on eviction and
+    // starts warm with the C most popular keys, each counted as put and read once: the
+    // popular keys' counts soon outgrow any newcomer's, so they stay, and one slot churns
+    // (its share, about p_C, is within the bias allowance).
+    for (n, alpha, c) in CACHE_ROWS {
+        let case = cache_case(n, alpha);
+        let mut e = Experiment::run(
+            &format!("{case} C={c} LFU"),
+            irm_cache(n, alpha, c, "lfu", 1e5),
+            10,
+        );
+        let top = reference(
+            &case,
+            "hit_ratio",
+            &[
+                ("cache_size_C", json!(c)),
+                ("policy", json!("LFU_perfect_or_static_top_C")),
+            ],
+        );
+        e.check("hit ratio vs top-C (S)", &hit_ratio, top, B_MEAN, G_MEAN);
+        e.finish();
+    }
+}
+
+/// A TTL cache with room for every key, read by Poisson requests at `rate` per second on
+/// `keys`, entries living `ttl_s` from their fill (or from their last hit with
+/// `refresh`), for `secs` after a warm-up of ten TTLs.
+fn ttl_cache(keys: Value, rate: f64, ttl_s: f64, refresh: bool, secs: f64) -> Value {
+    let warmup = 10.0 * ttl_s;
+    json!({
+        "duration": format!("{}s", warmup + secs), "warmup": format!("{warmup}s"),
+        "workloads": {"w": {"arrivals": {"poisson": {"rate": rate}}, "target": "c", "keys": keys}},
+        "components": {
+            "c": {"kind": "cache", "capacity": 1_000_000, "on_miss": "db",
+                  "ttl": format!("{ttl_s}s"), "ttl_refresh": refresh},
+            "db": {"kind": "service", "service_time": {"constant": "0ms"}}}
+    })
+}
+
+#[test]
+fn c5_ttl_cache() {
+    let case = "cache_ttl";
+    // One key at 2 per second, T = 1 s: 2/3 set at insertion, 1 − e^{−2} refreshed.
+    for (refresh, mode) in [(false, "expire_from_insert"), (true, "refresh_on_hit")] {
+        let one = json!({"hot_key": {"keys": 1, "traffic": 1.0}});
+        let mut e = Experiment::run(
+            &format!("{case} one key {mode}"),
+            ttl_cache(one, 2.0, 1.0, refresh, 5000.0),
+            10,
+        );
+        let r = reference(case, "single_key_hit_ratio", &[("ttl_mode", json!(mode))]);
+        e.check("hit ratio", &hit_ratio, r, B_MEAN, G_MEAN);
+        e.finish();
+    }
+    // Zipf(0.8) over 10⁴ keys at 1000 per second.
+    for ttl in [0.01, 0.1, 1.0] {
+        for (refresh, mode) in [(false, "expire_from_insert"), (true, "refresh_on_hit")] {
+            let zipf = json!({"zipf": {"keys": 10_000, "s": 0.8}});
+            let secs = (20.0f64 / ttl).clamp(50.0, 200.0);
+            let mut e = Experiment::run(
+                &format!("{case} T={ttl}s {mode}"),
+                ttl_cache(zipf, 1000.0, ttl, refresh, secs),
+                10,
+            );
+            let p = |mode: &str| vec![("ttl_T", json!(ttl)), ("ttl_mode", json!(mode))];
+            let hit = reference(case, "hit_ratio", &p(mode));
+            e.check("hit ratio", &hit_ratio, hit, B_MEAN, G_MEAN);
+            let cached = reference(case, "mean_keys_cached", &p(mode));
+            e.check(
+                "mean keys cached",
+                &|r: &RunResult| total(r, "c", "entries_mean"),
+                cached,
+                B_MEAN,
+                G_MEAN,
+            );
+            if !refresh {
+                // The built-in check: the miss rate equals keys cached over T.
+                let rate = reference(case, "miss_rate_to_backend", &p(mode));
+                e.check(
+                    "backend miss rate /s",
+                    &|r: &RunResult| {
+                        total(r, "c", "misses") / (r.window_end_s - r.window_start_s)
+                    },
+                    rate,
+                    B_MEAN,
+                    G_MEAN,
+                );
+            }
+            e.finish();
+        }
+    }
+}
