@@ -3,6 +3,8 @@
 //! per-class hit ratios, and the estimate beside the simulation. Small deterministic
 //! models (constant arrivals, one hot key) give exact counts.
 
+use proptest::prelude::*;
+use proptest::test_runner::{Config, RngAlgorithm, TestCaseError, TestRng, TestRunner};
 use scalesim::model::{Format, parse_model_str};
 use scalesim::replicate::replicate;
 use scalesim::results::RunResult;
@@ -300,4 +302,202 @@ fn scalesim_json(model: Value) -> Value {
         "--format",
         "json",
     ]))
+}
+
+// The shipped cache models: each one's lesson, in the direction its description says.
+
+/// Model `models/NAME.json` with `--set` overrides, run with `replications` at seed 1.
+fn shipped(name: &str, sets: &[&str], replications: usize) -> Vec<RunResult> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("models/{name}.json"));
+    let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
+    let m = scalesim::model::load_model_file(&path, &sets).unwrap();
+    replicate(&m, 1, replications).unwrap()
+}
+
+fn mean(rs: &[RunResult], f: impl Fn(&RunResult) -> f64) -> f64 {
+    rs.iter().map(f).sum::<f64>() / rs.len() as f64
+}
+
+#[test]
+fn cache_aside_a_smaller_cache_hits_less_and_loads_the_database() {
+    let big = shipped("cache-aside", &[], 2);
+    let small = shipped("cache-aside", &["components.cache.capacity=1000"], 2);
+    let hit = |r: &RunResult| total(r, "cache", "hit_ratio");
+    let db = |r: &RunResult| total(r, "db", "utilization");
+    let p99 = |r: &RunResult| r.workloads["shoppers"].classes["read"].latency.p99_ms;
+    assert!(mean(&big, hit) > mean(&small, hit) + 0.15);
+    assert!(mean(&small, db) > mean(&big, db) + 0.1);
+    assert!(mean(&small, p99) > mean(&big, p99));
+    // Both sit on their estimates.
+    for rs in [&big, &small] {
+        let est = total(&rs[0], "cache", "hit_ratio_estimate");
+        assert!(
+            (mean(rs, hit) - est).abs() < 0.01,
+            "{} vs {est}",
+            mean(rs, hit)
+        );
+    }
+}
+
+#[test]
+fn cache_levels_each_level_sees_the_misses_of_the_one_before() {
+    let rs = shipped("cache-levels", &[], 1);
+    let r = &rs[0];
+    let reads = |c: &str| total(r, c, "reads");
+    assert!(reads("browser") > reads("cdn") && reads("cdn") > reads("appcache"));
+    assert!(reads("appcache") > total(r, "db", "reads"));
+    // A level's misses are the next level's reads (up to the requests in flight).
+    assert!((total(r, "browser", "misses") - reads("cdn")).abs() < 100.0);
+    for c in ["browser", "cdn", "appcache"] {
+        let (sim, est) = (total(r, c, "hit_ratio"), total(r, c, "hit_ratio_estimate"));
+        assert!((sim - est).abs() < 0.03, "{c}: {sim} vs {est}");
+    }
+    // Without most of the CDN, the app tier takes its load and its cache holds what the
+    // CDN held; shrink that too and the database takes it.
+    let small = shipped("cache-levels", &["components.cdn.capacity=100"], 1);
+    assert!(total(&small[0], "appcache", "reads") > 1.8 * reads("appcache"));
+    let db = total(&small[0], "db", "reads");
+    assert!((db / total(r, "db", "reads") - 1.0).abs() < 0.1);
+    let both = shipped(
+        "cache-levels",
+        &[
+            "components.cdn.capacity=100",
+            "components.appcache.capacity=1000",
+        ],
+        1,
+    );
+    assert!(total(&both[0], "db", "reads") > 2.0 * db);
+}
+
+#[test]
+fn write_policies_trade_hit_ratio_write_latency_and_durability() {
+    let run = |w: &str| {
+        shipped(
+            "write-through-vs-aside",
+            &[&format!("components.cache.write=\"{w}\"")],
+            1,
+        )
+        .remove(0)
+    };
+    let (inv, through, back) = (run("invalidate"), run("write_through"), run("write_back"));
+    let hit = |r: &RunResult| total(r, "cache", "hit_ratio");
+    let write_ms = |r: &RunResult| r.workloads["users"].classes["write"].latency.mean_ms;
+    // Invalidation drops hot keys; writing them through keeps them.
+    assert!(hit(&through) > hit(&inv) + 0.1);
+    assert!(total(&inv, "db", "reads") > 1.3 * total(&through, "db", "reads"));
+    // Write-back answers writes from the cache and coalesces repeated writes of a key.
+    assert!(write_ms(&back) < 0.25 * write_ms(&through));
+    assert!(total(&back, "db", "writes") < 0.8 * total(&through, "db", "writes"));
+    assert!(total(&back, "cache", "dirty_at_end") > 0.0);
+    assert_eq!(total(&through, "cache", "dirty_at_end"), 0.0);
+}
+
+#[test]
+fn thundering_herd_coalescing_keeps_the_database_standing() {
+    let herd = shipped("thundering-herd", &[], 1).remove(0);
+    let single = shipped("thundering-herd", &["components.cache.coalesce=true"], 1).remove(0);
+    // Without coalescing, each expiry of the hot key is a herd of misses; the first one
+    // (after about 5 s) sinks the hit ratio, and one of them tips the database over for good.
+    assert!(total(&herd, "db", "utilization") > 0.99);
+    assert!(total(&herd, "cache", "hit_ratio") < 0.6);
+    let windows = &herd.components["cache"].detail.distributions["hit_ratio_by_window"];
+    assert!(windows[8] > 0.9 && windows[10] < 0.3, "{windows:?}");
+    assert!(*windows.last().unwrap() < 0.3, "{windows:?}");
+    // One fill per expiry: the hit ratio never dips far, the database stays about half
+    // busy, reads stay fast.
+    let windows = &single.components["cache"].detail.distributions["hit_ratio_by_window"];
+    assert!(windows[17..].iter().all(|h| *h > 0.8), "{windows:?}");
+    assert!(total(&single, "db", "utilization") < 0.6);
+    assert!(total(&single, "cache", "coalesced") > 1000.0);
+    assert!(single.workloads["readers"].latency.p99_ms < 100.0);
+    assert!(herd.workloads["readers"].latency.p99_ms > 1000.0);
+}
+
+// Random valid cache models: any mix of policy, capacity, TTL, times, read-through or
+// cache-aside, coalescing, write policy and warm start runs without a panic, conserves
+// requests and keeps its counts consistent.
+
+/// A random valid model with a cache in it.
+fn cache_model() -> impl Strategy<Value = Value> {
+    let eviction = prop::sample::select(vec!["lru", "lfu", "fifo", "random", "slru"]);
+    let write = prop::sample::select(vec![
+        "invalidate",
+        "write_through",
+        "write_back",
+        "write_around",
+    ]);
+    let time = prop_oneof![
+        Just(json!({"constant": "0s"})),
+        (1u32..2000).prop_map(|us| json!({"constant": format!("{us}us")})),
+        (1u32..2000).prop_map(|us| json!({"exponential": {"mean": format!("{us}us")}})),
+    ];
+    let keys = prop_oneof![
+        (1u64..200).prop_map(|n| json!({"uniform": {"keys": n}})),
+        (1u64..5000, 0.0f64..1.5).prop_map(|(n, s)| json!({"zipf": {"keys": n, "s": s}})),
+        (2u64..1000).prop_map(|n| json!({"hot_key": {"keys": n, "traffic": 0.7}})),
+    ];
+    (
+        (eviction, 1u64..60, prop::option::of((1u32..300, any::<bool>()))),
+        (time.clone(), time, any::<bool>(), any::<bool>(), any::<bool>(), write),
+        (keys, 0.0f64..1.0, 50.0f64..3000.0, any::<bool>()),
+    )
+        .prop_map(
+            |((eviction, capacity, ttl), (hit, miss, through, coalesce, warm, write), (keys, writes, rate, aside_app))| {
+                let mut cache = json!({"kind": "cache", "capacity": capacity, "eviction": eviction,
+                                       "hit_time": hit, "miss_time": miss, "warm": warm});
+                if let Some((ms, refresh)) = ttl {
+                    cache["ttl"] = json!(format!("{ms}ms"));
+                    cache["ttl_refresh"] = json!(refresh);
+                }
+                if through {
+                    cache["on_miss"] = json!("db");
+                    cache["coalesce"] = json!(coalesce);
+                    cache["write"] = json!(write);
+                }
+                let app = if aside_app {
+                    json!({"kind": "service", "workers": 8, "handler": {
+                        "read": [{"call": "cache", "on_miss": [{"call": "db"}, {"call": "cache", "op": "set"}]}],
+                        "write": [{"call": "db"}, {"call": "cache", "op": "invalidate"}]}})
+                } else {
+                    json!({"kind": "service", "workers": 8, "handler": [{"call": "cache"}]})
+                };
+                json!({
+                    "duration": "2s", "warmup": "200ms",
+                    "workloads": {"w": {"arrivals": {"poisson": {"rate": rate}}, "keys": keys,
+                                        "classes": {"read": 1.0 - writes, "write": writes.max(1e-3)},
+                                        "target": "app"}},
+                    "components": {"app": app, "cache": cache,
+                                   "db": {"kind": "database", "workers": 4,
+                                          "service_time": {"exponential": {"mean": "1ms"}}}}
+                })
+            },
+        )
+}
+
+#[test]
+fn random_cache_models_run_and_keep_their_counts() {
+    let mut runner = TestRunner::new_with_rng(
+        Config {
+            cases: 200,
+            failure_persistence: None,
+            ..Config::default()
+        },
+        TestRng::from_seed(RngAlgorithm::ChaCha, &[7; 32]),
+    );
+    runner
+        .run(&cache_model(), |v| {
+            let m = parse_model_str(&v.to_string(), Format::Json, Path::new("."), &[])
+                .map_err(|e| TestCaseError::fail(format!("{e:?}\n{v}")))?;
+            let r = replicate(&m, 3, 1).unwrap().remove(0);
+            let c = &r.components["cache"].total;
+            prop_assert!(r.conservation.holds, "{v}");
+            prop_assert!(c["hits"] <= c["reads"]);
+            prop_assert!(
+                c["entries_max"] <= v["components"]["cache"]["capacity"].as_f64().unwrap()
+            );
+            prop_assert!(c["coalesced"] <= c["misses"]);
+            prop_assert!((0.0..=1.0).contains(&c["hit_ratio"]));
+            Ok(())
+        })
+        .unwrap();
 }

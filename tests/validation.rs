@@ -2067,7 +2067,13 @@ fn c1_c4_lru_against_its_monte_carlo_and_che() {
         let size = ("cache_size_C", json!(c));
         let lru = ("policy", json!("LRU"));
         let mc = reference(&case, "hit_ratio_mc", &[size.clone(), lru.clone()]);
-        e.check("hit ratio vs LRU Monte Carlo (M)", &hit_ratio, mc, B_MEAN, G_MEAN);
+        e.check(
+            "hit ratio vs LRU Monte Carlo (M)",
+            &hit_ratio,
+            mc,
+            B_MEAN,
+            G_MEAN,
+        );
         let che = reference(&case, "hit_ratio_che", &[size, lru]).0;
         e.check_approx("hit ratio vs Che (A)", &hit_ratio, che, A_CACHE);
         e.finish();
@@ -2091,7 +2097,13 @@ fn c1_c2_fifo_and_random_against_their_monte_carlo_and_approximation() {
             10,
         );
         let mc = reference(&case, "hit_ratio_mc", &[size, ("policy", json!("FIFO"))]);
-        e.check("hit ratio vs FIFO Monte Carlo (M)", &hit_ratio, mc, B_MEAN, G_MEAN);
+        e.check(
+            "hit ratio vs FIFO Monte Carlo (M)",
+            &hit_ratio,
+            mc,
+            B_MEAN,
+            G_MEAN,
+        );
         e.check_approx("hit ratio vs Dan-Towsley (A)", &hit_ratio, approx, A_CACHE);
         e.finish();
         // Random eviction: the same hit ratio as FIFO under independent requests (Gelenbe).
@@ -2187,9 +2199,7 @@ fn c5_ttl_cache() {
                 let rate = reference(case, "miss_rate_to_backend", &p(mode));
                 e.check(
                     "backend miss rate /s",
-                    &|r: &RunResult| {
-                        total(r, "c", "misses") / (r.window_end_s - r.window_start_s)
-                    },
+                    &|r: &RunResult| total(r, "c", "misses") / (r.window_end_s - r.window_start_s),
                     rate,
                     B_MEAN,
                     G_MEAN,

@@ -147,7 +147,7 @@ impl Kind for CacheDef {
 /// The metrics of every cache, before the per-class hit ratios.
 static BASE_METRICS: &[MetricDecl] = &[
     // Share of reads answered from the cache (coalesced misses are misses).
-    MetricDecl::number("hit_ratio", Share, Mean)
+    MetricDecl::number("hit_ratio", Share, WeightedBy("reads"))
         .column("hit ratio", 0)
         .estimated(),
     MetricDecl::number("reads", Count, Sum),
@@ -217,7 +217,7 @@ pub fn metrics_for(classes: &[String], with_estimate: bool) -> &'static [MetricD
     if classes.len() > 1 {
         for c in classes {
             let name: &'static str = Box::leak(format!("{CLASS_HIT_RATIO}{c}").into_boxed_str());
-            decls.push(MetricDecl::number(name, Share, Mean));
+            decls.push(MetricDecl::number(name, Share, WeightedBy("reads")));
         }
     }
     let decls: &'static [MetricDecl] = Box::leak(decls.into_boxed_slice());

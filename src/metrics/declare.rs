@@ -30,6 +30,10 @@ pub enum Combine {
     Mean,
     /// Take the largest (maxima).
     Max,
+    /// Average them weighted by the number metric named here, the count each value is a
+    /// share of (a hit ratio by its reads), so idle instances do not pull the component's
+    /// value down; a plain mean when every weight is zero. Distributions are averaged.
+    WeightedBy(&'static str),
 }
 
 /// The shape of a metric's value.

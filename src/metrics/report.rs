@@ -111,6 +111,19 @@ pub fn combine(reports: &[InstanceReport]) -> Combined {
                 .iter()
                 .map(|r| r.numbers[i])
                 .fold(f64::NEG_INFINITY, f64::max),
+            Combine::WeightedBy(weight) => {
+                let w = first.slot(weight, Shape::Number);
+                let total: f64 = reports.iter().map(|r| r.numbers[w]).sum();
+                if total > 0.0 {
+                    reports
+                        .iter()
+                        .map(|r| r.numbers[i] * r.numbers[w])
+                        .fold(0.0, |a, v| a + v)
+                        / total
+                } else {
+                    reports.iter().map(|r| r.numbers[i]).fold(0.0, |a, v| a + v) / n
+                }
+            }
         })
         .collect();
     let distributions = first
@@ -123,7 +136,7 @@ pub fn combine(reports: &[InstanceReport]) -> Combined {
                 for (o, v) in out.iter_mut().zip(&r.distributions[i]) {
                     match d.combine {
                         Combine::Sum => *o += v,
-                        Combine::Mean => *o += v / n,
+                        Combine::Mean | Combine::WeightedBy(_) => *o += v / n,
                         Combine::Max => *o = o.max(*v),
                     }
                 }
@@ -190,6 +203,23 @@ mod tests {
         assert_eq!(c.distributions, [vec![0.75, 0.25]]);
         assert_eq!(c.histograms[0].count(), 2);
         assert_eq!(c.histograms[0].sum_ns(), 4_000_000);
+    }
+
+    #[test]
+    fn a_weighted_mean_counts_each_instance_by_its_weight() {
+        const W: &[MetricDecl] = &[
+            MetricDecl::number("hit_ratio", Unit::Share, Combine::WeightedBy("reads")),
+            MetricDecl::number("reads", Unit::Count, Combine::Sum),
+        ];
+        let r = |ratio: f64, reads: f64| {
+            let mut r = InstanceReport::new("x", W);
+            r.set("hit_ratio", ratio).set("reads", reads);
+            r
+        };
+        // An idle instance does not pull the ratio down: (0.5·300 + 1·100) / 400.
+        let c = combine(&[r(0.5, 300.0), r(1.0, 100.0), r(0.0, 0.0)]);
+        assert_eq!(c.numbers, [0.625, 400.0]);
+        assert_eq!(combine(&[r(0.5, 0.0), r(0.0, 0.0)]).numbers, [0.25, 0.0]);
     }
 
     #[test]
