@@ -204,3 +204,49 @@ fn a_route_is_a_tail_call_that_frees_the_worker() {
     let visits = r.components["front"].total["throughput_per_s"] / r.workloads["w"].goodput_per_s;
     assert!((visits - 2.0).abs() < 0.05, "visits {visits}");
 }
+
+/// A balancer whose backends pass its calls on as tail calls (a service ending in a
+/// `route`, an asynchronous service ending in a `call`, a shard router): the answer comes
+/// back from another instance than the one called, and the balancer still counts it
+/// against the backend it chose. Least connections keeps the backends even, and every
+/// request is answered.
+#[test]
+fn a_balancer_hears_back_through_tail_calls() {
+    let service = |extra: Value| {
+        let mut s = json!({"kind": "service", "replicas": 3,
+                           "service_time": {"exponential": {"mean": "1ms"}}});
+        s.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        s
+    };
+    let fronts = [
+        service(json!({"handler": [{"work": "service_time"}, {"route": {"b": 1.0}}]})),
+        service(json!({"async": true, "handler": [{"work": "service_time"}, {"call": "b"}]})),
+        json!({"kind": "shards", "replicas": 3, "shards": ["b", "c"]}),
+    ];
+    for front in fronts {
+        let v = json!({
+            "duration": "20s",
+            "workloads": {"w": {"arrivals": {"poisson": {"rate": 1500}},
+                                "keys": {"uniform": {"keys": 1000}}, "target": "lb"}},
+            "components": {
+                "lb": {"kind": "load_balancer", "policy": "least_connections", "backends": "a"},
+                "a": front,
+                "b": {"kind": "service", "replicas": 2, "workers": 4,
+                      "service_time": {"exponential": {"mean": "1ms"}}},
+                "c": {"kind": "service", "workers": 4,
+                      "service_time": {"exponential": {"mean": "1ms"}}}
+            }
+        });
+        let r = &runs(v.clone(), 1)[0];
+        let w = &r.workloads["w"];
+        assert_eq!(w.failed, 0, "{v}");
+        assert!(w.completed > 25_000, "{v}: {}", w.completed);
+        let hot = r.components["lb"].total["hot_spot_index"];
+        assert!(
+            hot < 1.1,
+            "{v}: least connections uneven, hot-spot index {hot}"
+        );
+    }
+}

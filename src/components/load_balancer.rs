@@ -288,12 +288,15 @@ impl Component for BalancerInstance {
         let slot = self.live[j] as usize;
         self.outstanding[slot] += 1;
         self.sent[slot] += 1;
+        ctx.call_mut(call).set_memo(slot as u32);
         ctx.call_instance(self.id, call, self.def.backends[slot], c.op);
     }
 
     #[inline]
     fn on_reply(&mut self, parent: CallId, child: &Call, _current: bool, ctx: &mut Ctx) {
-        let slot = self.slot_of[(child.instance - self.first) as usize] as usize;
+        // The backend called, remembered on the balancer's own call: the child's
+        // `instance` names a later instance when the backend passed it on as a tail call.
+        let slot = ctx.call(parent).memo() as usize;
         self.outstanding[slot] -= 1;
         ctx.reply(parent, child.outcome);
     }

@@ -121,6 +121,24 @@ pub trait Slot: Default + Copy {
     fn set_generation(&mut self, g: u32);
 }
 
+impl Call {
+    /// Stores a number for the component processing the call, kept in the fan-out
+    /// counters (`needed`, `succeeded`): for a component that makes one child call at a
+    /// time and needs to know, when its answer comes back, where it sent it (a balancer's
+    /// backend: a tail call further on changes the child's `instance`).
+    #[inline(always)]
+    pub fn set_memo(&mut self, value: u32) {
+        self.needed = (value >> 16) as u16;
+        self.succeeded = value as u16;
+    }
+
+    /// The number stored by [`Call::set_memo`].
+    #[inline(always)]
+    pub fn memo(&self) -> u32 {
+        (u32::from(self.needed) << 16) | u32::from(self.succeeded)
+    }
+}
+
 impl Slot for Call {
     fn generation(&self) -> u32 {
         self.generation
