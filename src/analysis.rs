@@ -441,15 +441,16 @@ pub fn keyed_estimates(model: &Model, rates: &[f64]) -> Vec<Option<KeyedEstimate
         for (i, w) in model.workloads.iter().enumerate() {
             let external = workload_flows(model, i, rates[i]);
             let flows = propagate(model, &order, external, &keyed, true).0;
+            let streams = laws[i].as_ref().map(|law| {
+                keys_by_group(model, &flows, |f| {
+                    law.scaled_law(&f.op_rates(|class| w.ops.get(class).copied().unwrap_or(0)))
+                })
+            });
             for (g, f) in flows.iter().enumerate() {
                 traffic[g].flow.merge(f);
-                let per_op = f.op_rates(|class| w.ops.get(class).copied().unwrap_or(0));
-                match &laws[i] {
-                    Some(law) if f.total() > 0.0 => {
-                        traffic[g].streams.push(law.scaled_law(&per_op))
-                    }
+                match &streams {
+                    Some(s) => traffic[g].streams.extend(s[g].iter().cloned()),
                     None => traffic[g].unknown += f.total(),
-                    _ => {}
                 }
             }
         }
@@ -530,18 +531,51 @@ fn add_sent(
     let read = crate::components::op::Op::Read.code();
     let sent = send.flow.op_rates(|_| read);
     let flows = propagate(model, order, external, keyed, true).0;
-    for (g, f) in flows.iter().enumerate() {
-        if f.total() <= 0.0 {
-            continue;
-        }
-        traffic[g].flow.merge(f);
+    let streams = keys_by_group(model, &flows, |f| {
         let got = f.op_rates(|_| read);
         let mut factor = [0.0; OPS];
         for ((x, a), b) in factor.iter_mut().zip(&got).zip(&sent) {
             *x = if *b > 0.0 { a / b } else { 0.0 };
         }
-        traffic[g].streams.push(send.keys.scaled(&factor));
+        send.keys.scaled(&factor)
+    });
+    for ((g, f), s) in flows.iter().enumerate().zip(streams) {
+        if f.total() <= 0.0 {
+            continue;
+        }
+        traffic[g].flow.merge(f);
+        traffic[g].streams.extend(s);
     }
+}
+
+/// The per-key rates of one keyed stream reaching each component whose flow `flows` it
+/// reaches: `at(flow)`, the stream's keys scaled to the flow there, except for the targets
+/// of a component that partitions keys (a shard router), which get the keys it sends them
+/// (all of their stream is taken to come through it).
+fn keys_by_group(
+    model: &Model,
+    flows: &[Flow],
+    at: impl Fn(&Flow) -> KeyRates,
+) -> Vec<Option<KeyRates>> {
+    let mut out: Vec<Option<KeyRates>> = flows
+        .iter()
+        .map(|f| (f.total() > 0.0).then(|| at(f)))
+        .collect();
+    let mut given: Vec<Vec<KeyRates>> = vec![Vec::new(); flows.len()];
+    for (r, c) in model.components.iter().enumerate() {
+        let Some(keys) = &out[r] else {
+            continue;
+        };
+        for (t, part) in c.kind.partition_keys(model, keys).into_iter().flatten() {
+            given[t].push(part);
+        }
+    }
+    for (o, parts) in out.iter_mut().zip(given) {
+        if !parts.is_empty() {
+            *o = Some(KeyRates::sum(&parts));
+        }
+    }
+    out
 }
 
 /// The estimates each kind makes of its own metrics, for the settled `flows`; a kind may

@@ -14,6 +14,7 @@ pub mod op;
 pub mod service;
 pub mod shards;
 
+use crate::analysis::keys::KeyRates;
 use crate::analysis::{Flow, KeyedEstimate, MetricEstimate, Network, ServiceEstimate, Traffic};
 use crate::engine::{Component, InstanceId, Pick};
 use crate::metrics::MetricDecl;
@@ -147,6 +148,19 @@ pub trait Kind: std::fmt::Debug + Send + Sync {
     /// that [read keys](Kind::reads_keys).
     fn keyed(&self, net: &Network, traffic: &Traffic) -> Option<KeyedEstimate> {
         let _ = (net, traffic);
+        None
+    }
+
+    /// For a kind that sends each key to one of its targets (a shard router): the per-key
+    /// rates `keys` of a keyed stream arriving at it, as each target group gets them. `None`
+    /// for the others, whose targets get a stream's keys as they are, scaled by their share
+    /// of its flow.
+    fn partition_keys(
+        &self,
+        model: &crate::model::Model,
+        keys: &KeyRates,
+    ) -> Option<Vec<(usize, KeyRates)>> {
+        let _ = (model, keys);
         None
     }
 

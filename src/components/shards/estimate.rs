@@ -240,7 +240,7 @@ impl Law {
 }
 
 /// Each shard's expected share of the keys `top..keys` under a hash placement.
-fn tail_shares(placement: &Placement, top: u64, keys: u64, shards: usize) -> Vec<f64> {
+pub(super) fn tail_shares(placement: &Placement, top: u64, keys: u64, shards: usize) -> Vec<f64> {
     let mut share = vec![0.0; shards];
     match placement {
         Placement::HashMod {

@@ -15,8 +15,11 @@
 //! statistics (every instance reports the router's figures); a shard's utilization is its
 //! own component's. The estimate ([`estimate`]) gives the busiest shard's expected share
 //! for the key law reaching the router, and the share of the key space a change moves.
+//! For the estimates of caches behind it, the router hands each shard its own keys at
+//! their full rates ([`keys`]).
 
 pub mod estimate;
+pub mod keys;
 pub mod placement;
 pub mod spec;
 pub mod validate;
@@ -171,6 +174,13 @@ impl Kind for ShardsDef {
         response_ms: &[f64],
     ) -> (f64, Option<ServiceEstimate>) {
         (estimate::response(self.loads(net), self, response_ms), None)
+    }
+    fn partition_keys(
+        &self,
+        model: &crate::model::Model,
+        keys: &crate::analysis::keys::KeyRates,
+    ) -> Option<Vec<(usize, crate::analysis::keys::KeyRates)>> {
+        keys::partition_keys(self, model, keys)
     }
     fn metric_estimates(
         &self,
