@@ -15,7 +15,9 @@
 #   REPS         runs per point, the median is reported (default 3); the tools take turns,
 #                one run each per round, so a slow spell of a shared machine hits all alike
 #   SEED         seed of every run (default 42)
-#   MODELS       models to run (default "mm1 mm8 tandem inflight")
+#   MODELS       models to run (default "mm1 mm8 tandem inflight cache"); cache is
+#                benches/models/cache-aside-10m.json (a 1,000,000-entry LRU cache over a
+#                10,000,000-key Zipf catalog), reported in requests per CPU-second
 #   BASELINE     another scalesim binary (e.g. a build of the previous commit) run in the
 #                same rounds as this one, reported as tool "baseline": a before/after
 #                comparison measured side by side in one sitting
@@ -46,7 +48,7 @@ PEERS=${PEERS:-../shared/peers}
 PEERS_BUILD=${PEERS_BUILD:-$ROOT/target/peers}
 REPS=${REPS:-3}
 SEED=${SEED:-42}
-MODELS=${MODELS:-mm1 mm8 tandem inflight}
+MODELS=${MODELS:-mm1 mm8 tandem inflight cache}
 DIV=$((QUICK ? 10 : 1))
 
 command -v python3 >/dev/null || { echo "python3 is needed to read JSON output" >&2; exit 1; }
@@ -123,8 +125,8 @@ print(done, r["events"], f"{wq:.6f}")'
 # Prints one JSON field of a peer's one-line report on stdin.
 peer_field() { python3 -c 'import json, sys; print(json.loads(sys.stdin.read().strip().splitlines()[-1])[sys.argv[1]])' "$1"; }
 
-declare -A STATIONS=([mm1]=1 [mm8]=1 [tandem]=3 [inflight]=1)
-declare -A ANALYTIC=([mm1]=9.0000 [mm8]=0.8769 [tandem]=12.7895 [inflight]=-)
+declare -A STATIONS=([mm1]=1 [mm8]=1 [tandem]=3 [inflight]=1 [cache]=1)
+declare -A ANALYTIC=([mm1]=9.0000 [mm8]=0.8769 [tandem]=12.7895 [inflight]=- [cache]=-)
 # Customers per run, chosen so that one run lasts about 2 s of CPU on a 2-core machine
 # (the peers' own counts for rust-raw and SimPy). scalesim's are in its model files.
 declare -A RAW_N=([mm1]=32000000 [mm8]=24000000 [tandem]=10000000)
@@ -261,6 +263,12 @@ for model in $MODELS; do
                 --set workloads.users.arrivals.closed.users=100
             unset SETUP_DURATION
             ;;
+        cache)
+            file=benches/models/cache-aside-10m.json
+            sets=()
+            ((QUICK)) && sets=(--set workloads.readers.requests=600000)
+            run_scalesim cache-aside-10m "$file" cache "${sets[@]}"
+            ;;
         *) echo "unknown model $model" >&2; exit 2 ;;
     esac
 done
@@ -317,4 +325,13 @@ for size in (1000, 100000):
     print(f"reference (rust-raw heap_hold, pop+push at {size:,} pending): " + ", ".join(parts))
 EOF
     fi
+fi
+
+# The cache-aside model's figure is requests (not events) per CPU-second of the whole process.
+if grep -q ' cache-aside-10m ' "$ROWS" 2>/dev/null; then
+    echo
+    awk '
+        $2 == "cache-aside-10m" {
+            printf "cache-aside, 1,000,000-entry LRU over 10,000,000 Zipf keys (%s): %.2f M requests per CPU-second (%.2f M without the %.2f s set-up of a warm million entries)\n", $1, $3 / $5 / 1e6, $3 / ($5 - $8) / 1e6, $8
+        }' "$ROWS"
 fi

@@ -146,18 +146,37 @@ fn sharded_services() -> impl Strategy<Value = Map<String, Value>> {
         )
 }
 
-/// A whole model: one or two workloads in front of a random data tier.
+/// A whole model: one or two workloads in front of a random data tier, sometimes through a
+/// load balancer over several copies of the router (which passes each call on as a tail
+/// call, so the balancer hears back from a shard, not from the copy it chose).
 fn model() -> impl Strategy<Value = Value> {
     (
         sharded_services(),
+        prop::option::of((0usize..4, 1u32..4)),
         prop::collection::vec(workload("front"), 1..3),
     )
-        .prop_map(|(components, workloads)| {
-            let workloads: Map<String, Value> = workloads
+        .prop_map(|(mut components, balancer, workloads)| {
+            let mut workloads: Map<String, Value> = workloads
                 .into_iter()
                 .enumerate()
                 .map(|(i, w)| (format!("w{i}"), w))
                 .collect();
+            if let Some((policy, copies)) = balancer {
+                let policy = [
+                    "round_robin",
+                    "least_connections",
+                    "random",
+                    "power_of_choices",
+                ][policy];
+                components["front"]["replicas"] = json!(copies);
+                components.insert(
+                    "lb".to_string(),
+                    json!({"kind": "load_balancer", "policy": policy, "backends": "front"}),
+                );
+                for w in workloads.values_mut() {
+                    w["target"] = json!("lb");
+                }
+            }
             json!({
                 "name": "random data tier",
                 "duration": "300ms",
