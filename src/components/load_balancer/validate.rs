@@ -94,13 +94,14 @@ pub fn balancer(
         PolicySpec::HashKey => Policy::HashKey,
         PolicySpec::HashClient => Policy::HashClient,
         PolicySpec::PowerOfChoices => {
-            let choices = b.choices.unwrap_or(2);
             let distinct = b.distinct.unwrap_or(true);
             let max = if distinct {
                 MAX_CHOICES.min(n.max(1))
             } else {
                 MAX_CHOICES
             };
+            // Two by default, or all there are when a single backend instance is listed.
+            let choices = b.choices.unwrap_or(2.min(max as u32));
             if choices == 0 || choices as usize > max {
                 errs.push(
                     join(path, "choices"),
@@ -216,5 +217,14 @@ mod tests {
         assert_eq!(link.path, "components.lb.backends");
         // b (group 2) has weight 2 of 4, a's two instances 1 each.
         assert_eq!(link.targets, [(2, 0.5), (1, 0.5)]);
+    }
+
+    #[test]
+    fn power_of_choices_over_a_single_instance_draws_it_by_default() {
+        let lb = r#"{"kind": "load_balancer", "backends": "b", "policy": "power_of_choices"}"#;
+        assert!(model(lb).is_ok());
+        let lb = r#"{"kind": "load_balancer", "backends": "b", "policy": "power_of_choices", "choices": 2}"#;
+        let e = model(lb).unwrap_err();
+        assert_eq!(e[0].0, "components.lb.choices", "{e:?}");
     }
 }
