@@ -113,7 +113,7 @@ fn more_replication_lag_means_more_stale_reads_and_none_from_the_primary() {
 }
 
 #[test]
-fn shares_of_stale_reads_add_up_over_copies_and_by_class() {
+fn shares_of_stale_reads_are_each_copys_own_and_combine_by_reads() {
     let mut m = model(
         lagging(json!({"exponential": {"mean": "100ms"}})),
         3000.0,
@@ -129,8 +129,19 @@ fn shares_of_stale_reads_add_up_over_copies_and_by_class() {
     let reads = total(r, "reads");
     assert!(stale > 0.0);
     assert!((total(r, "stale_share") - stale / reads).abs() < 1e-12);
-    let parts: f64 = db.instances.iter().map(|i| i.metrics["stale_share"]).sum();
-    assert!((parts - total(r, "stale_share")).abs() < 1e-12);
+    // Each copy's share is of its own reads; the database's weighs them by reads.
+    let mut weighted = 0.0;
+    for i in &db.instances {
+        let m = &i.metrics;
+        let own = if m["reads"] > 0.0 {
+            m["stale_reads"] / m["reads"]
+        } else {
+            0.0
+        };
+        assert!((m["stale_share"] - own).abs() < 1e-12, "{}", i.name);
+        weighted += m["stale_share"] * m["reads"];
+    }
+    assert!((weighted / reads - total(r, "stale_share")).abs() < 1e-12);
     assert_eq!(db.instances[0].metrics["stale_reads"], 0.0, "the primary");
     // Classes in the model's order: browse, search, write (which reads nothing).
     let by_class = db.detail.distribution("stale_share_by_class");
@@ -325,6 +336,31 @@ fn a_balancer_over_the_copies_sends_writes_through_a_replica_to_the_primary() {
     );
     let lb = &r.components["lb"].total;
     assert!(lb["hot_spot_index"] < 1.1, "{lb:?}");
+}
+
+#[test]
+fn any_balancer_policy_spreads_the_reads_over_the_copies() {
+    // Weighted round robin, 1:2:2 over primary and two replicas: a fifth of the reads at
+    // the primary. Hashing by client: the 50 users spread over the three copies.
+    let mut m = model(lagging(json!({"constant": "1ms"})), 1000.0, 0.1, 100, 10);
+    m["workloads"]["w"]["target"] = json!("lb");
+    m["components"]["lb"] = json!({"kind": "load_balancer", "policy": "weighted_round_robin",
+                                   "backends": "db", "weights": [1, 2, 2]});
+    let r = runs(&m, 1).remove(0);
+    let primary = at(&r, "db.primary", "reads") / total(&r, "reads");
+    assert!((primary - 0.2).abs() < 0.02, "primary reads {primary}");
+    assert_eq!(at(&r, "db.primary", "writes"), total(&r, "writes"));
+    m["components"]["lb"] =
+        json!({"kind": "load_balancer", "policy": "hash_client", "backends": "db"});
+    m["workloads"]["w"]["arrivals"] =
+        json!({"closed": {"users": 50, "think": {"exponential": {"mean": "50ms"}}}});
+    let r = runs(&m, 1).remove(0);
+    assert_eq!(r.workloads["w"].failed, 0);
+    assert!(total(&r, "reads") > 5000.0);
+    assert_eq!(at(&r, "db.primary", "writes"), total(&r, "writes"));
+    for copy in ["db.primary", "db.replica[0]", "db.replica[1]"] {
+        assert!(at(&r, copy, "reads") > 0.0, "{copy} serves no user");
+    }
 }
 
 #[test]

@@ -89,6 +89,37 @@ pub struct Combined {
     pub histograms: Vec<WaitHistogram>,
 }
 
+/// Element `k` of distribution `i` over the instances, each weighted by the number named
+/// `weight` (the same weight for every element) or by element `k` of the distribution named
+/// `weight` (a per-class share by that class's reads); a plain mean where the weights add
+/// up to zero.
+fn weigh_distribution(
+    reports: &[InstanceReport],
+    first: &InstanceReport,
+    i: usize,
+    weight: &str,
+    out: &mut [f64],
+) {
+    let by_number = first.declared(Shape::Number).position(|d| d.name == weight);
+    let w_of = |r: &InstanceReport, k: usize| match by_number {
+        Some(w) => r.numbers[w],
+        None => {
+            let w = first.slot(weight, Shape::Distribution);
+            r.distributions[w].get(k).copied().unwrap_or(0.0)
+        }
+    };
+    let n = reports.len() as f64;
+    for (k, o) in out.iter_mut().enumerate() {
+        let value = |r: &InstanceReport| r.distributions[i].get(k).copied().unwrap_or(0.0);
+        let total: f64 = reports.iter().map(|r| w_of(r, k)).sum();
+        *o = if total > 0.0 {
+            reports.iter().map(|r| value(r) * w_of(r, k)).sum::<f64>() / total
+        } else {
+            reports.iter().map(value).sum::<f64>() / n
+        };
+    }
+}
+
 /// Combines the reports of one component's instances (all of one kind): numbers by
 /// their [`Combine`] rule in instance order, distributions entry by entry (a shorter
 /// one counts as zeros past its end), histograms merged.
@@ -132,6 +163,10 @@ pub fn combine(reports: &[InstanceReport]) -> Combined {
         .map(|(i, d)| {
             let len = reports.iter().map(|r| r.distributions[i].len()).max();
             let mut out = vec![0.0; len.unwrap_or(0)];
+            if let Combine::WeightedBy(weight) = d.combine {
+                weigh_distribution(reports, first, i, weight, &mut out);
+                return out;
+            }
             for r in reports {
                 for (o, v) in out.iter_mut().zip(&r.distributions[i]) {
                     match d.combine {
@@ -220,6 +255,38 @@ mod tests {
         let c = combine(&[r(0.5, 300.0), r(1.0, 100.0), r(0.0, 0.0)]);
         assert_eq!(c.numbers, [0.625, 400.0]);
         assert_eq!(combine(&[r(0.5, 0.0), r(0.0, 0.0)]).numbers, [0.25, 0.0]);
+    }
+
+    #[test]
+    fn a_weighted_distribution_counts_each_entry_by_its_weight() {
+        const W: &[MetricDecl] = &[
+            MetricDecl::number("reads", Unit::Count, Combine::Sum),
+            MetricDecl {
+                combine: Combine::WeightedBy("reads"),
+                ..MetricDecl::distribution("behind")
+            },
+            MetricDecl {
+                combine: Combine::WeightedBy("reads_by_class"),
+                ..MetricDecl::distribution("stale_by_class")
+            },
+            MetricDecl::distribution("reads_by_class"),
+        ];
+        let r = |reads: f64, behind: Vec<f64>, stale: Vec<f64>, by_class: Vec<f64>| {
+            let mut r = InstanceReport::new("x", W);
+            r.set("reads", reads);
+            r.set_distribution("behind", behind);
+            r.set_distribution("stale_by_class", stale);
+            r.set_distribution("reads_by_class", by_class);
+            r
+        };
+        let c = combine(&[
+            r(300.0, vec![1.0], vec![0.5, 0.0], vec![100.0, 200.0]),
+            r(100.0, vec![0.5, 0.5], vec![0.25, 1.0], vec![300.0, 0.0]),
+        ]);
+        // By reads: (1·300 + 0.5·100) / 400, (0·300 + 0.5·100) / 400.
+        assert_eq!(c.distributions[0], [0.875, 0.125]);
+        // Class by class: (0.5·100 + 0.25·300) / 400; class 1 only the first has reads.
+        assert_eq!(c.distributions[1], [0.3125, 0.0]);
     }
 
     #[test]

@@ -256,15 +256,10 @@ const fn counts(name: &'static str) -> MetricDecl {
     }
 }
 
-/// A copy's part of a share of the component's reads: the copies' parts add up to the
-/// component's share.
-const fn part(name: &'static str, unit: crate::metrics::declare::Unit) -> MetricDecl {
-    MetricDecl::number(name, unit, Sum)
-}
-
-/// What a database reports, per copy and combined over its copies. The shares of reads
-/// (stale share, versions behind, staleness) are, per copy, its part of the component's:
-/// its stale reads over all the database's reads, so they add up over the copies.
+/// What a database reports, per copy and combined over its copies. The shares and means
+/// over reads (stale share, versions behind, staleness, batch size) are, per copy, of its
+/// own reads (stale reads, batches), and the component's combine them weighted by those
+/// counts: the database's stale reads over all its reads.
 pub const METRICS: &[MetricDecl] = &[
     MetricDecl::number("utilization", Share, Mean)
         .saturates(Saturation::Busy)
@@ -282,25 +277,25 @@ pub const METRICS: &[MetricDecl] = &[
     MetricDecl::number("reads", Count, Sum),
     MetricDecl::number("writes", Count, Sum),
     MetricDecl::number("stale_reads", Count, Sum),
-    part("stale_share", Share)
+    MetricDecl::number("stale_share", Share, WeightedBy("reads"))
         .column("stale share", 7)
         .estimated(),
-    part("versions_behind_mean", Ratio),
-    part("staleness_mean_ms", Ms),
+    MetricDecl::number("versions_behind_mean", Ratio, WeightedBy("reads")),
+    MetricDecl::number("staleness_mean_ms", Ms, WeightedBy("stale_reads")),
     MetricDecl::number("redirected", Count, Sum),
     MetricDecl::number("quorum_subreads", Count, Sum),
     MetricDecl::number("batches", Count, Sum),
-    part("batch_size_mean", Ratio),
+    MetricDecl::number("batch_size_mean", Ratio, WeightedBy("batches")),
     MetricDecl::number("commit_utilization", Share, Max).saturates(Saturation::Busy),
     MetricDecl::number("keys_written", Count, Max),
     // Shares of the reads 0, 1, 2, ... versions behind (the last entry: 63 or more).
     MetricDecl {
-        combine: Sum,
+        combine: WeightedBy("reads"),
         ..MetricDecl::distribution("versions_behind")
     },
     // Stale share of the reads of each request class (in the model's class order).
     MetricDecl {
-        combine: Sum,
+        combine: WeightedBy("reads_by_class"),
         ..MetricDecl::distribution("stale_share_by_class")
     },
     // Reads of each request class.

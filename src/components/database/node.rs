@@ -3,7 +3,7 @@
 //! replicates them to the other copies, applies the writes that reach it, coordinates
 //! quorum reads, and measures the freshness of every read it answers.
 
-use super::state::{CopyStats, Loads, Shared, freshness};
+use super::state::{Loads, Shared, freshness};
 use super::{
     DatabaseDef, METRICS, TAG_ACK, TAG_APPLY, TAG_BATCH_WAIT, TAG_COMMIT_DONE, TAG_WORK_DONE,
 };
@@ -478,10 +478,7 @@ impl Component for DatabaseNode {
         let busy_mean = self.load.busy_mean(now);
         let sh = self.shared.borrow();
         let me = &sh.stats[self.copy];
-        let all = |f: &dyn Fn(&CopyStats) -> u64| sh.stats.iter().map(f).sum::<u64>();
-        let reads = all(&|s| s.reads);
-        let stale = all(&|s| s.stale);
-        let batches = all(&|s| s.batches);
+        let (reads, stale, batches) = (me.reads, me.stale, me.batches);
         let mut r = InstanceReport::new(&self.name, METRICS);
         r.set("utilization", busy_mean / f64::from(self.def.workers))
             .set("queue_mean", self.load.waiting_mean(now))
@@ -513,7 +510,7 @@ impl Component for DatabaseNode {
         let behind = me.behind[..used].iter().map(|n| share(*n, reads)).collect();
         r.set_distribution("versions_behind", behind);
         let by_class = (0..self.def.classes)
-            .map(|c| share(me.stale_by_class[c], all(&|s| s.reads_by_class[c])))
+            .map(|c| share(me.stale_by_class[c], me.reads_by_class[c]))
             .collect();
         r.set_distribution("stale_share_by_class", by_class);
         let reads_by_class = me.reads_by_class.iter().map(|n| *n as f64).collect();
