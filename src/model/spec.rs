@@ -2,7 +2,7 @@
 //! Every struct rejects unknown fields. [`validate`](super::validate) turns a [`ModelSpec`]
 //! into a runnable [`Model`](super::Model). The fields of each component kind are declared
 //! in that kind's module (`components::<kind>::spec`) and listed once in
-//! [`component_kinds!`].
+//! `component_kinds!`.
 
 use super::resolve::Resolver;
 use crate::components::ComponentKind;

@@ -75,7 +75,7 @@ pub enum Law {
 /// Terms of a generalized harmonic number summed one by one before Euler–Maclaurin.
 const HARMONIC_HEAD: u64 = 1000;
 
-/// `H(n, s) = Σ_{i=1}^{n} i^-s`: summed up to [`HARMONIC_HEAD`] terms, continued by the
+/// `H(n, s) = Σ_{i=1}^{n} i^-s`: summed term by term up to the first 1,000 (`HARMONIC_HEAD`), continued by the
 /// Euler–Maclaurin formula with two correction terms (error below 1e-15 relative).
 pub fn harmonic(n: u64, s: f64) -> f64 {
     let head = n.min(HARMONIC_HEAD);
