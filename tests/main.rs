@@ -15,6 +15,7 @@ mod limits;
 mod mistakes;
 mod models;
 mod outside_world;
+mod overload;
 mod shards;
 mod support;
 mod tables;

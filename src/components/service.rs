@@ -11,6 +11,7 @@
 //! releases the worker while it waits and queues the request again when the answer comes.
 
 mod estimate;
+pub mod slowdown;
 pub mod spec;
 pub mod validate;
 
@@ -124,6 +125,8 @@ pub struct ServiceDef {
     pub handlers: Vec<Vec<Step>>,
     /// Where its handlers send requests, for the call graph.
     pub links: Vec<Link>,
+    /// Load-dependent service time, if any.
+    pub slowdown: Option<slowdown::Slowdown>,
 }
 
 impl Kind for ServiceDef {
@@ -155,6 +158,15 @@ impl Kind for ServiceDef {
     }
     fn sample_response_ms(&self, class: usize, mean_ms: f64, rng: &mut Rng) -> Option<f64> {
         estimate::sample_response_ms(self, class, mean_ms, rng)
+    }
+    fn metric_estimates(
+        &self,
+        net: &Network,
+        flow: &Flow,
+        warnings: &mut Vec<String>,
+    ) -> Vec<crate::analysis::MetricEstimate> {
+        warnings.extend(estimate::slowdown_caveat(self, net, flow));
+        Vec::new()
     }
 }
 
@@ -316,7 +328,10 @@ impl ServiceInstance {
         let is_last = step + 1 == handler.len();
         match s {
             Step::Work(d) => {
-                let ns = d.sample_ns(&mut self.rng);
+                let mut ns = d.sample_ns(&mut self.rng);
+                if let Some(slow) = &self.def.slowdown {
+                    ns *= slow.factor(self.load.busy(), self.load.waiting(), self.def.workers);
+                }
                 ctx.timer(
                     self.id,
                     SimDuration::from_nanos_f64(ns),

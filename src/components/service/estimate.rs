@@ -372,3 +372,41 @@ fn queue_estimate(
     e.response_mean_ms = e.wait_mean_ms + hold_ms;
     e
 }
+
+/// The caveat of a service with a slowdown, for the estimate's warnings: the queue estimate
+/// above leaves the slowdown out (it holds while the load stays below the knee), and when
+/// the slowed capacity is below the arrival rate a burst can leave the service collapsed.
+pub fn slowdown_caveat(s: &ServiceDef, net: &Network, flow: &Flow) -> Option<String> {
+    let sd = s.slowdown.as_ref()?;
+    let name = &net.def().name;
+    if let Some(top) = sd.highest_load(s.workers, s.queue_capacity)
+        && top <= sd.knee
+    {
+        return Some(format!(
+            "components.{name}: its slowdown never applies: its {} never goes past {} (here at most {}), the knee",
+            sd.by.name(),
+            crate::error::num(sd.knee),
+            crate::error::num(top)
+        ));
+    }
+    let mut text = format!(
+        "components.{name}: its estimate leaves out its slowdown (service times × {}), so it holds only while the load stays below the knee",
+        sd.describe()
+    );
+    let worst = sd.worst(s.workers, s.queue_capacity);
+    let work_ms = hold_work_only(net, s, flow).0;
+    let lambda = flow.total() / f64::from(net.def().replicas);
+    if worst > 1.0 && work_ms > 0.0 && lambda > 0.0 {
+        // Work only: time spent waiting on calls lowers it further.
+        let capacity = f64::from(s.workers) / (work_ms * worst / 1e3);
+        if capacity <= lambda {
+            text.push_str(&format!(
+                "; fully slowed ({}×) an instance serves at most {} requests/s, below the {} that arrive: a burst that pushes it past the knee can leave it collapsed long after the burst is over (a metastable failure). Bound the load it can reach (a bounded queue), lower the slope, or add capacity",
+                crate::error::num((worst * 100.0).round() / 100.0),
+                crate::error::num(capacity.round()),
+                crate::error::num(lambda.round())
+            ));
+        }
+    }
+    Some(text)
+}

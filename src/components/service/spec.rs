@@ -35,6 +35,65 @@ pub struct ServiceSpec {
     /// (default false: a worker is held for the whole request).
     #[serde(rename = "async", default, skip_serializing_if = "Option::is_none")]
     pub asynchronous: Option<bool>,
+    /// Load-dependent service time: every drawn service time is multiplied by a function
+    /// of the instance's load when the step starts (default: none, times do not depend on
+    /// load).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slowdown: Option<SlowdownSpec>,
+}
+
+/// Load-dependent service time (GC pressure, thrashing): `work` steps take longer when
+/// the instance is loaded, e.g. `{"by": "in_system", "linear": {"knee": 16, "slope":
+/// 0.05}, "max": 4}`. Exactly one of `linear` and `exponential`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SlowdownSpec {
+    /// The load measured when a `work` step starts (default "in_service").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub by: Option<LoadMeasureSpec>,
+    /// Multiplier 1 + slope × (load − knee) above the knee, 1 below it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub linear: Option<LinearSlowdownSpec>,
+    /// Multiplier e^(rate × (load − knee)) above the knee, 1 below it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exponential: Option<ExponentialSlowdownSpec>,
+    /// Largest multiplier, at least 1 (default 100).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max: Option<f64>,
+}
+
+/// What load a slowdown depends on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum LoadMeasureSpec {
+    /// Requests holding a worker of the instance, the starting one included.
+    InService,
+    /// Busy workers over workers, the starting request included (0 to 1).
+    Utilization,
+    /// Requests at the instance: holding a worker (the starting one included) or waiting.
+    InSystem,
+}
+
+/// A linear slowdown above a knee.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LinearSlowdownSpec {
+    /// Load up to which service times are unchanged (requests, or a share for
+    /// "utilization").
+    pub knee: f64,
+    /// Added to the multiplier per unit of load above the knee (≥ 0).
+    pub slope: f64,
+}
+
+/// An exponential slowdown above a knee.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ExponentialSlowdownSpec {
+    /// Load up to which service times are unchanged (requests, or a share for
+    /// "utilization").
+    pub knee: f64,
+    /// Growth rate of the multiplier per unit of load above the knee (≥ 0).
+    pub rate: f64,
 }
 
 impl crate::model::spec::KindFields for ServiceSpec {}

@@ -33,6 +33,10 @@ pub fn service(
         );
     }
     let (queue_capacity, discipline, queue_timeout) = queue(r, errs, path, s.queue.as_ref());
+    let slowdown = s
+        .slowdown
+        .as_ref()
+        .and_then(|sd| super::slowdown::validate(errs, &join(path, "slowdown"), sd));
 
     // Service time per class.
     let default_time = s
@@ -131,6 +135,7 @@ pub fn service(
         queue_timeout,
         handlers,
         links,
+        slowdown,
     })
 }
 
