@@ -696,6 +696,7 @@ impl CacheInstance {
     /// recently used), each put and then read once.
     fn warm_up(&mut self) {
         let n = u64::from(self.def.capacity);
+        self.store.reserve(self.def.capacity);
         for key in (0..n).rev() {
             self.store.put(key, 0, 0, &mut self.rng);
             self.store.get(key, 0);

@@ -2,8 +2,10 @@
 //! optional time to live, with every operation O(1) (amortized for expiry).
 //!
 //! Entries live in a slab of slots linked by index (no pointer, no allocation per
-//! operation once the slab has grown to the capacity), found by key through an
-//! `FxHashMap<u64, u32>` from key to slot. The policies keep their order in those links:
+//! operation once the slab has grown to the capacity), found by key through a [`KeyTable`]:
+//! an open-addressed table of (key, slot) pairs stored inline, so that a lookup costs one
+//! cache miss (a general hash map reads its control bytes, then the bucket). The policies
+//! keep their order in those links:
 //!
 //! - **LRU**: one list, least recently used at the head; a hit moves the entry to the tail.
 //! - **FIFO**: one list in insertion order; a hit changes nothing.
@@ -26,7 +28,6 @@
 
 use crate::random::Rng;
 use rand::RngExt;
-use rustc_hash::FxHashMap;
 
 /// "No slot": the end of a list.
 pub const NIL: u32 = u32::MAX;
@@ -119,7 +120,7 @@ pub struct Removed {
 pub struct Store {
     eviction: Eviction,
     capacity: u32,
-    map: FxHashMap<u64, u32>,
+    map: KeyTable,
     entries: Vec<Entry>,
     /// Free slots (left by invalidations and expiries), linked through `Entry::next`.
     free: u32,
@@ -145,7 +146,7 @@ impl Store {
         Store {
             eviction,
             capacity,
-            map: FxHashMap::default(),
+            map: KeyTable::new(capacity),
             entries: Vec::new(),
             free: NIL,
             live: 0,
@@ -179,19 +180,24 @@ impl Store {
     /// The slot holding `key`, without counting a use.
     #[inline]
     pub fn slot_of(&self, key: u64) -> Option<u32> {
-        self.map.get(&key).copied()
+        self.map.get(key)
+    }
+
+    /// Makes room in the key index for `n` keys at once (a warm start filling the store).
+    pub fn reserve(&mut self, n: u32) {
+        self.map.reserve(n as usize);
     }
 
     /// True if `key` is held.
     pub fn contains(&self, key: u64) -> bool {
-        self.map.contains_key(&key)
+        self.map.get(key).is_some()
     }
 
     /// A read of `key`: its slot and version when held (a hit, which counts as a use),
     /// `None` otherwise. Expired entries must have been removed first ([`Store::expire`]).
     #[inline]
     pub fn get(&mut self, key: u64, now: u64) -> Option<(u32, u32)> {
-        let slot = *self.map.get(&key)?;
+        let slot = self.map.get(key)?;
         self.touch(slot);
         if self.refresh && self.ttl > 0 {
             self.requeue_expiry(slot, now);
@@ -209,14 +215,18 @@ impl Store {
         now: u64,
         rng: &mut Rng,
     ) -> (u32, Option<Removed>) {
-        if let Some(&slot) = self.map.get(&key) {
-            self.entries[slot as usize].version = version;
-            self.touch(slot);
-            if self.ttl > 0 {
-                self.requeue_expiry(slot, now);
+        // One probe: the key's slot, or the empty cell where it goes.
+        let at = match self.map.find(key) {
+            Ok(slot) => {
+                self.entries[slot as usize].version = version;
+                self.touch(slot);
+                if self.ttl > 0 {
+                    self.requeue_expiry(slot, now);
+                }
+                return (slot, None);
             }
-            return (slot, None);
-        }
+            Err(at) => at,
+        };
         let victim = if self.live == self.capacity {
             Some(self.evict(rng))
         } else {
@@ -230,7 +240,12 @@ impl Store {
             version,
             aux: 0,
         };
-        self.map.insert(key, slot);
+        if victim.is_some() {
+            // The victim's removal may have moved the cells after `at`: look again.
+            self.map.insert(key, slot);
+        } else {
+            self.map.insert_at(at, key, slot);
+        }
         self.live += 1;
         self.admit(slot);
         if self.ttl > 0 {
@@ -242,7 +257,7 @@ impl Store {
 
     /// Drops `key` (an invalidation). Returns what it held, if it was there.
     pub fn remove(&mut self, key: u64) -> Option<Removed> {
-        let slot = self.map.remove(&key)?;
+        let slot = self.map.remove(key)?;
         Some(self.release(slot, 0))
     }
 
@@ -262,7 +277,7 @@ impl Store {
         let head = self.expiry_ends.head;
         let at = self.expiry[head as usize].at;
         let key = self.entries[head as usize].key;
-        self.map.remove(&key);
+        self.map.remove(key);
         Some(self.release(head, at))
     }
 
@@ -297,25 +312,17 @@ impl Store {
     /// The key, version and dirty flag of the entry in `slot`, if `slot` holds `key`.
     pub fn entry_of(&self, slot: u32, key: u64) -> Option<(u32, bool)> {
         let e = self.entries.get(slot as usize)?;
-        (e.key == key && self.map.get(&key) == Some(&slot))
-            .then_some((e.version, e.aux & DIRTY != 0))
+        (e.key == key && self.map.get(key) == Some(slot)).then_some((e.version, e.aux & DIRTY != 0))
     }
 
     /// Bytes of memory the store holds (its slab, links and hash table), whatever it uses
     /// of them.
     pub fn heap_bytes(&self) -> usize {
         use std::mem::size_of;
-        // hashbrown: a power-of-two number of buckets, at most 7/8 full, each one
-        // (key, slot) pair plus one control byte.
-        let buckets = if self.map.capacity() == 0 {
-            0
-        } else {
-            (self.map.capacity() * 8 / 7).next_power_of_two()
-        };
         self.entries.capacity() * size_of::<Entry>()
             + self.expiry.capacity() * size_of::<Expiry>()
             + self.buckets.capacity() * size_of::<Bucket>()
-            + buckets * (size_of::<(u64, u32)>() + 1)
+            + self.map.heap_bytes()
     }
 
     // ---- slots ----
@@ -378,7 +385,7 @@ impl Store {
         };
         debug_assert_ne!(slot, NIL, "a full store has a victim");
         let key = self.entries[slot as usize].key;
-        self.map.remove(&key);
+        self.map.remove(key);
         self.release(slot, 0)
     }
 
@@ -647,6 +654,162 @@ fn unlink(entries: &mut [Entry], mut ends: Ends, slot: u32) -> Ends {
     ends
 }
 
+/// A cell of a [`KeyTable`]: a key and its slot, `NIL` when the cell is empty.
+#[derive(Debug, Clone, Copy)]
+struct Cell {
+    key: u64,
+    slot: u32,
+}
+
+const EMPTY: Cell = Cell { key: 0, slot: NIL };
+
+/// The key → slot index of a [`Store`]: an open-addressed hash table with the pairs stored
+/// inline (16 bytes a cell, four to a cache line), a power-of-two number of cells at most
+/// half full, linear probing and backward-shift deletion (no tombstones). A lookup reads
+/// the cells from the key's home on, usually one cache line: one memory access where a
+/// general hash map makes two. It grows by doubling, so it ends at the smallest power of two
+/// at least twice the keys held (at most 4 cells, 64 bytes, per key of capacity; 32 bytes
+/// for a capacity of 10^6).
+#[derive(Debug)]
+struct KeyTable {
+    cells: Vec<Cell>,
+    /// `cells.len() - 1`.
+    mask: usize,
+    /// 64 − log2(cells): the home of a key is the top bits of its Fibonacci hash.
+    shift: u32,
+    len: usize,
+    /// Cells it never grows beyond: the first power of two at least twice the capacity.
+    max_cells: usize,
+}
+
+impl KeyTable {
+    /// Cells of a new table; it grows from there.
+    const FIRST: usize = 16;
+
+    fn new(capacity: u32) -> Self {
+        let max_cells = (2 * capacity as usize).next_power_of_two().max(Self::FIRST);
+        let mut t = KeyTable {
+            cells: Vec::new(),
+            mask: 0,
+            shift: 0,
+            len: 0,
+            max_cells,
+        };
+        t.resize(Self::FIRST);
+        t
+    }
+
+    /// The home cell of `key`.
+    #[inline(always)]
+    fn home(&self, key: u64) -> usize {
+        (key.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> self.shift) as usize
+    }
+
+    /// `key`'s slot, or the index of the empty cell that ends its probe (where it would go).
+    #[inline]
+    fn find(&self, key: u64) -> Result<u32, usize> {
+        let mut i = self.home(key);
+        loop {
+            let c = self.cells[i];
+            if c.slot == NIL {
+                return Err(i);
+            }
+            if c.key == key {
+                return Ok(c.slot);
+            }
+            i = (i + 1) & self.mask;
+        }
+    }
+
+    #[inline]
+    fn get(&self, key: u64) -> Option<u32> {
+        self.find(key).ok()
+    }
+
+    /// Puts `key` (absent) with `slot` in the empty cell `at` that [`KeyTable::find`]
+    /// returned, unless the table has changed since.
+    #[inline]
+    fn insert_at(&mut self, at: usize, key: u64, slot: u32) {
+        if 2 * (self.len + 1) > self.cells.len() && self.cells.len() < self.max_cells {
+            self.resize(self.cells.len() * 2);
+            return self.insert(key, slot);
+        }
+        debug_assert_eq!(self.cells[at].slot, NIL);
+        self.cells[at] = Cell { key, slot };
+        self.len += 1;
+    }
+
+    /// Puts `key` (absent) with `slot`.
+    fn insert(&mut self, key: u64, slot: u32) {
+        match self.find(key) {
+            Ok(_) => unreachable!("key already in the table"),
+            Err(at) => self.insert_at(at, key, slot),
+        }
+    }
+
+    /// Takes `key` out; returns its slot.
+    #[inline]
+    fn remove(&mut self, key: u64) -> Option<u32> {
+        let mut i = self.home(key);
+        let slot = loop {
+            let c = self.cells[i];
+            if c.slot == NIL {
+                return None;
+            }
+            if c.key == key {
+                break c.slot;
+            }
+            i = (i + 1) & self.mask;
+        };
+        self.len -= 1;
+        // Backward shift: pull back each following cell of the run that may sit at the hole
+        // (its home is not between the hole and itself), until an empty cell.
+        let mut hole = i;
+        let mut j = i;
+        loop {
+            j = (j + 1) & self.mask;
+            let c = self.cells[j];
+            if c.slot == NIL {
+                break;
+            }
+            let home = self.home(c.key);
+            if (j.wrapping_sub(home) & self.mask) >= (j.wrapping_sub(hole) & self.mask) {
+                self.cells[hole] = c;
+                hole = j;
+            }
+        }
+        self.cells[hole] = EMPTY;
+        Some(slot)
+    }
+
+    /// Rebuilds the table with `n` cells (a power of two).
+    fn resize(&mut self, n: usize) {
+        let old = std::mem::replace(&mut self.cells, vec![EMPTY; n]);
+        self.mask = n - 1;
+        self.shift = 64 - n.trailing_zeros();
+        for c in old.into_iter().filter(|c| c.slot != NIL) {
+            let mut i = self.home(c.key);
+            while self.cells[i].slot != NIL {
+                i = (i + 1) & self.mask;
+            }
+            self.cells[i] = c;
+        }
+    }
+
+    /// Grows the table at once to hold `n` keys (a warm start), instead of doubling on the
+    /// way.
+    fn reserve(&mut self, n: usize) {
+        let want = (2 * n).next_power_of_two().min(self.max_cells);
+        if want > self.cells.len() {
+            self.resize(want);
+        }
+    }
+
+    fn heap_bytes(&self) -> usize {
+        self.cells.capacity() * std::mem::size_of::<Cell>()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -816,10 +979,42 @@ mod tests {
     }
 
     #[test]
+    fn key_table_agrees_with_a_hash_map_under_inserts_and_removes() {
+        // Small tables, so runs wrap around the end and backward shifts cross it; keys
+        // chosen to collide (multiples of a power of two) as well as at random.
+        for (capacity, spread) in [(8u32, 64u64), (100, 1 << 40), (1000, 3000)] {
+            let mut t = KeyTable::new(capacity);
+            let mut reference: std::collections::HashMap<u64, u32> = Default::default();
+            let mut draw = random::stream(4, "table");
+            for i in 0..50_000u32 {
+                let k = draw.random_range(0..spread) << (i % 3 * 20);
+                match (draw.random_range(0..3u32), reference.get(&k).copied()) {
+                    (0, Some(slot)) => {
+                        assert_eq!(t.remove(k), Some(slot));
+                        reference.remove(&k);
+                    }
+                    (_, Some(slot)) => assert_eq!(t.get(k), Some(slot)),
+                    (_, None) => {
+                        assert_eq!(t.remove(k), None);
+                        if reference.len() < capacity as usize {
+                            t.insert(k, i);
+                            reference.insert(k, i);
+                        }
+                    }
+                }
+                assert_eq!(t.len, reference.len());
+            }
+            for (&k, &slot) in &reference {
+                assert_eq!(t.get(k), Some(slot));
+            }
+            assert!(t.cells.len() <= t.max_cells && 2 * t.len <= t.cells.len());
+        }
+    }
+
+    #[test]
     fn a_million_entries_over_ten_million_keys_fit_in_64_bytes_each() {
-        // The memory bound README states for the cache: at most 64 bytes per key of
-        // capacity (slab 24 B, hash table ~34 B per entry at its fullest) with no TTL, and
-        // the store stops growing once full.
+        // At most 64 bytes per key of capacity (slab 24 B, key table 32 B: 2^21 cells of
+        // 16 B) with no TTL, and the store stops growing once full.
         let cap = 1_000_000u32;
         let mut s = Store::new(cap, Eviction::Lru, 0, false);
         let mut r = rng();
