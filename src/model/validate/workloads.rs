@@ -406,7 +406,7 @@ fn keys(errs: &mut Errors, kp: &str, k: &KeysSpec) -> Option<KeyLaw> {
                 );
                 return None;
             }
-            let sampler = rand_distr::Zipf::new(z.keys.max(1) as f64, z.s).ok()?;
+            let sampler = crate::workload::ZipfSampler::new(z.keys.max(1) as f64, z.s)?;
             Some(KeyLaw::Zipf {
                 keys: z.keys.max(1),
                 sampler,
