@@ -186,6 +186,10 @@ impl Store {
     /// Makes room in the key index for `n` keys at once (a warm start filling the store).
     pub fn reserve(&mut self, n: u32) {
         self.map.reserve(n as usize);
+        if self.entries.is_empty() {
+            self.entries = Vec::with_capacity(n as usize);
+            advise_huge_pages(&mut self.entries);
+        }
     }
 
     /// True if `key` is held.
@@ -784,7 +788,10 @@ impl KeyTable {
 
     /// Rebuilds the table with `n` cells (a power of two).
     fn resize(&mut self, n: usize) {
-        let old = std::mem::replace(&mut self.cells, vec![EMPTY; n]);
+        let mut cells = Vec::with_capacity(n);
+        advise_huge_pages(&mut cells);
+        cells.resize(n, EMPTY);
+        let old = std::mem::replace(&mut self.cells, cells);
         self.mask = n - 1;
         self.shift = 64 - n.trailing_zeros();
         for c in old.into_iter().filter(|c| c.slot != NIL) {
@@ -809,6 +816,39 @@ impl KeyTable {
         self.cells.capacity() * std::mem::size_of::<Cell>()
     }
 }
+
+/// Asks the kernel to back the (not yet touched) capacity of `v` with huge pages (Linux
+/// transparent huge pages, which this machine and most distributions enable on request):
+/// the key table and slab of a large cache are read at random places, and with 4 KiB pages
+/// nearly every such read also misses the TLB and walks the page tables. Only whole 2 MiB
+/// pages inside the buffer are advised; small buffers and other systems are left alone, and
+/// a refusal changes nothing but speed.
+fn advise_huge_pages<T>(v: &mut Vec<T>) {
+    const HUGE: usize = 2 << 20;
+    let bytes = v.capacity() * std::mem::size_of::<T>();
+    if bytes < 4 * HUGE {
+        return;
+    }
+    let at = v.as_mut_ptr() as usize;
+    let start = at.next_multiple_of(HUGE);
+    let end = (at + bytes) / HUGE * HUGE;
+    if end > start {
+        advise(start, end - start);
+    }
+}
+
+#[cfg(target_os = "linux")]
+fn advise(start: usize, len: usize) {
+    // SAFETY: [start, start + len) lies inside an allocation the caller's vector owns;
+    // MADV_HUGEPAGE changes only how the kernel backs those pages, never their contents or
+    // validity, and its result (an error on a kernel without huge pages) is ignored.
+    unsafe {
+        libc::madvise(start as *mut libc::c_void, len, libc::MADV_HUGEPAGE);
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn advise(_start: usize, _len: usize) {}
 
 #[cfg(test)]
 mod tests {
