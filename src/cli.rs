@@ -11,7 +11,9 @@ use scalesim::experiment::{
 };
 use scalesim::files::write_atomic;
 use scalesim::model::{LoadError, Model, load_model_file};
-use scalesim::report::{RunOutput, check_table, run_table, to_csv, write_experiment_files};
+use scalesim::report::{
+    DiagramFormat, RunOutput, check_table, diagram, run_table, to_csv, write_experiment_files,
+};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
@@ -39,6 +41,28 @@ enum Command {
     Capacity(CapacityArgs),
     /// Print the JSON Schema of model files (or of experiment files).
     Schema(SchemaArgs),
+    /// Draw a model's topology as a Mermaid flowchart or a Graphviz DOT graph.
+    Graph(GraphArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct GraphArgs {
+    /// Model file (.json, or .yaml/.yml).
+    model: PathBuf,
+    /// Diagram language: mermaid (renders in a GitHub README) or dot (Graphviz).
+    #[arg(long, value_enum, default_value_t = GraphFormat::Mermaid)]
+    format: GraphFormat,
+    /// Override a model field before validation (repeatable).
+    #[arg(long = "set", value_name = "PATH=VALUE")]
+    set: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum GraphFormat {
+    /// A Mermaid flowchart.
+    Mermaid,
+    /// A Graphviz DOT digraph.
+    Dot,
 }
 
 #[derive(Debug, clap::Args)]
@@ -218,6 +242,14 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Merge(a) => merge(a),
         Command::Compare(a) => compare(a),
         Command::Capacity(a) => capacity(a),
+        Command::Graph(a) => {
+            let model = load(&a.model, &a.set)?;
+            let format = match a.format {
+                GraphFormat::Mermaid => DiagramFormat::Mermaid,
+                GraphFormat::Dot => DiagramFormat::Dot,
+            };
+            emit(&diagram(&model, format))
+        }
         Command::Schema(a) => {
             if a.experiment {
                 emit(&scalesim::schema::experiment_schema_json())

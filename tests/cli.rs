@@ -339,3 +339,64 @@ fn committed_experiment_schema_matches_the_code() {
         "schema/experiment.schema.json is stale: regenerate it with `cargo run --release -- schema --experiment > schema/experiment.schema.json`"
     );
 }
+
+/// `graph` draws every shipped model in both languages: every workload and component
+/// appears, each arrow joins two declared nodes, and the same model always gives the same
+/// text. A model with a mistake is refused as `run` refuses it.
+#[test]
+fn graph_draws_every_shipped_model_in_mermaid_and_dot() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    for model in crate::support::model_files(&root.join("models")) {
+        let spec: Value = if model.extension().is_some_and(|e| e == "json") {
+            serde_json::from_str(&std::fs::read_to_string(&model).unwrap()).unwrap()
+        } else {
+            continue;
+        };
+        let names: Vec<String> = ["workloads", "components"]
+            .iter()
+            .flat_map(|k| spec[k].as_object().unwrap().keys().cloned())
+            .collect();
+        for format in ["mermaid", "dot"] {
+            let text = String::from_utf8(stdout_ok(scalesim().args([
+                "graph",
+                model.to_str().unwrap(),
+                "--format",
+                format,
+            ])))
+            .unwrap();
+            for name in &names {
+                assert!(
+                    text.contains(&format!("\"{name}")),
+                    "{}: {name} missing from the {format} diagram:\n{text}",
+                    model.display()
+                );
+            }
+            let nodes = names.len();
+            let arrow = if format == "dot" { " -> " } else { "-->" };
+            let arrows = text
+                .lines()
+                .filter(|l| l.contains(arrow) || l.contains("-.->"))
+                .count();
+            assert!(
+                arrows + 1 >= nodes,
+                "{}: too few arrows:\n{text}",
+                model.display()
+            );
+            let again =
+                stdout_ok(scalesim().args(["graph", model.to_str().unwrap(), "--format", format]));
+            assert_eq!(text.as_bytes(), again.as_slice());
+        }
+    }
+    let out = scalesim()
+        .args([
+            "graph",
+            "models/cache-aside.json",
+            "--set",
+            "components.cache.capacity=0",
+        ])
+        .current_dir(root)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("components.cache.capacity"));
+}

@@ -1,16 +1,18 @@
 //! Exporters, one per format: they turn results into what people and scripts read (the
-//! JSON document, terminal tables, tidy CSV, an experiment's files and plots). They
-//! compute no statistics (those are in [`crate::stats`] and the experiment's
-//! aggregation) and read only the result types of `results` and `experiment`. Files are
-//! written with [`crate::files`].
+//! JSON document, terminal tables, tidy CSV, an experiment's files and plots, the
+//! topology diagram). They compute no statistics (those are in [`crate::stats`] and the
+//! experiment's aggregation) and read only the result types of `results` and
+//! `experiment`, and the model. Files are written with [`crate::files`].
 
 mod csv_out;
+mod diagram;
 mod experiment_files;
 mod experiment_tables;
 pub mod plot;
 mod table;
 
 pub use csv_out::to_csv;
+pub use diagram::{DiagramFormat, diagram};
 pub use experiment_files::write_experiment_files;
 pub use experiment_tables::{
     DEFAULT_TABLE_WIDTH, capacity_table, comparison_table, experiment_table, experiment_table_in,
