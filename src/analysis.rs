@@ -354,6 +354,9 @@ pub fn estimate(model: &Model) -> Estimates {
     }
     let (services, response_ms, settled, flows) = solve(model, &rates, &keyed);
     let mut warnings = crate::model::lint(model);
+    if let Some(net) = &model.network {
+        warnings.push(network_caveat(net));
+    }
     let metrics = metric_estimates(model, &flows, &keyed, &mut warnings);
     if !settled {
         warnings.push(format!(
@@ -385,6 +388,42 @@ pub fn estimate(model: &Model) -> Estimates {
         workloads,
         warnings,
     }
+}
+
+/// What the estimates leave out in a model with a network: the time messages spend
+/// between zones (which zones each call crosses depends on its instances and balancers).
+fn network_caveat(net: &crate::network::NetworkDef) -> String {
+    let mut pairs: Vec<(f64, String)> = Vec::new();
+    let n = net.zones.len() as u16;
+    for a in 1..=n {
+        for b in a..=n {
+            let m = net.mean_ns(a, b);
+            if m > 0.0 {
+                pairs.push((
+                    m,
+                    format!(
+                        "{}-{}",
+                        net.zones[a as usize - 1],
+                        net.zones[b as usize - 1]
+                    ),
+                ));
+            }
+        }
+    }
+    let span = match (
+        pairs.iter().min_by(|x, y| x.0.total_cmp(&y.0)),
+        pairs.iter().max_by(|x, y| x.0.total_cmp(&y.0)),
+    ) {
+        (Some(lo), Some(hi)) => format!(
+            ": each call and each reply between zones adds a mean of {} ({}) to {} ({})",
+            crate::time::format_duration_nanos(lo.0),
+            lo.1,
+            crate::time::format_duration_nanos(hi.0),
+            hi.1
+        ),
+        _ => String::new(),
+    };
+    format!("network: the estimates leave out network latency{span}")
 }
 
 /// Works out the keyed estimates of `model` (its caches'), so that each component keeps

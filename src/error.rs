@@ -85,6 +85,10 @@ impl Errors {
             }
         }
     }
+    /// Number of errors recorded so far.
+    pub fn len(&self) -> usize {
+        self.list.len()
+    }
     /// True when no error was recorded.
     pub fn is_empty(&self) -> bool {
         self.list.is_empty()

@@ -53,6 +53,7 @@ pub mod files;
 pub mod limits;
 pub mod metrics;
 pub mod model;
+pub mod network;
 pub mod random;
 pub mod replicate;
 pub mod report;

@@ -246,7 +246,9 @@ pub fn run_once(model: &Model, seed: u64) -> Result<RunResult, RunError> {
     Ok(collect(model, &sim, seed))
 }
 
-fn collect(model: &Model, sim: &Simulation<Workloads>, seed: u64) -> RunResult {
+/// The result of `sim`, a finished run of `model` seeded `seed` (for a run driven by hand:
+/// instances set down midway).
+pub fn collect(model: &Model, sim: &Simulation<Workloads>, seed: u64) -> RunResult {
     let (start, end) = sim.window();
     let window_s = end.since(start).as_secs_f64();
     let per_s = |n: u64| {

@@ -20,3 +20,4 @@ mod shards;
 mod support;
 mod tables;
 mod validation;
+mod zones;

@@ -30,7 +30,7 @@ use super::Kind;
 use super::op::Op;
 use crate::analysis::{Flow, KeyedEstimate, MetricEstimate, Network, ServiceEstimate, Traffic};
 use crate::distributions::Distribution;
-use crate::engine::{Call, CallId, Component, Ctx, Event, Found, InstanceId, Outcome};
+use crate::engine::{Call, CallId, Component, Ctx, Found, InstanceId, Outcome};
 use crate::metrics::declare::{Combine::*, MetricDecl, Unit::*};
 use crate::metrics::{ErrorCause, InstanceReport, WaitHistogram};
 use crate::model::graph::Link;
@@ -614,7 +614,7 @@ impl CacheInstance {
         let generation = ctx.call(call).generation;
         ctx.call_mut(call).parent_generation = generation;
         match to {
-            Some(to) => ctx.calendar.schedule_now(Event::Arrive { to, call }),
+            Some(to) => ctx.send(call, to),
             None => ctx.reply(call, Outcome::Failed(ErrorCause::Unavailable)),
         }
     }

@@ -53,6 +53,8 @@ pub const MAX_CHOICES: usize = 8;
 pub struct BalancerDef {
     /// Policy.
     pub policy: Policy,
+    /// Pick among the backends in the caller's zone first.
+    pub prefer_zone: bool,
     /// Backend instances.
     pub backends: Vec<InstanceId>,
     /// Weight of each backend instance.
@@ -109,6 +111,11 @@ pub struct BalancerInstance {
     cursor: usize,
     current_weight: Vec<i64>,
     since: SimTime,
+    /// With `prefer_zone`: the live candidates in each zone (indexed by zone, 0 unused)
+    /// and a round-robin cursor for each, and the zone of each slot.
+    by_zone: Vec<Vec<u32>>,
+    zone_cursor: Vec<usize>,
+    slot_zone: Vec<u16>,
 }
 
 impl BalancerInstance {
@@ -136,6 +143,9 @@ impl BalancerInstance {
             cursor: 0,
             current_weight: vec![0; n],
             since: SimTime::ZERO,
+            by_zone: Vec::new(),
+            zone_cursor: Vec::new(),
+            slot_zone: Vec::new(),
         }
     }
 
@@ -213,6 +223,25 @@ impl BalancerInstance {
         best
     }
 
+    /// The slot that takes `call` with `prefer_zone`: a pick among the live backends in
+    /// the call's zone, or among all when none is live there. The zone's candidates and
+    /// cursor stand in for the whole list while its policy picks.
+    #[inline(never)]
+    fn pick_in_zone(&mut self, call: &Call, user: u32) -> usize {
+        let z = call.zone as usize;
+        if z == 0 || z >= self.by_zone.len() || self.by_zone[z].is_empty() {
+            let j = self.pick(call, user, self.live.len());
+            return self.live[j] as usize;
+        }
+        std::mem::swap(&mut self.live, &mut self.by_zone[z]);
+        std::mem::swap(&mut self.cursor, &mut self.zone_cursor[z]);
+        let j = self.pick(call, user, self.live.len());
+        let slot = self.live[j] as usize;
+        std::mem::swap(&mut self.live, &mut self.by_zone[z]);
+        std::mem::swap(&mut self.cursor, &mut self.zone_cursor[z]);
+        slot
+    }
+
     /// The candidate (an index into `live`) that takes the next call; `n` candidates.
     fn pick(&mut self, call: &Call, user: u32, n: usize) -> usize {
         match self.def.policy {
@@ -255,6 +284,19 @@ impl BalancerInstance {
         if self.cursor >= self.live.len() {
             self.cursor = 0;
         }
+        if self.def.prefer_zone {
+            for (z, list) in self.by_zone.iter_mut().enumerate() {
+                list.clear();
+                list.extend(
+                    self.live
+                        .iter()
+                        .filter(|s| self.slot_zone[**s as usize] as usize == z),
+                );
+                if self.zone_cursor[z] >= list.len() {
+                    self.zone_cursor[z] = 0;
+                }
+            }
+        }
         self.seen = ctx.membership();
     }
 }
@@ -268,6 +310,12 @@ impl Component for BalancerInstance {
             if !self.groups.contains(&g) {
                 self.groups.push(g);
             }
+        }
+        if self.def.prefer_zone {
+            let zones = ctx.zones() + 1;
+            self.slot_zone = self.def.backends.iter().map(|b| ctx.zone_of(*b)).collect();
+            self.by_zone = vec![Vec::new(); zones];
+            self.zone_cursor = vec![0; zones];
         }
         self.refresh(ctx);
     }
@@ -284,8 +332,12 @@ impl Component for BalancerInstance {
         }
         let c = *ctx.call(call);
         let user = ctx.requests[c.request as usize].user;
-        let j = self.pick(&c, user, n);
-        let slot = self.live[j] as usize;
+        let slot = if self.def.prefer_zone {
+            self.pick_in_zone(&c, user)
+        } else {
+            let j = self.pick(&c, user, n);
+            self.live[j] as usize
+        };
         self.outstanding[slot] += 1;
         self.sent[slot] += 1;
         ctx.call_mut(call).set_memo(slot as u32);

@@ -65,6 +65,10 @@ pub struct Call {
     pub found: Found,
     /// The version of the key the callee read or wrote (component-defined; 0 for none).
     pub version: u32,
+    /// The network zone the call is being worked on in: its instance's, or the zone it was
+    /// sent from when that instance has none (0: no zone; only set in a model with a
+    /// network).
+    pub zone: u16,
     /// Slot generation: bumped when the slot is freed.
     pub generation: u32,
 }

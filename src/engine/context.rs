@@ -7,6 +7,7 @@ use super::call::{CLIENT, Call, ClientWait, Outcome, Request, Slab};
 use super::clients::{Answer, Clients, NewRequest};
 use super::event::{CallId, Event, InstanceId, RequestId};
 use crate::metrics::{ClientStats, ErrorCause, InstanceReport};
+use crate::network::{Latencies, NO_ZONE, Zone};
 use crate::time::{SimDuration, SimTime};
 
 /// The instance a call goes to when its group has no live member (it fails at once).
@@ -173,6 +174,9 @@ pub struct Context<C: Clients + ?Sized> {
     pub compact_at: u64,
     /// What the clients of each source saw in the measurement window.
     pub stats: Vec<ClientStats>,
+    /// Zones and latencies, in a model with a network: every message between zones is
+    /// delayed. `None` costs one predictable branch where a message leaves.
+    pub(crate) network: Option<Latencies>,
     /// The request sources (the last field, so a context of any sources is a [`Ctx`]).
     pub(crate) clients: C,
 }
@@ -328,8 +332,157 @@ impl<C: Clients + ?Sized> Context<C> {
     ) -> CallId {
         let child = self.child_call(from, parent, to, op);
         let id = self.calls.insert(child);
-        self.calendar.schedule_now(Event::Arrive { to, call: id });
+        if self.network.is_none() {
+            self.calendar.schedule_now(Event::Arrive { to, call: id });
+        } else {
+            let zone = self.calls.get(parent).zone;
+            self.send_across(id, zone, to);
+        }
         id
+    }
+
+    /// Sends `call`, already in the slab and made by its `parent` instance, to instance `to`
+    /// (for a component that builds a call of its own rather than a child of one it holds).
+    pub fn send(&mut self, call: CallId, to: InstanceId) {
+        if self.network.is_none() {
+            self.calendar.schedule_now(Event::Arrive { to, call });
+        } else {
+            let zone = self.zone_of(self.calls.get(call).parent);
+            self.send_across(call, zone, to);
+        }
+    }
+
+    /// True when the model has a network (instances in zones).
+    #[inline]
+    pub fn has_network(&self) -> bool {
+        self.network.is_some()
+    }
+
+    /// The network zone of instance `instance` (1 and up; [`NO_ZONE`] when it has none, or
+    /// the model has no network, or it is [`CLIENT`]).
+    #[inline]
+    pub fn zone_of(&self, instance: InstanceId) -> Zone {
+        match &self.network {
+            Some(net) if instance != CLIENT => net.zone_of(instance),
+            _ => NO_ZONE,
+        }
+    }
+
+    /// Number of zones of the network (0 without one).
+    pub fn zones(&self) -> usize {
+        self.network.as_ref().map_or(0, Latencies::zones)
+    }
+
+    /// Delivers `call` to instance `to` across the network, from zone `from`: the call
+    /// takes the zone of `to` and arrives after a draw of the latency between the two; an
+    /// instance with no zone is beside its sender (the call keeps `from` and arrives now).
+    #[inline(never)]
+    fn send_across(&mut self, call: CallId, from: Zone, to: InstanceId) {
+        let Some(net) = &mut self.network else {
+            return self.calendar.schedule_now(Event::Arrive { to, call });
+        };
+        let (zone, delay) = match net.zone_of(to) {
+            NO_ZONE => (from, SimDuration::ZERO),
+            z => (z, net.delay(from, z)),
+        };
+        self.calls.get_mut(call).zone = zone;
+        self.deliver_after(delay, Event::Arrive { to, call });
+    }
+
+    /// Schedules `event` `delay` from now: in the same-time lane when `delay` is zero, as
+    /// a message with no network would be.
+    #[inline(always)]
+    fn deliver_after(&mut self, delay: SimDuration, event: Event) {
+        if delay.0 == 0 {
+            self.calendar.schedule_now(event);
+        } else {
+            let at = self.now().after(delay);
+            self.calendar.schedule(at, event);
+        }
+    }
+
+    /// The reply of `call` goes back to instance `to` across the network: from the zone
+    /// the call was worked on in to its parent's (nothing when an instance with no zone
+    /// answers a caller of its own zone: it is beside it).
+    #[inline(never)]
+    fn reply_across(&mut self, call: CallId, to: InstanceId) {
+        let c = *self.calls.get(call);
+        let Some(net) = &mut self.network else {
+            return self.calendar.schedule_now(Event::Reply { to, call });
+        };
+        let back = match net.zone_of(to) {
+            NO_ZONE => {
+                // The parent has no zone: it works where its own call is (if that call is
+                // still the one waiting; a stale reply crosses nothing).
+                let p = self.calls.get(c.parent_call);
+                if p.generation == c.parent_generation {
+                    p.zone
+                } else {
+                    c.zone
+                }
+            }
+            z => z,
+        };
+        let delay = if back == c.zone && net.zone_of(c.instance) == NO_ZONE {
+            SimDuration::ZERO
+        } else {
+            net.delay(c.zone, back)
+        };
+        self.deliver_after(delay, Event::Reply { to, call });
+    }
+
+    /// The first call of a request from source `source`, to instance `to`, crosses the
+    /// network from the clients' zone. Returns it when it arrives at once.
+    #[inline(never)]
+    fn start_across(
+        &mut self,
+        source: u32,
+        call: CallId,
+        to: InstanceId,
+    ) -> Option<(InstanceId, CallId)> {
+        let net = self.network.as_mut()?;
+        let from = net.source_zone(source);
+        let (zone, delay) = match net.zone_of(to) {
+            NO_ZONE => (from, SimDuration::ZERO),
+            z => (z, net.delay(from, z)),
+        };
+        self.calls.get_mut(call).zone = zone;
+        if delay.0 == 0 {
+            return Some((to, call));
+        }
+        let at = self.now().after(delay);
+        self.calendar.schedule(at, Event::Arrive { to, call });
+        None
+    }
+
+    /// The answer to request `call` leaves for its client across the network. False when it
+    /// crosses nothing (the client has it now).
+    #[inline(never)]
+    fn answer_later(&mut self, call: CallId) -> bool {
+        let source = self.requests[call as usize].source;
+        let zone = self.calls.get(call).zone;
+        let Some(net) = &mut self.network else {
+            return false;
+        };
+        let to = net.source_zone(source);
+        let instance = self.calls.get(call).instance;
+        let delay = if to == zone && net.zone_of(instance) == NO_ZONE {
+            SimDuration::ZERO
+        } else {
+            net.delay(zone, to)
+        };
+        if delay.0 == 0 {
+            return false;
+        }
+        let at = self.now().after(delay);
+        self.calendar.schedule(at, Event::Answer { call });
+        true
+    }
+
+    /// The answer to request `call` reaches its client (see [`Event::Answer`]).
+    pub(crate) fn answer_arrives(&mut self, call: CallId) {
+        let outcome = self.calls.get(call).outcome;
+        self.end_request(call, outcome);
     }
 
     /// Moves `call` on to group `group` as a tail call: its answer will go straight to the
@@ -345,7 +498,12 @@ impl<C: Clients + ?Sized> Context<C> {
         let c = self.calls.get_mut(call);
         c.instance = to;
         c.step = 0;
-        self.calendar.schedule_now(Event::Arrive { to, call });
+        if self.network.is_none() {
+            self.calendar.schedule_now(Event::Arrive { to, call });
+        } else {
+            let zone = c.zone;
+            self.send_across(call, zone, to);
+        }
     }
 
     /// Finishes `call` with `outcome` and passes the answer to whoever made it.
@@ -354,22 +512,34 @@ impl<C: Clients + ?Sized> Context<C> {
         let c = self.calls.get_mut(call);
         c.outcome = outcome;
         if c.parent == CLIENT {
-            // The request's first call has finished (it is the request): the client gets
-            // its answer unless it already gave up, and the request ends with the call.
-            match self.requests[call as usize].client {
-                ClientWait::Waiting => self.answer(call, outcome),
-                ClientWait::WaitingWithTimeout => {
-                    self.answer(call, outcome);
-                    self.stale_timeout();
-                }
-                ClientWait::Answered => {}
+            if self.network.is_some() && self.answer_later(call) {
+                return;
             }
-            self.calls.remove(call);
-            self.in_flight -= 1;
+            self.end_request(call, outcome);
         } else {
             let to = c.parent;
-            self.calendar.schedule_now(Event::Reply { to, call });
+            if self.network.is_none() {
+                self.calendar.schedule_now(Event::Reply { to, call });
+            } else {
+                self.reply_across(call, to);
+            }
         }
+    }
+
+    /// The request's first call `call` has finished with `outcome` (it is the request): the
+    /// client gets its answer unless it already gave up, and the request ends with the call.
+    #[inline(always)]
+    fn end_request(&mut self, call: CallId, outcome: Outcome) {
+        match self.requests[call as usize].client {
+            ClientWait::Waiting => self.answer(call, outcome),
+            ClientWait::WaitingWithTimeout => {
+                self.answer(call, outcome);
+                self.stale_timeout();
+            }
+            ClientWait::Answered => {}
+        }
+        self.calls.remove(call);
+        self.in_flight -= 1;
     }
 
     /// True if a reply from `child` is still awaited by its parent call.
@@ -443,6 +613,9 @@ impl<C: Clients + ?Sized> Context<C> {
         if picked.is_none() {
             self.unavailable(call);
             return None;
+        }
+        if self.network.is_some() {
+            return self.start_across(source, call, to);
         }
         Some((to, call))
     }

@@ -50,6 +50,12 @@ pub enum Event {
     },
     /// The warm-up period ends: statistics restart.
     WarmupEnd,
+    /// The answer to a request reaches its client, after crossing the network (only in a
+    /// model with a network; otherwise the client has it as the request's first call ends).
+    Answer {
+        /// The request (the id of its first call, finished).
+        call: CallId,
+    },
 }
 
 /// An [`Event`] as two machine words, the form the calendar stores.
@@ -92,6 +98,7 @@ const TIMER: u64 = 2;
 const GENERATE: u64 = 3;
 const CLIENT_TIMEOUT: u64 = 4;
 const WARMUP_END: u64 = 5;
+const ANSWER: u64 = 6;
 
 impl Event {
     /// The two-word form of this event.
@@ -107,6 +114,7 @@ impl Event {
                 generation,
             } => (CLIENT_TIMEOUT, request, generation, 0),
             Event::WarmupEnd => (WARMUP_END, 0, 0, 0),
+            Event::Answer { call } => (ANSWER, call, 0, 0),
         };
         PackedEvent {
             lo: kind | (u64::from(a) << 32),
@@ -135,6 +143,7 @@ impl PackedEvent {
                 request: a,
                 generation: b,
             },
+            ANSWER => Event::Answer { call: a },
             _ => Event::WarmupEnd,
         }
     }
@@ -169,6 +178,7 @@ mod tests {
                 generation: u32::MAX,
             },
             Event::WarmupEnd,
+            Event::Answer { call: u32::MAX },
         ];
         for e in events {
             assert_eq!(e.pack().unpack(), e);

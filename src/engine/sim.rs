@@ -7,6 +7,7 @@ use super::clients::Clients;
 use super::context::{Component, Context, Ctx, Group, Totals};
 use super::event::{CallId, Event, InstanceId};
 use crate::metrics::{ClientStats, InstanceReport};
+use crate::network::Latencies;
 use crate::time::{SimDuration, SimTime};
 
 /// Events allowed at one instant before a run is declared stuck: a model whose requests
@@ -49,6 +50,9 @@ pub struct Topology<C> {
     pub clients: C,
     /// Empty statistics for the clients of each source, in source order.
     pub stats: Vec<ClientStats>,
+    /// Where instances and clients are, and the delays between them (`None`: messages take
+    /// no time).
+    pub network: Option<Latencies>,
 }
 
 /// A model being simulated, with request sources `C`.
@@ -70,6 +74,7 @@ impl<C: Clients> Simulation<C> {
             groups,
             clients,
             stats,
+            network,
         } = topology;
         let n = components.len();
         let mut group_of = vec![u32::MAX; n];
@@ -106,6 +111,7 @@ impl<C: Clients> Simulation<C> {
             stale_timeouts: 0,
             compact_at: super::context::COMPACT_MIN_STALE,
             stats,
+            network,
         };
         for c in &mut components {
             c.start(&mut ctx);
@@ -192,6 +198,7 @@ impl<C: Clients> Simulation<C> {
                 request,
                 generation,
             } => ctx.client_timeout(request, generation),
+            Event::Answer { call } => ctx.answer_arrives(call),
             Event::WarmupEnd => {
                 let now = ctx.now();
                 ctx.measuring = true;

@@ -53,6 +53,7 @@ fn probes(delays_ms: &[u64]) -> (Simulation<NoClients>, Log) {
         groups: vec![Group::new("p".into(), (0..n).collect())],
         clients: NoClients,
         stats: Vec::new(),
+        network: None,
     };
     let options = RunOptions {
         duration: SimDuration(100_000_000),

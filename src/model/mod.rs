@@ -49,6 +49,8 @@ pub struct Model {
     pub components: Vec<ComponentDef>,
     /// Where each component sends requests.
     pub graph: graph::CallGraph,
+    /// Zones and the latency between them, when the model places anything in a zone.
+    pub network: Option<Arc<crate::network::NetworkDef>>,
     /// The spec it was built from (after overrides).
     pub spec: ModelSpec,
     /// SHA-256 of the canonical JSON of the spec, hex.

@@ -54,6 +54,9 @@ pub struct ModelSpec {
     pub workloads: IndexMap<String, WorkloadSpec>,
     /// The parts of the system, by name.
     pub components: IndexMap<String, ComponentSpec>,
+    /// Zones, regions and the latency between them (default: none, messages take no time).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network: Option<crate::network::spec::NetworkSpec>,
 }
 
 /// A source of requests.
@@ -86,6 +89,10 @@ pub struct WorkloadSpec {
     /// data components take as a read).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ops: Option<IndexMap<String, OpSpec>>,
+    /// The zone of the network its clients are in (default: none, so that a call to the
+    /// target crosses nothing).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub zone: Option<String>,
 }
 
 /// How requests arrive. Rates are requests per second.
@@ -252,6 +259,10 @@ pub struct CommonSpec {
     /// Price of one instance per hour, in any currency.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cost_per_hour: Option<f64>,
+    /// Zones of the network its instances are spread over, instance `i` in the `i mod n`th
+    /// (default: none, so that it is where its callers are).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub zones: Option<Vec<String>>,
 }
 
 /// What the model needs of a kind's fields before they are validated: how many instances
@@ -269,7 +280,7 @@ pub trait KindFields {
 }
 
 /// Names of the fields of [`CommonSpec`], as in model files.
-pub const COMMON_FIELDS: [&str; 2] = ["replicas", "cost_per_hour"];
+pub const COMMON_FIELDS: [&str; 3] = ["replicas", "cost_per_hour", "zones"];
 
 /// Declares the component kinds, each once: its name in model files, its variant of
 /// [`KindSpec`] with the type of its own fields, and the function that validates them into

@@ -613,6 +613,7 @@ mod tests {
             ],
             clients: NoClients,
             stats: Vec::new(),
+            network: None,
         };
         let options = RunOptions {
             duration: SimDuration(1_000_000_000),

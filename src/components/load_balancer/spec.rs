@@ -26,6 +26,11 @@ pub struct LoadBalancerSpec {
     /// With "power_of_choices": draw distinct instances (default true).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub distinct: Option<bool>,
+    /// Pick among the live backends in the caller's zone when there are any, and among all
+    /// live backends otherwise (default false). The caller's zone is the balancer
+    /// instance's, or, for a balancer with no zones, the zone of whoever called it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prefer_zone: Option<bool>,
 }
 
 impl crate::model::spec::KindFields for LoadBalancerSpec {}

@@ -146,6 +146,7 @@ pub fn balancer(
     }];
     (n > 0).then_some(BalancerDef {
         policy,
+        prefer_zone: b.prefer_zone.unwrap_or(false),
         backends,
         weights,
         links,

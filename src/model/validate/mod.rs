@@ -182,6 +182,7 @@ pub fn validate(
             check_sends(&mut errs, &join("workloads", wname), w, warmup, duration);
         }
     }
+    let network = crate::network::validate(&mut errs, &spec, &first_instance, &replicas);
     let series_window = series_window(&mut errs, &spec, duration);
     let max_in_flight = max_in_flight(&mut errs, &spec);
     // The call graph is built from the components' links, so only when every component
@@ -208,6 +209,7 @@ pub fn validate(
         workloads,
         components,
         graph,
+        network,
         spec,
         hash,
     };
