@@ -49,6 +49,7 @@ pub mod distributions;
 pub mod engine;
 pub mod error;
 pub mod experiment;
+pub mod faults;
 pub mod files;
 pub mod limits;
 pub mod metrics;

@@ -35,10 +35,33 @@ pub struct RunResult {
     pub cost: Cost,
     /// Per workload: answers and mean latency per time window, over the whole run.
     pub series: IndexMap<String, Series>,
+    /// Every fault window of the run, in the order they began (left out without faults).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub faults: Vec<FaultWindowResult>,
     /// Latency histogram of each workload's successful requests (all classes), for
     /// merging across replications; not serialized.
     #[serde(skip)]
     pub latency: Vec<LatencyHistogram>,
+}
+
+/// One fault on one instance, from its start to its end.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct FaultWindowResult {
+    /// The fault's name.
+    pub name: String,
+    /// The component it hit.
+    pub target: String,
+    /// The instance it hit.
+    pub instance: String,
+    /// What it did: crash, slow, errors, workers or flush.
+    pub effect: String,
+    /// Its setting: the crash mode, the factor, the share, the workers left.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub detail: String,
+    /// When it began, seconds of simulated time.
+    pub start_s: f64,
+    /// When it ended, seconds (the end of the run if it was still on).
+    pub end_s: f64,
 }
 
 /// Why and when a run stopped before its `duration`.
@@ -262,6 +285,12 @@ pub fn collect(model: &Model, sim: &Simulation<Workloads>, seed: u64) -> RunResu
     let mut workloads = IndexMap::new();
     let mut latency = Vec::new();
     let workloads_and_stats = || sim.clients().0.iter().zip(&ctx.stats);
+    // A model without faults cannot fail for their causes: its errors list the others.
+    let causes: &[ErrorCause] = if model.faults.is_empty() {
+        &ErrorCause::WITHOUT_FAULTS
+    } else {
+        &ErrorCause::ALL
+    };
     for (w, s) in workloads_and_stats() {
         let mut all = LatencyHistogram::new();
         let mut classes = IndexMap::new();
@@ -274,7 +303,7 @@ pub fn collect(model: &Model, sim: &Simulation<Workloads>, seed: u64) -> RunResu
             arrived += s.arrived[c];
             completed += s.completed[c];
             failed += class_failed;
-            for cause in ErrorCause::ALL {
+            for &cause in causes {
                 *errors.entry(cause.name().to_string()).or_default() += s.failed[c][cause as usize];
             }
             classes.insert(
@@ -403,8 +432,32 @@ pub fn collect(model: &Model, sim: &Simulation<Workloads>, seed: u64) -> RunResu
         },
         cost,
         series,
+        faults: fault_windows(model, sim, end),
         latency,
     }
+}
+
+/// The fault windows of the finished run `sim`, whose window ends at `end`.
+fn fault_windows(
+    model: &Model,
+    sim: &Simulation<Workloads>,
+    end: crate::time::SimTime,
+) -> Vec<FaultWindowResult> {
+    sim.fault_windows()
+        .iter()
+        .map(|w| {
+            let def = &model.faults[w.fault as usize];
+            FaultWindowResult {
+                name: def.name.clone(),
+                target: def.target.clone(),
+                instance: def.instance_name(w.instance).to_string(),
+                effect: def.effect.name().to_string(),
+                detail: def.effect.detail(),
+                start_s: w.start.as_secs_f64(),
+                end_s: w.end.unwrap_or(end.max(w.start)).as_secs_f64(),
+            }
+        })
+        .collect()
 }
 
 #[cfg(test)]

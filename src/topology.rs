@@ -53,7 +53,12 @@ pub fn options(model: &Model) -> RunOptions {
 
 /// A simulation of `model` seeded `seed`, ready to run.
 pub fn simulation(model: &Model, seed: u64) -> Simulation<Workloads> {
-    Simulation::new(build(model, seed), options(model))
+    let sim = Simulation::new(build(model, seed), options(model));
+    if model.faults.is_empty() {
+        return sim;
+    }
+    let faults = crate::faults::Controller::new(Arc::clone(&model.faults), seed);
+    sim.with_faults(Box::new(faults))
 }
 
 #[cfg(test)]

@@ -105,6 +105,9 @@ impl CacheDef {
 }
 
 impl Kind for CacheDef {
+    fn can_flush(&self) -> bool {
+        true
+    }
     fn name(&self) -> &'static str {
         "cache"
     }
@@ -393,6 +396,8 @@ pub struct CacheInstance {
     windows: Windows,
     stats: Stats,
     since: SimTime,
+    /// It crashed once: it comes back cold, even if it started warm.
+    crashed: bool,
 }
 
 /// True when `d` always gives zero.
@@ -424,6 +429,7 @@ impl CacheInstance {
             occupancy: Occupancy::default(),
             windows: Windows::new(DEFAULT_WINDOW_NS),
             since: SimTime::ZERO,
+            crashed: false,
         }
     }
 
@@ -719,12 +725,30 @@ fn take_waiter(pool: &mut Vec<Waiter>, free: &mut u32, call: CallId) -> u32 {
 }
 
 impl Component for CacheInstance {
+    fn on_flush(&mut self, ctx: &mut Ctx) {
+        // Every key goes, dirty ones unwritten; fills under way put theirs when they come.
+        let def = &self.def;
+        self.store = Store::new(def.capacity, def.eviction, def.ttl_ns, def.ttl_refresh);
+        self.dirty = 0;
+        self.occupancy.set(ctx.now().0, 0);
+    }
+
+    fn on_crash(&mut self, ctx: &mut Ctx) {
+        // The engine fails or swallows the calls waiting here and drops the timers.
+        self.on_flush(ctx);
+        self.pending.clear();
+        self.waiters.clear();
+        self.free_waiter = NIL;
+        self.flush_queue.clear();
+        self.crashed = true;
+    }
+
     fn start(&mut self, ctx: &mut Ctx) {
         if self.windows.counts.is_empty() {
             let width = ctx.stats.first().map_or(DEFAULT_WINDOW_NS, |s| s.window_ns);
             self.windows = Windows::new(width);
         }
-        if self.def.warm && self.store.is_empty() {
+        if self.def.warm && self.store.is_empty() && !self.crashed {
             self.warm_up();
         }
     }

@@ -345,7 +345,11 @@ impl Component for BalancerInstance {
     }
 
     #[inline]
-    fn on_reply(&mut self, parent: CallId, child: &Call, _current: bool, ctx: &mut Ctx) {
+    fn on_reply(&mut self, parent: CallId, child: &Call, current: bool, ctx: &mut Ctx) {
+        if !current {
+            // Made before this instance crashed: its caller was told, its count reset.
+            return;
+        }
         // The backend called, remembered on the balancer's own call: the child's
         // `instance` names a later instance when the backend passed it on as a tail call.
         let slot = ctx.call(parent).memo() as usize;
@@ -354,6 +358,11 @@ impl Component for BalancerInstance {
     }
 
     fn on_timer(&mut self, _tag: u32, _data: u32, _ctx: &mut Ctx) {}
+
+    fn on_crash(&mut self, _ctx: &mut Ctx) {
+        // Its calls were failed by the engine; replies to them come back as not current.
+        self.outstanding.iter_mut().for_each(|n| *n = 0);
+    }
 
     fn restart_stats(&mut self, now: SimTime) {
         self.sent.iter_mut().for_each(|s| *s = 0);

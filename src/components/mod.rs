@@ -110,6 +110,29 @@ pub trait Kind: std::fmt::Debug + Send + Sync {
         None
     }
 
+    /// Workers per instance, for a kind that runs requests on a pool of them (a fault can
+    /// cut them).
+    fn workers(&self) -> Option<u32> {
+        None
+    }
+
+    /// True when its group learns of a crashed instance at once and sends it nothing until
+    /// it recovers (a database cluster's membership); otherwise callers keep sending to it.
+    fn crash_leaves_group(&self) -> bool {
+        false
+    }
+
+    /// True when its instances can run degraded (slower, failing a share of requests, with
+    /// fewer workers): see [`crate::engine::Component::set_degradation`].
+    fn can_degrade(&self) -> bool {
+        false
+    }
+
+    /// True when its instances hold keys a fault can flush (a cache).
+    fn can_flush(&self) -> bool {
+        false
+    }
+
     /// The metrics an instance of this kind reports, in report order.
     fn metrics(&self) -> &'static [MetricDecl];
 

@@ -19,7 +19,7 @@ use super::Kind;
 use super::op::Op;
 use crate::analysis::{Flow, Network, ServiceEstimate};
 use crate::distributions::Distribution;
-use crate::engine::{Call, CallId, Component, Ctx, Found, InstanceId, Outcome};
+use crate::engine::{Call, CallId, Component, Ctx, Degradation, Found, InstanceId, Outcome};
 use crate::metrics::declare::{Combine::*, MetricDecl, Saturation, Unit::*};
 use crate::metrics::{ErrorCause, InstanceLoad, InstanceReport, WaitHistogram};
 use crate::model::graph::Link;
@@ -145,6 +145,12 @@ impl Kind for ServiceDef {
     fn workers_held_while_waiting(&self) -> Option<u32> {
         (!self.asynchronous).then_some(self.workers)
     }
+    fn workers(&self) -> Option<u32> {
+        Some(self.workers)
+    }
+    fn can_degrade(&self) -> bool {
+        true
+    }
     fn pass_flows(&self, net: &Network, flow: &Flow, flows: &mut [Flow], routed: &mut [Flow]) {
         estimate::pass_flows(self, net, flow, flows, routed);
     }
@@ -237,6 +243,12 @@ pub struct ServiceInstance {
     dropped: u64,
     expired: u64,
     started: u64,
+    /// Workers that may run requests now: the service's, or fewer while a fault cuts them.
+    workers: u32,
+    /// Service times are multiplied by this (1 unless a fault slows the instance).
+    slow: f64,
+    /// Share of arriving requests failed at once (0 unless a fault says otherwise).
+    error_share: f64,
 }
 
 impl ServiceInstance {
@@ -258,12 +270,49 @@ impl ServiceInstance {
             dropped: 0,
             expired: 0,
             started: 0,
+            workers,
+            slow: 1.0,
+            error_share: 0.0,
         }
     }
 
     #[inline]
     fn has_free_worker(&self) -> bool {
-        self.load.busy() < u64::from(self.def.workers)
+        self.load.busy() < u64::from(self.workers)
+    }
+
+    /// A fault's error share: fails `call` at once with probability `error_share` (true
+    /// if it did). Out of line: only a degraded instance comes here.
+    #[cold]
+    #[inline(never)]
+    fn inject_error(&mut self, call: CallId, ctx: &mut Ctx) -> bool {
+        if self.rng.random::<f64>() >= self.error_share {
+            return false;
+        }
+        self.failed += 1;
+        ctx.reply(call, Outcome::Failed(ErrorCause::Injected));
+        true
+    }
+
+    /// Free workers (more of them after a cut ends) take waiting requests.
+    fn fill_workers(&mut self, ctx: &mut Ctx) {
+        while self.has_free_worker() {
+            let Some(next) = self.queue.pop() else {
+                return;
+            };
+            let now = ctx.now();
+            self.load.waiting_dec(now);
+            let c = ctx.call(next);
+            if let Some(limit) = self.def.queue_timeout
+                && c.step == 0
+                && now.since(c.enqueued_at) > limit
+            {
+                self.expired += 1;
+                ctx.reply(next, Outcome::Failed(ErrorCause::QueueTimeout));
+                continue;
+            }
+            self.start(next, ctx);
+        }
     }
 
     #[inline]
@@ -328,7 +377,8 @@ impl ServiceInstance {
         let is_last = step + 1 == handler.len();
         match s {
             Step::Work(d) => {
-                let mut ns = d.sample_ns(&mut self.rng);
+                // Times 1 (exactly the draw) unless a fault slows the instance.
+                let mut ns = d.sample_ns(&mut self.rng) * self.slow;
                 if let Some(slow) = &self.def.slowdown {
                     ns *= slow.factor(self.load.busy(), self.load.waiting(), self.def.workers);
                 }
@@ -512,6 +562,9 @@ impl Component for ServiceInstance {
         let now = ctx.now();
         self.arrived += 1;
         debug_assert_eq!(ctx.call(call).step, 0, "a call arrives at its first step");
+        if self.error_share > 0.0 && self.inject_error(call, ctx) {
+            return;
+        }
         if self.has_free_worker() {
             // A new call starts at once: a zero wait (counted as such when reporting).
             self.load.busy_inc(now);
@@ -586,6 +639,23 @@ impl Component for ServiceInstance {
         self.dropped = 0;
         self.expired = 0;
         self.started = 0;
+    }
+
+    fn on_crash(&mut self, ctx: &mut Ctx) {
+        // The engine fails or swallows the calls themselves.
+        self.queue = WaitQueue::new(&self.def.discipline);
+        self.load.clear(ctx.now());
+    }
+
+    fn set_degradation(&mut self, d: Degradation, ctx: &mut Ctx) {
+        self.slow = d.slow;
+        self.error_share = d.error_share;
+        let workers = d.workers.unwrap_or(self.def.workers);
+        if workers != self.def.workers {
+            self.load.track_busy_exactly(ctx.now());
+        }
+        self.workers = workers;
+        self.fill_workers(ctx);
     }
 
     fn report(&self, now: SimTime) -> InstanceReport {

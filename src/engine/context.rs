@@ -6,9 +6,11 @@ use super::calendar::Calendar;
 use super::call::{CLIENT, Call, ClientWait, Outcome, Request, Slab};
 use super::clients::{Answer, Clients, NewRequest};
 use super::event::{CallId, Event, InstanceId, RequestId};
+use super::fault::Degradation;
 use crate::metrics::{ClientStats, ErrorCause, InstanceReport};
 use crate::network::{Latencies, NO_ZONE, Zone};
 use crate::time::{SimDuration, SimTime};
+use std::collections::BTreeMap;
 
 /// The instance a call goes to when its group has no live member (it fails at once).
 pub const NOBODY: InstanceId = InstanceId::MAX;
@@ -32,6 +34,23 @@ pub trait Component {
     fn restart_stats(&mut self, now: SimTime);
     /// Statistics of the measurement window ending at `now`.
     fn report(&self, now: SimTime) -> InstanceReport;
+    /// The instance crashes now: forget every call it holds (the engine fails them back
+    /// to their callers or leaves them unanswered, and drops its timers) and whatever it
+    /// keeps in memory (a cache's keys), keeping its statistics. Replies to calls it made
+    /// before arrive later as not `current`. [`Component::start`] runs when it recovers.
+    fn on_crash(&mut self, _ctx: &mut Ctx) {}
+    /// The instance runs degraded from now on (a gray failure), or normally again.
+    fn set_degradation(&mut self, _d: Degradation, _ctx: &mut Ctx) {}
+    /// The instance forgets the keys it holds (a cache flush); calls go on.
+    fn on_flush(&mut self, _ctx: &mut Ctx) {}
+    /// For the engine's stand-in of a crashed instance: hands back the instance it holds.
+    fn take_inner(&mut self) -> Option<Box<dyn Component>> {
+        None
+    }
+    /// True for the engine's stand-in of a crashed instance.
+    fn is_stand_in(&self) -> bool {
+        false
+    }
 }
 
 /// How a group chooses the live member that takes a call, for a component whose instances
@@ -177,6 +196,9 @@ pub struct Context<C: Clients + ?Sized> {
     /// Zones and latencies, in a model with a network: every message between zones is
     /// delayed. `None` costs one predictable branch where a message leaves.
     pub(crate) network: Option<Latencies>,
+    /// Calls a black-holed instance swallowed, by (request, call): (call generation,
+    /// request generation). Freed when their request's client times out.
+    pub(crate) parked: BTreeMap<(RequestId, CallId), (u32, u32)>,
     /// The request sources (the last field, so a context of any sources is a [`Ctx`]).
     pub(crate) clients: C,
 }
@@ -636,6 +658,62 @@ impl<C: Clients + ?Sized> Context<C> {
         } else {
             // Its request finished before the timeout: a stale event, now gone.
             self.stale_timeouts = self.stale_timeouts.saturating_sub(1);
+        }
+        if !self.parked.is_empty() {
+            self.release_parked(request, generation);
+        }
+    }
+
+    /// `call` reaches an instance that is a black hole: it is never answered, until the
+    /// client of its request gives up ([`Context::release_parked`]).
+    #[cold]
+    #[inline(never)]
+    pub fn park(&mut self, call: CallId) {
+        let c = self.calls.get(call);
+        let request = c.request;
+        let generations = (c.generation, self.calls.get(request).generation);
+        self.parked.insert((request, call), generations);
+    }
+
+    /// The client of `request` (generation `generation`) gave up, or its request ended:
+    /// the calls of it a black hole swallowed fail now ([`ErrorCause::Timeout`]), so what
+    /// waits on them lets go and their memory is freed.
+    #[cold]
+    #[inline(never)]
+    fn release_parked(&mut self, request: RequestId, generation: u32) {
+        let mine: Vec<(CallId, u32)> = self
+            .parked
+            .range((request, 0)..=(request, CallId::MAX))
+            .filter(|(_, g)| g.1 == generation)
+            .map(|(k, g)| (k.1, g.0))
+            .collect();
+        for (call, call_generation) in mine {
+            self.parked.remove(&(request, call));
+            self.fail_parked(call, call_generation);
+        }
+    }
+
+    /// Fails a swallowed call if it is still the same call, waiting.
+    fn fail_parked(&mut self, call: CallId, generation: u32) {
+        if self.calls.is_live(call, generation) && self.calls.get(call).outcome == Outcome::Pending
+        {
+            self.reply(call, Outcome::Failed(ErrorCause::Timeout));
+        }
+    }
+
+    /// Frees the swallowed calls whose request has ended (an abandoned branch of a
+    /// fan-out, a request whose timeout event was compacted away). For rare moments: an
+    /// instance recovering.
+    pub(crate) fn release_orphans(&mut self) {
+        let ended: Vec<((RequestId, CallId), u32)> = self
+            .parked
+            .iter()
+            .filter(|((request, _), g)| !self.calls.is_live(*request, g.1))
+            .map(|(k, g)| (*k, g.0))
+            .collect();
+        for (key, call_generation) in ended {
+            self.parked.remove(&key);
+            self.fail_parked(key.1, call_generation);
         }
     }
 

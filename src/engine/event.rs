@@ -56,6 +56,15 @@ pub enum Event {
         /// The request (the id of its first call, finished).
         call: CallId,
     },
+    /// A fault begins or ends (see [`Faults`](super::Faults)).
+    Fault {
+        /// Index of the fault, the decider's own.
+        fault: u32,
+        /// The instance it hits.
+        instance: InstanceId,
+        /// True when it begins, false when it ends.
+        begin: bool,
+    },
 }
 
 /// An [`Event`] as two machine words, the form the calendar stores.
@@ -99,6 +108,7 @@ const GENERATE: u64 = 3;
 const CLIENT_TIMEOUT: u64 = 4;
 const WARMUP_END: u64 = 5;
 const ANSWER: u64 = 6;
+const FAULT: u64 = 7;
 
 impl Event {
     /// The two-word form of this event.
@@ -115,6 +125,11 @@ impl Event {
             } => (CLIENT_TIMEOUT, request, generation, 0),
             Event::WarmupEnd => (WARMUP_END, 0, 0, 0),
             Event::Answer { call } => (ANSWER, call, 0, 0),
+            Event::Fault {
+                fault,
+                instance,
+                begin,
+            } => (FAULT, fault, instance, u32::from(begin)),
         };
         PackedEvent {
             lo: kind | (u64::from(a) << 32),
@@ -144,6 +159,11 @@ impl PackedEvent {
                 generation: b,
             },
             ANSWER => Event::Answer { call: a },
+            FAULT => Event::Fault {
+                fault: a,
+                instance: b,
+                begin: c != 0,
+            },
             _ => Event::WarmupEnd,
         }
     }
@@ -179,6 +199,16 @@ mod tests {
             },
             Event::WarmupEnd,
             Event::Answer { call: u32::MAX },
+            Event::Fault {
+                fault: 3,
+                instance: u32::MAX,
+                begin: true,
+            },
+            Event::Fault {
+                fault: u32::MAX,
+                instance: 0,
+                begin: false,
+            },
         ];
         for e in events {
             assert_eq!(e.pack().unpack(), e);

@@ -12,6 +12,7 @@ mod call;
 mod clients;
 mod context;
 mod event;
+mod fault;
 mod sim;
 #[cfg(test)]
 mod tests;
@@ -21,4 +22,5 @@ pub use call::{CLIENT, Call, Found, Outcome, Request, Slab};
 pub use clients::{Answer, Clients, NewRequest, NoClients};
 pub use context::{Component, Context, Ctx, Group, NOBODY, Pick, Totals};
 pub use event::{CallId, Event, InstanceId, RequestId};
+pub use fault::{CrashMode, Degradation, FaultAction, FaultWindow, Faults};
 pub use sim::{RunError, RunOptions, STALL_LIMIT, Simulation, Topology};

@@ -6,6 +6,7 @@ use super::call::Slab;
 use super::clients::Clients;
 use super::context::{Component, Context, Ctx, Group, Totals};
 use super::event::{CallId, Event, InstanceId};
+use super::fault::{FaultAction, FaultWindow, Faults};
 use crate::metrics::{ClientStats, InstanceReport};
 use crate::network::Latencies;
 use crate::time::{SimDuration, SimTime};
@@ -63,6 +64,10 @@ pub struct Simulation<C: Clients> {
     end: SimTime,
     events: u64,
     finished: bool,
+    /// Decides when faults happen; `None` for a model without faults.
+    faults: Option<Box<dyn Faults>>,
+    /// What the faults firing now do (kept to reuse its memory).
+    actions: Vec<FaultAction>,
 }
 
 impl<C: Clients> Simulation<C> {
@@ -112,6 +117,7 @@ impl<C: Clients> Simulation<C> {
             compact_at: super::context::COMPACT_MIN_STALE,
             stats,
             network,
+            parked: Default::default(),
         };
         for c in &mut components {
             c.start(&mut ctx);
@@ -128,6 +134,76 @@ impl<C: Clients> Simulation<C> {
             end: horizon,
             events: 0,
             finished: false,
+            faults: None,
+            actions: Vec::new(),
+        }
+    }
+
+    /// The same simulation, with `faults` deciding when instances fail (their first events
+    /// scheduled now).
+    pub fn with_faults(mut self, mut faults: Box<dyn Faults>) -> Self {
+        faults.start(&mut self.ctx.calendar, self.ctx.horizon);
+        self.faults = Some(faults);
+        self
+    }
+
+    /// Every fault window of the run (empty without faults).
+    pub fn fault_windows(&self) -> &[FaultWindow] {
+        self.faults.as_ref().map_or(&[], |f| f.windows())
+    }
+
+    /// A fault event fires: what its decider says happens, happens.
+    #[cold]
+    #[inline(never)]
+    fn fault(&mut self, fault: u32, instance: InstanceId, begin: bool) {
+        let Some(faults) = self.faults.as_mut() else {
+            return;
+        };
+        let mut actions = std::mem::take(&mut self.actions);
+        let horizon = self.ctx.horizon;
+        faults.fire(
+            fault,
+            instance,
+            begin,
+            &mut self.ctx.calendar,
+            horizon,
+            &mut actions,
+        );
+        for action in actions.drain(..) {
+            self.act(action);
+        }
+        self.actions = actions;
+    }
+
+    /// Carries out one fault action.
+    pub fn act(&mut self, action: FaultAction) {
+        let ctx = dyn_ctx(&mut self.ctx);
+        let components = &mut self.components;
+        match action {
+            FaultAction::Crash {
+                instance,
+                mode,
+                leaves_group,
+            } => {
+                super::fault::crash(ctx, components, instance, mode);
+                if leaves_group {
+                    ctx.set_up(instance, false);
+                }
+            }
+            FaultAction::Recover {
+                instance,
+                leaves_group,
+            } => {
+                super::fault::recover(ctx, components, instance);
+                if leaves_group {
+                    ctx.set_up(instance, true);
+                }
+            }
+            FaultAction::Degrade {
+                instance,
+                degradation,
+            } => components[instance as usize].set_degradation(degradation, ctx),
+            FaultAction::Flush { instance } => components[instance as usize].on_flush(ctx),
         }
     }
 
@@ -209,6 +285,11 @@ impl<C: Clients> Simulation<C> {
                     c.restart_stats(now);
                 }
             }
+            Event::Fault {
+                fault,
+                instance,
+                begin,
+            } => self.fault(fault, instance, begin),
         }
     }
 

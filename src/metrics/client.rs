@@ -17,11 +17,28 @@ pub enum ErrorCause {
     QueueTimeout = 2,
     /// No instance could take the request.
     Unavailable = 3,
+    /// The instance holding the request crashed (refused mode: its callers hear at once).
+    Crashed = 4,
+    /// The instance called was down and refused the call (a closed port).
+    Refused = 5,
+    /// The instance failed it on purpose: a fault's share of failing requests.
+    Injected = 6,
 }
 
 impl ErrorCause {
     /// Every cause, in report order.
-    pub const ALL: [ErrorCause; 4] = [
+    pub const ALL: [ErrorCause; 7] = [
+        ErrorCause::Timeout,
+        ErrorCause::QueueFull,
+        ErrorCause::QueueTimeout,
+        ErrorCause::Unavailable,
+        ErrorCause::Crashed,
+        ErrorCause::Refused,
+        ErrorCause::Injected,
+    ];
+    /// The causes every model reports; the others only a model with faults can cause, and
+    /// only such a model reports them.
+    pub const WITHOUT_FAULTS: [ErrorCause; 4] = [
         ErrorCause::Timeout,
         ErrorCause::QueueFull,
         ErrorCause::QueueTimeout,
@@ -34,6 +51,9 @@ impl ErrorCause {
             ErrorCause::QueueFull => "queue_full",
             ErrorCause::QueueTimeout => "queue_timeout",
             ErrorCause::Unavailable => "unavailable",
+            ErrorCause::Crashed => "crashed",
+            ErrorCause::Refused => "refused",
+            ErrorCause::Injected => "injected",
         }
     }
 }

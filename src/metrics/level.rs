@@ -194,6 +194,22 @@ impl InstanceLoad {
         self.advance(now);
         self.waiting -= 1;
     }
+    /// Every request leaves at `now` (the instance crashed): nothing busy, nothing waiting.
+    pub fn clear(&mut self, now: SimTime) {
+        self.advance(now);
+        self.busy = 0;
+        self.waiting = 0;
+    }
+    /// From `now` on, busy workers may be fewer than min(requests, workers) (a fault cut
+    /// them): their time average is integrated as it goes instead of derived from the
+    /// level shares.
+    pub fn track_busy_exactly(&mut self, now: SimTime) {
+        if self.busy_from_shares() {
+            self.advance(now);
+            self.busy_area = self.busy_area();
+            self.workers = u64::MAX;
+        }
+    }
     /// Busy workers now.
     #[inline]
     pub fn busy(&self) -> u64 {

@@ -51,6 +51,8 @@ pub struct Model {
     pub graph: graph::CallGraph,
     /// Zones and the latency between them, when the model places anything in a zone.
     pub network: Option<Arc<crate::network::NetworkDef>>,
+    /// What fails, how and when (empty: nothing).
+    pub faults: Arc<Vec<crate::faults::FaultDef>>,
     /// The spec it was built from (after overrides).
     pub spec: ModelSpec,
     /// SHA-256 of the canonical JSON of the spec, hex.

@@ -57,6 +57,9 @@ pub struct ModelSpec {
     /// Zones, regions and the latency between them (default: none, messages take no time).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub network: Option<crate::network::spec::NetworkSpec>,
+    /// What fails, how and when (default: nothing).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub faults: Option<Vec<crate::faults::spec::FaultSpec>>,
 }
 
 /// A source of requests.

@@ -129,6 +129,27 @@ pub fn to_csv(out: &RunOutput) -> String {
                 }
             }
         }
+        // Fault windows: window k of a fault on an instance as `window_k_start_s` and
+        // `window_k_end_s` (k counts that fault's windows on that instance from 0).
+        let mut seen: IndexMap<(&str, &str), usize> = IndexMap::new();
+        for f in &r.faults {
+            let k = seen.entry((&f.name, &f.instance)).or_default();
+            t.row(
+                "fault",
+                &f.name,
+                &f.instance,
+                &format!("window_{k}_start_s"),
+                f.start_s,
+            );
+            t.row(
+                "fault",
+                &f.name,
+                &f.instance,
+                &format!("window_{k}_end_s"),
+                f.end_s,
+            );
+            *k += 1;
+        }
     }
     String::from_utf8(w.into_inner().expect("flushing CSV to memory")).expect("CSV is UTF-8")
 }

@@ -142,6 +142,10 @@ thread_local! {
 }
 
 impl Kind for DatabaseDef {
+    fn crash_leaves_group(&self) -> bool {
+        // The copies know each other's state: reads and writes go to the live ones.
+        true
+    }
     fn name(&self) -> &'static str {
         "database"
     }

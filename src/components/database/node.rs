@@ -451,6 +451,19 @@ impl Component for DatabaseNode {
         }
     }
 
+    fn on_crash(&mut self, ctx: &mut Ctx) {
+        // The engine fails or swallows the calls; the writes not yet applied here are lost
+        // with the timers that would have applied them.
+        let now = ctx.now();
+        self.queue.clear();
+        self.batch.clear();
+        self.committing.clear();
+        self.coordinating.clear();
+        self.load.clear(now);
+        self.committer.set(now, 0);
+        self.loads[self.copy].set(0);
+    }
+
     fn restart_stats(&mut self, now: SimTime) {
         self.load.restart(now);
         self.committer.restart(now);

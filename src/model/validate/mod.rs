@@ -192,6 +192,12 @@ pub fn validate(
         check_cycles(&mut errs, &graph, &components);
         check_can_answer(&mut errs, &graph, &components, &classes);
     }
+    let faults = match &spec.faults {
+        Some(list) if components.len() == names.len() => {
+            crate::faults::validate::faults(&resolver, &mut errs, list, &components)
+        }
+        _ => Vec::new(),
+    };
     if !errs.is_empty() {
         return Err(errs.into_vec());
     }
@@ -210,6 +216,7 @@ pub fn validate(
         components,
         graph,
         network,
+        faults: Arc::new(faults),
         spec,
         hash,
     };

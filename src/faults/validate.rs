@@ -1,0 +1,313 @@
+//! From the `faults` list of a model file to [`FaultDef`]s: every field checked, with its
+//! path; targets and instances resolved; scheduled faults of the same effect that overlap on
+//! one instance refused.
+
+use super::spec::*;
+use super::{Effect, FaultDef, Timing};
+use crate::components::ComponentDef;
+use crate::engine::CrashMode;
+use crate::error::{Errors, index, join};
+use crate::model::resolve::{Resolver, dist};
+use crate::time::{SimTime, format_duration_nanos};
+
+/// Validates the model's `faults` (at path `faults`) against its components.
+pub fn faults(
+    r: &Resolver,
+    errs: &mut Errors,
+    specs: &[FaultSpec],
+    components: &[ComponentDef],
+) -> Vec<FaultDef> {
+    let defs: Vec<FaultDef> = specs
+        .iter()
+        .enumerate()
+        .filter_map(|(i, f)| fault(r, errs, &index("faults", i), i, f, components))
+        .collect();
+    if defs.len() == specs.len() {
+        check_overlaps(errs, &defs);
+    }
+    defs
+}
+
+fn fault(
+    r: &Resolver,
+    errs: &mut Errors,
+    path: &str,
+    i: usize,
+    f: &FaultSpec,
+    components: &[ComponentDef],
+) -> Option<FaultDef> {
+    let group = errs.take(r.group(&join(path, "target"), &f.target))?;
+    let def = components.iter().find(|c| c.name == f.target)?;
+    let instances: Vec<u32> = match f.instance {
+        Some(n) if n >= def.replicas => {
+            errs.push(
+                join(path, "instance"),
+                format!(
+                    "\"{}\" has {} instance{} (0 to {}), got {n}",
+                    f.target,
+                    def.replicas,
+                    if def.replicas == 1 { "" } else { "s" },
+                    def.replicas - 1
+                ),
+            );
+            return None;
+        }
+        Some(n) => vec![def.first_instance + n],
+        None => (0..def.replicas).map(|k| def.first_instance + k).collect(),
+    };
+    let effect = effect(errs, path, f, def)?;
+    let timing = timing(r, errs, path, f, &effect)?;
+    let name = f.name.clone().unwrap_or_else(|| {
+        let on = match f.instance {
+            Some(n) => def.instance_name(n),
+            None => f.target.clone(),
+        };
+        format!("{} {on}", effect.name())
+    });
+    Some(FaultDef {
+        index: i as u32,
+        name,
+        target: f.target.clone(),
+        group,
+        first_instance: def.first_instance,
+        instances,
+        instance_names: (0..def.replicas).map(|k| def.instance_name(k)).collect(),
+        leaves_group: def.kind.crash_leaves_group(),
+        effect,
+        timing,
+    })
+}
+
+/// The one effect of fault `f`.
+fn effect(errs: &mut Errors, path: &str, f: &FaultSpec, def: &ComponentDef) -> Option<Effect> {
+    let given: Vec<&str> = [
+        ("crash", f.crash.is_some()),
+        ("slow", f.slow.is_some()),
+        ("errors", f.errors.is_some()),
+        ("workers", f.workers.is_some()),
+        ("flush", f.flush.is_some()),
+    ]
+    .iter()
+    .filter(|(_, g)| *g)
+    .map(|(n, _)| *n)
+    .collect();
+    if given.len() != 1 {
+        let found = if given.is_empty() {
+            "none".to_string()
+        } else {
+            given.join(", ")
+        };
+        errs.push(
+            path,
+            format!(
+                "a fault needs exactly one effect: \"crash\", \"slow\", \"errors\", \"workers\" or \"flush\", got {found}"
+            ),
+        );
+        return None;
+    }
+    let gray = f.slow.is_some() || f.errors.is_some() || f.workers.is_some();
+    if gray && !def.kind.can_degrade() {
+        errs.push(
+            join(path, given[0]),
+            format!(
+                "\"{}\" is a {}, which cannot run degraded; a gray failure hits a service",
+                f.target,
+                def.kind.name()
+            ),
+        );
+        return None;
+    }
+    if let Some(c) = &f.crash {
+        return Some(Effect::Crash(match c.mode {
+            Some(CrashModeSpec::BlackHole) => CrashMode::BlackHole,
+            _ => CrashMode::Refused,
+        }));
+    }
+    if let Some(s) = &f.slow {
+        if !(s.factor.is_finite() && s.factor > 0.0) {
+            errs.push(
+                join(path, "slow.factor"),
+                format!("must be more than 0, got {}", s.factor),
+            );
+            return None;
+        }
+        return Some(Effect::Slow(s.factor));
+    }
+    if let Some(e) = &f.errors {
+        if !(0.0..=1.0).contains(&e.share) {
+            errs.push(
+                join(path, "errors.share"),
+                format!("must be between 0 and 1, got {}", e.share),
+            );
+            return None;
+        }
+        return Some(Effect::Errors(e.share));
+    }
+    if let Some(w) = &f.workers {
+        let Some(has) = def.kind.workers() else {
+            errs.push(
+                join(path, "workers"),
+                format!(
+                    "\"{}\" is a {}, which has no workers to cut",
+                    f.target,
+                    def.kind.name()
+                ),
+            );
+            return None;
+        };
+        if w.to == 0 || w.to >= has {
+            errs.push(
+                join(path, "workers.to"),
+                format!(
+                    "must be between 1 and {} (\"{}\" has {has} workers), got {}",
+                    has.saturating_sub(1),
+                    f.target,
+                    w.to
+                ),
+            );
+            return None;
+        }
+        return Some(Effect::Workers(w.to));
+    }
+    if !def.kind.can_flush() {
+        errs.push(
+            join(path, "flush"),
+            format!(
+                "\"{}\" is a {}, which holds no keys to flush; flush a cache",
+                f.target,
+                def.kind.name()
+            ),
+        );
+        return None;
+    }
+    Some(Effect::Flush)
+}
+
+/// When fault `f` happens.
+fn timing(
+    r: &Resolver,
+    errs: &mut Errors,
+    path: &str,
+    f: &FaultSpec,
+    effect: &Effect,
+) -> Option<Timing> {
+    let flush = matches!(effect, Effect::Flush);
+    match (&f.at, &f.random) {
+        (Some(_), Some(_)) => {
+            errs.push(
+                join(path, "random"),
+                "a fault is either scheduled (\"at\", \"for\") or random, not both",
+            );
+            None
+        }
+        (None, None) => {
+            errs.push(
+                path,
+                "a fault needs \"at\" (with \"for\") or \"random\" ({\"between\": ..., \"repair\": ...})",
+            );
+            None
+        }
+        (None, Some(random)) => {
+            if f.length.is_some() {
+                errs.push(
+                    join(path, "for"),
+                    "a random fault's length is drawn from \"random.repair\"; remove \"for\"",
+                );
+                return None;
+            }
+            if flush {
+                errs.push(
+                    join(path, "random"),
+                    "a flush happens at one moment: give \"at\"",
+                );
+                return None;
+            }
+            let between = dist(errs, &join(path, "random.between"), &random.between);
+            let repair = dist(errs, &join(path, "random.repair"), &random.repair);
+            let between = between?;
+            let repair = repair?;
+            for (field, d) in [("between", &between), ("repair", &repair)] {
+                if d.mean_ns() <= 0.0 {
+                    errs.push(
+                        join(path, &format!("random.{field}")),
+                        "must have a mean longer than zero",
+                    );
+                    return None;
+                }
+            }
+            Some(Timing::Random { between, repair })
+        }
+        (Some(at), None) => {
+            let start = at.to_sim();
+            if r.duration.0 > 0 && start.0 >= r.duration.0 {
+                errs.push(
+                    join(path, "at"),
+                    format!(
+                        "must be before the end of the run (duration \"{}\"), got \"{}\"",
+                        format_duration_nanos(r.duration.0 as f64),
+                        format_duration_nanos(at.nanos())
+                    ),
+                );
+                return None;
+            }
+            let end = match f.length {
+                Some(_) if flush => {
+                    errs.push(
+                        join(path, "for"),
+                        "a flush happens at one moment; remove \"for\"",
+                    );
+                    return None;
+                }
+                Some(len) if len.to_sim().0 == 0 || len.nanos() <= 0.0 => {
+                    errs.push(
+                        join(path, "for"),
+                        format!(
+                            "must be longer than zero, got \"{}\"",
+                            format_duration_nanos(len.nanos())
+                        ),
+                    );
+                    return None;
+                }
+                Some(len) => Some(SimTime(start.0.saturating_add(len.to_sim().0))),
+                None if flush => Some(SimTime(start.0)),
+                None => None,
+            };
+            Some(Timing::Scheduled {
+                at: SimTime(start.0),
+                until: end,
+            })
+        }
+    }
+}
+
+/// Two scheduled faults of the same effect on the same instance at the same time say two
+/// things at once (two crashes, two slowdowns): refused.
+fn check_overlaps(errs: &mut Errors, defs: &[FaultDef]) {
+    for (j, b) in defs.iter().enumerate() {
+        for a in &defs[..j] {
+            if std::mem::discriminant(&a.effect) != std::mem::discriminant(&b.effect) {
+                continue;
+            }
+            let (Some((a0, a1)), Some((b0, b1))) = (a.span(), b.span()) else {
+                continue;
+            };
+            let Some(shared) = a.instances.iter().find(|i| b.instances.contains(i)) else {
+                continue;
+            };
+            if a0 < b1 && b0 < a1 {
+                errs.push(
+                    index("faults", b.index as usize),
+                    format!(
+                        "overlaps faults[{}] (\"{}\"): both {} {} at {}s; one instance can have one {} at a time",
+                        a.index,
+                        a.name,
+                        b.effect.name(),
+                        a.instance_names[(shared - a.first_instance) as usize],
+                        b0.max(a0).as_secs_f64(),
+                        b.effect.name()
+                    ),
+                );
+            }
+        }
+    }
+}
