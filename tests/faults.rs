@@ -443,3 +443,146 @@ fn fault_windows_are_in_the_csv() {
     );
     assert!(text.contains("workload,users,,errors_refused,"), "{text}");
 }
+
+// ---------------------------------------------------------------------------------------
+// The data tier under failure
+// ---------------------------------------------------------------------------------------
+
+/// 500 reads a second over 1000 uniform keys through a warm read-through cache of 1000
+/// keys in front of a database service, for 10 s; `faults` as given.
+fn warm_cache(faults: Value) -> Value {
+    json!({
+        "duration": "10s",
+        "workloads": {"users": {"arrivals": {"poisson": {"rate": 500}}, "target": "cache",
+                                "keys": {"uniform": {"keys": 1000}}, "timeout": "1s"}},
+        "components": {
+            "cache": {"kind": "cache", "capacity": 1000, "warm": true, "on_miss": "db",
+                      "hit_time": {"constant": "100us"}},
+            "db": {"kind": "service", "workers": 8, "service_time": {"constant": "5ms"}}
+        },
+        "faults": faults
+    })
+}
+
+#[test]
+fn a_flushed_cache_refills_from_its_database() {
+    let calm = run(&warm_cache(json!([])));
+    let flushed = run(&warm_cache(
+        json!([{"target": "cache", "flush": {}, "at": "5s"}]),
+    ));
+    let fills = |r: &RunResult| r.components["cache"].total["fills"];
+    let db = |r: &RunResult| r.components["db"].total["arrived"];
+    assert_eq!(fills(&calm), 0.0);
+    // After the flush each key requested in the 5 s left is filled once: almost all 1000.
+    assert!(
+        (900.0..=1000.0).contains(&fills(&flushed)),
+        "{}",
+        fills(&flushed)
+    );
+    // Every database read is a fill (one may still be out at the end).
+    assert!((0.0..=1.0).contains(&(db(&flushed) - fills(&flushed))));
+    assert_eq!(flushed.faults[0].start_s, flushed.faults[0].end_s);
+    assert_eq!(flushed.workloads["users"].failed, 0);
+}
+
+#[test]
+fn a_crashed_cache_comes_back_cold_even_if_it_started_warm() {
+    let r = run(&warm_cache(
+        json!([{"target": "cache", "crash": {}, "at": "4s",
+                                    "for": "1s"}]),
+    ));
+    // About 500 refused while down; after it every key is a miss once.
+    let refused = errors(&r, "refused");
+    assert!((400..=600).contains(&refused), "{refused}");
+    let fills = r.components["cache"].total["fills"];
+    assert!((900.0..=1000.0).contains(&fills), "{fills}");
+}
+
+#[test]
+fn reads_move_to_the_other_replica_when_one_crashes() {
+    // A primary and two replicas; replica 1 (instance 1) down from 2 s to 8 s of 10.
+    let m = json!({
+        "duration": "10s",
+        "workloads": {"users": {"arrivals": {"poisson": {"rate": 400}}, "target": "db",
+                                "classes": {"read": 0.9, "write": 0.1},
+                                "keys": {"uniform": {"keys": 100}}}},
+        "components": {"db": {"kind": "database", "replicas": 2, "workers": 4,
+                              "service_time": {"constant": "1ms"}}},
+        "faults": [{"target": "db", "instance": 1, "crash": {}, "at": "2s", "for": "6s"}]
+    });
+    let r = run(&m);
+    assert_eq!(
+        r.workloads["users"].failed, 0,
+        "{:?}",
+        r.workloads["users"].errors
+    );
+    let reads = |i| instance(&r, "db", i, "reads");
+    // Replica 1 read 4 s of 10 at half the reads, replica 2 the rest.
+    let share = reads(1) / (reads(1) + reads(2));
+    assert!((0.17..0.23).contains(&share), "{share}");
+}
+
+#[test]
+fn a_crashed_primary_fails_writes_and_keeps_reads() {
+    let m = json!({
+        "duration": "10s",
+        "workloads": {"users": {"arrivals": {"poisson": {"rate": 400}}, "target": "db",
+                                "classes": {"read": 0.9, "write": 0.1},
+                                "keys": {"uniform": {"keys": 100}}}},
+        "components": {"db": {"kind": "database", "replicas": 1, "workers": 4,
+                              "service_time": {"constant": "1ms"}}},
+        "faults": [{"target": "db", "instance": 0, "crash": {}, "at": "2s", "for": "5s"}]
+    });
+    let r = run(&m);
+    let w = &r.workloads["users"];
+    // 40 writes a second for 5 s fail (unavailable): about 200, and no read.
+    assert!((150..=250).contains(&w.failed), "{:?}", w.errors);
+    assert_eq!(w.classes["read"].failed, 0);
+}
+
+// ---------------------------------------------------------------------------------------
+// The shipped models' lessons
+// ---------------------------------------------------------------------------------------
+
+fn shipped(name: &str) -> RunResult {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("models")
+        .join(name);
+    let m = scalesim::model::load_model_file(&path, &[]).unwrap();
+    replicate(&m, m.seed, 1).unwrap().remove(0)
+}
+
+#[test]
+fn spof_vs_redundant_a_replica_keeps_the_reads_up() {
+    let r = shipped("spof-vs-redundant.json");
+    let single = &r.workloads["single_users"];
+    let pair = &r.workloads["pair_users"];
+    // The single database fails everything for 20 s of the 55 measured: about 36%.
+    let s = single.error_share;
+    assert!((0.3..0.42).contains(&s), "single {s}");
+    // The pair fails only its writes then: about 10% of 36%.
+    let p = pair.error_share;
+    assert!((0.02..0.05).contains(&p), "pair {p}");
+    assert_eq!(pair.classes["read"].failed, 0);
+    assert_eq!(r.faults.len(), 2);
+}
+
+#[test]
+fn gray_failure_least_connections_shields_the_p99() {
+    let r = shipped("gray-failure.json");
+    let rr = &r.workloads["rr_users"];
+    let lc = &r.workloads["lc_users"];
+    // Round robin sends the slow instance a quarter of the traffic it cannot carry.
+    assert!(
+        rr.latency.p99_ms > 10.0 * lc.latency.p99_ms,
+        "{} {}",
+        rr.latency.p99_ms,
+        lc.latency.p99_ms
+    );
+    let share = |c: &str| {
+        let a = |i| instance(&r, c, i, "arrived");
+        a(0) / (a(0) + a(1) + a(2) + a(3))
+    };
+    assert!((share("rr_app") - 0.25).abs() < 0.01);
+    assert!(share("lc_app") < 0.22, "{}", share("lc_app"));
+}

@@ -133,12 +133,35 @@ impl Plan {
             points: self.points.clone(),
             metrics: self.spec.metrics.clone(),
             plots: self.spec.plots.clone().unwrap_or_default(),
+            fault_windows: self
+                .models
+                .iter()
+                .map(|variants| scheduled_fault_windows(variants))
+                .collect(),
         }
     }
     /// Default output folder: output/NAME (NAME made safe for a file system).
     pub fn default_out(&self) -> PathBuf {
         PathBuf::from("output").join(file_safe(&self.spec.name))
     }
+}
+
+/// The windows (start, end in seconds) of the scheduled faults of `models` (the variants of
+/// one point), each once, in order; a fault with no end lasts to its model's end.
+fn scheduled_fault_windows(models: &[Arc<Model>]) -> Vec<(f64, f64)> {
+    let mut windows: Vec<(f64, f64)> = Vec::new();
+    for m in models {
+        for f in m.faults.iter() {
+            if let Some((start, end)) = f.span() {
+                let end = end.min(crate::time::SimTime(m.duration.0));
+                let w = (start.as_secs_f64(), end.as_secs_f64());
+                if !windows.contains(&w) {
+                    windows.push(w);
+                }
+            }
+        }
+    }
+    windows
 }
 
 /// `name` with every character but ASCII letters, digits, `-` and `_` replaced by `-`, so

@@ -38,6 +38,9 @@ pub struct ExperimentLayout {
     pub metrics: Option<Vec<String>>,
     /// The plots the experiment asks for, in order.
     pub plots: Vec<PlotSpec>,
+    /// For each point, the scheduled fault windows of its models (start, end in seconds;
+    /// random faults differ from run to run and are left out), shaded on time series.
+    pub fault_windows: Vec<Vec<(f64, f64)>>,
 }
 
 impl ExperimentLayout {
@@ -327,6 +330,7 @@ mod tests {
             points: vec![Vec::new()],
             metrics: Some(listed),
             plots: Vec::new(),
+            fault_windows: Vec::new(),
         };
         assert!(layout.selects("workloads.users.latency.p99_ms"));
         assert!(layout.selects("cost.per_hour"));

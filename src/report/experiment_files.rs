@@ -282,13 +282,13 @@ fn draw_plots(
                     })
                     .collect();
                 let base = plots.join(format!("{n:02}-{}-over-time-point{point}", slug(&metric)));
-                // Fault windows come with the faults component; none can be scheduled yet.
+                let shaded = layout.fault_windows.get(point).map_or(&[][..], |w| w);
                 time_series(
                     &base,
                     &format!("{} — {metric} over time", layout.name),
                     &metric,
                     &lines,
-                    &[],
+                    shaded,
                 )?;
             }
         }
