@@ -665,7 +665,7 @@ impl<C: Clients + ?Sized> Context<C> {
     }
 
     /// `call` reaches an instance that is a black hole: it is never answered, until the
-    /// client of its request gives up ([`Context::release_parked`]).
+    /// client of its request gives up (its client timeout frees it).
     #[cold]
     #[inline(never)]
     pub fn park(&mut self, call: CallId) {
