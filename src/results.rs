@@ -288,6 +288,8 @@ pub fn collect(model: &Model, sim: &Simulation<Workloads>, seed: u64) -> RunResu
     // A model without faults cannot fail for their causes: its errors list the others.
     let causes: &[ErrorCause] = if model.faults.is_empty() {
         &ErrorCause::WITHOUT_FAULTS
+    } else if model.faults.iter().all(|f| f.cut.is_none()) {
+        &ErrorCause::WITHOUT_PARTITIONS
     } else {
         &ErrorCause::ALL
     };

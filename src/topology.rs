@@ -35,10 +35,10 @@ pub fn build(model: &Model, seed: u64) -> Topology<Workloads> {
         groups,
         clients: Workloads(workloads),
         stats,
-        network: model
-            .network
-            .as_ref()
-            .map(|n| crate::network::Latencies::new(Arc::clone(n), seed)),
+        network: model.network.as_ref().map(|n| {
+            crate::network::Latencies::new(Arc::clone(n), seed)
+                .with_partitions(crate::faults::partitions(&model.faults))
+        }),
     }
 }
 

@@ -17,6 +17,7 @@ mod mistakes;
 mod models;
 mod outside_world;
 mod overload;
+mod partition;
 mod shards;
 mod support;
 mod tables;

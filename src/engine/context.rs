@@ -43,6 +43,9 @@ pub trait Component {
     fn set_degradation(&mut self, _d: Degradation, _ctx: &mut Ctx) {}
     /// The instance forgets the keys it holds (a cache flush); calls go on.
     fn on_flush(&mut self, _ctx: &mut Ctx) {}
+    /// A partition of the network began or ended ([`Ctx::reachable`] says what is cut
+    /// now): a replicated store reconciles its copies when they can talk again.
+    fn on_network_change(&mut self, _ctx: &mut Ctx) {}
     /// For the engine's stand-in of a crashed instance: hands back the instance it holds.
     fn take_inner(&mut self) -> Option<Box<dyn Component>> {
         None
@@ -405,10 +408,56 @@ impl<C: Clients + ?Sized> Context<C> {
         };
         let (zone, delay) = match net.zone_of(to) {
             NO_ZONE => (from, SimDuration::ZERO),
-            z => (z, net.delay(from, z)),
+            z => {
+                if net.is_cut()
+                    && let Some(mode) = net.cut_between(from, z)
+                {
+                    return self.cut_off(call, from, mode);
+                }
+                (z, net.delay(from, z))
+            }
         };
         self.calls.get_mut(call).zone = zone;
         self.deliver_after(delay, Event::Arrive { to, call });
+    }
+
+    /// `call`, leaving zone `from`, meets a partition: refused, it fails at once where it
+    /// is ([`ErrorCause::Partitioned`]); in a black hole, it is never answered, until the
+    /// client of its request gives up (as a call to a black-holed instance).
+    #[cold]
+    #[inline(never)]
+    fn cut_off(&mut self, call: CallId, from: Zone, mode: super::fault::CrashMode) {
+        let c = self.calls.get_mut(call);
+        c.zone = from;
+        match mode {
+            super::fault::CrashMode::BlackHole => self.park(call),
+            super::fault::CrashMode::Refused => {
+                let outcome = Outcome::Failed(ErrorCause::Partitioned);
+                c.outcome = outcome;
+                let to = c.parent;
+                if to == CLIENT {
+                    self.end_request(call, outcome);
+                } else {
+                    self.calendar.schedule_now(Event::Reply { to, call });
+                }
+            }
+        }
+    }
+
+    /// True when a message from zone `from` to zone `to` gets through now: no partition
+    /// cuts them (always true without a network or when either is [`NO_ZONE`]).
+    #[inline]
+    pub fn reachable(&self, from: Zone, to: Zone) -> bool {
+        match &self.network {
+            Some(net) => net.cut_between(from, to).is_none(),
+            None => true,
+        }
+    }
+
+    /// True while a partition cuts the network.
+    #[inline]
+    pub fn is_partitioned(&self) -> bool {
+        self.network.as_ref().is_some_and(Latencies::is_cut)
     }
 
     /// Schedules `event` `delay` from now: in the same-time lane when `delay` is zero, as
@@ -466,7 +515,15 @@ impl<C: Clients + ?Sized> Context<C> {
         let from = net.source_zone(source);
         let (zone, delay) = match net.zone_of(to) {
             NO_ZONE => (from, SimDuration::ZERO),
-            z => (z, net.delay(from, z)),
+            z => {
+                if net.is_cut()
+                    && let Some(mode) = net.cut_between(from, z)
+                {
+                    self.cut_off(call, from, mode);
+                    return None;
+                }
+                (z, net.delay(from, z))
+            }
         };
         self.calls.get_mut(call).zone = zone;
         if delay.0 == 0 {

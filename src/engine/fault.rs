@@ -86,6 +86,14 @@ pub enum FaultAction {
         /// The instance.
         instance: InstanceId,
     },
+    /// A partition of the network (the run's network knows its groups by fault number)
+    /// begins or ends; every instance hears of it ([`Component::on_network_change`]).
+    Partition {
+        /// The fault's number.
+        fault: u32,
+        /// True when it begins.
+        on: bool,
+    },
 }
 
 /// One fault on one instance, from its start to its end (`None` while it lasts).
@@ -146,6 +154,9 @@ impl Component for Down {
     }
     fn on_flush(&mut self, ctx: &mut Ctx) {
         self.inner.on_flush(ctx);
+    }
+    fn on_network_change(&mut self, ctx: &mut Ctx) {
+        self.inner.on_network_change(ctx);
     }
     fn take_inner(&mut self) -> Option<Box<dyn Component>> {
         Some(std::mem::replace(&mut self.inner, Box::new(Vacant)))

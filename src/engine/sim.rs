@@ -204,6 +204,17 @@ impl<C: Clients> Simulation<C> {
                 degradation,
             } => components[instance as usize].set_degradation(degradation, ctx),
             FaultAction::Flush { instance } => components[instance as usize].on_flush(ctx),
+            FaultAction::Partition { fault, on } => {
+                if let Some(net) = ctx.network.as_mut() {
+                    net.set_partition(fault, on);
+                }
+                for c in components.iter_mut() {
+                    c.on_network_change(ctx);
+                }
+                if !on {
+                    ctx.release_orphans();
+                }
+            }
         }
     }
 

@@ -9,6 +9,7 @@
 
 pub mod spec;
 pub mod validate;
+mod zone;
 
 use crate::distributions::Distribution;
 use crate::engine::{
@@ -32,6 +33,9 @@ pub enum Effect {
     Workers(u32),
     /// It forgets its keys.
     Flush,
+    /// The network is cut between groups of zones (the fault's `cut`); calls across
+    /// meet the mode.
+    Partition(CrashMode),
 }
 
 impl Effect {
@@ -43,13 +47,18 @@ impl Effect {
             Effect::Errors(_) => "errors",
             Effect::Workers(_) => "workers",
             Effect::Flush => "flush",
+            Effect::Partition(_) => "partition",
         }
     }
     /// Its setting in words: the crash mode, the factor, the share, the workers left.
     pub fn detail(&self) -> String {
         match self {
-            Effect::Crash(CrashMode::Refused) => "refused".into(),
-            Effect::Crash(CrashMode::BlackHole) => "black_hole".into(),
+            Effect::Crash(CrashMode::Refused) | Effect::Partition(CrashMode::Refused) => {
+                "refused".into()
+            }
+            Effect::Crash(CrashMode::BlackHole) | Effect::Partition(CrashMode::BlackHole) => {
+                "black_hole".into()
+            }
             Effect::Slow(f) => format!("factor {f}"),
             Effect::Errors(s) => format!("share {s}"),
             Effect::Workers(n) => format!("to {n}"),
@@ -78,7 +87,11 @@ pub enum Timing {
     },
 }
 
-/// A validated fault.
+/// The pseudo-instance a partition strikes: the network (no component's instance).
+pub const NETWORK: InstanceId = InstanceId::MAX - 1;
+
+/// A validated fault. A fault on a zone is validated into one per component it hits; a
+/// partition strikes [`NETWORK`], whose one "instance name" says the groups.
 #[derive(Debug, Clone)]
 pub struct FaultDef {
     /// Its index in the model's `faults` list.
@@ -102,6 +115,9 @@ pub struct FaultDef {
     pub effect: Effect,
     /// When.
     pub timing: Timing,
+    /// For a partition: the side of each engine zone while it lasts (see
+    /// [`crate::network::Sides`]).
+    pub cut: Option<crate::network::Sides>,
 }
 
 impl FaultDef {
@@ -116,6 +132,19 @@ impl FaultDef {
     pub fn instance_name(&self, instance: InstanceId) -> &str {
         &self.instance_names[(instance - self.first_instance) as usize]
     }
+}
+
+/// The partitions among `defs`, for the run's network (fault number, sides, mode).
+pub fn partitions(defs: &[FaultDef]) -> crate::network::Cuts {
+    let known = defs
+        .iter()
+        .enumerate()
+        .filter_map(|(f, d)| match (&d.cut, d.effect) {
+            (Some(sides), Effect::Partition(mode)) => Some((f as u32, Arc::clone(sides), mode)),
+            _ => None,
+        })
+        .collect();
+    crate::network::Cuts::new(known)
 }
 
 /// Carries out a model's faults in one run (see the module docs).
@@ -177,7 +206,7 @@ impl Controller {
                 Effect::Slow(x) => d.slow *= x,
                 Effect::Errors(s) => d.error_share = 1.0 - (1.0 - d.error_share) * (1.0 - s),
                 Effect::Workers(n) => d.workers = Some(d.workers.map_or(n, |w| w.min(n))),
-                Effect::Crash(_) | Effect::Flush => {}
+                Effect::Crash(_) | Effect::Flush | Effect::Partition(_) => {}
             }
         }
         d
@@ -206,6 +235,10 @@ impl Controller {
             return;
         }
         self.open.insert((f, instance), self.windows.len() - 1);
+        if let Effect::Partition(_) = effect {
+            out.push(FaultAction::Partition { fault: f, on: true });
+            return;
+        }
         let crashed_before = self.crashes(instance) > 0;
         self.active.entry(instance).or_default().push(f);
         match effect {
@@ -238,6 +271,10 @@ impl Controller {
                 leaves_group: def.leaves_group,
             }),
             Effect::Crash(_) | Effect::Flush => {}
+            Effect::Partition(_) => out.push(FaultAction::Partition {
+                fault: f,
+                on: false,
+            }),
             _ => out.push(FaultAction::Degrade {
                 instance,
                 degradation: self.degradation(instance),

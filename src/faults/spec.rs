@@ -5,16 +5,23 @@ use crate::time::DurationSpec;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-/// One fault: what it hits (a component, or one of its instances), what it does (exactly
-/// one effect), and when (`at` and `for`, or `random`).
+/// One fault: what it hits (a component, or one of its instances, or every instance placed
+/// in a zone), what it does (exactly one effect), and when (`at` and `for`, or `random`).
+/// A `partition` hits no component: it cuts the network between groups of zones.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FaultSpec {
     /// Name in the results (default: the effect and the target, e.g. "crash db").
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
-    /// The component it hits.
-    pub target: String,
+    /// The component it hits (with `zone`: only its instances in that zone; not with
+    /// `partition`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
+    /// The zone it hits: every instance placed in it (of every component, or of `target`
+    /// only), each its own fault window: a zone outage. Crash, slow or errors; scheduled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub zone: Option<String>,
     /// The instance of the target it hits, counted from 0 (default: every instance, each
     /// its own fault).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -36,6 +43,11 @@ pub struct FaultSpec {
     /// A cache forgets every key at `at` (it refills from its backend); no `for`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub flush: Option<FlushSpec>,
+    /// The network is cut between groups of zones: a call from a zone of one group to a
+    /// zone of another fails at once (mode "refused") or is never answered (mode
+    /// "black_hole"). No `target` or `zone`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partition: Option<PartitionSpec>,
     /// When it begins (with `for`: a scheduled fault).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub at: Option<DurationSpec>,
@@ -105,4 +117,18 @@ pub struct RandomSpec {
     pub between: DistributionSpec,
     /// Time a failure lasts (its mean is the MTTR).
     pub repair: DistributionSpec,
+}
+
+/// A network partition.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PartitionSpec {
+    /// Groups of zones that can still talk among themselves, e.g. `[["a"], ["b", "c"]]`;
+    /// the zones left out of every group form one more group together. A zone is in one
+    /// group at most.
+    pub groups: Vec<Vec<String>>,
+    /// What a call across the cut meets (default "refused": it fails at once with cause
+    /// "partitioned"; "black_hole": no answer until the client's timeout).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<CrashModeSpec>,
 }

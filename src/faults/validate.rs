@@ -8,24 +8,35 @@ use crate::components::ComponentDef;
 use crate::engine::CrashMode;
 use crate::error::{Errors, index, join};
 use crate::model::resolve::{Resolver, dist};
+use crate::network::NetworkDef;
 use crate::time::{SimTime, format_duration_nanos};
 
-/// Validates the model's `faults` (at path `faults`) against its components.
+/// Validates the model's `faults` (at path `faults`) against its components and its
+/// network (zones and partitions need one).
 pub fn faults(
     r: &Resolver,
     errs: &mut Errors,
     specs: &[FaultSpec],
     components: &[ComponentDef],
+    network: Option<&NetworkDef>,
 ) -> Vec<FaultDef> {
+    let before = errs.len();
     let defs: Vec<FaultDef> = specs
         .iter()
         .enumerate()
-        .filter_map(|(i, f)| fault(r, errs, &index("faults", i), i, f, components))
+        .flat_map(|(i, f)| fault(r, errs, &index("faults", i), i, f, components, network))
         .collect();
-    if defs.len() == specs.len() {
+    if errs.len() == before {
         check_overlaps(errs, &defs);
     }
     defs
+}
+
+/// What a fault strikes: the component (its def and group) and the instances of it.
+struct Hit<'a> {
+    def: &'a ComponentDef,
+    group: u32,
+    instances: Vec<u32>,
 }
 
 fn fault(
@@ -35,16 +46,129 @@ fn fault(
     i: usize,
     f: &FaultSpec,
     components: &[ComponentDef],
-) -> Option<FaultDef> {
-    let group = errs.take(r.group(&join(path, "target"), &f.target))?;
-    let def = components.iter().find(|c| c.name == f.target)?;
+    network: Option<&NetworkDef>,
+) -> Vec<FaultDef> {
+    if let Some(p) = &f.partition {
+        return super::zone::partition(r, errs, path, i, f, p, network)
+            .into_iter()
+            .collect();
+    }
+    let hits = match (&f.target, &f.zone) {
+        (None, None) => {
+            errs.push(
+                path,
+                "a fault needs a \"target\" (a component) or a \"zone\", or is a \"partition\"",
+            );
+            return Vec::new();
+        }
+        (Some(target), None) => match target_hit(r, errs, path, f, target, components) {
+            Some(hit) => vec![hit],
+            None => return Vec::new(),
+        },
+        (target, Some(zone)) => {
+            match super::zone::zone_hits(
+                r,
+                errs,
+                path,
+                f,
+                target.as_deref(),
+                zone,
+                components,
+                network,
+            ) {
+                Some(hits) => hits
+                    .into_iter()
+                    .map(|(def, group, instances)| Hit {
+                        def,
+                        group,
+                        instances,
+                    })
+                    .collect(),
+                None => return Vec::new(),
+            }
+        }
+    };
+    let zone_wide = f.zone.is_some() && f.target.is_none();
+    let Some(effect) = effect(errs, path, f, (!zone_wide).then(|| hits[0].def)) else {
+        return Vec::new();
+    };
+    // A zone-wide gray failure hits the kinds that can run degraded.
+    let hits: Vec<Hit> = if zone_wide && !matches!(effect, Effect::Crash(_)) {
+        let kept: Vec<Hit> = hits
+            .into_iter()
+            .filter(|h| h.def.kind.can_degrade())
+            .collect();
+        if kept.is_empty() {
+            errs.push(
+                join(path, effect.name()),
+                format!(
+                    "nothing in zone \"{}\" can run degraded; a gray failure hits services",
+                    f.zone.as_deref().unwrap_or_default()
+                ),
+            );
+            return Vec::new();
+        }
+        kept
+    } else {
+        hits
+    };
+    let Some(timing) = timing(r, errs, path, f, &effect) else {
+        return Vec::new();
+    };
+    if f.zone.is_some() && matches!(timing, Timing::Random { .. }) {
+        errs.push(
+            join(path, "random"),
+            "a zone's outage strikes all its instances at once: give \"at\" and \"for\"",
+        );
+        return Vec::new();
+    }
+    hits.into_iter()
+        .map(|h| {
+            let def = h.def;
+            let name = f.name.clone().unwrap_or_else(|| {
+                let on = match (f.instance, &f.zone, &f.target) {
+                    (Some(n), _, _) => def.instance_name(n),
+                    (None, Some(z), Some(t)) => format!("{t} in zone {z}"),
+                    (None, Some(z), None) => format!("zone {z}"),
+                    (None, None, _) => def.name.clone(),
+                };
+                format!("{} {on}", effect.name())
+            });
+            FaultDef {
+                index: i as u32,
+                name,
+                target: def.name.clone(),
+                group: h.group,
+                first_instance: def.first_instance,
+                instances: h.instances,
+                instance_names: (0..def.replicas).map(|k| def.instance_name(k)).collect(),
+                leaves_group: def.kind.crash_leaves_group(),
+                effect,
+                timing: timing.clone(),
+                cut: None,
+            }
+        })
+        .collect()
+}
+
+/// The component `target` of fault `f` and the instances it hits (one, or all).
+fn target_hit<'a>(
+    r: &Resolver,
+    errs: &mut Errors,
+    path: &str,
+    f: &FaultSpec,
+    target: &str,
+    components: &'a [ComponentDef],
+) -> Option<Hit<'a>> {
+    let group = errs.take(r.group(&join(path, "target"), target))?;
+    let def = components.iter().find(|c| c.name == target)?;
     let instances: Vec<u32> = match f.instance {
         Some(n) if n >= def.replicas => {
             errs.push(
                 join(path, "instance"),
                 format!(
                     "\"{}\" has {} instance{} (0 to {}), got {n}",
-                    f.target,
+                    target,
                     def.replicas,
                     if def.replicas == 1 { "" } else { "s" },
                     def.replicas - 1
@@ -55,31 +179,21 @@ fn fault(
         Some(n) => vec![def.first_instance + n],
         None => (0..def.replicas).map(|k| def.first_instance + k).collect(),
     };
-    let effect = effect(errs, path, f, def)?;
-    let timing = timing(r, errs, path, f, &effect)?;
-    let name = f.name.clone().unwrap_or_else(|| {
-        let on = match f.instance {
-            Some(n) => def.instance_name(n),
-            None => f.target.clone(),
-        };
-        format!("{} {on}", effect.name())
-    });
-    Some(FaultDef {
-        index: i as u32,
-        name,
-        target: f.target.clone(),
+    Some(Hit {
+        def,
         group,
-        first_instance: def.first_instance,
         instances,
-        instance_names: (0..def.replicas).map(|k| def.instance_name(k)).collect(),
-        leaves_group: def.kind.crash_leaves_group(),
-        effect,
-        timing,
     })
 }
 
-/// The one effect of fault `f`.
-fn effect(errs: &mut Errors, path: &str, f: &FaultSpec, def: &ComponentDef) -> Option<Effect> {
+/// The one effect of fault `f`, on component `def` (`None`: every component of a zone,
+/// checked by the caller).
+fn effect(
+    errs: &mut Errors,
+    path: &str,
+    f: &FaultSpec,
+    def: Option<&ComponentDef>,
+) -> Option<Effect> {
     let given: Vec<&str> = [
         ("crash", f.crash.is_some()),
         ("slow", f.slow.is_some()),
@@ -100,28 +214,85 @@ fn effect(errs: &mut Errors, path: &str, f: &FaultSpec, def: &ComponentDef) -> O
         errs.push(
             path,
             format!(
-                "a fault needs exactly one effect: \"crash\", \"slow\", \"errors\", \"workers\" or \"flush\", got {found}"
+                "a fault needs exactly one effect: \"crash\", \"slow\", \"errors\", \"workers\", \"flush\" or \"partition\", got {found}"
             ),
         );
         return None;
     }
+    let Some(def) = def else {
+        // A whole zone: a crash, a slowdown or errors, on what each instance runs.
+        if f.workers.is_some() || f.flush.is_some() {
+            errs.push(
+                join(path, given[0]),
+                format!(
+                    "a zone's fault crashes, slows or fails a share; \"{}\" needs a \"target\" (it may be given with \"zone\")",
+                    given[0]
+                ),
+            );
+            return None;
+        }
+        return settings(errs, path, f);
+    };
+    let target = &def.name;
     let gray = f.slow.is_some() || f.errors.is_some() || f.workers.is_some();
     if gray && !def.kind.can_degrade() {
         errs.push(
             join(path, given[0]),
             format!(
                 "\"{}\" is a {}, which cannot run degraded; a gray failure hits a service",
-                f.target,
+                target,
                 def.kind.name()
             ),
         );
         return None;
     }
+    if let Some(w) = &f.workers {
+        let Some(has) = def.kind.workers() else {
+            errs.push(
+                join(path, "workers"),
+                format!(
+                    "\"{}\" is a {}, which has no workers to cut",
+                    target,
+                    def.kind.name()
+                ),
+            );
+            return None;
+        };
+        if w.to == 0 || w.to >= has {
+            errs.push(
+                join(path, "workers.to"),
+                format!(
+                    "must be between 1 and {} (\"{}\" has {has} workers), got {}",
+                    has.saturating_sub(1),
+                    target,
+                    w.to
+                ),
+            );
+            return None;
+        }
+        return Some(Effect::Workers(w.to));
+    }
+    if f.flush.is_some() {
+        if !def.kind.can_flush() {
+            errs.push(
+                join(path, "flush"),
+                format!(
+                    "\"{}\" is a {}, which holds no keys to flush; flush a cache",
+                    target,
+                    def.kind.name()
+                ),
+            );
+            return None;
+        }
+        return Some(Effect::Flush);
+    }
+    settings(errs, path, f)
+}
+
+/// The crash, slowdown or errors of `f`, their settings checked.
+fn settings(errs: &mut Errors, path: &str, f: &FaultSpec) -> Option<Effect> {
     if let Some(c) = &f.crash {
-        return Some(Effect::Crash(match c.mode {
-            Some(CrashModeSpec::BlackHole) => CrashMode::BlackHole,
-            _ => CrashMode::Refused,
-        }));
+        return Some(Effect::Crash(crash_mode(c.mode)));
     }
     if let Some(s) = &f.slow {
         if !(s.factor.is_finite() && s.factor > 0.0) {
@@ -143,48 +314,19 @@ fn effect(errs: &mut Errors, path: &str, f: &FaultSpec, def: &ComponentDef) -> O
         }
         return Some(Effect::Errors(e.share));
     }
-    if let Some(w) = &f.workers {
-        let Some(has) = def.kind.workers() else {
-            errs.push(
-                join(path, "workers"),
-                format!(
-                    "\"{}\" is a {}, which has no workers to cut",
-                    f.target,
-                    def.kind.name()
-                ),
-            );
-            return None;
-        };
-        if w.to == 0 || w.to >= has {
-            errs.push(
-                join(path, "workers.to"),
-                format!(
-                    "must be between 1 and {} (\"{}\" has {has} workers), got {}",
-                    has.saturating_sub(1),
-                    f.target,
-                    w.to
-                ),
-            );
-            return None;
-        }
-        return Some(Effect::Workers(w.to));
+    None
+}
+
+/// The engine's crash mode for `mode` (default refused).
+pub(super) fn crash_mode(mode: Option<CrashModeSpec>) -> CrashMode {
+    match mode {
+        Some(CrashModeSpec::BlackHole) => CrashMode::BlackHole,
+        _ => CrashMode::Refused,
     }
-    if !def.kind.can_flush() {
-        errs.push(
-            join(path, "flush"),
-            format!(
-                "\"{}\" is a {}, which holds no keys to flush; flush a cache",
-                f.target,
-                def.kind.name()
-            ),
-        );
-        return None;
-    }
-    Some(Effect::Flush)
 }
 
 /// When fault `f` happens.
-fn timing(
+pub(super) fn timing(
     r: &Resolver,
     errs: &mut Errors,
     path: &str,
@@ -298,13 +440,18 @@ fn check_overlaps(errs: &mut Errors, defs: &[FaultDef]) {
                 errs.push(
                     index("faults", b.index as usize),
                     format!(
-                        "overlaps faults[{}] (\"{}\"): both {} {} at {}s; one instance can have one {} at a time",
+                        "overlaps faults[{}] (\"{}\"): both {} {} at {}s; {}",
                         a.index,
                         a.name,
                         b.effect.name(),
                         a.instance_names[(shared - a.first_instance) as usize],
                         b0.max(a0).as_secs_f64(),
-                        b.effect.name()
+                        if a.cut.is_some() {
+                            "one partition at a time: put every cut in one partition's groups"
+                                .to_string()
+                        } else {
+                            format!("one instance can have one {} at a time", b.effect.name())
+                        }
                     ),
                 );
             }

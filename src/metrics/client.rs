@@ -23,11 +23,24 @@ pub enum ErrorCause {
     Refused = 5,
     /// The instance failed it on purpose: a fault's share of failing requests.
     Injected = 6,
+    /// A partition of the network cut the call off from the instance it went to.
+    Partitioned = 7,
 }
 
 impl ErrorCause {
     /// Every cause, in report order.
-    pub const ALL: [ErrorCause; 7] = [
+    pub const ALL: [ErrorCause; 8] = [
+        ErrorCause::Timeout,
+        ErrorCause::QueueFull,
+        ErrorCause::QueueTimeout,
+        ErrorCause::Unavailable,
+        ErrorCause::Crashed,
+        ErrorCause::Refused,
+        ErrorCause::Injected,
+        ErrorCause::Partitioned,
+    ];
+    /// The causes a model with faults but no partition reports.
+    pub const WITHOUT_PARTITIONS: [ErrorCause; 7] = [
         ErrorCause::Timeout,
         ErrorCause::QueueFull,
         ErrorCause::QueueTimeout,
@@ -54,6 +67,7 @@ impl ErrorCause {
             ErrorCause::Crashed => "crashed",
             ErrorCause::Refused => "refused",
             ErrorCause::Injected => "injected",
+            ErrorCause::Partitioned => "partitioned",
         }
     }
 }

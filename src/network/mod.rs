@@ -16,6 +16,7 @@
 //! [`NetworkDef`], and draws the delays of a run ([`Latencies`]). The engine asks it for the
 //! delay of each message when the model has a network, and never otherwise.
 
+pub mod partition;
 pub mod spec;
 
 use crate::distributions::Distribution;
@@ -26,6 +27,7 @@ use crate::model::resolve::dist;
 use crate::model::spec::{KindSpec, ModelSpec};
 use crate::random::Rng;
 use crate::time::SimDuration;
+pub use partition::{Cuts, NO_SIDE, Sides};
 use spec::NetworkSpec;
 use std::sync::Arc;
 
@@ -82,6 +84,28 @@ impl NetworkDef {
     pub fn zone_name(&self, z: Zone) -> Option<&str> {
         (z != NO_ZONE).then(|| self.zones[z as usize - 1].as_str())
     }
+
+    /// The engine zone named `name`, if the network has it.
+    pub fn zone(&self, name: &str) -> Option<Zone> {
+        self.zones
+            .iter()
+            .position(|z| z == name)
+            .map(|k| k as Zone + 1)
+    }
+
+    /// A network of `zones` in one region with no instances, for tests.
+    #[cfg(test)]
+    pub fn for_tests(zones: &[&str]) -> Self {
+        NetworkDef {
+            zones: zones.iter().map(|z| z.to_string()).collect(),
+            regions: vec![String::new()],
+            region_of: vec![0; zones.len()],
+            instance_zone: Vec::new(),
+            source_zone: Vec::new(),
+            pairs: Vec::new(),
+            dists: Vec::new(),
+        }
+    }
 }
 
 /// The network of one run: where each instance is, and the delay of each message, drawn
@@ -90,6 +114,8 @@ impl NetworkDef {
 pub struct Latencies {
     def: Arc<NetworkDef>,
     rng: Rng,
+    /// The model's partitions, and which are on.
+    cuts: Cuts,
 }
 
 impl Latencies {
@@ -98,7 +124,35 @@ impl Latencies {
         Latencies {
             def,
             rng: crate::random::stream(seed, "network:latency"),
+            cuts: Cuts::default(),
         }
+    }
+
+    /// The same network, with the model's partitions (all off until their faults begin).
+    pub fn with_partitions(mut self, cuts: Cuts) -> Self {
+        self.cuts = cuts;
+        self
+    }
+
+    /// Partition fault `fault` begins (`on`) or ends.
+    pub fn set_partition(&mut self, fault: u32, on: bool) {
+        self.cuts.set(fault, on);
+    }
+
+    /// True while some partition is on (one predictable branch where a call leaves).
+    #[inline(always)]
+    pub fn is_cut(&self) -> bool {
+        self.cuts.any()
+    }
+
+    /// What a message from zone `from` to zone `to` meets now: `None` when it gets
+    /// through, else the mode of a partition that cuts them.
+    #[inline]
+    pub fn cut_between(&self, from: Zone, to: Zone) -> Option<crate::engine::CrashMode> {
+        if !self.cuts.any() {
+            return None;
+        }
+        self.cuts.between(from, to)
     }
 
     /// The zone of instance `i`.

@@ -194,7 +194,8 @@ pub fn validate(
     }
     let faults = match &spec.faults {
         Some(list) if components.len() == names.len() => {
-            crate::faults::validate::faults(&resolver, &mut errs, list, &components)
+            let net = network.as_deref();
+            crate::faults::validate::faults(&resolver, &mut errs, list, &components, net)
         }
         _ => Vec::new(),
     };
