@@ -12,6 +12,7 @@ mod experiments;
 mod faults;
 mod fuzz;
 mod golden;
+mod health;
 mod limits;
 mod mistakes;
 mod models;

@@ -5,8 +5,13 @@
 //! proxy does), so least connections is join-the-shortest-queue. It picks among the live
 //! members of its backend groups, as the engine reports them when it picks: an instance
 //! that is down gets no calls, and with none live a call fails as unavailable.
+//!
+//! A crashed instance that stays in its group (a service) is not known to be down: the
+//! balancer keeps sending to it until its health checks or outlier ejection
+//! ([`health`]) take it out of the picks.
 
 mod estimate;
+pub mod health;
 pub mod spec;
 pub mod validate;
 
@@ -18,6 +23,7 @@ use crate::metrics::{ErrorCause, InstanceReport};
 use crate::model::graph::Link;
 use crate::random::{Rng, mix64};
 use crate::time::SimTime;
+use health::{HealthCheck, OutlierEjection, Watch};
 use rand::RngExt;
 use std::sync::Arc;
 
@@ -61,6 +67,17 @@ pub struct BalancerDef {
     pub weights: Vec<u32>,
     /// Its backends, for the call graph.
     pub links: Vec<Link>,
+    /// Active health checks, if any.
+    pub health_check: Option<HealthCheck>,
+    /// Passive outlier ejection, if any.
+    pub outlier_ejection: Option<OutlierEjection>,
+}
+
+impl BalancerDef {
+    /// True when it watches its backends' health (health checks or outlier ejection).
+    pub fn watches(&self) -> bool {
+        self.health_check.is_some() || self.outlier_ejection.is_some()
+    }
 }
 
 impl Kind for BalancerDef {
@@ -71,7 +88,11 @@ impl Kind for BalancerDef {
         &self.links
     }
     fn metrics(&self) -> &'static [MetricDecl] {
-        METRICS
+        if self.watches() {
+            WATCHING_METRICS
+        } else {
+            METRICS
+        }
     }
     fn instantiate(self: Arc<Self>, id: InstanceId, name: String, rng: Rng) -> Box<dyn Component> {
         Box::new(BalancerInstance::new(self, id, name, rng))
@@ -116,6 +137,9 @@ pub struct BalancerInstance {
     by_zone: Vec<Vec<u32>>,
     zone_cursor: Vec<usize>,
     slot_zone: Vec<u16>,
+    /// With health checks or outlier ejection: the backends' health as this instance
+    /// sees it.
+    watch: Option<Box<Watch>>,
 }
 
 impl BalancerInstance {
@@ -123,6 +147,9 @@ impl BalancerInstance {
     pub fn new(def: Arc<BalancerDef>, id: InstanceId, name: String, rng: Rng) -> Self {
         let n = def.backends.len();
         let first = def.backends.iter().copied().min().unwrap_or(0);
+        let watch = def
+            .watches()
+            .then(|| Box::new(Watch::new(def.health_check, def.outlier_ejection, n)));
         let last = def.backends.iter().copied().max().unwrap_or(0);
         let mut slot_of = vec![u32::MAX; (last - first + 1) as usize];
         for (slot, b) in def.backends.iter().enumerate() {
@@ -146,6 +173,7 @@ impl BalancerInstance {
             by_zone: Vec::new(),
             zone_cursor: Vec::new(),
             slot_zone: Vec::new(),
+            watch,
         }
     }
 
@@ -270,6 +298,25 @@ pub const METRICS: &[MetricDecl] = &[
     MetricDecl::number("hot_spot_index", Ratio, Max),
 ];
 
+/// What a load balancer with health checks or outlier ejection reports: [`METRICS`] and
+/// what it found out about its backends.
+pub const WATCHING_METRICS: &[MetricDecl] = &[
+    MetricDecl::number("forwarded", Count, Sum),
+    MetricDecl::number("forward_rate_per_s", PerSecond, Sum).column("throughput/s", 0),
+    MetricDecl::number("hot_spot_index", Ratio, Max),
+    // Backends taken out, and put back, by the health checks.
+    MetricDecl::number("marked_unhealthy", Count, Sum),
+    MetricDecl::number("marked_healthy", Count, Sum),
+    // Backends ejected after consecutive failed replies.
+    MetricDecl::number("ejections", Count, Sum),
+    // Crashes of a backend found (taken out while crashed), and how long after the crash.
+    MetricDecl::number("detections", Count, Sum),
+    MetricDecl::number("time_to_detect_mean_ms", Ms, WeightedBy("detections")),
+    MetricDecl::number("time_to_detect_max_ms", Ms, Max),
+    // Calls sent to a backend while it was crashed.
+    MetricDecl::number("sent_to_crashed", Count, Sum),
+];
+
 impl BalancerInstance {
     /// Reads which backends are live from their groups.
     #[cold]
@@ -279,6 +326,12 @@ impl BalancerInstance {
         for g in &self.groups {
             for i in ctx.groups[*g as usize].live() {
                 self.live.push(self.slot_of[(i - self.first) as usize]);
+            }
+        }
+        if let Some(w) = &self.watch {
+            // Fail open: with every live backend left out, pick among them all.
+            if self.live.iter().any(|s| !w.excluded(*s)) {
+                self.live.retain(|s| !w.excluded(*s));
             }
         }
         if self.cursor >= self.live.len() {
@@ -317,6 +370,9 @@ impl Component for BalancerInstance {
             self.by_zone = vec![Vec::new(); zones];
             self.zone_cursor = vec![0; zones];
         }
+        if let Some(w) = &mut self.watch {
+            w.start(self.id, ctx);
+        }
         self.refresh(ctx);
     }
 
@@ -340,8 +396,12 @@ impl Component for BalancerInstance {
         };
         self.outstanding[slot] += 1;
         self.sent[slot] += 1;
+        let backend = self.def.backends[slot];
+        if let Some(w) = &mut self.watch {
+            w.sent(backend, ctx);
+        }
         ctx.call_mut(call).set_memo(slot as u32);
-        ctx.call_instance(self.id, call, self.def.backends[slot], c.op);
+        ctx.call_instance(self.id, call, backend, c.op);
     }
 
     #[inline]
@@ -354,10 +414,24 @@ impl Component for BalancerInstance {
         // `instance` names a later instance when the backend passed it on as a tail call.
         let slot = ctx.call(parent).memo() as usize;
         self.outstanding[slot] -= 1;
+        if let Some(w) = &mut self.watch {
+            let failed = matches!(child.outcome, Outcome::Failed(_));
+            let backend = self.def.backends[slot];
+            if w.replied(slot as u32, failed, self.id, backend, ctx) {
+                self.refresh(ctx);
+            }
+        }
         ctx.reply(parent, child.outcome);
     }
 
-    fn on_timer(&mut self, _tag: u32, _data: u32, _ctx: &mut Ctx) {}
+    fn on_timer(&mut self, tag: u32, data: u32, ctx: &mut Ctx) {
+        let Some(w) = &mut self.watch else {
+            return;
+        };
+        if w.on_timer(tag, data, self.id, &self.def.backends, ctx) {
+            self.refresh(ctx);
+        }
+    }
 
     fn on_crash(&mut self, _ctx: &mut Ctx) {
         // Its calls were failed by the engine; replies to them come back as not current.
@@ -367,6 +441,9 @@ impl Component for BalancerInstance {
     fn restart_stats(&mut self, now: SimTime) {
         self.sent.iter_mut().for_each(|s| *s = 0);
         self.since = now;
+        if let Some(w) = &mut self.watch {
+            w.restart_stats();
+        }
     }
 
     fn report(&self, now: SimTime) -> InstanceReport {
@@ -375,7 +452,7 @@ impl Component for BalancerInstance {
         let n = self.sent.len() as f64;
         let max = self.sent.iter().copied().max().unwrap_or(0) as f64;
         let mean = total as f64 / n;
-        let mut r = InstanceReport::new(&self.name, METRICS);
+        let mut r = InstanceReport::new(&self.name, self.def.metrics());
         r.set("forwarded", total as f64)
             .set(
                 "forward_rate_per_s",
@@ -386,6 +463,9 @@ impl Component for BalancerInstance {
                 },
             )
             .set("hot_spot_index", if mean > 0.0 { max / mean } else { 0.0 });
+        if let Some(w) = &self.watch {
+            w.report(&mut r);
+        }
         r
     }
 }

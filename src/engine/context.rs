@@ -6,7 +6,7 @@ use super::calendar::Calendar;
 use super::call::{CLIENT, Call, ClientWait, Outcome, Request, Slab};
 use super::clients::{Answer, Clients, NewRequest};
 use super::event::{CallId, Event, InstanceId, RequestId};
-use super::fault::Degradation;
+use super::fault::{CrashMode, Degradation};
 use crate::metrics::{ClientStats, ErrorCause, InstanceReport};
 use crate::network::{Latencies, NO_ZONE, Zone};
 use crate::time::{SimDuration, SimTime};
@@ -202,6 +202,9 @@ pub struct Context<C: Clients + ?Sized> {
     /// Calls a black-holed instance swallowed, by (request, call): (call generation,
     /// request generation). Freed when their request's client times out.
     pub(crate) parked: BTreeMap<(RequestId, CallId), (u32, u32)>,
+    /// Since when and how each crashed instance is down, by instance; empty until the
+    /// first crash of the run (see [`Context::crash_state`]).
+    pub(crate) crashes: Vec<Option<CrashState>>,
     /// The request sources (the last field, so a context of any sources is a [`Ctx`]).
     pub(crate) clients: C,
 }
@@ -210,6 +213,15 @@ pub struct Context<C: Clients + ?Sized> {
 /// little memory, and the compaction (which changes the count of events handled) never
 /// happens.
 pub const COMPACT_MIN_STALE: u64 = 1 << 16;
+
+/// An instance that is down after a crash: since when, and how it answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CrashState {
+    /// When it crashed.
+    pub since: SimTime,
+    /// How it answers calls while down.
+    pub mode: CrashMode,
+}
 
 /// The engine state as components see it.
 pub type Ctx = Context<dyn Clients>;
@@ -261,6 +273,26 @@ impl<C: Clients + ?Sized> Context<C> {
         let g = self.group_of[instance as usize] as usize;
         self.groups[g].refresh(&self.up);
         self.membership += 1;
+    }
+
+    /// Since when and how instance `instance` is down after a crash; `None` while it is
+    /// up. A read-only look at the engine's own state, for what models the outside world
+    /// finding out (a balancer's health checks); nothing on the path of a call reads it.
+    #[inline]
+    pub fn crash_state(&self, instance: InstanceId) -> Option<CrashState> {
+        self.crashes.get(instance as usize).copied().flatten()
+    }
+
+    /// Records that instance `instance` crashed now in `mode` (`Some`) or came back.
+    pub(crate) fn set_crashed(&mut self, instance: InstanceId, mode: Option<CrashMode>) {
+        if self.crashes.is_empty() {
+            if mode.is_none() {
+                return;
+            }
+            self.crashes = vec![None; self.up.len()];
+        }
+        let since = self.now();
+        self.crashes[instance as usize] = mode.map(|mode| CrashState { since, mode });
     }
 
     /// Counts changes of the live members of any group: equal values mean the same

@@ -229,6 +229,7 @@ pub(super) fn crash(
         }
     }
     components[i] = Box::new(Down { mode, inner });
+    ctx.set_crashed(instance, Some(mode));
 }
 
 /// Instance `instance` comes back (if it is down): empty, started again.
@@ -237,6 +238,7 @@ pub(super) fn recover(ctx: &mut Ctx, components: &mut [Box<dyn Component>], inst
     let Some(mut inner) = components[i].take_inner() else {
         return;
     };
+    ctx.set_crashed(instance, None);
     ctx.drop_timers(instance);
     ctx.release_orphans();
     inner.start(ctx);

@@ -20,7 +20,7 @@ mod tests;
 pub use calendar::Calendar;
 pub use call::{CLIENT, Call, Found, Outcome, Request, Slab};
 pub use clients::{Answer, Clients, NewRequest, NoClients};
-pub use context::{Component, Context, Ctx, Group, NOBODY, Pick, Totals};
+pub use context::{Component, Context, CrashState, Ctx, Group, NOBODY, Pick, Totals};
 pub use event::{CallId, Event, InstanceId, RequestId};
 pub use fault::{CrashMode, Degradation, FaultAction, FaultWindow, Faults};
 pub use sim::{RunError, RunOptions, STALL_LIMIT, Simulation, Topology};

@@ -118,6 +118,7 @@ impl<C: Clients> Simulation<C> {
             stats,
             network,
             parked: Default::default(),
+            crashes: Vec::new(),
         };
         for c in &mut components {
             c.start(&mut ctx);

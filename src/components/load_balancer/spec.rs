@@ -1,6 +1,7 @@
 //! The `load_balancer` fields of a model file, as written. [`validate`](super::validate)
 //! turns them into a [`BalancerDef`](super::BalancerDef).
 
+use crate::time::DurationSpec;
 use schemars::JsonSchema;
 use serde::de::value::SeqAccessDeserializer;
 use serde::de::{self, Deserializer, SeqAccess, Visitor};
@@ -31,6 +32,51 @@ pub struct LoadBalancerSpec {
     /// instance's, or, for a balancer with no zones, the zone of whoever called it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prefer_zone: Option<bool>,
+    /// Active health checks: each balancer instance probes every backend instance each
+    /// `interval` and takes it out after `unhealthy_threshold` failed probes in a row, back
+    /// after `healthy_threshold` passed ones (default: none, every backend always picked).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health_check: Option<HealthCheckSpec>,
+    /// Passive outlier ejection: a backend instance whose replies fail
+    /// `consecutive_failures` times in a row is left out for `ejection_time` (default:
+    /// none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outlier_ejection: Option<OutlierEjectionSpec>,
+}
+
+/// Active health checks of a balancer's backends.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HealthCheckSpec {
+    /// Time between two probes of each backend instance (default "5s").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interval: Option<DurationSpec>,
+    /// A probe with no answer (a black-holed backend) fails after this; at most the
+    /// interval (default "2s", or the interval if shorter).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<DurationSpec>,
+    /// Failed probes in a row that take a backend out (default 2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unhealthy_threshold: Option<u32>,
+    /// Passed probes in a row that put it back (default 2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub healthy_threshold: Option<u32>,
+}
+
+/// Passive outlier ejection of a balancer's backends.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OutlierEjectionSpec {
+    /// Failed replies in a row that eject a backend instance (default 5).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub consecutive_failures: Option<u32>,
+    /// How long an ejected instance is left out (default "30s").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ejection_time: Option<DurationSpec>,
+    /// Largest share of the backend instances ejected at once, 0 to 1 (default 0.5; at
+    /// least one instance when above 0).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_ejected_share: Option<f64>,
 }
 
 impl crate::model::spec::KindFields for LoadBalancerSpec {}
