@@ -311,3 +311,26 @@ fn bad_health_check_fields_are_refused_at_their_path() {
         "between 0 and 1",
     );
 }
+
+#[test]
+fn the_health_checks_model_saves_most_of_the_lost_traffic() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/health-checks.json");
+    let m = scalesim::model::load_model_file(&path, &[]).unwrap();
+    let r = replicate(&m, m.seed, 1).unwrap().remove(0);
+    let blind = &r.workloads["blind_users"];
+    let checked = &r.workloads["checked_users"];
+    // Blind: a quarter of the traffic times out for 30 s of the 55 measured, about 14%.
+    assert!(
+        (0.11..0.17).contains(&blind.error_share),
+        "{}",
+        blind.error_share
+    );
+    // Checked: only until the detection, at most 5 s after the crash.
+    assert!(checked.error_share < blind.error_share / 5.0);
+    let lb = &r.components["checked_lb"].total;
+    assert_eq!(lb["detections"], 1.0);
+    assert!(lb["time_to_detect_max_ms"] <= 5000.0);
+    assert_eq!(lb["marked_healthy"], 1.0);
+    assert_eq!(lb["sent_to_crashed"], checked.errors["timeout"] as f64);
+    assert!(!r.components["blind_lb"].total.contains_key("detections"));
+}
