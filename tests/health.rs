@@ -334,3 +334,40 @@ fn the_health_checks_model_saves_most_of_the_lost_traffic() {
     assert_eq!(lb["sent_to_crashed"], checked.errors["timeout"] as f64);
     assert!(!r.components["blind_lb"].total.contains_key("detections"));
 }
+
+#[test]
+fn probes_across_a_partition_fail_and_take_the_backends_there_out() {
+    // Users and a balancer in zone a, an app instance in each of a, b, c; zone a cut off
+    // from 2.3 s to 7.3 s (calls across refused).
+    let m = |lb_extra: Value| {
+        let mut lb = json!({"kind": "load_balancer", "backends": "app", "zones": ["a"]});
+        for (k, v) in lb_extra.as_object().unwrap() {
+            lb[k] = v.clone();
+        }
+        json!({
+            "duration": "10s", "series_window": "100ms",
+            "network": {"zones": ["a", "b", "c"],
+                        "latency": {"zone": {"constant": "100us"}, "cross_zone": {"constant": "1ms"}}},
+            "workloads": {"users": {"arrivals": {"poisson": {"rate": 300}}, "target": "lb",
+                                    "zone": "a", "timeout": "500ms"}},
+            "components": {
+                "lb": lb,
+                "app": {"kind": "service", "replicas": 3, "zones": ["a", "b", "c"], "workers": 4,
+                        "service_time": {"exponential": {"mean": "2ms"}}}},
+            "faults": [{"partition": {"groups": [["a"]]}, "at": "2.3s", "for": "5s"}]
+        })
+    };
+    let without = run(&m(json!({})));
+    let with = run(&m(probes()));
+    // Two thirds of 300/s for 5 s cut off, against 1.7 s until the probes at 3 s and 4 s.
+    let cut = errors(&without, "partitioned");
+    assert!((850..1150).contains(&cut), "{cut}");
+    let cut = errors(&with, "partitioned");
+    assert!((250..=450).contains(&cut), "{cut}");
+    assert!((2.3..=4.1).contains(&last_failure_s(&with)));
+    assert_eq!(lb(&with, "marked_unhealthy"), 2.0);
+    assert_eq!(lb(&with, "marked_healthy"), 2.0);
+    // A partition is no crash.
+    assert_eq!(lb(&with, "detections"), 0.0);
+    assert_eq!(lb(&with, "sent_to_crashed"), 0.0);
+}

@@ -486,6 +486,14 @@ impl<C: Clients + ?Sized> Context<C> {
         }
     }
 
+    /// What a message from zone `from` to zone `to` meets now: `None` when it gets
+    /// through, else how the partition that cuts them answers (refused or black hole).
+    pub fn cut_between(&self, from: Zone, to: Zone) -> Option<CrashMode> {
+        self.network
+            .as_ref()
+            .and_then(|net| net.cut_between(from, to))
+    }
+
     /// True while a partition cuts the network.
     #[inline]
     pub fn is_partitioned(&self) -> bool {

@@ -4,11 +4,12 @@
 //! that a backend crashed.
 //!
 //! A probe is not a call: at each tick the balancer instance asks the engine whether the
-//! backend is crashed now ([`Ctx::crash_state`]). An instance that is up passes; a refused
-//! crash fails the probe at once (a closed port); a black hole fails it `timeout` later (no
-//! answer). So a probe sees only crashes: a slow or erroring backend passes its health
-//! checks (outlier ejection is what catches it), a probe adds no load and crosses no
-//! network latency.
+//! backend is crashed now ([`Ctx::crash_state`]), or cut off from the balancer's zone by a
+//! partition ([`Ctx::cut_between`]). An instance that is up and reachable passes; a refused
+//! crash or cut fails the probe at once (a closed port); a black hole fails it `timeout`
+//! later (no answer). So a probe sees only crashes and partitions: a slow or erroring
+//! backend passes its health checks (outlier ejection is what catches it), a probe adds no
+//! load and crosses no network latency.
 
 use crate::engine::{CrashMode, CrashState, Ctx, InstanceId};
 use crate::metrics::InstanceReport;
@@ -139,9 +140,17 @@ impl Watch {
                 };
                 let mut changed = false;
                 let now = ctx.now();
+                let (cut, zone) = (ctx.is_partitioned(), ctx.zone_of(me));
                 for (s, b) in backends.iter().enumerate() {
                     let crash = ctx.crash_state(*b);
-                    changed |= match crash.map(|c| c.mode) {
+                    // A probe fails as the crash answers, or as a partition between the
+                    // balancer's zone and the backend's does.
+                    let fails = match crash {
+                        Some(c) => Some(c.mode),
+                        None if cut => ctx.cut_between(zone, ctx.zone_of(*b)),
+                        None => None,
+                    };
+                    changed |= match fails {
                         None => self.probe_passed(s),
                         Some(CrashMode::Refused) => self.probe_failed(s, crash, now),
                         Some(CrashMode::BlackHole) => {
