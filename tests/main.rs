@@ -9,6 +9,7 @@ mod data_tier_fuzz;
 mod database;
 mod determinism;
 mod experiments;
+mod failover;
 mod faults;
 mod fuzz;
 mod golden;

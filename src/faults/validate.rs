@@ -142,7 +142,7 @@ fn fault(
                 first_instance: def.first_instance,
                 instances: h.instances,
                 instance_names: (0..def.replicas).map(|k| def.instance_name(k)).collect(),
-                leaves_group: def.kind.crash_leaves_group(),
+                leaves_group: def.kind.crash_leaves_group() || is_a_shard(components, h.group),
                 effect,
                 timing: timing.clone(),
                 cut: None,
@@ -183,6 +183,18 @@ fn target_hit<'a>(
         def,
         group,
         instances,
+    })
+}
+
+/// True when component `group` is a shard of a router: a crash takes its instance out of
+/// its group, so that the router sees the shard down and places its keys elsewhere.
+fn is_a_shard(components: &[ComponentDef], group: u32) -> bool {
+    components.iter().any(|c| {
+        c.kind.name() == "shards"
+            && c.kind
+                .links()
+                .iter()
+                .any(|l| l.targets.iter().any(|(g, _)| *g == group as usize))
     })
 }
 

@@ -19,6 +19,8 @@ pub struct Resolver<'a> {
     pub replicas: &'a [u32],
     /// Simulated time of a run, warm-up included (zero when the model's is invalid).
     pub duration: SimDuration,
+    /// True when the model has faults (a shard router then watches its shards fail).
+    pub faults: bool,
 }
 
 impl Resolver<'_> {

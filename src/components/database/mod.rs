@@ -20,6 +20,7 @@
 //! have been written hold state.
 
 mod estimate;
+mod failover;
 mod node;
 mod pick;
 pub mod spec;
@@ -37,6 +38,7 @@ use crate::time::SimDuration;
 pub use estimate::{
     quorum_availability, stale_share_constant_lag, stale_share_exponential_lag, stale_share_of_lag,
 };
+use failover::Role;
 pub use node::DatabaseNode;
 pub use pick::DatabasePicker;
 use state::{Loads, Shared};
@@ -120,6 +122,8 @@ pub struct DatabaseDef {
     pub read_your_writes: Option<SimDuration>,
     /// Group commit, if writes are batched.
     pub group_commit: Option<GroupCommit>,
+    /// How long after the primary's crash a replica takes its place (`None`: never).
+    pub failover: Option<SimDuration>,
     /// Number of request classes in the model.
     pub classes: usize,
     /// None: a database calls nobody.
@@ -127,6 +131,15 @@ pub struct DatabaseDef {
 }
 
 impl DatabaseDef {
+    /// The metrics its copies report: with failover, also its promotions and lost writes.
+    pub fn metrics(&self) -> &'static [MetricDecl] {
+        if self.failover.is_some() {
+            failover::metrics()
+        } else {
+            METRICS
+        }
+    }
+
     /// True for a primary with replicas, false for leaderless quorum copies.
     pub fn has_primary(&self) -> bool {
         self.reads != Reads::Quorum
@@ -134,11 +147,12 @@ impl DatabaseDef {
 }
 
 thread_local! {
-    /// The loads of the copies of the databases whose instances were just built, by first
-    /// instance, until their picker takes them: the engine builds a component's instances
-    /// and then its picker, separately, and a load-aware picker must read the loads the
-    /// copies keep. Used only by the load-aware policies.
-    static LOADS: RefCell<Vec<(InstanceId, Loads)>> = const { RefCell::new(Vec::new()) };
+    /// The loads (and the primary's role) of the copies of the databases whose instances
+    /// were just built, by first instance, until their picker takes them: the engine builds
+    /// a component's instances and then its picker, separately, and a load-aware picker
+    /// must read the loads the copies keep, a picker with failover the primary they chose.
+    /// Used only by the load-aware policies and failover.
+    static LOADS: RefCell<Vec<(InstanceId, Loads, Role)>> = const { RefCell::new(Vec::new()) };
 }
 
 impl Kind for DatabaseDef {
@@ -153,7 +167,7 @@ impl Kind for DatabaseDef {
         &self.links
     }
     fn metrics(&self) -> &'static [MetricDecl] {
-        METRICS
+        DatabaseDef::metrics(self)
     }
     /// A copy built alone (outside a run's topology) is a primary with its own state.
     fn instantiate(self: Arc<Self>, id: InstanceId, name: String, rng: Rng) -> Box<dyn Component> {
@@ -162,7 +176,10 @@ impl Kind for DatabaseDef {
             self.classes,
         )));
         let loads = state::loads(self.copies as usize);
-        Box::new(DatabaseNode::new(self, id, id, name, rng, shared, loads))
+        let role = Role::default();
+        Box::new(DatabaseNode::new(
+            self, id, id, name, rng, shared, loads, role,
+        ))
     }
     fn instantiate_all(
         self: Arc<Self>,
@@ -173,11 +190,12 @@ impl Kind for DatabaseDef {
         let copies = names.len();
         let shared = Rc::new(RefCell::new(Shared::new(copies, self.classes)));
         let loads = state::loads(copies);
-        if self.balance.reads_loads() {
+        let role = Role::default();
+        if self.balance.reads_loads() || self.failover.is_some() {
             LOADS.with(|l| {
                 let mut l = l.borrow_mut();
-                l.retain(|(f, _)| *f != first);
-                l.push((first, Rc::clone(&loads)));
+                l.retain(|(f, _, _)| *f != first);
+                l.push((first, Rc::clone(&loads), Rc::clone(&role)));
             });
         }
         names
@@ -193,6 +211,7 @@ impl Kind for DatabaseDef {
                     rng,
                     Rc::clone(&shared),
                     Rc::clone(&loads),
+                    Rc::clone(&role),
                 )) as Box<dyn Component>
             })
             .collect()
@@ -205,24 +224,25 @@ impl Kind for DatabaseDef {
         }
     }
     fn picker(&self, first: InstanceId, count: u32, rng: Rng) -> Option<Box<dyn Pick>> {
-        let loads = if self.balance.reads_loads() {
+        let built = if self.balance.reads_loads() || self.failover.is_some() {
             LOADS.with(|l| {
                 let mut l = l.borrow_mut();
-                let i = l.iter().position(|(f, _)| *f == first)?;
-                Some(l.swap_remove(i).1)
+                let i = l.iter().position(|(f, _, _)| *f == first)?;
+                let (_, loads, role) = l.swap_remove(i);
+                Some((loads, role))
             })
         } else {
             None
         };
-        let loads = loads.unwrap_or_else(|| state::loads(count as usize));
-        Some(Box::new(DatabasePicker::new(
-            first,
-            count,
-            self.reads,
-            self.balance,
-            rng,
-            loads,
-        )))
+        let (loads, role) = match built {
+            Some((loads, role)) => (loads, Some(role)),
+            None => (state::loads(count as usize), None),
+        };
+        let picker = DatabasePicker::new(first, count, self.reads, self.balance, rng, loads);
+        Some(Box::new(match (role, self.failover.is_some()) {
+            (Some(role), true) => picker.with_role(role),
+            _ => picker,
+        }))
     }
     fn response(
         &self,

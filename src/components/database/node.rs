@@ -3,10 +3,9 @@
 //! replicates them to the other copies, applies the writes that reach it, coordinates
 //! quorum reads, and measures the freshness of every read it answers.
 
+use super::failover::{Copies, Role, TAG_FAILOVER};
 use super::state::{Loads, Shared, freshness};
-use super::{
-    DatabaseDef, METRICS, TAG_ACK, TAG_APPLY, TAG_BATCH_WAIT, TAG_COMMIT_DONE, TAG_WORK_DONE,
-};
+use super::{DatabaseDef, TAG_ACK, TAG_APPLY, TAG_BATCH_WAIT, TAG_COMMIT_DONE, TAG_WORK_DONE};
 use crate::components::op::Op;
 use crate::engine::{Call, CallId, Component, Ctx, InstanceId, Outcome};
 use crate::metrics::{ErrorCause, InstanceLoad, InstanceReport, TimeWeighted, WaitHistogram};
@@ -30,6 +29,8 @@ pub struct DatabaseNode {
     rng: Rng,
     shared: Rc<RefCell<Shared>>,
     loads: Loads,
+    /// Which copy is the primary (copy 0 unless a failover promoted another).
+    role: Role,
     queue: VecDeque<CallId>,
     load: InstanceLoad,
     waits: WaitHistogram,
@@ -55,8 +56,9 @@ pub struct DatabaseNode {
 }
 
 impl DatabaseNode {
-    /// Copy `id` of the database whose copies start at `first`, sharing `shared` and
-    /// `loads` with the others.
+    /// Copy `id` of the database whose copies start at `first`, sharing `shared`,
+    /// `loads` and `role` with the others.
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         def: Arc<DatabaseDef>,
         id: InstanceId,
@@ -65,6 +67,7 @@ impl DatabaseNode {
         rng: Rng,
         shared: Rc<RefCell<Shared>>,
         loads: Loads,
+        role: Role,
     ) -> Self {
         let workers = def.workers;
         let copies = def.copies as usize;
@@ -77,6 +80,7 @@ impl DatabaseNode {
             rng,
             shared,
             loads,
+            role,
             queue: VecDeque::new(),
             load: InstanceLoad::new(workers),
             waits: WaitHistogram::new(),
@@ -93,6 +97,30 @@ impl DatabaseNode {
             redirected: 0,
             subreads: 0,
         }
+    }
+
+    /// True when this copy is the primary.
+    #[inline]
+    fn is_primary(&self) -> bool {
+        self.role.get() as usize == self.copy
+    }
+
+    /// This copy as failover sees it.
+    fn copies(&self) -> Copies<'_> {
+        Copies {
+            def: &self.def,
+            shared: &self.shared,
+            role: &self.role,
+            first: self.first,
+            copy: self.copy,
+        }
+    }
+
+    /// The other copies that are up.
+    fn others_up(&self, ctx: &Ctx) -> usize {
+        (0..self.def.copies)
+            .filter(|j| *j as usize != self.copy && ctx.is_up(self.first + j))
+            .count()
     }
 
     /// True when instance `i` is a copy of this database.
@@ -342,12 +370,17 @@ impl DatabaseNode {
     }
 
     /// `call` commits here: its key gets a new version, which the other copies apply
-    /// after their lags; it answers now, or once enough of them have applied it.
+    /// after their lags; it answers now, or once enough of them have applied it (the
+    /// live ones: it fails as unavailable when fewer than it needs are up).
     fn commit(&mut self, call: CallId, ctx: &mut Ctx) {
+        let wait_for = self.def.wait_for as usize;
+        if wait_for > 0 && self.others_up(ctx) < wait_for {
+            ctx.reply(call, Outcome::Failed(ErrorCause::Unavailable));
+            return;
+        }
         let key = ctx.call(call).key;
         let (slot, version) = self.shared.borrow_mut().write(key, self.copy);
         ctx.call_mut(call).version = version;
-        let wait_for = self.def.wait_for as usize;
         self.lags.clear();
         for j in 0..self.def.copies as usize {
             if j == self.copy {
@@ -361,7 +394,7 @@ impl DatabaseNode {
                 TAG_APPLY | version,
                 slot,
             );
-            if wait_for > 0 {
+            if wait_for > 0 && ctx.is_up(to) {
                 self.lags.push(lag);
             }
         }
@@ -413,7 +446,7 @@ impl Component for DatabaseNode {
             // to the primary, and relays its answer (a call of its own rather than a tail
             // call, so its caller, such as a balancer counting its calls per copy, hears
             // back from the copy it called).
-            if self.copy != 0 && (is_write || self.must_read_own_write(c, ctx)) {
+            if !self.is_primary() && (is_write || self.must_read_own_write(c, ctx)) {
                 self.redirected += 1;
                 let (op, group) = (c.op, ctx.group_of(self.id));
                 ctx.call_group(self.id, call, group, op);
@@ -444,6 +477,7 @@ impl Component for DatabaseNode {
             TAG_ACK => self.ack(data, ctx),
             TAG_BATCH_WAIT => self.try_flush(ctx),
             TAG_COMMIT_DONE => self.batch_done(ctx),
+            TAG_FAILOVER => self.copies().timer(data, ctx),
             _ => {
                 let version = tag & !TAG_APPLY;
                 self.shared.borrow_mut().apply(data, self.copy, version);
@@ -451,7 +485,16 @@ impl Component for DatabaseNode {
         }
     }
 
+    fn start(&mut self, ctx: &mut Ctx) {
+        if self.def.failover.is_some() {
+            self.copies().started(ctx);
+        }
+    }
+
     fn on_crash(&mut self, ctx: &mut Ctx) {
+        if self.def.failover.is_some() && self.is_primary() {
+            self.copies().primary_crashed(ctx);
+        }
         // The engine fails or swallows the calls; the writes not yet applied here are lost
         // with the timers that would have applied them.
         let now = ctx.now();
@@ -475,7 +518,10 @@ impl Component for DatabaseNode {
         self.writes = 0;
         self.redirected = 0;
         self.subreads = 0;
-        self.shared.borrow_mut().stats[self.copy].clear();
+        let mut sh = self.shared.borrow_mut();
+        sh.stats[self.copy].clear();
+        sh.failover.failovers = 0;
+        sh.failover.lost_writes = 0;
     }
 
     fn report(&self, now: SimTime) -> InstanceReport {
@@ -492,7 +538,7 @@ impl Component for DatabaseNode {
         let sh = self.shared.borrow();
         let me = &sh.stats[self.copy];
         let (reads, stale, batches) = (me.reads, me.stale, me.batches);
-        let mut r = InstanceReport::new(&self.name, METRICS);
+        let mut r = InstanceReport::new(&self.name, self.def.metrics());
         r.set("utilization", busy_mean / f64::from(self.def.workers))
             .set("queue_mean", self.load.waiting_mean(now))
             .set("queue_max", self.load.waiting_max() as f64)
@@ -519,6 +565,11 @@ impl Component for DatabaseNode {
             .set("batch_size_mean", share(me.batched, batches))
             .set("commit_utilization", self.committer.mean(now))
             .set("keys_written", sh.keys_written() as f64);
+        if self.def.failover.is_some() {
+            r.set("failovers", sh.failover.failovers as f64)
+                .set("lost_writes", sh.failover.lost_writes as f64)
+                .set("primary", if self.is_primary() { 1.0 } else { 0.0 });
+        }
         let used = me.behind.iter().rposition(|n| *n > 0).map_or(0, |i| i + 1);
         let behind = me.behind[..used].iter().map(|n| share(*n, reads)).collect();
         r.set_distribution("versions_behind", behind);
@@ -602,6 +653,7 @@ mod tests {
             quorum_r: r,
             read_your_writes: None,
             group_commit: None,
+            failover: None,
             classes: 1,
             links: Vec::new(),
         })

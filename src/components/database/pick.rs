@@ -4,6 +4,7 @@
 //! write that reached a replica, or a read that must see its client's own write) goes to the
 //! primary.
 
+use super::failover::Role;
 use super::state::Loads;
 use super::{Balance, Reads};
 use crate::components::op::Op;
@@ -22,6 +23,10 @@ pub struct DatabasePicker {
     cursor: usize,
     /// Requests at each copy, kept by the copies.
     loads: Loads,
+    /// With failover: which copy is the primary (else always the first).
+    role: Option<Role>,
+    /// Scratch: the live replicas when the primary is not the first copy.
+    others: Vec<InstanceId>,
 }
 
 impl DatabasePicker {
@@ -42,7 +47,15 @@ impl DatabasePicker {
             rng,
             cursor: 0,
             loads,
+            role: None,
+            others: Vec::new(),
         }
+    }
+
+    /// The same picker, for a database with failover: the primary is the copy `role` says.
+    pub fn with_role(mut self, role: Role) -> Self {
+        self.role = Some(role);
+        self
     }
 
     #[inline]
@@ -58,7 +71,13 @@ impl DatabasePicker {
     /// The primary, if it is up (`live` is in member order, the primary first).
     #[inline]
     fn primary(&self, live: &[InstanceId]) -> Option<InstanceId> {
-        live.first().copied().filter(|i| *i == self.first)
+        match &self.role {
+            None => live.first().copied().filter(|i| *i == self.first),
+            Some(role) => {
+                let p = self.first + role.get();
+                live.binary_search(&p).is_ok().then_some(p)
+            }
+        }
     }
 
     /// One of `candidates` (not empty), by the balancing policy.
@@ -121,15 +140,28 @@ impl Pick for DatabasePicker {
             Reads::Primary => self.primary(live),
             Reads::Any => Some(self.balanced(key, live)),
             Reads::Replicas => {
-                let replicas = match self.primary(live) {
-                    Some(_) => &live[1..],
+                let primary = self.primary(live);
+                let mut others = Vec::new();
+                let replicas = match primary {
+                    Some(p) if p == self.first => &live[1..],
+                    Some(p) => {
+                        // A promoted replica is the primary: the others are the replicas.
+                        others = std::mem::take(&mut self.others);
+                        others.clear();
+                        others.extend(live.iter().filter(|i| **i != p));
+                        &others[..]
+                    }
                     None => live,
                 };
-                if replicas.is_empty() {
-                    self.primary(live)
+                let picked = if replicas.is_empty() {
+                    primary
                 } else {
                     Some(self.balanced(key, replicas))
+                };
+                if others.capacity() > 0 {
+                    self.others = others;
                 }
+                picked
             }
             Reads::Quorum => unreachable!("handled above"),
         }

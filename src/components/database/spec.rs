@@ -55,6 +55,11 @@ pub struct DatabaseSpec {
     /// `max_wait`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub group_commit: Option<GroupCommitSpec>,
+    /// Primary failover: once the primary has been down for `delay`, the most up-to-date
+    /// live replica becomes the primary (default: none; writes fail while the primary is
+    /// down).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failover: Option<FailoverSpec>,
 }
 
 impl KindFields for DatabaseSpec {
@@ -169,4 +174,13 @@ pub struct GroupCommitSpec {
     /// Time added per write in the batch.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub per_item_cost: Option<DurationSpec>,
+}
+
+/// Primary failover.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FailoverSpec {
+    /// Time from the primary's crash until a replica is promoted (the time to detect the
+    /// crash and elect a new primary), e.g. "10s".
+    pub delay: DurationSpec,
 }

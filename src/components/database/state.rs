@@ -8,6 +8,7 @@
 //! everywhere, so reading it costs no memory, and a 10-million-key catalog costs what its
 //! written keys cost.
 
+use super::failover::Failover;
 use crate::metrics::{LEVEL_SLOTS, WaitHistogram};
 use crate::time::SimTime;
 use rustc_hash::FxHashMap;
@@ -19,11 +20,11 @@ pub const MAX_VERSION: u32 = (1 << 31) - 1;
 
 /// The versions of one written key.
 #[derive(Debug, Clone, Copy, Default)]
-struct KeyVersions {
+pub(super) struct KeyVersions {
     /// Newest version written (by the primary, or any coordinator of a quorum).
-    written: u32,
+    pub(super) written: u32,
     /// Newest version acknowledged to its writer: what a fresh read must return.
-    acked: u32,
+    pub(super) acked: u32,
     /// When `acked` was acknowledged.
     acked_at: SimTime,
 }
@@ -98,17 +99,19 @@ impl CopyStats {
 /// The run state shared by the copies of one database.
 #[derive(Debug)]
 pub struct Shared {
-    copies: usize,
+    pub(super) copies: usize,
     /// Slot of each written key.
     slot_of: FxHashMap<u64, u32>,
     /// Versions of each written key, by slot.
-    keys: Vec<KeyVersions>,
+    pub(super) keys: Vec<KeyVersions>,
     /// Version applied at each copy: `applied[slot * copies + copy]`.
-    applied: Vec<u32>,
+    pub(super) applied: Vec<u32>,
     /// When each client (source << 32 | user) last had a write acknowledged.
     last_write: FxHashMap<u64, SimTime>,
     /// Read statistics of each copy.
     pub stats: Vec<CopyStats>,
+    /// Primary failover: its state and counts (untouched without failover).
+    pub failover: Failover,
 }
 
 impl Shared {
@@ -121,6 +124,7 @@ impl Shared {
             applied: Vec::new(),
             last_write: FxHashMap::default(),
             stats: (0..copies).map(|_| CopyStats::new(classes)).collect(),
+            failover: Failover::default(),
         }
     }
 
@@ -149,6 +153,9 @@ impl Shared {
     /// Copy `copy` applies version `version` of the key in `slot` (the newest wins).
     #[inline]
     pub fn apply(&mut self, slot: u32, copy: usize, version: u32) {
+        if !self.failover.discarded.is_empty() && self.failover.discards(slot, version) {
+            return;
+        }
         let a = &mut self.applied[slot as usize * self.copies + copy];
         *a = (*a).max(version);
     }

@@ -38,6 +38,7 @@ pub fn database(
         .group_commit
         .as_ref()
         .and_then(|g| group_commit(errs, &join(path, "group_commit"), g));
+    let failover = super::failover::validate(errs, path, d, copies, reads);
     let quorum_r = match (&d.quorum, reads) {
         (Some(q), Reads::Quorum) => q.r,
         _ => 1,
@@ -55,6 +56,7 @@ pub fn database(
         quorum_r,
         read_your_writes,
         group_commit,
+        failover,
         classes: r.classes.len(),
         links: Vec::new(),
     })

@@ -19,6 +19,7 @@
 //! their full rates ([`keys`]).
 
 pub mod estimate;
+mod failure;
 pub mod keys;
 pub mod placement;
 pub mod spec;
@@ -102,6 +103,9 @@ pub struct ShardsDef {
     pub links: Vec<Link>,
     /// The estimate's loads, computed once for the model.
     loads: OnceLock<estimate::Loads>,
+    /// In a model with faults: the router watches its shards, places a dead shard's keys
+    /// elsewhere and reports its load before, during and after failures ([`failure`]).
+    pub watch: bool,
 }
 
 impl ShardsDef {
@@ -120,7 +124,14 @@ impl ShardsDef {
             by,
             links,
             loads: OnceLock::new(),
+            watch: false,
         }
+    }
+
+    /// The same router, watching its shards fail when `watch`.
+    pub fn watching(mut self, watch: bool) -> Self {
+        self.watch = watch;
+        self
     }
 
     fn loads(&self, net: &Network) -> &estimate::Loads {
@@ -136,7 +147,11 @@ impl Kind for ShardsDef {
         &self.links
     }
     fn metrics(&self) -> &'static [MetricDecl] {
-        METRICS
+        if self.watch {
+            failure::metrics()
+        } else {
+            METRICS
+        }
     }
     fn instantiate(self: Arc<Self>, id: InstanceId, name: String, _rng: Rng) -> Box<dyn Component> {
         let shared = Rc::new(RefCell::new(Table::new(&self)));
@@ -282,6 +297,8 @@ struct Table {
     busiest_by_window: Vec<f64>,
     hot_spot_by_window: Vec<f64>,
     moved_first_by_window: Vec<f64>,
+    /// Shard failures, when the router watches them (boxed: unused otherwise).
+    failures: Option<Box<failure::Failures>>,
 }
 
 /// Series window when the run has no workload to take it from.
@@ -316,6 +333,9 @@ impl Table {
             busiest_by_window: Vec::new(),
             hot_spot_by_window: Vec::new(),
             moved_first_by_window: Vec::new(),
+            failures: def
+                .watch
+                .then(|| Box::new(failure::Failures::new(def.shards.len(), &def.placement))),
         }
     }
 
@@ -374,7 +394,10 @@ impl Table {
                 .push(self.window_moved_first as f64);
             self.window_moved_first = 0;
             self.window_requests.iter_mut().for_each(|r| *r = 0);
-            self.window_present = members_mask(&self.placement, self.window_requests.len());
+            // The table's shards: with a shard down, those the router would use with all up.
+            let table = self.failures.as_ref().and_then(|f| f.configured());
+            let table = table.unwrap_or(&self.placement);
+            self.window_present = members_mask(table, self.window_requests.len());
             self.window += 1;
         }
         self.window_end = (self.window + 1).saturating_mul(self.window_ns);
@@ -386,7 +409,10 @@ impl Table {
         if now_ns >= self.window_end {
             self.next_window(now_ns);
         }
-        let next = change.kind.apply(&self.placement, shards);
+        let next = match &mut self.failures {
+            None => change.kind.apply(&self.placement, shards),
+            Some(f) => f.change(change, &self.placement, shards),
+        };
         let mut moved = 0;
         // A scan at a rare event: the order of the keys does not matter to a count.
         for (key, t) in self.touched.iter_mut() {
@@ -416,6 +442,9 @@ impl Table {
         self.moved_first = 0;
         self.moved.clear();
         self.touched_at_change.clear();
+        if let Some(f) = &mut self.failures {
+            f.restart(&self.requests, &self.placement);
+        }
     }
 
     /// The per-window figures up to the window holding `end` (the current one included):
@@ -529,6 +558,13 @@ impl Component for ShardsInstance {
         };
         let now = ctx.now().0;
         let mut t = self.table.borrow_mut();
+        if self.def.watch
+            && t.failures
+                .as_ref()
+                .is_some_and(|f| f.seen != ctx.membership())
+        {
+            t.shards_changed(&self.def.shards, ctx);
+        }
         let owner = t.placement.owner(key);
         if owner == NO_SHARD {
             t.unrouted += 1;
@@ -572,7 +608,7 @@ impl Component for ShardsInstance {
         let before: u64 = t.touched_at_change.iter().sum();
         let share = |x: u64, of: u64| if of > 0 { x as f64 / of as f64 } else { 0.0 };
         let [busiest_by_window, hot_by_window, moved_first_by_window] = t.windows(now);
-        let mut r = InstanceReport::new(&self.name, METRICS);
+        let mut r = InstanceReport::new(&self.name, self.def.metrics());
         r.set("forwarded", self.forwarded as f64)
             .set(
                 "forward_rate_per_s",
@@ -614,6 +650,9 @@ impl Component for ShardsInstance {
                     .map(|(m, b)| share(*m, *b))
                     .collect(),
             );
+        if let Some(f) = &t.failures {
+            f.report(&t.requests, &mut r);
+        }
         r
     }
 }

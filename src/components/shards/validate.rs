@@ -55,16 +55,19 @@ pub fn shards(
         targets: shards.iter().map(|x| (x.group as usize, 1.0 / n)).collect(),
         path: link_path,
     }];
-    Some(ShardsDef::new(
-        shards,
-        placement,
-        changes,
-        match s.by {
-            Some(BySpec::Client) => By::Client,
-            _ => By::Key,
-        },
-        links,
-    ))
+    Some(
+        ShardsDef::new(
+            shards,
+            placement,
+            changes,
+            match s.by {
+                Some(BySpec::Client) => By::Client,
+                _ => By::Key,
+            },
+            links,
+        )
+        .watching(r.faults),
+    )
 }
 
 /// The walk over one router's fields, collecting every shard it ever has.

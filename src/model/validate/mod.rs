@@ -153,6 +153,7 @@ pub fn validate(
         first_instance: &first_instance,
         replicas: &replicas,
         duration,
+        faults: spec.faults.as_ref().is_some_and(|f| !f.is_empty()),
     };
     let mut components = Vec::with_capacity(names.len());
     for (i, (name, c)) in spec.components.iter().enumerate() {
