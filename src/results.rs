@@ -5,8 +5,10 @@
 use crate::client::Workloads;
 use crate::engine::{RunError, Simulation};
 use crate::metrics::declare::{MetricDecl, Shape, numbers};
+use crate::metrics::window::{ComponentWindows, LatencyWindows};
 use crate::metrics::{ErrorCause, LatencyHistogram, LatencySummary, WaitHistogram, combine};
 use crate::model::Model;
+use crate::time::SimTime;
 use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
 
@@ -35,7 +37,13 @@ pub struct RunResult {
     pub cost: Cost,
     /// Per workload: answers and mean latency per time window, over the whole run.
     pub series: IndexMap<String, Series>,
-    /// Every fault window of the run, in the order they began (left out without faults).
+    /// Per component, each of its metrics that can be cut into windows (counts, rates,
+    /// time averages, weighted shares), per time window as `series` (only in a model with
+    /// faults or bursts; 0 before the end of warm-up).
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    pub component_series: IndexMap<String, IndexMap<String, Vec<f64>>>,
+    /// Every fault window of the run, and every workload's burst, in the order they began,
+    /// with how the system recovered from each (left out without faults or bursts).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub faults: Vec<FaultWindowResult>,
     /// Latency histogram of each workload's successful requests (all classes), for
@@ -51,9 +59,11 @@ pub struct FaultWindowResult {
     pub name: String,
     /// The component it hit.
     pub target: String,
-    /// The instance it hit.
+    /// The instance it hit (empty for a burst).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub instance: String,
-    /// What it did: crash, slow, errors, workers or flush.
+    /// What it did: crash, slow, errors, workers or flush; `burst` for a workload's spike
+    /// of arrivals (its target is then the workload).
     pub effect: String,
     /// Its setting: the crash mode, the factor, the share, the workers left.
     #[serde(default, skip_serializing_if = "String::is_empty")]
@@ -62,6 +72,36 @@ pub struct FaultWindowResult {
     pub start_s: f64,
     /// When it ended, seconds (the end of the run if it was still on).
     pub end_s: f64,
+    /// How the system came back (see [`crate::faults::recovery`]); left out when nothing
+    /// was measured before the fault to compare with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recovery: Option<RecoveryResult>,
+}
+
+/// The `effect` of a workload's burst among the fault windows.
+pub const BURST: &str = "burst";
+
+/// How the system came back from one fault window (see [`crate::faults::recovery`]).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct RecoveryResult {
+    /// The workloads judged: those whose requests can reach the fault's component.
+    pub workloads: Vec<String>,
+    /// Their goodput before the fault, summed, per second.
+    pub baseline_goodput_per_s: f64,
+    /// Their p99 before the fault (the highest of theirs), ms.
+    pub baseline_p99_ms: f64,
+    /// When every one was back in its band: the start of the first such window at or
+    /// after the fault's end, seconds; null if never (or the fault lasted to the end).
+    pub recovered_s: Option<f64>,
+    /// From the fault's start to `recovered_s`, seconds.
+    pub time_to_recover_s: Option<f64>,
+    /// Their requests failed in the windows from the fault's start to its end.
+    pub failed_during: u64,
+    /// Their requests failed after that until they were back (to the end of the run if
+    /// never).
+    pub failed_after: u64,
+    /// Not back `metastable_after` after the fault's end: a metastable failure.
+    pub metastable: bool,
 }
 
 /// Why and when a run stopped before its `duration`.
@@ -245,6 +285,10 @@ pub struct Series {
     pub failed: Vec<u64>,
     /// Mean latency of the successful responses of each window, ms (0 when none).
     pub latency_mean_ms: Vec<f64>,
+    /// 99th percentile of the latency of the successful responses of each window, ms (0
+    /// when none, and in warm-up); only in a model with faults or bursts.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub latency_p99_ms: Vec<f64>,
 }
 
 /// The request conservation check over the whole run.
@@ -262,11 +306,98 @@ pub struct Conservation {
     pub holds: bool,
 }
 
-/// Runs `model` once with `seed` and collects its result.
+/// Runs `model` once with `seed` and collects its result. A model with faults or bursts
+/// runs window by window, its series sampled at each window's end, and gets its recovery
+/// analysis.
 pub fn run_once(model: &Model, seed: u64) -> Result<RunResult, RunError> {
     let mut sim = crate::topology::simulation(model, seed);
+    if !disturbed(model) {
+        sim.run()?;
+        return Ok(collect(model, &sim, seed));
+    }
+    let mut sampler = Sampler::new(model);
+    let window = model.series_window.0.max(1);
+    let mut t = window;
+    while t < model.duration.0 && sim.stopped_at().is_none() {
+        // Events at a window's end belong to the next window, as answers do.
+        sim.advance_to(SimTime(t - 1));
+        sampler.sample(model, &sim, SimTime(t));
+        t += window;
+    }
     sim.run()?;
-    Ok(collect(model, &sim, seed))
+    let end = sim.window().1;
+    sampler.sample(model, &sim, end);
+    let mut r = collect(model, &sim, seed);
+    sampler.finish(&mut r);
+    crate::faults::recovery::analyse(model, &mut r);
+    Ok(r)
+}
+
+/// True when `model` has faults or a workload's burst: its runs get per-window series of
+/// p99 and component metrics, and the recovery analysis.
+pub fn disturbed(model: &Model) -> bool {
+    !model.faults.is_empty() || model.workloads.iter().any(|w| w.burst.is_some())
+}
+
+/// Series taken at each window's end of a run in progress (see [`crate::metrics::window`]).
+struct Sampler {
+    latency: Vec<LatencyWindows>,
+    components: Vec<ComponentWindows>,
+    /// Windows sampled so far.
+    windows: usize,
+}
+
+impl Sampler {
+    fn new(model: &Model) -> Self {
+        Sampler {
+            latency: model.workloads.iter().map(|_| Default::default()).collect(),
+            components: model
+                .components
+                .iter()
+                .map(|c| ComponentWindows::new(c.kind.metrics()))
+                .collect(),
+            windows: 0,
+        }
+    }
+    /// The window ending at `t` (or the run's last, ending at `t`) is over.
+    fn sample(&mut self, model: &Model, sim: &Simulation<Workloads>, t: SimTime) {
+        self.windows += 1;
+        let ctx = sim.context();
+        for (w, s) in self.latency.iter_mut().zip(&ctx.stats) {
+            let mut all = LatencyHistogram::new();
+            s.latency.iter().for_each(|h| all.merge(h));
+            w.push(all);
+        }
+        let start = sim.window().0;
+        if t <= start {
+            self.components.iter_mut().for_each(ComponentWindows::skip);
+            return;
+        }
+        let reports = sim.reports_at(t);
+        let measured = t.since(start).as_secs_f64();
+        for (def, c) in model.components.iter().zip(&mut self.components) {
+            let first = def.first_instance as usize;
+            let all = combine(&reports[first..first + def.replicas as usize]);
+            c.push(measured, &all.numbers);
+        }
+    }
+    /// Puts the series into `r`, cut to its workloads' series' length.
+    fn finish(self, r: &mut RunResult) {
+        for (s, w) in r.series.values_mut().zip(self.latency) {
+            let mut p99 = w.p99_ms;
+            p99.resize(s.completed.len(), 0.0);
+            s.latency_p99_ms = p99;
+        }
+        let len = r.series.values().next().map_or(0, |s| s.completed.len());
+        for (name, c) in r.components.keys().zip(self.components) {
+            let mut series = IndexMap::new();
+            for (metric, mut values) in c.into_series() {
+                values.resize(len, 0.0);
+                series.insert(metric, values);
+            }
+            r.component_series.insert(name.clone(), series);
+        }
+    }
 }
 
 /// The result of `sim`, a finished run of `model` seeded `seed` (for a run driven by hand:
@@ -391,6 +522,7 @@ pub fn collect(model: &Model, sim: &Simulation<Workloads>, seed: u64) -> RunResu
                             }
                         })
                         .collect(),
+                    latency_p99_ms: Vec::new(),
                 },
             )
         })
@@ -434,6 +566,7 @@ pub fn collect(model: &Model, sim: &Simulation<Workloads>, seed: u64) -> RunResu
         },
         cost,
         series,
+        component_series: IndexMap::new(),
         faults: fault_windows(model, sim, end),
         latency,
     }
@@ -445,7 +578,8 @@ fn fault_windows(
     sim: &Simulation<Workloads>,
     end: crate::time::SimTime,
 ) -> Vec<FaultWindowResult> {
-    sim.fault_windows()
+    let mut windows: Vec<FaultWindowResult> = sim
+        .fault_windows()
         .iter()
         .map(|w| {
             let def = &model.faults[w.fault as usize];
@@ -457,9 +591,30 @@ fn fault_windows(
                 detail: def.effect.detail(),
                 start_s: w.start.as_secs_f64(),
                 end_s: w.end.unwrap_or(end.max(w.start)).as_secs_f64(),
+                recovery: None,
             }
         })
-        .collect()
+        .collect();
+    for w in &model.workloads {
+        let Some(b) = w.burst else { continue };
+        if b.start >= end {
+            continue;
+        }
+        windows.push(FaultWindowResult {
+            name: format!("{} burst", w.name),
+            target: w.name.clone(),
+            instance: String::new(),
+            effect: BURST.to_string(),
+            detail: format!("peak {}/s", b.peak),
+            start_s: b.start.as_secs_f64(),
+            end_s: b.end.min(end).as_secs_f64(),
+            recovery: None,
+        });
+    }
+    // In the order they began (the engine's windows already are; a sort that keeps ties
+    // in place moves only the bursts).
+    windows.sort_by(|a, b| a.start_s.total_cmp(&b.start_s));
+    windows
 }
 
 #[cfg(test)]

@@ -32,6 +32,20 @@ pub struct WorkloadDef {
     /// The operation code ([`Op`](crate::components::op::Op)) of each class, by global
     /// class id.
     pub ops: Vec<u8>,
+    /// Its burst of arrivals (a `spike` above its base rate), judged as a fault window by
+    /// the recovery analysis.
+    pub burst: Option<Burst>,
+}
+
+/// A workload's burst: from `start` to `end` at `peak` requests per second.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Burst {
+    /// When it starts.
+    pub start: SimTime,
+    /// When it ends.
+    pub end: SimTime,
+    /// Its rate, per second.
+    pub peak: f64,
 }
 
 /// How requests arrive.

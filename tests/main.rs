@@ -20,6 +20,7 @@ mod models;
 mod outside_world;
 mod overload;
 mod partition;
+mod recovery;
 mod shards;
 mod support;
 mod tables;

@@ -342,6 +342,12 @@ impl<C: Clients> Simulation<C> {
         }
     }
 
+    /// Statistics of every instance over the measurement window so far, up to `now` (for
+    /// looking at a run midway, after [`Self::advance_to`]).
+    pub fn reports_at(&self, now: SimTime) -> Vec<InstanceReport> {
+        self.components.iter().map(|c| c.report(now)).collect()
+    }
+
     /// Instance `instance` restarts: its pending timers are dropped as stale, it is up,
     /// and its start hook runs again.
     pub fn restart(&mut self, instance: InstanceId) {

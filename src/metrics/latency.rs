@@ -202,6 +202,22 @@ impl<const HALF: u32> DurationHistogram<HALF> {
         self.max_ns = self.max_ns.max(other.max_ns);
         self.sum_ns += other.sum_ns;
     }
+    /// The values recorded since `earlier`, an earlier copy of this histogram: the counts
+    /// of each slot less `earlier`'s (the largest value is the top of the highest slot
+    /// left, within the histogram's precision).
+    pub fn since(&self, earlier: &Self) -> Self {
+        let mut d = Self::new();
+        for i in 0..self.counts.len() {
+            let n = self.count_at(i).saturating_sub(earlier.count_at(i));
+            if n > 0 {
+                d.add_at(i, n);
+                d.max_ns = (lowest_of::<HALF>(i + 1) - 1).min(self.max_ns);
+            }
+        }
+        d.count = self.count.saturating_sub(earlier.count);
+        d.sum_ns = self.sum_ns.saturating_sub(earlier.sum_ns);
+        d
+    }
     /// Bytes of heap memory its counts hold.
     pub fn heap_bytes(&self) -> usize {
         (self.counts.capacity() + self.high.capacity()) * std::mem::size_of::<u32>()

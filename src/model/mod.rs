@@ -53,6 +53,8 @@ pub struct Model {
     pub network: Option<Arc<crate::network::NetworkDef>>,
     /// What fails, how and when (empty: nothing).
     pub faults: Arc<Vec<crate::faults::FaultDef>>,
+    /// How recovery from faults and bursts is judged.
+    pub recovery: crate::faults::recovery::Recovery,
     /// The spec it was built from (after overrides).
     pub spec: ModelSpec,
     /// SHA-256 of the canonical JSON of the spec, hex.

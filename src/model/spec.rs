@@ -60,6 +60,11 @@ pub struct ModelSpec {
     /// What fails, how and when (default: nothing).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub faults: Option<Vec<crate::faults::spec::FaultSpec>>,
+    /// How recovery from faults and bursts is judged (default: goodput within 10% and p99
+    /// within 2 times of their level before, metastable when not back a quarter of
+    /// `duration` after).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recovery: Option<crate::faults::recovery::RecoverySpec>,
 }
 
 /// A source of requests.

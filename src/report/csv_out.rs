@@ -148,6 +148,27 @@ pub fn to_csv(out: &RunOutput) -> String {
                 &format!("window_{k}_end_s"),
                 f.end_s,
             );
+            if let Some(rec) = &f.recovery {
+                let mut row = |metric: &str, v: f64| {
+                    t.row(
+                        "fault",
+                        &f.name,
+                        &f.instance,
+                        &format!("window_{k}_{metric}"),
+                        v,
+                    )
+                };
+                row("baseline_goodput_per_s", rec.baseline_goodput_per_s);
+                row("baseline_p99_ms", rec.baseline_p99_ms);
+                row("recovered_s", rec.recovered_s.unwrap_or(f64::NAN));
+                row(
+                    "time_to_recover_s",
+                    rec.time_to_recover_s.unwrap_or(f64::NAN),
+                );
+                row("failed_during", rec.failed_during as f64);
+                row("failed_after", rec.failed_after as f64);
+                row("metastable", f64::from(u8::from(rec.metastable)));
+            }
             *k += 1;
         }
     }

@@ -138,6 +138,10 @@ pub fn run_table(model: &Model, out: &RunOutput) -> String {
 
     s.push_str(&component_table(model, out));
     s.push('\n');
+    if !r.faults.is_empty() {
+        s.push('\n');
+        s.push_str(&fault_table(r));
+    }
     let c = r.conservation;
     s.push_str(&format!(
         "\nconservation: arrived {} = completed {} + failed {} + in flight {}: {}\n",
@@ -161,6 +165,52 @@ pub fn run_table(model: &Model, out: &RunOutput) -> String {
         s.push_str(&format!("warning: {w}\n"));
     }
     s
+}
+
+/// The "Faults" section: each fault window (and burst) of the first run, with how the
+/// system recovered from it (see [`crate::faults::recovery`]).
+fn fault_table(r: &crate::results::RunResult) -> String {
+    let mut t = new_table(&[
+        "fault",
+        "target",
+        "effect",
+        "start s",
+        "end s",
+        "recover s",
+        "failed during",
+        "failed after",
+        "metastable",
+    ]);
+    for f in &r.faults {
+        let target = if f.instance.is_empty() {
+            f.target.clone()
+        } else {
+            f.instance.clone()
+        };
+        let effect = if f.detail.is_empty() {
+            f.effect.clone()
+        } else {
+            format!("{} {}", f.effect, f.detail)
+        };
+        let mut row = vec![f.name.clone(), target, effect, num(f.start_s), num(f.end_s)];
+        match &f.recovery {
+            Some(rec) => row.extend([
+                match rec.time_to_recover_s {
+                    Some(t) => num(t),
+                    None if f.end_s >= r.window_end_s - 1e-9 => "on at end".to_string(),
+                    None => "never".to_string(),
+                },
+                rec.failed_during.to_string(),
+                rec.failed_after.to_string(),
+                if rec.metastable { "yes" } else { "no" }.to_string(),
+            ]),
+            None => row.extend(["-", "-", "-", "-"].map(String::from)),
+        }
+        t.add_row(row);
+    }
+    format!(
+        "Faults (recover s: from the fault's start until goodput and p99 are back in their band)\n{t}\n"
+    )
 }
 
 /// A column of the component table: its label and whether an "est." column follows.

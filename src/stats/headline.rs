@@ -43,8 +43,46 @@ pub fn headline_metrics(r: &RunResult) -> IndexMap<String, f64> {
         "cost.per_million_requests".to_string(),
         r.cost.per_million_requests,
     );
+    fault_metrics(r, &mut m);
     m
 }
+
+/// What each fault (by name, over all its windows) cost: `faults.NAME.time_to_recover_s`
+/// (the longest; a window the system never came back from counts to the end of the run),
+/// `failed_during` and `failed_after` (sums), `metastable` (1 if any window was), faults in
+/// the order of their names. A fault
+/// none of whose windows has a recovery (nothing measured before it) has a time of NaN.
+fn fault_metrics(r: &RunResult, m: &mut IndexMap<String, f64>) {
+    let mut by_name: IndexMap<&str, [f64; 4]> = IndexMap::new();
+    for f in &r.faults {
+        let e = by_name
+            .entry(f.name.as_str())
+            .or_insert([f64::NAN, 0.0, 0.0, 0.0]);
+        let Some(rec) = &f.recovery else { continue };
+        let ttr = rec
+            .time_to_recover_s
+            .unwrap_or((r.window_end_s - f.start_s).max(0.0));
+        e[0] = e[0].max(ttr);
+        e[1] += rec.failed_during as f64;
+        e[2] += rec.failed_after as f64;
+        e[3] = e[3].max(f64::from(u8::from(rec.metastable)));
+    }
+    // By name, so the order is known before a run (windows begin in any order).
+    by_name.sort_keys();
+    for (name, v) in by_name {
+        for (k, x) in FAULT_METRICS.iter().zip(v) {
+            m.insert(format!("faults.{name}.{k}"), x);
+        }
+    }
+}
+
+/// The metrics of each fault in the headline, in order.
+const FAULT_METRICS: [&str; 4] = [
+    "time_to_recover_s",
+    "failed_during",
+    "failed_after",
+    "metastable",
+];
 
 /// The keys [`headline_metrics`] gives for any run of `model`, in the same order, found
 /// before running it: the workload keys from its workloads and classes, each component's
@@ -81,6 +119,19 @@ pub fn metric_keys(model: &Model) -> Vec<String> {
     }
     keys.push("cost.per_hour".to_string());
     keys.push("cost.per_million_requests".to_string());
+    let mut names: Vec<String> = model.faults.iter().map(|f| f.name.clone()).collect();
+    names.extend(
+        model
+            .workloads
+            .iter()
+            .filter(|w| w.burst.is_some_and(|b| b.start.0 < model.duration.0))
+            .map(|w| format!("{} burst", w.name)),
+    );
+    names.sort();
+    names.dedup();
+    for name in names {
+        keys.extend(FAULT_METRICS.iter().map(|k| format!("faults.{name}.{k}")));
+    }
     keys
 }
 

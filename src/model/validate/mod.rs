@@ -185,6 +185,7 @@ pub fn validate(
     }
     let network = crate::network::validate(&mut errs, &spec, &first_instance, &replicas);
     let series_window = series_window(&mut errs, &spec, duration);
+    let recovery = crate::faults::recovery::validate(&mut errs, spec.recovery.as_ref(), duration);
     let max_in_flight = max_in_flight(&mut errs, &spec);
     // The call graph is built from the components' links, so only when every component
     // built (otherwise their errors are reported first).
@@ -219,6 +220,7 @@ pub fn validate(
         graph,
         network,
         faults: Arc::new(faults),
+        recovery,
         spec,
         hash,
     };

@@ -218,6 +218,17 @@ pub fn workload(
         limit: w.requests,
         clients,
         ops,
+        burst: match &w.arrivals {
+            ArrivalsSpec::Spike(s) if s.peak > s.base && s.length.nanos() > 0.0 => {
+                let start = SimTime(s.at.to_sim().0);
+                Some(crate::workload::Burst {
+                    start,
+                    end: start.after(s.length.to_sim()),
+                    peak: s.peak,
+                })
+            }
+            _ => None,
+        },
     })
 }
 
