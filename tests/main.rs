@@ -21,6 +21,7 @@ mod outside_world;
 mod overload;
 mod partition;
 mod recovery;
+mod sessions;
 mod shards;
 mod support;
 mod tables;

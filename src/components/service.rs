@@ -11,6 +11,7 @@
 //! releases the worker while it waits and queues the request again when the answer comes.
 
 mod estimate;
+pub mod sessions;
 pub mod slowdown;
 pub mod spec;
 pub mod validate;
@@ -23,9 +24,9 @@ use crate::engine::{Call, CallId, Component, Ctx, Degradation, Found, InstanceId
 use crate::metrics::declare::{Combine::*, MetricDecl, Saturation, Unit::*};
 use crate::metrics::{ErrorCause, InstanceLoad, InstanceReport, WaitHistogram};
 use crate::model::graph::Link;
-use crate::random::Rng;
+use crate::random::{Rng, mix64};
 use crate::time::{SimDuration, SimTime};
-use rand::RngExt;
+use rand::{Rng as _, RngExt, SeedableRng};
 use std::collections::VecDeque;
 use std::sync::Arc;
 
@@ -127,6 +128,8 @@ pub struct ServiceDef {
     pub links: Vec<Link>,
     /// Load-dependent service time, if any.
     pub slowdown: Option<slowdown::Slowdown>,
+    /// In-memory sessions, expiring after this idle time (`None`: a stateless service).
+    pub sessions: Option<SimDuration>,
 }
 
 impl Kind for ServiceDef {
@@ -137,10 +140,38 @@ impl Kind for ServiceDef {
         &self.links
     }
     fn metrics(&self) -> &'static [MetricDecl] {
-        METRICS
+        if self.sessions.is_some() {
+            sessions::METRICS_WITH_SESSIONS
+        } else {
+            METRICS
+        }
     }
     fn instantiate(self: Arc<Self>, id: InstanceId, name: String, rng: Rng) -> Box<dyn Component> {
-        Box::new(ServiceInstance::new(self, id, name, rng))
+        match self.sessions {
+            Some(idle) => {
+                let plain = vec![ServiceInstance::new(self, id, name, rng)];
+                sessions::instances(plain, idle).remove(0)
+            }
+            None => Box::new(ServiceInstance::new(self, id, name, rng)),
+        }
+    }
+    fn instantiate_all(
+        self: Arc<Self>,
+        first: InstanceId,
+        names: Vec<String>,
+        rngs: Vec<Rng>,
+    ) -> Vec<Box<dyn Component>> {
+        let plain = names
+            .into_iter()
+            .zip(rngs)
+            .enumerate()
+            .map(|(i, (name, rng))| {
+                ServiceInstance::new(Arc::clone(&self), first + i as u32, name, rng)
+            });
+        match self.sessions {
+            Some(idle) => sessions::instances(plain.collect(), idle),
+            None => plain.map(|s| Box::new(s) as Box<dyn Component>).collect(),
+        }
     }
     fn workers_held_while_waiting(&self) -> Option<u32> {
         (!self.asynchronous).then_some(self.workers)
@@ -249,6 +280,12 @@ pub struct ServiceInstance {
     slow: f64,
     /// Share of arriving requests failed at once (0 unless a fault says otherwise).
     error_share: f64,
+    /// Where the draws of injected errors come from: a stream of their own, so the
+    /// instance's own sequence of draws (service times, routes) stays that of a run
+    /// without the fault.
+    injected: Option<Box<Rng>>,
+    /// Seed of `injected`: a draw from a copy of the instance's stream at its start.
+    injected_seed: u64,
 }
 
 impl ServiceInstance {
@@ -256,6 +293,7 @@ impl ServiceInstance {
     pub fn new(def: Arc<ServiceDef>, id: InstanceId, name: String, rng: Rng) -> Self {
         let workers = def.workers;
         let queue = WaitQueue::new(&def.discipline);
+        let injected_seed = rng.clone().next_u64();
         ServiceInstance {
             def,
             id,
@@ -273,6 +311,8 @@ impl ServiceInstance {
             workers,
             slow: 1.0,
             error_share: 0.0,
+            injected: None,
+            injected_seed,
         }
     }
 
@@ -286,7 +326,12 @@ impl ServiceInstance {
     #[cold]
     #[inline(never)]
     fn inject_error(&mut self, call: CallId, ctx: &mut Ctx) -> bool {
-        if self.rng.random::<f64>() >= self.error_share {
+        let rng = self.injected.get_or_insert_with(|| {
+            // Seeded from the instance's stream as it was created: the same whatever
+            // happened before the fault, and leaving that stream untouched.
+            Box::new(Rng::seed_from_u64(mix64(self.injected_seed)))
+        });
+        if rng.random::<f64>() >= self.error_share {
             return false;
         }
         self.failed += 1;
@@ -296,22 +341,14 @@ impl ServiceInstance {
 
     /// Free workers (more of them after a cut ends) take waiting requests.
     fn fill_workers(&mut self, ctx: &mut Ctx) {
+        // Each one counts as busy, then goes on as a worker that just finished would: it
+        // takes the next waiting request, or goes idle again.
         while self.has_free_worker() {
-            let Some(next) = self.queue.pop() else {
+            self.load.busy_inc(ctx.now());
+            let Some(next) = self.next_for_free_worker(ctx) else {
                 return;
             };
-            let now = ctx.now();
-            self.load.waiting_dec(now);
-            let c = ctx.call(next);
-            if let Some(limit) = self.def.queue_timeout
-                && c.step == 0
-                && now.since(c.enqueued_at) > limit
-            {
-                self.expired += 1;
-                ctx.reply(next, Outcome::Failed(ErrorCause::QueueTimeout));
-                continue;
-            }
-            self.start(next, ctx);
+            self.run(next, ctx);
         }
     }
 
@@ -675,7 +712,7 @@ impl Component for ServiceInstance {
         } else {
             0.0
         };
-        let mut r = InstanceReport::new(&self.name, METRICS);
+        let mut r = InstanceReport::new(&self.name, self.def.metrics());
         r.set("utilization", busy_mean / f64::from(self.def.workers))
             .set("busy_workers_mean", busy_mean)
             .set("queue_mean", queue_mean)

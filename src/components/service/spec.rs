@@ -40,6 +40,21 @@ pub struct ServiceSpec {
     /// load).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub slowdown: Option<SlowdownSpec>,
+    /// Keep each client's session in the memory of the instance that served it (default:
+    /// none, a stateless service). A request that finds its session on another instance,
+    /// or on this one before a crash, counts as a lost session.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sessions: Option<SessionsSpec>,
+}
+
+/// In-memory sessions, e.g. `{"idle_timeout": "30m"}`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SessionsSpec {
+    /// A session unused for longer expires (the client starts a new one; not a loss).
+    /// Default "30m".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idle_timeout: Option<DurationSpec>,
 }
 
 /// Load-dependent service time (GC pressure, thrashing): `work` steps take longer when

@@ -12,6 +12,8 @@ use indexmap::IndexMap;
 
 /// Most workers an instance may have.
 pub const MAX_WORKERS: u32 = 1_000_000;
+/// How long a session lives unused when `sessions.idle_timeout` is not given.
+pub const DEFAULT_SESSION_IDLE: SimDuration = SimDuration(30 * 60 * 1_000_000_000);
 /// Most components one fan-out step may call.
 pub const MAX_FAN_OUT: usize = u16::MAX as usize;
 
@@ -37,6 +39,16 @@ pub fn service(
         .slowdown
         .as_ref()
         .and_then(|sd| super::slowdown::validate(errs, &join(path, "slowdown"), sd));
+    let sessions = s.sessions.as_ref().map(|ss| {
+        let idle = ss.idle_timeout.map_or(DEFAULT_SESSION_IDLE, |t| t.to_sim());
+        if idle == SimDuration::ZERO {
+            errs.push(
+                join(&join(path, "sessions"), "idle_timeout"),
+                "must be longer than zero",
+            );
+        }
+        idle
+    });
 
     // Service time per class.
     let default_time = s
@@ -136,6 +148,7 @@ pub fn service(
         handlers,
         links,
         slowdown,
+        sessions,
     })
 }
 
