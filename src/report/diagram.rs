@@ -2,9 +2,14 @@
 //! DOT. Drawn from the model's call graph, so every kind's edges appear as the kind
 //! declares them: workloads into their targets, a service's calls, fan-outs and routes
 //! (with probabilities), a balancer's backends, a cache's backend, a router's shards.
+//! In a model with zones, a component whose instances all sit in one zone, and a workload
+//! whose clients do, are drawn inside that zone's cluster (within its region's when the
+//! model names regions); a component spread over several zones stays outside and says
+//! which.
 
 use crate::model::Model;
 use crate::model::graph::{Link, LinkKind};
+use crate::network::NO_ZONE;
 use std::fmt::Write;
 
 /// A diagram's language.
@@ -49,7 +54,95 @@ fn component_label(model: &Model, g: usize, line_break: &str) -> String {
     if c.replicas > 1 {
         let _ = write!(label, " ×{}", c.replicas);
     }
+    let zones = component_zones(model, g);
+    if zones.len() > 1 {
+        let names: Vec<&str> = zones.iter().map(|&z| zone_name(model, z)).collect();
+        let _ = write!(label, "{line_break}zones {}", names.join(", "));
+    }
     label
+}
+
+/// The zones (model order) the instances of component `g` sit in, each once.
+fn component_zones(model: &Model, g: usize) -> Vec<usize> {
+    let Some(net) = &model.network else {
+        return Vec::new();
+    };
+    let c = &model.components[g];
+    let first = c.first_instance as usize;
+    let mut zones: Vec<usize> = net.instance_zone[first..first + c.replicas as usize]
+        .iter()
+        .filter(|&&z| z != NO_ZONE)
+        .map(|&z| usize::from(z) - 1)
+        .collect();
+    zones.sort_unstable();
+    zones.dedup();
+    zones
+}
+
+fn zone_name(model: &Model, zone: usize) -> &str {
+    model
+        .network
+        .as_ref()
+        .map_or("", |n| n.zones[zone].as_str())
+}
+
+/// The nodes of the diagram by where they are drawn: outside any zone, or in zone `k`
+/// (model order). Each node is its index among workloads then components.
+struct Places {
+    outside: Vec<Node>,
+    in_zone: Vec<Vec<Node>>,
+}
+
+#[derive(Clone, Copy)]
+enum Node {
+    Workload(usize),
+    Component(usize),
+}
+
+fn places(model: &Model) -> Places {
+    let zones = model.network.as_ref().map_or(0, |n| n.zones.len());
+    let mut p = Places {
+        outside: Vec::new(),
+        in_zone: vec![Vec::new(); zones],
+    };
+    for i in 0..model.workloads.len() {
+        let zone = model.network.as_ref().map_or(NO_ZONE, |n| n.source_zone[i]);
+        match zone {
+            NO_ZONE => p.outside.push(Node::Workload(i)),
+            z => p.in_zone[usize::from(z) - 1].push(Node::Workload(i)),
+        }
+    }
+    for g in 0..model.components.len() {
+        match component_zones(model, g)[..] {
+            [z] => p.in_zone[z].push(Node::Component(g)),
+            _ => p.outside.push(Node::Component(g)),
+        }
+    }
+    p
+}
+
+/// The zones to draw, grouped by region: one group per region when the model names
+/// several (`Some(region)`), else one group of every zone (`None`). Empty zones are left
+/// out.
+fn zone_groups(model: &Model, places: &Places) -> Vec<(Option<usize>, Vec<usize>)> {
+    let Some(net) = &model.network else {
+        return Vec::new();
+    };
+    let used = |z: &usize| !places.in_zone[*z].is_empty();
+    if net.regions.len() <= 1 {
+        let zones: Vec<usize> = (0..net.zones.len()).filter(used).collect();
+        return vec![(None, zones)];
+    }
+    (0..net.regions.len())
+        .map(|r| {
+            let zones = (0..net.zones.len())
+                .filter(|z| net.region_of[*z] == r)
+                .filter(used)
+                .collect::<Vec<_>>();
+            (Some(r), zones)
+        })
+        .filter(|(_, zones)| !zones.is_empty())
+        .collect()
 }
 
 /// The arrows: each workload into its target, then every component's links in the
@@ -136,19 +229,49 @@ fn percent(share: f64) -> String {
 
 fn mermaid(model: &Model, edges: &[Edge]) -> String {
     let mut s = String::from("flowchart LR\n");
-    for (i, w) in model.workloads.iter().enumerate() {
-        let _ = writeln!(s, "    {}([\"{}\"])", workload_id(i), w.name);
+    let node = |s: &mut String, indent: &str, n: Node| match n {
+        Node::Workload(i) => {
+            let _ = writeln!(
+                s,
+                "{indent}{}([\"{}\"])",
+                workload_id(i),
+                model.workloads[i].name
+            );
+        }
+        Node::Component(g) => {
+            let label = component_label(model, g, "<br/>");
+            let (open, close) = match model.components[g].kind.name() {
+                "load_balancer" => ("{{", "}}"),
+                "database" => ("[(", ")]"),
+                "cache" => ("[[", "]]"),
+                "shards" => ("[/", "\\]"),
+                _ => ("[", "]"),
+            };
+            let _ = writeln!(s, "{indent}{}{open}\"{label}\"{close}", component_id(g));
+        }
+    };
+    let places = places(model);
+    for &n in &places.outside {
+        node(&mut s, "    ", n);
     }
-    for g in 0..model.components.len() {
-        let label = component_label(model, g, "<br/>");
-        let (open, close) = match model.components[g].kind.name() {
-            "load_balancer" => ("{{", "}}"),
-            "database" => ("[(", ")]"),
-            "cache" => ("[[", "]]"),
-            "shards" => ("[/", "\\]"),
-            _ => ("[", "]"),
+    for (region, zones) in zone_groups(model, &places) {
+        let indent = if let Some(r) = region {
+            let name = &model.network.as_ref().expect("regions").regions[r];
+            let _ = writeln!(s, "    subgraph r{r}[\"region {name}\"]");
+            "        "
+        } else {
+            "    "
         };
-        let _ = writeln!(s, "    {}{open}\"{label}\"{close}", component_id(g));
+        for z in zones {
+            let _ = writeln!(s, "{indent}subgraph z{z}[\"zone {}\"]", zone_name(model, z));
+            for &n in &places.in_zone[z] {
+                node(&mut s, &format!("{indent}    "), n);
+            }
+            let _ = writeln!(s, "{indent}end");
+        }
+        if region.is_some() {
+            s.push_str("    end\n");
+        }
     }
     for e in edges {
         let arrow = if e.dashed { "-.->" } else { "-->" };
@@ -166,28 +289,56 @@ fn dot(model: &Model, edges: &[Edge]) -> String {
         "digraph scalesim {\n    rankdir=LR;\n    node [fontname=\"Helvetica\"];\n    edge [fontname=\"Helvetica\", fontsize=10];\n",
     );
     let _ = writeln!(s, "    label=\"{}\";", dot_escape(&model.name));
-    for (i, w) in model.workloads.iter().enumerate() {
-        let _ = writeln!(
-            s,
-            "    {} [label=\"{}\", shape=ellipse];",
-            workload_id(i),
-            dot_escape(&w.name)
-        );
+    let node = |s: &mut String, indent: &str, n: Node| match n {
+        Node::Workload(i) => {
+            let name = dot_escape(&model.workloads[i].name);
+            let _ = writeln!(
+                s,
+                "{indent}{} [label=\"{name}\", shape=ellipse];",
+                workload_id(i)
+            );
+        }
+        Node::Component(g) => {
+            let shape = match model.components[g].kind.name() {
+                "load_balancer" => "hexagon",
+                "database" => "cylinder",
+                "cache" => "box3d",
+                "shards" => "trapezium",
+                _ => "box",
+            };
+            let label = dot_escape(&component_label(model, g, "\n"));
+            let _ = writeln!(
+                s,
+                "{indent}{} [label=\"{label}\", shape={shape}];",
+                component_id(g)
+            );
+        }
+    };
+    let places = places(model);
+    for &n in &places.outside {
+        node(&mut s, "    ", n);
     }
-    for g in 0..model.components.len() {
-        let shape = match model.components[g].kind.name() {
-            "load_balancer" => "hexagon",
-            "database" => "cylinder",
-            "cache" => "box3d",
-            "shards" => "trapezium",
-            _ => "box",
+    for (region, zones) in zone_groups(model, &places) {
+        let indent = if let Some(r) = region {
+            let name = dot_escape(&model.network.as_ref().expect("regions").regions[r]);
+            let _ = writeln!(s, "    subgraph cluster_r{r} {{");
+            let _ = writeln!(s, "        label=\"region {name}\"; style=dashed;");
+            "        "
+        } else {
+            "    "
         };
-        let label = dot_escape(&component_label(model, g, "\n"));
-        let _ = writeln!(
-            s,
-            "    {} [label=\"{label}\", shape={shape}];",
-            component_id(g)
-        );
+        for z in zones {
+            let _ = writeln!(s, "{indent}subgraph cluster_z{z} {{");
+            let name = dot_escape(zone_name(model, z));
+            let _ = writeln!(s, "{indent}    label=\"zone {name}\"; style=rounded;");
+            for &n in &places.in_zone[z] {
+                node(&mut s, &format!("{indent}    "), n);
+            }
+            let _ = writeln!(s, "{indent}}}");
+        }
+        if region.is_some() {
+            s.push_str("    }\n");
+        }
     }
     for e in edges {
         let mut attrs = Vec::new();
@@ -273,6 +424,43 @@ mod tests {
         );
         assert!(d.contains("c0 -> c1;"), "{d}");
         assert!(d.ends_with("}\n"));
+    }
+
+    #[test]
+    fn zones_and_regions_are_drawn_as_clusters() {
+        let text = r#"{"duration": "1s",
+            "network": {"zones": ["a", "b", "c"],
+                        "regions": {"eu": ["a", "b"], "us": ["c"]},
+                        "latency": {"zone": {"constant": "100us"},
+                                    "cross_zone": {"constant": "1ms"},
+                                    "cross_region": {"constant": "50ms"}}},
+            "workloads": {"users": {"arrivals": {"poisson": {"rate": 10}}, "target": "lb",
+                                    "zone": "a"}},
+            "components": {
+                "lb": {"kind": "load_balancer", "backends": "app"},
+                "app": {"kind": "service", "replicas": 3, "zones": ["a", "b", "c"],
+                        "service_time": {"constant": "1ms"}, "handler": [{"call": "db"}]},
+                "db": {"kind": "database", "zones": ["c"],
+                       "service_time": {"constant": "1ms"}}}}"#;
+        let m = parse_model_str(text, Format::Json, std::path::Path::new("."), &[]).unwrap();
+        let mermaid = diagram(&m, DiagramFormat::Mermaid);
+        let expected = r#"flowchart LR
+    c0{{"lb<br/>load_balancer"}}
+    c1["app<br/>service ×3<br/>zones a, b, c"]
+    subgraph r0["region eu"]
+        subgraph z0["zone a"]
+            w0(["users"])
+        end
+    end
+    subgraph r1["region us"]
+        subgraph z2["zone c"]
+            c2[("db<br/>database")]
+        end
+    end
+"#;
+        assert!(mermaid.starts_with(expected), "{mermaid}");
+        let dot = diagram(&m, DiagramFormat::Dot);
+        assert!(dot.contains("    subgraph cluster_r1 {\n        label=\"region us\"; style=dashed;\n        subgraph cluster_z2 {\n            label=\"zone c\"; style=rounded;\n            c2 [label=\"db\\ndatabase\", shape=cylinder];\n        }\n    }\n"), "{dot}");
     }
 
     #[test]
