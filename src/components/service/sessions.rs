@@ -243,6 +243,10 @@ impl Component for SessionKeeper {
     fn on_flush(&mut self, ctx: &mut Ctx) {
         self.inner.on_flush(ctx);
     }
+
+    fn on_network_change(&mut self, ctx: &mut Ctx) {
+        self.inner.on_network_change(ctx);
+    }
 }
 
 /// The instances of a service with sessions: each wraps a plain instance, all share one
