@@ -204,7 +204,7 @@ impl Calendar {
     }
 
     /// Removes the next event in (time, seq) order, advancing the clock to its time.
-    #[inline]
+    #[inline(always)]
     pub fn pop(&mut self) -> Option<(SimTime, Event)> {
         // With the lane empty the heap's top is next, whenever it is due; a heap event due
         // now goes before the lane (it was scheduled earlier, so its sequence is lower).
@@ -411,7 +411,7 @@ impl DaryHeap {
     ///
     /// The top is read field by field: it was often written field by field a moment ago
     /// (see [`Entry::set`]), and one wide load over those narrow stores would stall.
-    #[inline]
+    #[inline(always)]
     fn pop(&mut self) -> (u64, PackedEvent) {
         debug_assert!(self.len > 0, "pop on an empty heap");
         self.len -= 1;

@@ -260,7 +260,7 @@ impl<C: Clients> Simulation<C> {
         self.ctx.calls.live() == 0 && self.ctx.clients.exhausted()
     }
 
-    #[inline]
+    #[inline(always)]
     fn dispatch(&mut self, event: Event) {
         // Components see the context with any sources; the loop's own calls to the
         // sources (generate, timeouts) are direct.
@@ -384,7 +384,7 @@ fn stop_early<C: Clients>(ctx: &mut Context<C>) {
 
 /// A source's generate event: the source schedules what comes next, then this request
 /// starts. Returns where its first call goes.
-#[inline]
+#[inline(always)]
 fn generate<C: Clients>(
     ctx: &mut Context<C>,
     source: u32,
