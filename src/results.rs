@@ -6,7 +6,7 @@ use crate::client::Workloads;
 use crate::engine::{RunError, Simulation};
 use crate::metrics::declare::{MetricDecl, Shape, numbers};
 use crate::metrics::window::{ComponentWindows, LatencyWindows};
-use crate::metrics::{ErrorCause, LatencyHistogram, LatencySummary, WaitHistogram, combine};
+use crate::metrics::{LatencyHistogram, LatencySummary, WaitHistogram, combine};
 use crate::model::Model;
 use crate::time::SimTime;
 use indexmap::IndexMap;
@@ -416,14 +416,9 @@ pub fn collect(model: &Model, sim: &Simulation<Workloads>, seed: u64) -> RunResu
     let mut workloads = IndexMap::new();
     let mut latency = Vec::new();
     let workloads_and_stats = || sim.clients().0.iter().zip(&ctx.stats);
-    // A model without faults cannot fail for their causes: its errors list the others.
-    let causes: &[ErrorCause] = if model.faults.is_empty() {
-        &ErrorCause::WITHOUT_FAULTS
-    } else if model.faults.iter().all(|f| f.cut.is_none()) {
-        &ErrorCause::WITHOUT_PARTITIONS
-    } else {
-        &ErrorCause::ALL
-    };
+    // A model lists the causes it can fail with: a model without faults or policies lists
+    // only those every model can meet.
+    let causes = model.causes();
     for (w, s) in workloads_and_stats() {
         let mut all = LatencyHistogram::new();
         let mut classes = IndexMap::new();
@@ -436,7 +431,7 @@ pub fn collect(model: &Model, sim: &Simulation<Workloads>, seed: u64) -> RunResu
             arrived += s.arrived[c];
             completed += s.completed[c];
             failed += class_failed;
-            for &cause in causes {
+            for &cause in &causes {
                 *errors.entry(cause.name().to_string()).or_default() += s.failed[c][cause as usize];
             }
             classes.insert(

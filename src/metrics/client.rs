@@ -25,11 +25,23 @@ pub enum ErrorCause {
     Injected = 6,
     /// A partition of the network cut the call off from the instance it went to.
     Partitioned = 7,
+    /// The caller's circuit breaker to the callee was open: the call failed at once.
+    CircuitOpen = 8,
+    /// A rate limiter (token bucket) had no token for it.
+    RateLimited = 9,
+    /// A service shed it under overload (its queue too long, or its wait too old).
+    Shed = 10,
+    /// No connection of the caller's pool came free before the acquire timeout.
+    PoolTimeout = 11,
+    /// The caller's bulkhead to the callee was full, its queue too.
+    BulkheadFull = 12,
+    /// Its deadline had passed (the caller had given up) when a service came to it.
+    DeadlineExceeded = 13,
 }
 
 impl ErrorCause {
     /// Every cause, in report order.
-    pub const ALL: [ErrorCause; 8] = [
+    pub const ALL: [ErrorCause; 14] = [
         ErrorCause::Timeout,
         ErrorCause::QueueFull,
         ErrorCause::QueueTimeout,
@@ -38,20 +50,17 @@ impl ErrorCause {
         ErrorCause::Refused,
         ErrorCause::Injected,
         ErrorCause::Partitioned,
+        ErrorCause::CircuitOpen,
+        ErrorCause::RateLimited,
+        ErrorCause::Shed,
+        ErrorCause::PoolTimeout,
+        ErrorCause::BulkheadFull,
+        ErrorCause::DeadlineExceeded,
     ];
-    /// The causes a model with faults but no partition reports.
-    pub const WITHOUT_PARTITIONS: [ErrorCause; 7] = [
-        ErrorCause::Timeout,
-        ErrorCause::QueueFull,
-        ErrorCause::QueueTimeout,
-        ErrorCause::Unavailable,
-        ErrorCause::Crashed,
-        ErrorCause::Refused,
-        ErrorCause::Injected,
-    ];
-    /// The causes every model reports; the others only a model with faults can cause, and
-    /// only such a model reports them.
-    pub const WITHOUT_FAULTS: [ErrorCause; 4] = [
+    /// The causes every model can fail with (and reports); the others only a model using
+    /// the feature that causes them can (see [`Model::can_fail_with`](crate::model::Model::can_fail_with)),
+    /// and only such a model reports them.
+    pub const ALWAYS: [ErrorCause; 4] = [
         ErrorCause::Timeout,
         ErrorCause::QueueFull,
         ErrorCause::QueueTimeout,
@@ -68,6 +77,12 @@ impl ErrorCause {
             ErrorCause::Refused => "refused",
             ErrorCause::Injected => "injected",
             ErrorCause::Partitioned => "partitioned",
+            ErrorCause::CircuitOpen => "circuit_open",
+            ErrorCause::RateLimited => "rate_limited",
+            ErrorCause::Shed => "shed",
+            ErrorCause::PoolTimeout => "pool_timeout",
+            ErrorCause::BulkheadFull => "bulkhead_full",
+            ErrorCause::DeadlineExceeded => "deadline_exceeded",
         }
     }
 }

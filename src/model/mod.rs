@@ -22,6 +22,7 @@ pub use spec::ModelSpec;
 pub use validate::{MAX_INSTANCES, validate};
 
 use crate::components::ComponentDef;
+use crate::metrics::ErrorCause;
 use crate::time::SimDuration;
 use crate::workload::WorkloadDef;
 use std::sync::Arc;
@@ -69,5 +70,30 @@ impl Model {
     /// Index of the component named `name`.
     pub fn component_index(&self, name: &str) -> Option<usize> {
         self.components.iter().position(|c| c.name == name)
+    }
+
+    /// True when a request of this model can fail with `cause`: always for the causes
+    /// every model can meet ([`ErrorCause::ALWAYS`]), otherwise only when the model uses
+    /// the feature that causes it (a fault, a partition, a policy). Reports list these
+    /// causes only, so a model's output does not grow with features it does not use.
+    pub fn can_fail_with(&self, cause: ErrorCause) -> bool {
+        use ErrorCause::*;
+        match cause {
+            Timeout | QueueFull | QueueTimeout | Unavailable => true,
+            Crashed | Refused | Injected => !self.faults.is_empty(),
+            Partitioned => self.faults.iter().any(|f| f.cut.is_some()),
+            // Each policy's cause, once the policy exists.
+            CircuitOpen | RateLimited | Shed | PoolTimeout | BulkheadFull | DeadlineExceeded => {
+                false
+            }
+        }
+    }
+
+    /// The causes this model's requests can fail with, in report order.
+    pub fn causes(&self) -> Vec<ErrorCause> {
+        ErrorCause::ALL
+            .into_iter()
+            .filter(|c| self.can_fail_with(*c))
+            .collect()
     }
 }

@@ -2,7 +2,7 @@
 //! optional time to live, with every operation O(1) (amortized for expiry).
 //!
 //! Entries live in a slab of slots linked by index (no pointer, no allocation per
-//! operation once the slab has grown to the capacity), found by key through a [`KeyTable`]:
+//! operation once the slab has grown to the capacity), found by key through a `KeyTable`:
 //! an open-addressed table of (key, slot) pairs stored inline, so that a lookup costs one
 //! cache miss (a general hash map reads its control bytes, then the bucket). The policies
 //! keep their order in those links:

@@ -104,7 +104,7 @@ pub struct ShardsDef {
     /// The estimate's loads, computed once for the model.
     loads: OnceLock<estimate::Loads>,
     /// In a model with faults: the router watches its shards, places a dead shard's keys
-    /// elsewhere and reports its load before, during and after failures ([`failure`]).
+    /// elsewhere and reports its load before, during and after failures (`failure.rs`).
     pub watch: bool,
 }
 
