@@ -5,7 +5,6 @@
 //! that fails every request; the time to detect is reported; bad fields are refused at
 //! their path with status 2.
 
-use crate::support::scalesim;
 use scalesim::model::{Format, parse_model_str};
 use scalesim::replicate::replicate;
 use scalesim::results::RunResult;
@@ -244,18 +243,7 @@ fn health_checks_are_deterministic_over_balancer_replicas() {
 /// `scalesim check` on `m`: exit status 2, no panic, `path` and `needle` in the message.
 fn refused(lb_extra: Value, path: &str, needle: &str) {
     let m = four_apps(lb_extra, json!([]));
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("model.json");
-    std::fs::write(&file, m.to_string()).unwrap();
-    let out = scalesim()
-        .args(["check", file.to_str().unwrap()])
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{stderr}");
-    assert!(!stderr.contains("panicked"), "{stderr}");
-    assert!(stderr.contains(path), "{path}: {stderr}");
-    assert!(stderr.contains(needle), "{needle}: {stderr}");
+    crate::support::check_refuses(&m, path, needle);
 }
 
 #[test]

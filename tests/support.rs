@@ -50,3 +50,21 @@ pub fn model_files(dir: &Path) -> Vec<PathBuf> {
     files.sort();
     files
 }
+
+/// Runs `scalesim check` on model `m` and asserts that it is refused as a user's mistake
+/// should be: exit status 2, no panic, and a message naming the field's `path` and
+/// containing `needle`.
+pub fn check_refuses(m: &Value, path: &str, needle: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("model.json");
+    std::fs::write(&file, m.to_string()).unwrap();
+    let out = scalesim()
+        .args(["check", file.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(stderr.contains(path), "{path}: {stderr}");
+    assert!(stderr.contains(needle), "{needle}: {stderr}");
+}

@@ -4,7 +4,7 @@
 //! and fails over to other zones when none is live there, the network draws from its own
 //! stream, and bad network fields are refused at their path with exit status 2.
 
-use crate::support::scalesim;
+use crate::support::{check_refuses as refused, scalesim};
 use scalesim::model::{Format, Model, parse_model_str};
 use scalesim::results::{RunResult, collect, run_once};
 use scalesim::topology::simulation;
@@ -219,22 +219,6 @@ fn the_network_draws_from_its_own_stream_and_repeats() {
         serde_json::to_string(&p.workloads).unwrap(),
         serde_json::to_string(&z.workloads).unwrap()
     );
-}
-
-/// `scalesim check` on `m`: exit status 2, no panic, `path` and `needle` in the message.
-fn refused(m: &Value, path: &str, needle: &str) {
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("model.json");
-    std::fs::write(&file, m.to_string()).unwrap();
-    let out = scalesim()
-        .args(["check", file.to_str().unwrap()])
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{stderr}");
-    assert!(!stderr.contains("panicked"), "{stderr}");
-    assert!(stderr.contains(path), "{path}: {stderr}");
-    assert!(stderr.contains(needle), "{needle}: {stderr}");
 }
 
 #[test]
