@@ -55,6 +55,7 @@ pub mod limits;
 pub mod metrics;
 pub mod model;
 pub mod network;
+pub mod policy;
 pub mod random;
 pub mod replicate;
 pub mod report;
