@@ -2,10 +2,13 @@
 //! in the zone (of every component, or of its target only), each its own window; a
 //! partition of the network cuts the calls between groups of zones (refused at once, or
 //! black-holed until the client's timeout, with what it swallowed freed), clients included;
-//! and the `zone` and `partition` fields refused with their path.
+//! a replicated database cut by a partition refuses the side without a quorum or primary
+//! (consistent) or serves both sides with stale reads and conflicting writes reconciled by
+//! last writer wins (available); the shipped models' lessons; and the `zone`, `partition`
+//! and `partition_mode` fields refused with their path.
 
 use crate::support::scalesim;
-use scalesim::model::{Format, Model, parse_model_str};
+use scalesim::model::{Format, Model, load_model_file, parse_model_str};
 use scalesim::results::{RunResult, run_once};
 use serde_json::{Value, json};
 use std::path::Path;
@@ -289,4 +292,191 @@ fn bad_zone_and_partition_faults_are_refused_at_their_path() {
         "faults[1].partition.groups",
         "a partition needs zones",
     );
+}
+
+fn total(r: &RunResult, component: &str, metric: &str) -> f64 {
+    r.components[component].total[metric]
+}
+
+/// A primary in zone a with replicas in b and c (`mode`), reads to the replicas, writes
+/// reaching the others after 5 ms; clients in zone a and in zone b (100 requests/s each,
+/// half writes, over 20 keys); zone a cut off from 2 s to 4 s.
+fn primary_and_replicas(mode: &str) -> Value {
+    let clients = |zone: &str| {
+        json!({"arrivals": {"poisson": {"rate": 100}}, "classes": {"read": 0.5, "write": 0.5},
+               "keys": {"uniform": {"keys": 20}}, "target": "db", "zone": zone,
+               "timeout": "500ms"})
+    };
+    json!({
+        "duration": "6s", "warmup": "0s",
+        "network": {"zones": ["a", "b", "c"],
+                    "latency": {"zone": {"constant": "100us"}, "cross_zone": {"constant": "1ms"}}},
+        "workloads": {"in-a": clients("a"), "in-b": clients("b")},
+        "components": {
+            "db": {"kind": "database", "replicas": 2, "zones": ["a", "b", "c"], "workers": 4,
+                   "service_time": {"constant": "1ms"},
+                   "replication": {"async": {"lag": {"constant": "5ms"}}},
+                   "partition_mode": mode}},
+        "faults": [{"partition": {"groups": [["a"], ["b", "c"]]}, "at": "2s", "for": "2s"}]
+    })
+}
+
+#[test]
+fn a_consistent_database_refuses_the_side_without_its_primary() {
+    let r = run(&primary_and_replicas("consistent"));
+    // The side of the primary goes on; the other fails everything for 2 s at 100/s.
+    assert_eq!(r.workloads["in-a"].failed, 0);
+    let b = errors(&r, "in-b", "unavailable");
+    assert!((160..240).contains(&b), "{b}");
+    assert_eq!(r.workloads["in-b"].failed, b);
+    assert_eq!(total(&r, "db", "partition_conflicting_writes"), 0.0);
+    assert_eq!(total(&r, "db", "partition_lost_writes"), 0.0);
+    // The primary's writes could not reach the replicas: logged, given to them at the heal.
+    assert!(total(&r, "db", "partition_split_writes") > 50.0);
+}
+
+#[test]
+fn an_available_database_serves_both_sides_and_the_last_writer_wins() {
+    let r = run(&primary_and_replicas("available"));
+    assert_eq!(r.workloads["in-a"].failed, 0);
+    assert_eq!(r.workloads["in-b"].failed, 0);
+    // Side b wrote through its first replica, which the primary's writes could not reach.
+    let db = &r.components["db"];
+    let replica = |i: usize, m: &str| db.instances[1 + i].metrics[m];
+    assert!(replica(0, "writes") > 70.0, "{}", replica(0, "writes"));
+    assert_eq!(replica(1, "writes"), 0.0);
+    // Both sides wrote the 20 keys: they conflict, and about half the writes lose.
+    let conflicting = total(&r, "db", "partition_conflicting_writes");
+    let lost = total(&r, "db", "partition_lost_writes");
+    let split = total(&r, "db", "partition_split_writes");
+    assert!(conflicting > 0.9 * split, "{conflicting} of {split}");
+    assert!(
+        lost > 0.25 * split && lost < 0.75 * split,
+        "{lost} of {split}"
+    );
+    // Reads on each side miss the other's writes.
+    assert!(total(&r, "db", "stale_share") > 0.1);
+    // Healed: every copy holds the winners; the reads of the last second are fresh.
+    let consistent = run(&primary_and_replicas("consistent"));
+    assert!(total(&r, "db", "stale_reads") > 5.0 * total(&consistent, "db", "stale_reads"));
+}
+
+#[test]
+fn without_a_partition_mode_a_database_reports_no_partition_metrics() {
+    let mut m = primary_and_replicas("consistent");
+    m["components"]["db"]
+        .as_object_mut()
+        .unwrap()
+        .remove("partition_mode");
+    let r = run(&m);
+    assert!(
+        !r.components["db"]
+            .total
+            .contains_key("partition_lost_writes")
+    );
+    // The default is consistent.
+    assert_eq!(
+        r.workloads["in-b"].failed,
+        errors(&r, "in-b", "unavailable")
+    );
+    assert!(r.workloads["in-b"].failed > 150);
+}
+
+fn shipped(name: &str) -> RunResult {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("models")
+        .join(name);
+    let m = load_model_file(&path, &[]).unwrap();
+    let r = run_once(&m, m.seed).unwrap();
+    assert!(r.conservation.holds, "{:?}", r.conservation);
+    r
+}
+
+#[test]
+fn cap_partition_lesson_consistent_errs_where_available_reads_stale_and_loses_writes() {
+    let r = shipped("cap-partition.json");
+    // Consistent: the side of one copy fails every request for 20 s at 400/s.
+    let cp_a = errors(&r, "cp-a", "unavailable");
+    assert!((7200..8800).contains(&cp_a), "{cp_a}");
+    assert_eq!(r.workloads["cp-bc"].failed, 0);
+    assert_eq!(total(&r, "db_cp", "stale_reads"), 0.0);
+    assert_eq!(total(&r, "db_cp", "partition_lost_writes"), 0.0);
+    // Available: nothing fails, but reads go stale and writes conflict and are lost.
+    assert_eq!(r.workloads["ap-a"].failed + r.workloads["ap-bc"].failed, 0);
+    assert!(total(&r, "db_ap", "stale_share") > 0.05);
+    let lost = total(&r, "db_ap", "partition_lost_writes");
+    let conflicting = total(&r, "db_ap", "partition_conflicting_writes");
+    assert!(lost > 500.0 && conflicting > lost, "{lost} {conflicting}");
+}
+
+#[test]
+fn zone_outage_lesson_spreading_over_zones_limits_the_loss_to_the_zones_share() {
+    let r = shipped("zone-outage.json");
+    let spread = errors(&r, "spread-users", "refused");
+    let single = errors(&r, "single-users", "refused");
+    // 20 s at 600/s: all of it for one zone, a third for three.
+    assert!((11000..13000).contains(&single), "{single}");
+    let ratio = single as f64 / spread as f64;
+    assert!((2.6..3.4).contains(&ratio), "{ratio}");
+    // Two spread instances and all six single ones were in zone a.
+    assert_eq!(r.faults.len(), 8);
+}
+
+#[test]
+fn a_bad_partition_mode_is_refused_at_its_path() {
+    let mut m = primary_and_replicas("consistent");
+    m["components"]["db"]["partition_mode"] = json!("eventual");
+    refused(
+        &m,
+        "components.db.partition_mode",
+        "unknown name \"eventual\"",
+    );
+}
+
+/// [`primary_and_replicas`] with failover (500 ms): the primary (zone a) crashes at 1 s and
+/// is back at 2.5 s as a replica, replica 1 (zone b) promoted at 1.5 s; from 3 s to 5 s a
+/// partition cuts zone b, the new primary alone, off from a and c (the old primary and
+/// replica 2).
+fn promoted_then_partitioned(mode: &str) -> Value {
+    let mut m = primary_and_replicas(mode);
+    m["duration"] = json!("7s");
+    m["components"]["db"]["failover"] = json!({"delay": "500ms"});
+    m["faults"] = json!([
+        {"target": "db", "instance": 0, "crash": {}, "at": "1s", "for": "1500ms"},
+        {"partition": {"groups": [["b"], ["a", "c"]]}, "at": "3s", "for": "2s"}
+    ]);
+    m
+}
+
+#[test]
+fn a_partition_after_a_failover_is_drawn_around_the_promoted_primary() {
+    let instance = |r: &RunResult, i: usize, m: &str| r.components["db"].instances[i].metrics[m];
+    let cp = run(&promoted_then_partitioned("consistent"));
+    assert_eq!(total(&cp, "db", "failovers"), 1.0);
+    assert_eq!(instance(&cp, 1, "primary"), 1.0, "replica 1 was promoted");
+    assert_eq!(instance(&cp, 0, "primary"), 0.0);
+    // Consistent: the side of the promoted primary (b) serves during the cut; a, with the
+    // old primary back as a replica, fails everything for 2 s at 100/s. Both lost the
+    // writes of the half second before the promotion (about 25 each).
+    let (a, b) = (
+        errors(&cp, "in-a", "unavailable"),
+        errors(&cp, "in-b", "unavailable"),
+    );
+    assert!((10..60).contains(&b), "in-b {b}");
+    assert!((180..300).contains(&a), "in-a {a}");
+    assert_eq!(total(&cp, "db", "partition_conflicting_writes"), 0.0);
+    assert!(total(&cp, "db", "partition_split_writes") > 50.0);
+    // Available: side a writes through its first live copy, the old primary, and the keys
+    // both sides wrote conflict when the cut heals.
+    let ap = run(&promoted_then_partitioned("available"));
+    assert_eq!(instance(&ap, 1, "primary"), 1.0);
+    let (a, b) = (
+        errors(&ap, "in-a", "unavailable"),
+        errors(&ap, "in-b", "unavailable"),
+    );
+    assert!(a < 60 && b < 60, "in-a {a}, in-b {b}");
+    let old_primary_writes = instance(&ap, 0, "writes") - instance(&cp, 0, "writes");
+    assert!(old_primary_writes > 70.0, "{old_primary_writes}");
+    assert!(total(&ap, "db", "partition_lost_writes") > 0.0);
+    assert!(total(&ap, "db", "partition_conflicting_writes") > 0.0);
 }

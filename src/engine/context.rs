@@ -70,6 +70,20 @@ pub trait Pick: std::fmt::Debug {
         key: u64,
         live: &[InstanceId],
     ) -> Option<InstanceId>;
+    /// While a partition cuts the network: the member of `live` that takes the call, for a
+    /// caller that can reach the instances for which `reach` is true (a database sends a
+    /// caller to the copies on its side). By default the same as [`Pick::pick`] (the
+    /// network then cuts a call sent across).
+    fn pick_reachable(
+        &mut self,
+        from: InstanceId,
+        op: u8,
+        key: u64,
+        live: &[InstanceId],
+        _reach: &dyn Fn(InstanceId) -> bool,
+    ) -> Option<InstanceId> {
+        self.pick(from, op, key, live)
+    }
 }
 
 /// A named set of instances that calls are addressed to (a component with its replicas).
@@ -132,6 +146,30 @@ impl Group {
         match &mut self.picker {
             None => self.pick(),
             Some(p) => p.pick(from, op, key, &self.live),
+        }
+    }
+    /// [`Group::pick_for`] for a caller in the zone `zone` gives: while `net` is cut, a
+    /// group with a picker picks among what the caller can reach. Costs nothing more for a
+    /// group without a picker, and one branch for one with a picker.
+    #[inline(always)]
+    pub fn pick_in(
+        &mut self,
+        from: InstanceId,
+        op: u8,
+        key: u64,
+        net: Option<&Latencies>,
+        zone: impl FnOnce() -> Zone,
+    ) -> Option<InstanceId> {
+        match &mut self.picker {
+            None => self.pick(),
+            Some(p) => match net {
+                Some(net) if net.is_cut() => {
+                    let zone = zone();
+                    let reach = |i: InstanceId| net.cut_between(zone, net.zone_of(i)).is_none();
+                    p.pick_reachable(from, op, key, &self.live, &reach)
+                }
+                _ => p.pick(from, op, key, &self.live),
+            },
         }
     }
     /// Recomputes the live members from the instances' state.
@@ -331,8 +369,10 @@ impl<C: Clients + ?Sized> Context<C> {
     /// instance the child fails at once ([`ErrorCause::Unavailable`]).
     #[inline]
     pub fn call_group(&mut self, from: InstanceId, parent: CallId, group: u32, op: u8) -> CallId {
-        let key = self.calls.get(parent).key;
-        match self.groups[group as usize].pick_for(from, op, key) {
+        let p = self.calls.get(parent);
+        let (key, zone) = (p.key, p.zone);
+        let net = self.network.as_ref();
+        match self.groups[group as usize].pick_in(from, op, key, net, || zone) {
             Some(to) => self.call_instance(from, parent, to, op),
             None => self.call_unavailable(from, parent, op),
         }
@@ -610,8 +650,9 @@ impl<C: Clients + ?Sized> Context<C> {
     #[inline]
     pub fn forward(&mut self, call: CallId, group: u32) {
         let c = self.calls.get(call);
-        let (from, op, key) = (c.instance, c.op, c.key);
-        let Some(to) = self.groups[group as usize].pick_for(from, op, key) else {
+        let (from, op, key, zone) = (c.instance, c.op, c.key, c.zone);
+        let net = self.network.as_ref();
+        let Some(to) = self.groups[group as usize].pick_in(from, op, key, net, || zone) else {
             return self.unavailable(call);
         };
         let c = self.calls.get_mut(call);
@@ -692,7 +733,9 @@ impl<C: Clients + ?Sized> Context<C> {
         self.stats[source as usize].record_arrival(class as usize, self.measuring);
         self.totals.arrived += 1;
         self.in_flight += 1;
-        let picked = self.groups[target as usize].pick_for(CLIENT, op, key);
+        let net = self.network.as_ref();
+        let zone = || net.map_or(NO_ZONE, |n| n.source_zone(source));
+        let picked = self.groups[target as usize].pick_in(CLIENT, op, key, net, zone);
         let to = picked.unwrap_or(NOBODY);
         let timeout = if picked.is_some() { timeout } else { None };
         let call = self.calls.insert_with(|id| Call {

@@ -22,6 +22,7 @@
 mod estimate;
 mod failover;
 mod node;
+mod partition;
 mod pick;
 pub mod spec;
 mod state;
@@ -40,6 +41,7 @@ pub use estimate::{
 };
 use failover::Role;
 pub use node::DatabaseNode;
+pub use partition::PartitionMode;
 pub use pick::DatabasePicker;
 use state::{Loads, Shared};
 use std::cell::RefCell;
@@ -124,6 +126,10 @@ pub struct DatabaseDef {
     pub group_commit: Option<GroupCommit>,
     /// How long after the primary's crash a replica takes its place (`None`: never).
     pub failover: Option<SimDuration>,
+    /// What a side of a network partition does.
+    pub partition_mode: PartitionMode,
+    /// The model gave `partition_mode`: the partition metrics are reported.
+    pub reports_partition: bool,
     /// Number of request classes in the model.
     pub classes: usize,
     /// None: a database calls nobody.
@@ -131,12 +137,14 @@ pub struct DatabaseDef {
 }
 
 impl DatabaseDef {
-    /// The metrics its copies report: with failover, also its promotions and lost writes.
+    /// The metrics its copies report: with failover, also its promotions and lost writes;
+    /// with a `partition_mode`, then its split, conflicting and lost writes.
     pub fn metrics(&self) -> &'static [MetricDecl] {
-        if self.failover.is_some() {
-            failover::metrics()
-        } else {
-            METRICS
+        match (self.failover.is_some(), self.reports_partition) {
+            (false, false) => METRICS,
+            (true, false) => failover::metrics(),
+            (false, true) => partition::metrics(),
+            (true, true) => partition::metrics_with_failover(),
         }
     }
 
@@ -239,10 +247,12 @@ impl Kind for DatabaseDef {
             None => (state::loads(count as usize), None),
         };
         let picker = DatabasePicker::new(first, count, self.reads, self.balance, rng, loads);
-        Some(Box::new(match (role, self.failover.is_some()) {
+        let picker = match (role, self.failover.is_some()) {
             (Some(role), true) => picker.with_role(role),
             _ => picker,
-        }))
+        };
+        let need = (self.wait_for + 1, self.quorum_r);
+        Some(Box::new(picker.with_partition(self.partition_mode, need)))
     }
     fn response(
         &self,

@@ -4,6 +4,7 @@
 //! quorum reads, and measures the freshness of every read it answers.
 
 use super::failover::{Copies, Role, TAG_FAILOVER};
+use super::partition::{self, PartitionMode};
 use super::state::{Loads, Shared, freshness};
 use super::{DatabaseDef, TAG_ACK, TAG_APPLY, TAG_BATCH_WAIT, TAG_COMMIT_DONE, TAG_WORK_DONE};
 use crate::components::op::Op;
@@ -123,10 +124,26 @@ impl DatabaseNode {
             .count()
     }
 
+    /// The other copies that are up and on this copy's side of a partition.
+    fn others_reachable(&self, ctx: &Ctx) -> usize {
+        (0..self.def.copies)
+            .map(|j| self.first + j)
+            .filter(|to| *to != self.id && ctx.is_up(*to) && !partition::cut(ctx, self.id, *to))
+            .count()
+    }
+
     /// True when instance `i` is a copy of this database.
     #[inline]
     fn is_copy(&self, i: InstanceId) -> bool {
         i.wrapping_sub(self.first) < self.def.copies
+    }
+
+    /// True when this replica takes its side's writes during a partition that cuts it off
+    /// from the primary, the one failover made if it promoted a replica (available mode).
+    fn leads_side(&self, ctx: &Ctx) -> bool {
+        self.def.partition_mode == PartitionMode::Available
+            && ctx.is_partitioned()
+            && partition::leads_side(ctx, self.first, self.def.copies, self.role.get(), self.id)
     }
 
     /// True when `call` is a read its client must see its own write in: the client had a
@@ -246,17 +263,23 @@ impl DatabaseNode {
     /// A quorum read arrives at its coordinator: it asks `r` copies (itself, then the
     /// next live ones in order) and answers with the newest version among their answers.
     fn coordinate_read(&mut self, call: CallId, ctx: &mut Ctx) {
-        let r = self.def.quorum_r as usize;
+        let mut r = self.def.quorum_r as usize;
         let n = self.def.copies as usize;
         let copy_in_turn = |i: usize| self.first + ((self.copy + i) % n) as u32;
-        if (0..n)
-            .filter(|i| ctx.is_up(copy_in_turn(*i)))
+        let id = self.id;
+        let can_ask = |to: InstanceId, ctx: &Ctx| ctx.is_up(to) && !partition::cut(ctx, id, to);
+        let askable = (0..n)
+            .filter(|i| can_ask(copy_in_turn(*i), ctx))
             .take(r)
-            .count()
-            < r
-        {
-            ctx.reply(call, Outcome::Failed(ErrorCause::Unavailable));
-            return;
+            .count();
+        if askable < r {
+            match partition::acks(self.def.partition_mode, r, askable) {
+                Some(fewer) if ctx.is_partitioned() && fewer > 0 => r = fewer,
+                _ => {
+                    ctx.reply(call, Outcome::Failed(ErrorCause::Unavailable));
+                    return;
+                }
+            }
         }
         let reference = self.shared.borrow().acked(ctx.call(call).key);
         self.coordinating.insert(call, reference);
@@ -269,7 +292,7 @@ impl DatabaseNode {
         let mut asked = 0;
         for i in 0..n {
             let to = copy_in_turn(i);
-            if asked < r && ctx.is_up(to) {
+            if asked < r && can_ask(to, ctx) {
                 ctx.call_instance(self.id, call, to, Op::Read.code());
                 asked += 1;
             }
@@ -371,10 +394,20 @@ impl DatabaseNode {
 
     /// `call` commits here: its key gets a new version, which the other copies apply
     /// after their lags; it answers now, or once enough of them have applied it (the
-    /// live ones: it fails as unavailable when fewer than it needs are up).
+    /// live ones: it fails as unavailable when fewer than it needs are up). During a
+    /// partition it reaches only the copies on its side; a consistent database fails it
+    /// before it is written when they are fewer than it waits for.
     fn commit(&mut self, call: CallId, ctx: &mut Ctx) {
-        let wait_for = self.def.wait_for as usize;
+        let mut wait_for = self.def.wait_for as usize;
         if wait_for > 0 && self.others_up(ctx) < wait_for {
+            ctx.reply(call, Outcome::Failed(ErrorCause::Unavailable));
+            return;
+        }
+        if wait_for > 0
+            && self.def.partition_mode == PartitionMode::Consistent
+            && ctx.is_partitioned()
+            && self.others_reachable(ctx) < wait_for
+        {
             ctx.reply(call, Outcome::Failed(ErrorCause::Unavailable));
             return;
         }
@@ -382,12 +415,18 @@ impl DatabaseNode {
         let (slot, version) = self.shared.borrow_mut().write(key, self.copy);
         ctx.call_mut(call).version = version;
         self.lags.clear();
+        let mut cut_off = false;
         for j in 0..self.def.copies as usize {
             if j == self.copy {
                 continue;
             }
-            let lag = self.def.lag.sample_ns(&mut self.rng);
             let to = self.first + j as u32;
+            if partition::cut(ctx, self.id, to) {
+                // Across a partition: it gets the write when the copies reconcile.
+                cut_off = true;
+                continue;
+            }
+            let lag = self.def.lag.sample_ns(&mut self.rng);
             ctx.timer(
                 to,
                 SimDuration::from_nanos_f64(lag),
@@ -396,6 +435,18 @@ impl DatabaseNode {
             );
             if wait_for > 0 && ctx.is_up(to) {
                 self.lags.push(lag);
+            }
+        }
+        if cut_off {
+            let side = partition::side_of(ctx, self.first, self.def.copies, self.id);
+            let copy = self.copy as u32;
+            self.shared
+                .borrow_mut()
+                .split
+                .wrote(slot, side, copy, version);
+            match partition::acks(self.def.partition_mode, wait_for, self.lags.len()) {
+                Some(w) => wait_for = w,
+                None => return ctx.reply(call, Outcome::Failed(ErrorCause::Unavailable)),
             }
         }
         if wait_for == 0 {
@@ -446,7 +497,10 @@ impl Component for DatabaseNode {
             // to the primary, and relays its answer (a call of its own rather than a tail
             // call, so its caller, such as a balancer counting its calls per copy, hears
             // back from the copy it called).
-            if !self.is_primary() && (is_write || self.must_read_own_write(c, ctx)) {
+            if !self.is_primary()
+                && (is_write || self.must_read_own_write(c, ctx))
+                && !self.leads_side(ctx)
+            {
                 self.redirected += 1;
                 let (op, group) = (c.op, ctx.group_of(self.id));
                 ctx.call_group(self.id, call, group, op);
@@ -507,6 +561,12 @@ impl Component for DatabaseNode {
         self.loads[self.copy].set(0);
     }
 
+    fn on_network_change(&mut self, ctx: &mut Ctx) {
+        if !ctx.is_partitioned() {
+            self.shared.borrow_mut().reconcile();
+        }
+    }
+
     fn restart_stats(&mut self, now: SimTime) {
         self.load.restart(now);
         self.committer.restart(now);
@@ -522,6 +582,7 @@ impl Component for DatabaseNode {
         sh.stats[self.copy].clear();
         sh.failover.failovers = 0;
         sh.failover.lost_writes = 0;
+        sh.split.clear(self.copy);
     }
 
     fn report(&self, now: SimTime) -> InstanceReport {
@@ -539,6 +600,15 @@ impl Component for DatabaseNode {
         let me = &sh.stats[self.copy];
         let (reads, stale, batches) = (me.reads, me.stale, me.batches);
         let mut r = InstanceReport::new(&self.name, self.def.metrics());
+        if self.def.reports_partition {
+            let log = &sh.split;
+            r.set("partition_split_writes", log.split[self.copy] as f64)
+                .set(
+                    "partition_conflicting_writes",
+                    log.conflicting[self.copy] as f64,
+                )
+                .set("partition_lost_writes", log.lost[self.copy] as f64);
+        }
         r.set("utilization", busy_mean / f64::from(self.def.workers))
             .set("queue_mean", self.load.waiting_mean(now))
             .set("queue_max", self.load.waiting_max() as f64)
@@ -654,6 +724,8 @@ mod tests {
             read_your_writes: None,
             group_commit: None,
             failover: None,
+            partition_mode: PartitionMode::Consistent,
+            reports_partition: false,
             classes: 1,
             links: Vec::new(),
         })

@@ -6,7 +6,7 @@
 
 use super::failover::Role;
 use super::state::Loads;
-use super::{Balance, Reads};
+use super::{Balance, PartitionMode, Reads};
 use crate::components::op::Op;
 use crate::engine::{InstanceId, Pick};
 use crate::random::{Rng, mix64};
@@ -27,6 +27,10 @@ pub struct DatabasePicker {
     role: Option<Role>,
     /// Scratch: the live replicas when the primary is not the first copy.
     others: Vec<InstanceId>,
+    /// What a side of a partition does, and the copies a quorum write and read need.
+    partition: (PartitionMode, (u32, u32)),
+    /// Scratch: the live copies a caller reaches during a partition.
+    side: Vec<InstanceId>,
 }
 
 impl DatabasePicker {
@@ -49,6 +53,8 @@ impl DatabasePicker {
             loads,
             role: None,
             others: Vec::new(),
+            partition: (PartitionMode::Consistent, (1, 1)),
+            side: Vec::new(),
         }
     }
 
@@ -56,6 +62,44 @@ impl DatabasePicker {
     pub fn with_role(mut self, role: Role) -> Self {
         self.role = Some(role);
         self
+    }
+
+    /// The same picker, whose callers during a partition see their side as `mode` says; a
+    /// quorum write needs `need.0` copies and a read `need.1`.
+    pub fn with_partition(mut self, mode: PartitionMode, need: (u32, u32)) -> Self {
+        self.partition = (mode, need);
+        self
+    }
+
+    /// The copy that takes a call from a caller whose side (live copies it reaches) is
+    /// `side`, during a partition (see the `partition` module). The primary is the one
+    /// failover made, if it promoted a replica.
+    fn pick_on_side(
+        &mut self,
+        from: InstanceId,
+        op: u8,
+        key: u64,
+        side: &[InstanceId],
+    ) -> Option<InstanceId> {
+        let (mode, (w, r)) = self.partition;
+        let write = Op::of(op).is_write();
+        if self.reads == Reads::Quorum {
+            let need = if write { w } else { r } as usize;
+            if side.is_empty() || (mode == PartitionMode::Consistent && side.len() < need) {
+                return None;
+            }
+        } else if self.primary(side).is_none() {
+            // The primary is across the cut (or down): a consistent side refuses; an
+            // available one writes through its first live copy and reads from any of its
+            // copies.
+            if mode == PartitionMode::Consistent {
+                return None;
+            }
+            if write || self.is_member(from) || self.reads == Reads::Primary {
+                return side.first().copied();
+            }
+        }
+        self.pick(from, op, key, side)
     }
 
     #[inline]
@@ -165,6 +209,22 @@ impl Pick for DatabasePicker {
             }
             Reads::Quorum => unreachable!("handled above"),
         }
+    }
+
+    fn pick_reachable(
+        &mut self,
+        from: InstanceId,
+        op: u8,
+        key: u64,
+        live: &[InstanceId],
+        reach: &dyn Fn(InstanceId) -> bool,
+    ) -> Option<InstanceId> {
+        let mut side = std::mem::take(&mut self.side);
+        side.clear();
+        side.extend(live.iter().copied().filter(|i| reach(*i)));
+        let picked = self.pick_on_side(from, op, key, &side);
+        self.side = side;
+        picked
     }
 }
 

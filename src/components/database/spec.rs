@@ -60,6 +60,23 @@ pub struct DatabaseSpec {
     /// down).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failover: Option<FailoverSpec>,
+    /// What a side of a network partition does when the copies sit in zones it cuts apart:
+    /// "consistent" (default; only the side with the primary or a quorum serves, the other
+    /// fails its calls) or "available" (every side serves: stale reads, writes on both
+    /// sides reconciled by last writer wins when the partition heals). Given, the
+    /// database also reports its conflicting, lost and split writes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partition_mode: Option<PartitionModeSpec>,
+}
+
+/// What a side of a partition does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PartitionModeSpec {
+    /// Only the side with the primary or a quorum serves (CP).
+    Consistent,
+    /// Every side serves (AP).
+    Available,
 }
 
 impl KindFields for DatabaseSpec {

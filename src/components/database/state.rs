@@ -112,6 +112,8 @@ pub struct Shared {
     pub stats: Vec<CopyStats>,
     /// Primary failover: its state and counts (untouched without failover).
     pub failover: Failover,
+    /// The writes a network partition kept from some copies, until they reconcile.
+    pub split: super::partition::SplitLog,
 }
 
 impl Shared {
@@ -125,6 +127,7 @@ impl Shared {
             last_write: FxHashMap::default(),
             stats: (0..copies).map(|_| CopyStats::new(classes)).collect(),
             failover: Failover::default(),
+            split: super::partition::SplitLog::new(copies),
         }
     }
 
@@ -194,6 +197,16 @@ impl Shared {
             let k = &self.keys[s as usize];
             (k.acked, k.acked_at)
         })
+    }
+
+    /// The partition healed: every copy takes the winning version of each key written
+    /// while some copies could not be reached (see the `partition` module).
+    pub fn reconcile(&mut self) {
+        for (slot, version) in self.split.reconcile() {
+            for copy in 0..self.copies {
+                self.apply(slot, copy, version);
+            }
+        }
     }
 
     /// Keys written so far (those holding state).

@@ -3,7 +3,7 @@
 //! resolved to a [`DatabaseDef`].
 
 use super::spec::*;
-use super::{Balance, DatabaseDef, GroupCommit, Reads};
+use super::{Balance, DatabaseDef, GroupCommit, PartitionMode, Reads};
 use crate::components::service::validate::MAX_WORKERS;
 use crate::distributions::Distribution;
 use crate::error::{Errors, join};
@@ -57,6 +57,11 @@ pub fn database(
         read_your_writes,
         group_commit,
         failover,
+        partition_mode: match d.partition_mode {
+            Some(PartitionModeSpec::Available) => PartitionMode::Available,
+            _ => PartitionMode::Consistent,
+        },
+        reports_partition: d.partition_mode.is_some(),
         classes: r.classes.len(),
         links: Vec::new(),
     })
