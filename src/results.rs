@@ -46,6 +46,10 @@ pub struct RunResult {
     /// with how the system recovered from each (left out without faults or bursts).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub faults: Vec<FaultWindowResult>,
+    /// Per edge with a call policy (`caller->callee`): calls, attempts, retries, timeouts,
+    /// the breaker's changes (left out without policies).
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    pub edges: IndexMap<String, crate::policy::report::EdgeResult>,
     /// Latency histogram of each workload's successful requests (all classes), for
     /// merging across replications; not serialized.
     #[serde(skip)]
@@ -563,6 +567,7 @@ pub fn collect(model: &Model, sim: &Simulation<Workloads>, seed: u64) -> RunResu
         series,
         component_series: IndexMap::new(),
         faults: fault_windows(model, sim, end),
+        edges: crate::policy::report::edges(model, sim.guard_edges()),
         latency,
     }
 }

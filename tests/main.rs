@@ -20,6 +20,7 @@ mod models;
 mod outside_world;
 mod overload;
 mod partition;
+mod policies_calls;
 mod recovery;
 mod sessions;
 mod shards;

@@ -243,6 +243,10 @@ pub struct Context<C: Clients + ?Sized> {
     /// Since when and how each crashed instance is down, by instance; empty until the
     /// first crash of the run (see [`Context::crash_state`]).
     pub(crate) crashes: Vec<Option<CrashState>>,
+    /// Call policies (`calls_to`), in a model that has any: calls and replies of the
+    /// guarded edges go through it (see [`super::guard`]). `None` costs one predictable
+    /// branch where a call leaves and where a reply returns.
+    pub(crate) guards: Option<Box<super::guard::Guards>>,
     /// The request sources (the last field, so a context of any sources is a [`Ctx`]).
     pub(crate) clients: C,
 }
@@ -369,11 +373,26 @@ impl<C: Clients + ?Sized> Context<C> {
     /// instance the child fails at once ([`ErrorCause::Unavailable`]).
     #[inline]
     pub fn call_group(&mut self, from: InstanceId, parent: CallId, group: u32, op: u8) -> CallId {
+        if self.guards.is_some() {
+            return self.guarded_call(from, parent, group, NOBODY, op);
+        }
+        self.pick_and_send(from, parent, group, op)
+    }
+
+    /// [`Context::call_group`] without a policy.
+    #[inline(always)]
+    pub(super) fn pick_and_send(
+        &mut self,
+        from: InstanceId,
+        parent: CallId,
+        group: u32,
+        op: u8,
+    ) -> CallId {
         let p = self.calls.get(parent);
         let (key, zone) = (p.key, p.zone);
         let net = self.network.as_ref();
         match self.groups[group as usize].pick_in(from, op, key, net, || zone) {
-            Some(to) => self.call_instance(from, parent, to, op),
+            Some(to) => self.send_child(from, parent, to, op),
             None => self.call_unavailable(from, parent, op),
         }
     }
@@ -390,7 +409,13 @@ impl<C: Clients + ?Sized> Context<C> {
     /// A new call of `parent`'s request, made by instance `from` to instance `to` with
     /// operation `op`, answering to `parent`.
     #[inline(always)]
-    fn child_call(&self, from: InstanceId, parent: CallId, to: InstanceId, op: u8) -> Call {
+    pub(super) fn child_call(
+        &self,
+        from: InstanceId,
+        parent: CallId,
+        to: InstanceId,
+        op: u8,
+    ) -> Call {
         let p = self.calls.get(parent);
         Call {
             request: p.request,
@@ -421,6 +446,22 @@ impl<C: Clients + ?Sized> Context<C> {
     /// Makes a child call of `parent` (made by instance `from`) straight to instance `to`.
     #[inline]
     pub fn call_instance(
+        &mut self,
+        from: InstanceId,
+        parent: CallId,
+        to: InstanceId,
+        op: u8,
+    ) -> CallId {
+        if self.guards.is_some() {
+            let group = self.group_of[to as usize];
+            return self.guarded_call(from, parent, group, to, op);
+        }
+        self.send_child(from, parent, to, op)
+    }
+
+    /// [`Context::call_instance`] without a policy.
+    #[inline(always)]
+    pub(super) fn send_child(
         &mut self,
         from: InstanceId,
         parent: CallId,
@@ -474,7 +515,7 @@ impl<C: Clients + ?Sized> Context<C> {
     /// takes the zone of `to` and arrives after a draw of the latency between the two; an
     /// instance with no zone is beside its sender (the call keeps `from` and arrives now).
     #[inline(never)]
-    fn send_across(&mut self, call: CallId, from: Zone, to: InstanceId) {
+    pub(super) fn send_across(&mut self, call: CallId, from: Zone, to: InstanceId) {
         let Some(net) = &mut self.network else {
             return self.calendar.schedule_now(Event::Arrive { to, call });
         };

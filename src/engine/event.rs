@@ -65,6 +65,16 @@ pub enum Event {
         /// True when it begins, false when it ends.
         begin: bool,
     },
+    /// A call policy's timer (see [`guard`](super::guard)): an attempt leaves, times out,
+    /// or is sent again.
+    Guard {
+        /// Which timer: `guard::LAUNCH`, `TIMEOUT`, `RETRY`, or a later policy's.
+        what: u32,
+        /// The call it is about (a logical call or an attempt).
+        call: CallId,
+        /// Its generation when the timer was set.
+        generation: u32,
+    },
 }
 
 /// An [`Event`] as two machine words, the form the calendar stores.
@@ -109,6 +119,7 @@ const CLIENT_TIMEOUT: u64 = 4;
 const WARMUP_END: u64 = 5;
 const ANSWER: u64 = 6;
 const FAULT: u64 = 7;
+const GUARD: u64 = 8;
 
 impl Event {
     /// The two-word form of this event.
@@ -130,6 +141,11 @@ impl Event {
                 instance,
                 begin,
             } => (FAULT, fault, instance, u32::from(begin)),
+            Event::Guard {
+                what,
+                call,
+                generation,
+            } => (GUARD, call, generation, what),
         };
         PackedEvent {
             lo: kind | (u64::from(a) << 32),
@@ -163,6 +179,11 @@ impl PackedEvent {
                 fault: a,
                 instance: b,
                 begin: c != 0,
+            },
+            GUARD => Event::Guard {
+                what: c,
+                call: a,
+                generation: b,
             },
             _ => Event::WarmupEnd,
         }
@@ -208,6 +229,11 @@ mod tests {
                 fault: u32::MAX,
                 instance: 0,
                 begin: false,
+            },
+            Event::Guard {
+                what: 2,
+                call: u32::MAX,
+                generation: 0xdead_beef,
             },
         ];
         for e in events {

@@ -13,6 +13,7 @@ mod clients;
 mod context;
 mod event;
 mod fault;
+pub mod guard;
 mod sim;
 #[cfg(test)]
 mod tests;

@@ -7,6 +7,7 @@ use super::clients::Clients;
 use super::context::{Component, Context, Ctx, Group, Totals};
 use super::event::{CallId, Event, InstanceId};
 use super::fault::{FaultAction, FaultWindow, Faults};
+use super::guard::{Edge, Guards};
 use crate::metrics::{ClientStats, InstanceReport};
 use crate::network::Latencies;
 use crate::time::{SimDuration, SimTime};
@@ -119,6 +120,7 @@ impl<C: Clients> Simulation<C> {
             network,
             parked: Default::default(),
             crashes: Vec::new(),
+            guards: None,
         };
         for c in &mut components {
             c.start(&mut ctx);
@@ -146,6 +148,20 @@ impl<C: Clients> Simulation<C> {
         faults.start(&mut self.ctx.calendar, self.ctx.horizon);
         self.faults = Some(faults);
         self
+    }
+
+    /// The same simulation, with the call policies of `edges` applied by a guard (none
+    /// when `edges` is empty).
+    pub fn with_call_policies(mut self, edges: &[crate::policy::EdgePolicy]) -> Self {
+        if !edges.is_empty() {
+            self.ctx.guards = Some(Box::new(Guards::new(edges, &self.ctx.groups)));
+        }
+        self
+    }
+
+    /// The call policies' edges and what they counted (empty without policies).
+    pub fn guard_edges(&self) -> &[Edge] {
+        self.ctx.guards.as_deref().map_or(&[], |g| &g.edges)
     }
 
     /// Every fault window of the run (empty without faults).
@@ -269,6 +285,9 @@ impl<C: Clients> Simulation<C> {
         match event {
             Event::Arrive { to, call } => components[to as usize].on_arrive(call, dyn_ctx(ctx)),
             Event::Reply { to, call } => {
+                if ctx.guards.is_some() {
+                    return guarded_reply(ctx, components, to, call);
+                }
                 let child = *ctx.calls.get(call);
                 ctx.calls.remove(call);
                 let current = ctx.is_awaited(&child);
@@ -302,6 +321,20 @@ impl<C: Clients> Simulation<C> {
                 instance,
                 begin,
             } => self.fault(fault, instance, begin),
+            Event::Guard {
+                what,
+                call,
+                generation,
+            } => {
+                if let Some((to, child, current)) = ctx.guard_event(what, call, generation) {
+                    components[to as usize].on_reply(
+                        child.parent_call,
+                        &child,
+                        current,
+                        dyn_ctx(ctx),
+                    );
+                }
+            }
         }
     }
 
@@ -372,6 +405,21 @@ impl<C: Clients> Simulation<C> {
 #[inline(always)]
 fn dyn_ctx<C: Clients>(ctx: &mut Context<C>) -> &mut Ctx {
     ctx
+}
+
+/// A reply in a model with call policies: the guard takes an attempt's, the component
+/// gets the others' and the logical calls the guard answers.
+#[cold]
+#[inline(never)]
+fn guarded_reply<C: Clients>(
+    ctx: &mut Context<C>,
+    components: &mut [Box<dyn Component>],
+    to: InstanceId,
+    call: CallId,
+) {
+    if let Some((to, child, current)) = ctx.guarded_reply(to, call) {
+        components[to as usize].on_reply(child.parent_call, &child, current, dyn_ctx(ctx));
+    }
 }
 
 /// A new request would pass `max_in_flight`: the run stops now, with what it measured.

@@ -54,6 +54,8 @@ pub struct Model {
     pub network: Option<Arc<crate::network::NetworkDef>>,
     /// What fails, how and when (empty: nothing).
     pub faults: Arc<Vec<crate::faults::FaultDef>>,
+    /// The policies of calls from one component to another (empty: none).
+    pub calls: Arc<Vec<crate::policy::EdgePolicy>>,
     /// How recovery from faults and bursts is judged.
     pub recovery: crate::faults::recovery::Recovery,
     /// The spec it was built from (after overrides).
@@ -82,10 +84,9 @@ impl Model {
             Timeout | QueueFull | QueueTimeout | Unavailable => true,
             Crashed | Refused | Injected => !self.faults.is_empty(),
             Partitioned => self.faults.iter().any(|f| f.cut.is_some()),
+            CircuitOpen => self.calls.iter().any(|e| e.policy.breaker.is_some()),
             // Each policy's cause, once the policy exists.
-            CircuitOpen | RateLimited | Shed | PoolTimeout | BulkheadFull | DeadlineExceeded => {
-                false
-            }
+            RateLimited | Shed | PoolTimeout | BulkheadFull | DeadlineExceeded => false,
         }
     }
 

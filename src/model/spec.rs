@@ -271,6 +271,10 @@ pub struct CommonSpec {
     /// (default: none, so that it is where its callers are).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub zones: Option<Vec<String>>,
+    /// Policies of the calls its instances make, by callee name (timeout, retries,
+    /// breaker, fallback; see `crate::policy`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub calls_to: Option<IndexMap<String, crate::policy::spec::CallPolicySpec>>,
 }
 
 /// What the model needs of a kind's fields before they are validated: how many instances
@@ -288,7 +292,7 @@ pub trait KindFields {
 }
 
 /// Names of the fields of [`CommonSpec`], as in model files.
-pub const COMMON_FIELDS: [&str; 3] = ["replicas", "cost_per_hour", "zones"];
+pub const COMMON_FIELDS: [&str; 4] = ["replicas", "cost_per_hour", "zones", "calls_to"];
 
 /// Declares the component kinds, each once: its name in model files, its variant of
 /// [`KindSpec`] with the type of its own fields, and the function that validates them into

@@ -171,6 +171,12 @@ pub fn to_csv(out: &RunOutput) -> String {
             }
             *k += 1;
         }
+        // Call policies: one row per edge and count.
+        for (name, e) in &r.edges {
+            for (metric, v) in crate::policy::report::edge_rows(e) {
+                t.row("edge", name, "", metric, v);
+            }
+        }
     }
     String::from_utf8(w.into_inner().expect("flushing CSV to memory")).expect("CSV is UTF-8")
 }

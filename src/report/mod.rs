@@ -9,7 +9,7 @@ mod diagram;
 mod experiment_files;
 mod experiment_tables;
 pub mod plot;
-mod table;
+pub(crate) mod table;
 
 pub use csv_out::to_csv;
 pub use diagram::{DiagramFormat, diagram};

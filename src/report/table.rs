@@ -10,7 +10,7 @@ use comfy_table::{Cell, CellAlignment, Table, presets::UTF8_BORDERS_ONLY};
 use indexmap::IndexMap;
 
 /// A number for a table: 3–4 significant figures, ∞ and - for infinite and NaN.
-pub(super) fn num(v: f64) -> String {
+pub(crate) fn num(v: f64) -> String {
     if !v.is_finite() {
         return if v > 0.0 { "∞".into() } else { "-".into() };
     }
@@ -36,7 +36,7 @@ fn pct(v: f64) -> String {
     }
 }
 
-fn new_table(header: &[&str]) -> Table {
+pub(crate) fn new_table(header: &[&str]) -> Table {
     let mut t = Table::new();
     t.load_preset(UTF8_BORDERS_ONLY);
     t.set_header(header.iter().map(Cell::new));
@@ -141,6 +141,10 @@ pub fn run_table(model: &Model, out: &RunOutput) -> String {
     if !r.faults.is_empty() {
         s.push('\n');
         s.push_str(&fault_table(r));
+    }
+    if !r.edges.is_empty() {
+        s.push('\n');
+        s.push_str(&crate::policy::report::edge_table(r));
     }
     let c = r.conservation;
     s.push_str(&format!(

@@ -194,6 +194,11 @@ pub fn validate(
         check_cycles(&mut errs, &graph, &components);
         check_can_answer(&mut errs, &graph, &components, &classes);
     }
+    let calls = if components.len() == names.len() {
+        crate::policy::validate::calls(&mut errs, &spec, &graph)
+    } else {
+        Vec::new()
+    };
     let faults = match &spec.faults {
         Some(list) if components.len() == names.len() => {
             let net = network.as_deref();
@@ -220,6 +225,7 @@ pub fn validate(
         graph,
         network,
         faults: Arc::new(faults),
+        calls: Arc::new(calls),
         recovery,
         spec,
         hash,

@@ -1,0 +1,561 @@
+//! The guard: where call policies (`crate::policy`) act on calls, for every component kind
+//! the same way. A model without a `calls_to` has no guard and pays one untaken branch
+//! where calls leave ([`Context::call_group`], [`Context::call_instance`]) and where
+//! replies return (the run loop's `Event::Reply`).
+//!
+//! # How a guarded call runs
+//!
+//! A call from an instance of component A to component B, where A's `calls_to` names B,
+//! is split in two:
+//!
+//! - the **logical call** `L`: the child the component asked for, returned to it as usual.
+//!   It stays in the call slab, never sent (its `instance` is [`NOBODY`] while it is out,
+//!   so a crash of any instance leaves it alone), until the guard answers it;
+//! - its **attempts**: each a copy of `L` made when it leaves (so fields the component set
+//!   on `L` after asking, such as a `set`'s version, go with it), sent to an instance the
+//!   callee's group picks (or, for a call to a given instance, that instance while it is
+//!   up). The callee sees an ordinary call; its reply comes back to the caller instance,
+//!   where the guard takes it before the component.
+//!
+//! The first attempt leaves through a policy event ([`Event::Guard`] `LAUNCH`) at the same
+//! instant, after the component's handler returns. Then:
+//!
+//! - a reply of the current attempt: success answers `L`; a failure answers it failed (or,
+//!   with a fallback, as a success counted degraded), or, with retries, sends a new attempt
+//!   after the backoff (`RETRY`);
+//! - `TIMEOUT` (the policy's per-attempt timeout): the attempt is abandoned and fails as
+//!   `timeout` for the caller, while the callee's work goes on; when its real reply comes
+//!   later it is absorbed here and counted `late_replies` (the component already had its
+//!   one answer for `L`: delivering a second would break the exact outstanding counts of a
+//!   balancer or the flush counts of a cache);
+//! - a circuit breaker (per caller instance) may refuse an attempt before it leaves: it
+//!   fails at once with `circuit_open`.
+//!
+//! `L` is answered by calling the component's `on_reply` directly, with `current` as for
+//! any child: false when its parent no longer waits (the caller crashed, or moved on).
+//!
+//! # Growing it
+//!
+//! Each attempt and each logical call has a [`Record`] in a side table indexed by call id
+//! (a [`Call`] is a full cache line and gets no field). A policy that holds an attempt
+//! before it leaves (a bulkhead, a connection pool) hooks [`Context::send_attempt`]: it
+//! may keep `L` waiting and send it later by scheduling `Event::Guard { what: RETRY, .. }`
+//! for it. A policy that sends a second copy (a hedge) schedules its own `what` and, when
+//! it fires, sends another attempt of the same `L`; the first reply that comes back answers
+//! `L` (the other becomes late). Per caller instance state (breakers) is allocated here
+//! when the run is built.
+
+use super::call::{Call, Outcome};
+use super::clients::Clients;
+use super::context::{Context, Group, NOBODY};
+use super::event::{CallId, Event, InstanceId};
+use crate::metrics::ErrorCause;
+use crate::policy::breaker::{Admit, Breaker, BreakerState};
+use crate::policy::{CallPolicy, EdgePolicy};
+use crate::time::SimTime;
+
+/// `Event::Guard` `what`: the first attempt of a logical call leaves.
+pub const LAUNCH: u32 = 0;
+/// `Event::Guard` `what`: an attempt's timeout expires.
+pub const TIMEOUT: u32 = 1;
+/// `Event::Guard` `what`: a new attempt of a logical call leaves (after a backoff).
+pub const RETRY: u32 = 2;
+
+/// No call, no edge.
+const NONE: u32 = u32::MAX;
+
+/// A guarded call is finished: the instance that made it, a copy of it (already freed),
+/// and whether its parent still waits for it.
+pub type Delivery = (InstanceId, Call, bool);
+
+/// What a call is to the guard.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+enum Role {
+    /// Nothing (unguarded, or finished).
+    #[default]
+    None,
+    /// A component's call, answered by the guard.
+    Logical,
+    /// One attempt of a logical call, sent to the callee.
+    Attempt,
+}
+
+/// The guard's record of one call, by call id.
+#[derive(Debug, Clone, Copy, Default)]
+struct Record {
+    /// Generation of the call slot it is about.
+    generation: u32,
+    role: Role,
+    /// The edge whose policy applies.
+    edge: u32,
+    /// Logical: its attempt out now (`NONE` when none); attempt: its logical call.
+    other: CallId,
+    /// Generation of `other`.
+    other_generation: u32,
+    /// Logical: attempts sent so far.
+    attempts: u32,
+    /// Logical: the instance asked for ([`NOBODY`]: the group's pick); attempt: the
+    /// instance it went to.
+    target: InstanceId,
+    /// Logical: the callee's group.
+    group: u32,
+    /// Logical: the instance the last attempt went to.
+    last_to: InstanceId,
+    /// Attempt: when it left.
+    sent: SimTime,
+}
+
+/// What happened on one edge in the measurement window.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct EdgeStats {
+    /// Calls the caller made (logical calls).
+    pub calls: u64,
+    /// Attempts sent to the callee (first attempts and retries).
+    pub attempts: u64,
+    /// Attempts after the first.
+    pub retries: u64,
+    /// Attempts abandoned at their timeout.
+    pub timeouts: u64,
+    /// Replies of abandoned attempts (the callee's work that nobody waited for).
+    pub late_replies: u64,
+    /// Calls answered as a success.
+    pub succeeded: u64,
+    /// Calls answered as a failure.
+    pub failed: u64,
+    /// Attempts refused at once by an open breaker.
+    pub circuit_open: u64,
+    /// Failed calls answered by the fallback.
+    pub degraded: u64,
+    /// Retries not sent for want of budget.
+    pub budget_exhausted: u64,
+    /// Breaker transitions to open, half open and closed.
+    pub opened: u64,
+    /// See `opened`.
+    pub half_opened: u64,
+    /// See `opened`.
+    pub closed: u64,
+}
+
+/// A breaker changed state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BreakerChange {
+    /// When.
+    pub at: SimTime,
+    /// Which caller instance's breaker.
+    pub instance: InstanceId,
+    /// The new state.
+    pub state: BreakerState,
+}
+
+/// Breaker changes kept per edge; later ones are counted only.
+pub const MAX_CHANGES: usize = 10_000;
+
+/// One caller component's calls to one callee, with their policy and state.
+#[derive(Debug)]
+pub struct Edge {
+    /// Caller group.
+    pub caller: u32,
+    /// Callee group.
+    pub callee: u32,
+    /// What applies.
+    pub policy: CallPolicy,
+    /// The caller's first instance (the others follow).
+    first_instance: InstanceId,
+    /// A breaker per caller instance (empty without a breaker).
+    breakers: Vec<Breaker>,
+    /// Counts in the measurement window.
+    pub stats: EdgeStats,
+    /// Breaker state changes over the whole run, in time order (at most [`MAX_CHANGES`]).
+    pub changes: Vec<BreakerChange>,
+}
+
+/// The guard of a run: the edges with a policy, and a record per guarded call.
+#[derive(Debug)]
+pub struct Guards {
+    groups: usize,
+    /// Edge index by caller group × groups + callee group; `NONE` for no policy.
+    edge_of: Vec<u32>,
+    /// Edges in the model's order.
+    pub edges: Vec<Edge>,
+    /// By call id.
+    records: Vec<Record>,
+}
+
+impl Guards {
+    /// The guard of `edges` over `groups` (each group's instances numbered in a row).
+    pub fn new(edges: &[EdgePolicy], groups: &[Group]) -> Self {
+        let n = groups.len();
+        let mut edge_of = vec![NONE; n * n];
+        let edges = edges
+            .iter()
+            .enumerate()
+            .map(|(i, e)| {
+                edge_of[e.caller * n + e.callee] = i as u32;
+                let members = groups[e.caller].members();
+                let first_instance = members.first().copied().unwrap_or(0);
+                debug_assert!(
+                    members
+                        .iter()
+                        .enumerate()
+                        .all(|(k, m)| *m == first_instance + k as u32)
+                );
+                let breakers = match &e.policy.breaker {
+                    Some(p) => vec![Breaker::new(p); members.len()],
+                    None => Vec::new(),
+                };
+                Edge {
+                    caller: e.caller as u32,
+                    callee: e.callee as u32,
+                    policy: e.policy.clone(),
+                    first_instance,
+                    breakers,
+                    stats: EdgeStats::default(),
+                    changes: Vec::new(),
+                }
+            })
+            .collect();
+        Guards {
+            groups: n,
+            edge_of,
+            edges,
+            records: vec![Record::default(); 1024],
+        }
+    }
+
+    /// The edge of calls from group `caller` to group `callee`, or `NONE`.
+    #[inline]
+    fn edge(&self, caller: u32, callee: u32) -> u32 {
+        self.edge_of[caller as usize * self.groups + callee as usize]
+    }
+
+    /// The record of call `id`, made room for.
+    #[inline]
+    fn record_mut(&mut self, id: CallId) -> &mut Record {
+        let i = id as usize;
+        if i >= self.records.len() {
+            let len = (i + 1).max(self.records.len() * 2);
+            self.records.resize(len, Record::default());
+        }
+        &mut self.records[i]
+    }
+
+    /// The record of call `id` of generation `generation`, if it has one.
+    #[inline]
+    fn record(&self, id: CallId, generation: u32) -> Option<&Record> {
+        self.records
+            .get(id as usize)
+            .filter(|r| r.role != Role::None && r.generation == generation)
+    }
+
+    /// True when `call` (of generation `generation`) is an attempt its caller abandoned at
+    /// its timeout: nobody waits for its answer any more.
+    pub fn is_abandoned(&self, call: CallId, generation: u32) -> bool {
+        let Some(r) = self.record(call, generation) else {
+            return false;
+        };
+        r.role == Role::Attempt
+            && self
+                .record(r.other, r.other_generation)
+                .is_none_or(|l| l.other != call)
+    }
+
+    /// Notes that the breaker of caller instance `instance` on edge `edge` changed to
+    /// `state` at `now`.
+    fn changed(
+        &mut self,
+        edge: u32,
+        instance: InstanceId,
+        state: BreakerState,
+        now: SimTime,
+        measuring: bool,
+    ) {
+        let e = &mut self.edges[edge as usize];
+        if measuring {
+            match state {
+                BreakerState::Open => e.stats.opened += 1,
+                BreakerState::HalfOpen => e.stats.half_opened += 1,
+                BreakerState::Closed => e.stats.closed += 1,
+            }
+        }
+        if e.changes.len() < MAX_CHANGES {
+            e.changes.push(BreakerChange {
+                at: now,
+                instance,
+                state,
+            });
+        }
+    }
+
+    /// Counts on edge `edge`, when measuring.
+    #[inline]
+    fn stats(&mut self, edge: u32, measuring: bool) -> Option<&mut EdgeStats> {
+        measuring.then(|| &mut self.edges[edge as usize].stats)
+    }
+}
+
+impl<C: Clients + ?Sized> Context<C> {
+    /// A call from instance `from` (for its call `parent`) to group `group`: to the
+    /// group's pick, or to instance `target` unless it is [`NOBODY`]. Out of line: only in
+    /// a model with a guard.
+    #[cold]
+    #[inline(never)]
+    pub(super) fn guarded_call(
+        &mut self,
+        from: InstanceId,
+        parent: CallId,
+        group: u32,
+        target: InstanceId,
+        op: u8,
+    ) -> CallId {
+        let guards = self.guards.as_deref().expect("a guarded call has a guard");
+        let edge = guards.edge(self.group_of[from as usize], group);
+        if edge == NONE {
+            return if target != NOBODY {
+                self.send_child(from, parent, target, op)
+            } else {
+                self.pick_and_send(from, parent, group, op)
+            };
+        }
+        let id = self.calls.insert(self.child_call(from, parent, NOBODY, op));
+        let generation = self.calls.get(id).generation;
+        let measuring = self.measuring;
+        let guards = self.guards.as_deref_mut().expect("a guard");
+        *guards.record_mut(id) = Record {
+            generation,
+            role: Role::Logical,
+            edge,
+            other: NONE,
+            other_generation: 0,
+            attempts: 0,
+            target,
+            group,
+            last_to: NOBODY,
+            sent: SimTime(0),
+        };
+        if let Some(s) = guards.stats(edge, measuring) {
+            s.calls += 1;
+        }
+        self.calendar.schedule_now(Event::Guard {
+            what: LAUNCH,
+            call: id,
+            generation,
+        });
+        id
+    }
+
+    /// A policy event (see [`Event::Guard`]) fires. Returns the logical call it answered,
+    /// if it did.
+    pub(crate) fn guard_event(
+        &mut self,
+        what: u32,
+        call: CallId,
+        generation: u32,
+    ) -> Option<Delivery> {
+        let guards = self.guards.as_deref()?;
+        let r = *guards.record(call, generation)?;
+        match (what, r.role) {
+            (LAUNCH | RETRY, Role::Logical) => self.send_attempt(call),
+            (TIMEOUT, Role::Attempt) => {
+                let logical = r.other;
+                let l = guards.record(logical, r.other_generation)?;
+                if l.other != call {
+                    return None;
+                }
+                let measuring = self.measuring;
+                let guards = self.guards.as_deref_mut().expect("a guard");
+                guards.records[logical as usize].other = NONE;
+                if let Some(s) = guards.stats(r.edge, measuring) {
+                    s.timeouts += 1;
+                }
+                self.breaker_outcome(r.edge, logical, r.sent, true);
+                self.attempt_failed(logical, ErrorCause::Timeout)
+            }
+            _ => None,
+        }
+    }
+
+    /// Sends a new attempt of logical call `logical`, unless its breaker refuses it or its
+    /// callee has no live instance (it then fails at once).
+    pub(super) fn send_attempt(&mut self, logical: CallId) -> Option<Delivery> {
+        let l = *self.calls.get(logical);
+        if !self.is_awaited(&l) {
+            // Its caller no longer waits (it crashed, or went on without it): no attempt.
+            return self.finish(logical, Outcome::Failed(ErrorCause::Unavailable), None);
+        }
+        let now = self.now();
+        let measuring = self.measuring;
+        let guards = self.guards.as_deref_mut().expect("a guard");
+        let r = guards.records[logical as usize];
+        let e = &mut guards.edges[r.edge as usize];
+        if let Some(params) = e.policy.breaker {
+            let b = &mut e.breakers[(l.parent - e.first_instance) as usize];
+            let (admit, change) = b.admit(&params, now);
+            if let Some(state) = change {
+                guards.changed(r.edge, l.parent, state, now, measuring);
+            }
+            if admit == Admit::Refuse {
+                if let Some(s) = guards.stats(r.edge, measuring) {
+                    s.circuit_open += 1;
+                }
+                return self.attempt_failed(logical, ErrorCause::CircuitOpen);
+            }
+        }
+        let to = if r.target != NOBODY && self.up[r.target as usize] {
+            Some(r.target)
+        } else {
+            let zone = self.calls.get(l.parent_call).zone;
+            let net = self.network.as_ref();
+            self.groups[r.group as usize].pick_in(l.parent, l.op, l.key, net, || zone)
+        };
+        let Some(to) = to else {
+            return self.attempt_failed(logical, ErrorCause::Unavailable);
+        };
+        let attempt = self.calls.insert(Call {
+            outcome: Outcome::Pending,
+            instance: to,
+            ..l
+        });
+        let generation = self.calls.get(attempt).generation;
+        let guards = self.guards.as_deref_mut().expect("a guard");
+        *guards.record_mut(attempt) = Record {
+            generation,
+            role: Role::Attempt,
+            edge: r.edge,
+            other: logical,
+            other_generation: l.generation,
+            target: to,
+            sent: now,
+            ..Record::default()
+        };
+        let lr = &mut guards.records[logical as usize];
+        lr.other = attempt;
+        lr.other_generation = generation;
+        lr.attempts += 1;
+        lr.last_to = to;
+        let retry = lr.attempts > 1;
+        let timeout = guards.edges[r.edge as usize].policy.timeout;
+        if let Some(s) = guards.stats(r.edge, measuring) {
+            s.attempts += 1;
+            s.retries += u64::from(retry);
+        }
+        if let Some(t) = timeout {
+            self.calendar.schedule(
+                now.after(t),
+                Event::Guard {
+                    what: TIMEOUT,
+                    call: attempt,
+                    generation,
+                },
+            );
+        }
+        if self.network.is_none() {
+            self.calendar
+                .schedule_now(Event::Arrive { to, call: attempt });
+        } else {
+            let zone = self.calls.get(l.parent_call).zone;
+            self.send_across(attempt, zone, to);
+        }
+        None
+    }
+
+    /// The reply of `call` reaches the instance that made it, in a model with a guard:
+    /// an attempt is the guard's; any other call goes to the component as usual.
+    pub(crate) fn guarded_reply(&mut self, to: InstanceId, call: CallId) -> Option<Delivery> {
+        let child = *self.calls.get(call);
+        let guards = self.guards.as_deref_mut().expect("a guard");
+        let Some(r) = guards.record(call, child.generation).copied() else {
+            self.calls.remove(call);
+            let current = self.is_awaited(&child);
+            return Some((to, child, current));
+        };
+        guards.records[call as usize].role = Role::None;
+        self.calls.remove(call);
+        let logical = r.other;
+        let measuring = self.measuring;
+        let current = guards
+            .record(logical, r.other_generation)
+            .is_some_and(|l| l.other == call);
+        if !current {
+            // Abandoned at its timeout: the caller already has its answer.
+            if let Some(s) = guards.stats(r.edge, measuring) {
+                s.late_replies += 1;
+            }
+            return None;
+        }
+        guards.records[logical as usize].other = NONE;
+        let failed = child.outcome != Outcome::Ok;
+        self.breaker_outcome(r.edge, logical, r.sent, failed);
+        match child.outcome {
+            Outcome::Failed(cause) => self.attempt_failed(logical, cause),
+            _ => self.finish(logical, Outcome::Ok, Some(&child)),
+        }
+    }
+
+    /// The breaker of `logical`'s caller on edge `edge` learns how an attempt sent at
+    /// `sent` ended (now).
+    fn breaker_outcome(&mut self, edge: u32, logical: CallId, sent: SimTime, failed: bool) {
+        let now = self.now();
+        let measuring = self.measuring;
+        let from = self.calls.get(logical).parent;
+        let guards = self.guards.as_deref_mut().expect("a guard");
+        let e = &mut guards.edges[edge as usize];
+        let Some(params) = e.policy.breaker else {
+            return;
+        };
+        let b = &mut e.breakers[(from - e.first_instance) as usize];
+        if let Some(state) = b.record(&params, sent, now, failed) {
+            guards.changed(edge, from, state, now, measuring);
+        }
+    }
+
+    /// An attempt of `logical` failed with `cause`: the call fails (or falls back).
+    fn attempt_failed(&mut self, logical: CallId, cause: ErrorCause) -> Option<Delivery> {
+        let measuring = self.measuring;
+        let guards = self.guards.as_deref_mut().expect("a guard");
+        let edge = guards.records[logical as usize].edge;
+        let fallback = guards.edges[edge as usize].policy.fallback;
+        if let Some(s) = guards.stats(edge, measuring) {
+            if fallback {
+                s.degraded += 1;
+            } else {
+                s.failed += 1;
+            }
+        }
+        if fallback {
+            self.finish(logical, Outcome::Ok, None)
+        } else {
+            self.finish(logical, Outcome::Failed(cause), None)
+        }
+    }
+
+    /// Answers `logical` with `outcome` (what the callee said of the key from `reply`, the
+    /// successful attempt's answer): it is freed and handed back for delivery.
+    fn finish(
+        &mut self,
+        logical: CallId,
+        outcome: Outcome,
+        reply: Option<&Call>,
+    ) -> Option<Delivery> {
+        let guards = self.guards.as_deref_mut().expect("a guard");
+        let r = &mut guards.records[logical as usize];
+        r.role = Role::None;
+        let (last_to, edge) = (r.last_to, r.edge);
+        if outcome == Outcome::Ok
+            && let Some(s) = guards.stats(edge, self.measuring)
+            && reply.is_some()
+        {
+            s.succeeded += 1;
+        }
+        let c = self.calls.get_mut(logical);
+        c.outcome = outcome;
+        c.instance = last_to;
+        if let Some(a) = reply {
+            c.found = a.found;
+            c.version = a.version;
+        }
+        let child = *c;
+        self.calls.remove(logical);
+        let current = self.is_awaited(&child);
+        Some((child.parent, child, current))
+    }
+}

@@ -1,0 +1,172 @@
+//! What the call policies of a run did, per edge (`caller->callee`), for the results.
+
+use crate::engine::guard::Edge;
+use crate::model::Model;
+use indexmap::IndexMap;
+use serde::{Deserialize, Serialize};
+
+/// One edge's counts over the measurement window.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct EdgeResult {
+    /// The calling component.
+    pub caller: String,
+    /// The called component.
+    pub callee: String,
+    /// Calls the caller's instances made (each answered once).
+    pub calls: u64,
+    /// Attempts sent to the callee: first attempts and retries.
+    pub attempts: u64,
+    /// Attempts after the first.
+    pub retries: u64,
+    /// Attempts per call (1 without retries).
+    pub attempts_per_call: f64,
+    /// Attempts abandoned at the policy's timeout (their work went on).
+    pub timeouts: u64,
+    /// Replies of abandoned attempts that came back later (work nobody waited for).
+    pub late_replies: u64,
+    /// Calls answered with the callee's success.
+    pub succeeded: u64,
+    /// Calls answered as failed.
+    pub failed: u64,
+    /// Attempts failed at once by an open circuit breaker.
+    pub circuit_open: u64,
+    /// Failed calls answered by the fallback as a success (graceful degradation).
+    pub degraded: u64,
+    /// Retries not sent for want of retry budget.
+    pub budget_exhausted: u64,
+    /// With a breaker: its changes of state.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub breaker: Option<BreakerResult>,
+}
+
+/// A breaker's changes of state on one edge (all caller instances).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct BreakerResult {
+    /// Times a breaker opened in the measurement window.
+    pub opened: u64,
+    /// Times one went half open.
+    pub half_opened: u64,
+    /// Times one closed again.
+    pub closed: u64,
+    /// Every change over the run, in time order (at most 10,000).
+    pub changes: Vec<BreakerChangeResult>,
+}
+
+/// One change of a breaker's state.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct BreakerChangeResult {
+    /// When, seconds of simulated time.
+    pub at_s: f64,
+    /// The caller instance whose breaker it is.
+    pub instance: String,
+    /// The new state: open, half_open or closed.
+    pub state: String,
+}
+
+/// The results of `edges` (the guard's, in the model's order) of a run of `model`.
+pub fn edges(model: &Model, edges: &[Edge]) -> IndexMap<String, EdgeResult> {
+    edges
+        .iter()
+        .map(|e| {
+            let caller = &model.components[e.caller as usize];
+            let callee = &model.components[e.callee as usize];
+            let s = e.stats;
+            let breaker = e.policy.breaker.map(|_| BreakerResult {
+                opened: s.opened,
+                half_opened: s.half_opened,
+                closed: s.closed,
+                changes: e
+                    .changes
+                    .iter()
+                    .map(|c| BreakerChangeResult {
+                        at_s: c.at.as_secs_f64(),
+                        instance: caller.instance_name(c.instance - caller.first_instance),
+                        state: c.state.name().to_string(),
+                    })
+                    .collect(),
+            });
+            let result = EdgeResult {
+                caller: caller.name.clone(),
+                callee: callee.name.clone(),
+                calls: s.calls,
+                attempts: s.attempts,
+                retries: s.retries,
+                attempts_per_call: if s.calls > 0 {
+                    s.attempts as f64 / s.calls as f64
+                } else {
+                    0.0
+                },
+                timeouts: s.timeouts,
+                late_replies: s.late_replies,
+                succeeded: s.succeeded,
+                failed: s.failed,
+                circuit_open: s.circuit_open,
+                degraded: s.degraded,
+                budget_exhausted: s.budget_exhausted,
+                breaker,
+            };
+            (super::edge_name(&caller.name, &callee.name), result)
+        })
+        .collect()
+}
+
+/// The CSV rows of edge `e`: (metric, value), counts as numbers.
+pub fn edge_rows(e: &EdgeResult) -> Vec<(&'static str, f64)> {
+    let mut rows = vec![
+        ("calls", e.calls as f64),
+        ("attempts", e.attempts as f64),
+        ("retries", e.retries as f64),
+        ("attempts_per_call", e.attempts_per_call),
+        ("timeouts", e.timeouts as f64),
+        ("late_replies", e.late_replies as f64),
+        ("succeeded", e.succeeded as f64),
+        ("failed", e.failed as f64),
+        ("circuit_open", e.circuit_open as f64),
+        ("degraded", e.degraded as f64),
+        ("budget_exhausted", e.budget_exhausted as f64),
+    ];
+    if let Some(b) = &e.breaker {
+        rows.push(("breaker_opened", b.opened as f64));
+        rows.push(("breaker_half_opened", b.half_opened as f64));
+        rows.push(("breaker_closed", b.closed as f64));
+    }
+    rows
+}
+
+/// The terminal's "Call policies" section: a row per edge of the first run.
+pub fn edge_table(r: &crate::results::RunResult) -> String {
+    use crate::report::table::{new_table, num};
+    let mut t = new_table(&[
+        "edge",
+        "calls",
+        "attempts",
+        "per call",
+        "timeouts",
+        "late",
+        "failed",
+        "circuit open",
+        "degraded",
+        "no budget",
+        "breaker opened",
+    ]);
+    for (name, e) in &r.edges {
+        t.add_row(vec![
+            name.clone(),
+            e.calls.to_string(),
+            e.attempts.to_string(),
+            num(e.attempts_per_call),
+            e.timeouts.to_string(),
+            e.late_replies.to_string(),
+            e.failed.to_string(),
+            e.circuit_open.to_string(),
+            e.degraded.to_string(),
+            e.budget_exhausted.to_string(),
+            e.breaker
+                .as_ref()
+                .map_or("-".to_string(), |b| b.opened.to_string()),
+        ]);
+    }
+    format!(
+        "Call policies (per caller -> callee; late: replies of attempts abandoned at their timeout)\n{t}\n"
+    )
+}
