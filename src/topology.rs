@@ -17,6 +17,13 @@ pub fn build(model: &Model, seed: u64) -> Topology<Workloads> {
         instances.extend(def.instantiate_all(seed));
         groups.push(Group::new(def.name.clone(), ids).with_picker(def.picker(seed)));
     }
+    if model.workloads.iter().any(|w| w.rate_limit.is_some()) {
+        // Where a workload's rate limiter sends the requests it refuses.
+        groups.push(Group::refusing(
+            "client rate limit".into(),
+            crate::metrics::ErrorCause::RateLimited,
+        ));
+    }
     let classes = model.classes.len();
     let window = model.series_window.0.max(1);
     let windows = (model.duration.0.div_ceil(window)).max(1) as usize;

@@ -35,6 +35,10 @@ pub struct WorkloadDef {
     /// Its burst of arrivals (a `spike` above its base rate), judged as a fault window by
     /// the recovery analysis.
     pub burst: Option<Burst>,
+    /// Its client-side rate limit, and the group a request it refuses is sent to: one
+    /// with no member after the components' (see
+    /// [`Group::refusing`](crate::engine::Group::refusing)), so it fails unsent.
+    pub rate_limit: Option<(crate::components::service::admission::RateLimit, u32)>,
 }
 
 /// A workload's burst: from `start` to `end` at `peak` requests per second.

@@ -5,6 +5,7 @@
 //! A workload draws arrival times from one stream and classes and keys from another, both
 //! named after the workload, so two designs fed the same workload see the same requests.
 
+use crate::components::service::admission::TokenBucket;
 use crate::engine::{Answer, Calendar, Event, NewRequest};
 use crate::random::{self, Rng};
 use crate::time::{SimDuration, SimTime};
@@ -24,6 +25,8 @@ pub struct Workload {
     pub generated: u64,
     /// Client of the next open-loop request: requests go to clients in turn.
     next_client: u32,
+    /// The client-side rate limit's tokens, and where refused requests go.
+    bucket: Option<(TokenBucket, u32)>,
 }
 
 impl Workload {
@@ -32,11 +35,12 @@ impl Workload {
         let arrivals_rng = random::stream(seed, &format!("workload:{}/arrivals", def.name));
         let mix_rng = random::stream(seed, &format!("workload:{}/mix", def.name));
         Workload {
-            def,
             arrivals_rng,
             mix_rng,
             generated: 0,
             next_client: 0,
+            bucket: def.rate_limit.map(|(l, to)| (TokenBucket::new(l), to)),
+            def,
         }
     }
 
@@ -111,6 +115,14 @@ impl Workload {
         };
         (class, self.def.keys.sample(&mut self.mix_rng))
     }
+}
+
+/// Where a request of a rate-limited workload goes at `now`: its `target` when the bucket
+/// has a token, else the group that refuses it.
+#[cold]
+#[inline(never)]
+fn limited(bucket: &mut (TokenBucket, u32), target: u32, now: SimTime) -> u32 {
+    if bucket.0.take(now) { target } else { bucket.1 }
 }
 
 impl Workload {
@@ -192,12 +204,16 @@ impl Workload {
             Some(ck) => ck,
             None => self.draw_class_and_key(),
         };
+        let target = match &mut self.bucket {
+            None => self.def.target,
+            Some(b) => limited(b, self.def.target, now),
+        };
         Some(NewRequest {
             user,
             class,
             key,
             op: self.def.ops[class as usize],
-            target: self.def.target,
+            target,
             timeout: self.def.timeout,
             acts_on_answer: matches!(self.def.arrivals, Arrivals::Closed { .. }),
         })

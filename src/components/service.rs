@@ -10,6 +10,7 @@
 //! it waits on calls (thread-per-request). An asynchronous service (an event-loop server)
 //! releases the worker while it waits and queues the request again when the answer comes.
 
+pub mod admission;
 mod estimate;
 pub mod sessions;
 pub mod slowdown;
@@ -74,6 +75,10 @@ pub enum Step {
     /// with the probability left over, answer here. The instance is done with the request
     /// either way; the chosen component's answer goes straight to this service's caller.
     Route(Vec<RouteTarget>),
+    /// Deadlines "abort": stop here if the caller has given up (`deadline_exceeded`), else
+    /// go on with the next step. Put between the steps of a handler by validation, only in
+    /// services that abort.
+    Check,
 }
 
 /// One way out of a [`Step::Route`].
@@ -130,6 +135,11 @@ pub struct ServiceDef {
     pub slowdown: Option<slowdown::Slowdown>,
     /// In-memory sessions, expiring after this idle time (`None`: a stateless service).
     pub sessions: Option<SimDuration>,
+    /// Rate limit, shedding, adaptive LIFO, deadlines (`None`: none of them).
+    pub admission: Option<Box<admission::Admission>>,
+    /// A request taken from the queue is checked first (a queue timeout, shedding by age,
+    /// deadlines): one flag for all of them.
+    pub checks_dequeue: bool,
 }
 
 impl Kind for ServiceDef {
@@ -140,10 +150,11 @@ impl Kind for ServiceDef {
         &self.links
     }
     fn metrics(&self) -> &'static [MetricDecl] {
-        if self.sessions.is_some() {
-            sessions::METRICS_WITH_SESSIONS
-        } else {
-            METRICS
+        match (self.sessions.is_some(), self.admission.is_some()) {
+            (false, false) => METRICS,
+            (true, false) => sessions::METRICS_WITH_SESSIONS,
+            (false, true) => admission::METRICS_WITH_ADMISSION,
+            (true, true) => admission::METRICS_WITH_SESSIONS_AND_ADMISSION,
         }
     }
     fn instantiate(self: Arc<Self>, id: InstanceId, name: String, rng: Rng) -> Box<dyn Component> {
@@ -226,11 +237,22 @@ enum WaitQueue {
     Fifo(VecDeque<CallId>),
     Lifo(Vec<CallId>),
     Priority(Vec<VecDeque<CallId>>),
+    /// Adaptive LIFO: the newest first while more than `above` wait, else the oldest.
+    Adaptive {
+        queue: VecDeque<CallId>,
+        above: usize,
+    },
 }
 
 impl WaitQueue {
-    fn new(d: &Discipline) -> Self {
-        match d {
+    fn new(def: &ServiceDef) -> Self {
+        if let Some(above) = def.admission.as_ref().and_then(|a| a.adaptive_lifo) {
+            return WaitQueue::Adaptive {
+                queue: VecDeque::with_capacity(64),
+                above: above as usize,
+            };
+        }
+        match &def.discipline {
             Discipline::Fifo => WaitQueue::Fifo(VecDeque::with_capacity(64)),
             Discipline::Lifo => WaitQueue::Lifo(Vec::with_capacity(64)),
             Discipline::Priority { levels, .. } => {
@@ -244,6 +266,7 @@ impl WaitQueue {
             WaitQueue::Fifo(q) => q.push_back(call),
             WaitQueue::Lifo(q) => q.push(call),
             WaitQueue::Priority(qs) => qs[level].push_back(call),
+            WaitQueue::Adaptive { queue, .. } => queue.push_back(call),
         }
     }
     #[inline]
@@ -252,6 +275,13 @@ impl WaitQueue {
             WaitQueue::Fifo(q) => q.pop_front(),
             WaitQueue::Lifo(q) => q.pop(),
             WaitQueue::Priority(qs) => qs.iter_mut().find_map(|q| q.pop_front()),
+            WaitQueue::Adaptive { queue, above } => {
+                if queue.len() > *above {
+                    queue.pop_back()
+                } else {
+                    queue.pop_front()
+                }
+            }
         }
     }
 }
@@ -286,13 +316,29 @@ pub struct ServiceInstance {
     injected: Option<Box<Rng>>,
     /// Seed of `injected`: a draw from a copy of the instance's stream at its start.
     injected_seed: u64,
+    /// Arrivals are screened out of line: a fault's error share, a rate limit, shedding by
+    /// queue length.
+    screens: bool,
+    /// The rate limit's tokens.
+    bucket: Option<admission::TokenBucket>,
+    /// Arrivals refused by the rate limit.
+    rate_limited: u64,
+    /// Requests shed (by queue length or age).
+    shed: u64,
+    /// Calls dropped or aborted because their caller gave up.
+    deadline_exceeded: u64,
 }
 
 impl ServiceInstance {
     /// Instance `id`, named `name`, drawing from `rng`.
     pub fn new(def: Arc<ServiceDef>, id: InstanceId, name: String, rng: Rng) -> Self {
         let workers = def.workers;
-        let queue = WaitQueue::new(&def.discipline);
+        let queue = WaitQueue::new(&def);
+        let admission = def.admission.as_deref();
+        let screens = admission.is_some_and(admission::Admission::checks_arrivals);
+        let bucket = admission
+            .and_then(|a| a.rate_limit)
+            .map(admission::TokenBucket::new);
         let injected_seed = rng.clone().next_u64();
         ServiceInstance {
             def,
@@ -313,7 +359,83 @@ impl ServiceInstance {
             error_share: 0.0,
             injected: None,
             injected_seed,
+            screens,
+            bucket,
+            rate_limited: 0,
+            shed: 0,
+            deadline_exceeded: 0,
         }
+    }
+
+    /// Screens an arrival, out of line: a fault's error share, the rate limit, shedding by
+    /// queue length. True when `call` was answered (turned away).
+    #[cold]
+    #[inline(never)]
+    fn screen(&mut self, call: CallId, ctx: &mut Ctx) -> bool {
+        if self.error_share > 0.0 && self.inject_error(call, ctx) {
+            return true;
+        }
+        if let Some(bucket) = &mut self.bucket
+            && !bucket.take(ctx.now())
+        {
+            self.rate_limited += 1;
+            ctx.reply(call, Outcome::Failed(ErrorCause::RateLimited));
+            return true;
+        }
+        if let Some(n) = self
+            .def
+            .admission
+            .as_ref()
+            .and_then(|a| a.shed_queue_length)
+            && !self.has_free_worker()
+            && self.load.waiting() >= u64::from(n)
+        {
+            self.shed += 1;
+            ctx.reply(call, Outcome::Failed(ErrorCause::Shed));
+            return true;
+        }
+        false
+    }
+
+    /// Checks `call`, just taken from the queue, out of line: its queue timeout, shedding
+    /// by age, its caller having given up. True when it was answered (not to be served).
+    #[cold]
+    #[inline(never)]
+    fn drop_at_dequeue(&mut self, call: CallId, ctx: &mut Ctx) -> bool {
+        let now = ctx.now();
+        let c = ctx.call(call);
+        let waited = now.since(c.enqueued_at);
+        let first = c.step == 0;
+        if let Some(limit) = self.def.queue_timeout
+            && first
+            && waited > limit
+        {
+            self.expired += 1;
+            ctx.reply(call, Outcome::Failed(ErrorCause::QueueTimeout));
+            return true;
+        }
+        let Some(a) = self.def.admission.as_deref() else {
+            return false;
+        };
+        if let Some(limit) = a.shed_wait
+            && first
+            && waited > limit
+        {
+            self.shed += 1;
+            ctx.reply(call, Outcome::Failed(ErrorCause::Shed));
+            return true;
+        }
+        let check = match a.deadlines {
+            admission::Deadlines::Ignore => false,
+            admission::Deadlines::Drop => first,
+            admission::Deadlines::Abort => true,
+        };
+        if check && ctx.caller_gave_up(call) {
+            self.deadline_exceeded += 1;
+            ctx.reply(call, Outcome::Failed(ErrorCause::DeadlineExceeded));
+            return true;
+        }
+        false
     }
 
     #[inline]
@@ -488,6 +610,14 @@ impl ServiceInstance {
                 }
                 true
             }
+            Step::Check => {
+                if ctx.caller_gave_up(call) {
+                    self.deadline_exceeded += 1;
+                    ctx.reply(call, Outcome::Failed(ErrorCause::DeadlineExceeded));
+                    return true;
+                }
+                self.control(call, ctx)
+            }
             Step::FanOut { groups, need, op } => {
                 c.round = c.round.wrapping_add(1);
                 c.pending = groups.len() as u16;
@@ -530,13 +660,7 @@ impl ServiceInstance {
         let now = ctx.now();
         while let Some(next) = self.queue.pop() {
             self.load.waiting_dec(now);
-            let c = ctx.call(next);
-            if let Some(limit) = self.def.queue_timeout
-                && c.step == 0
-                && now.since(c.enqueued_at) > limit
-            {
-                self.expired += 1;
-                ctx.reply(next, Outcome::Failed(ErrorCause::QueueTimeout));
+            if self.def.checks_dequeue && self.drop_at_dequeue(next, ctx) {
                 continue;
             }
             self.count_start(next, ctx);
@@ -599,7 +723,7 @@ impl Component for ServiceInstance {
         let now = ctx.now();
         self.arrived += 1;
         debug_assert_eq!(ctx.call(call).step, 0, "a call arrives at its first step");
-        if self.error_share > 0.0 && self.inject_error(call, ctx) {
+        if self.screens && self.screen(call, ctx) {
             return;
         }
         if self.has_free_worker() {
@@ -676,17 +800,26 @@ impl Component for ServiceInstance {
         self.dropped = 0;
         self.expired = 0;
         self.started = 0;
+        self.rate_limited = 0;
+        self.shed = 0;
+        self.deadline_exceeded = 0;
     }
 
     fn on_crash(&mut self, ctx: &mut Ctx) {
         // The engine fails or swallows the calls themselves.
-        self.queue = WaitQueue::new(&self.def.discipline);
+        self.queue = WaitQueue::new(&self.def);
         self.load.clear(ctx.now());
     }
 
     fn set_degradation(&mut self, d: Degradation, ctx: &mut Ctx) {
         self.slow = d.slow;
         self.error_share = d.error_share;
+        self.screens = d.error_share > 0.0
+            || self
+                .def
+                .admission
+                .as_deref()
+                .is_some_and(admission::Admission::checks_arrivals);
         let workers = d.workers.unwrap_or(self.def.workers);
         if workers != self.def.workers {
             self.load.track_busy_exactly(ctx.now());
@@ -728,6 +861,11 @@ impl Component for ServiceInstance {
             .set("wait_mean_ms", wait_mean_ms)
             .set("wait_share", share(self.waits.count(), self.started))
             .set("drop_share", share(self.dropped, self.arrived));
+        if self.def.admission.is_some() {
+            r.set("rate_limited", self.rate_limited as f64)
+                .set("shed", self.shed as f64)
+                .set("deadline_exceeded", self.deadline_exceeded as f64);
+        }
         r.set_distribution("occupancy", self.load.shares(now));
         let mut waits = self.waits.clone();
         waits.record_zeros(self.started - self.waits.count());

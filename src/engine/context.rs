@@ -100,6 +100,9 @@ pub struct Group {
     next: usize,
     /// Chooses the member that takes a call, when not in turn.
     picker: Option<Box<dyn Pick>>,
+    /// For a group with no member that stands for a refusal: how a request sent to it
+    /// fails (else [`ErrorCause::Unavailable`]).
+    refusal: Option<ErrorCause>,
 }
 
 impl Group {
@@ -111,6 +114,15 @@ impl Group {
             members,
             next: 0,
             picker: None,
+            refusal: None,
+        }
+    }
+    /// A group with no member to which a request source sends the requests it refuses
+    /// itself (a client's rate limit): they fail at once with `cause`, unsent.
+    pub fn refusing(name: String, cause: ErrorCause) -> Self {
+        Group {
+            refusal: Some(cause),
+            ..Group::new(name, Vec::new())
         }
     }
     /// The same group, whose calls `picker` sends to its members.
@@ -814,13 +826,24 @@ impl<C: Clients + ?Sized> Context<C> {
             );
         }
         if picked.is_none() {
-            self.unavailable(call);
+            self.refuse_start(call, target);
             return None;
         }
         if self.network.is_some() {
             return self.start_across(source, call, to);
         }
         Some((to, call))
+    }
+
+    /// Request `call`, sent to group `target`, finds no live instance there: it fails at
+    /// once, unavailable, or as the group refuses it.
+    #[cold]
+    #[inline(never)]
+    fn refuse_start(&mut self, call: CallId, target: u32) {
+        let cause = self.groups[target as usize]
+            .refusal
+            .unwrap_or(ErrorCause::Unavailable);
+        self.reply(call, Outcome::Failed(cause));
     }
 
     #[cold]

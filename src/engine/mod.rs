@@ -11,6 +11,7 @@ mod calendar;
 mod call;
 mod clients;
 mod context;
+mod deadline;
 mod event;
 mod fault;
 pub mod guard;

@@ -85,9 +85,26 @@ impl Model {
             Crashed | Refused | Injected => !self.faults.is_empty(),
             Partitioned => self.faults.iter().any(|f| f.cut.is_some()),
             CircuitOpen => self.calls.iter().any(|e| e.policy.breaker.is_some()),
+            RateLimited => {
+                self.workloads.iter().any(|w| w.rate_limit.is_some())
+                    || self.services().any(|s| s.rate_limit.is_some())
+            }
+            Shed => self.services().any(|s| s.shed.is_some()),
+            DeadlineExceeded => self.services().any(|s| {
+                s.deadlines
+                    .is_some_and(|d| d != spec::DeadlinesSpec::Ignore)
+            }),
             // Each policy's cause, once the policy exists.
-            RateLimited | Shed | PoolTimeout | BulkheadFull | DeadlineExceeded => false,
+            PoolTimeout | BulkheadFull => false,
         }
+    }
+
+    /// The fields of the model's services.
+    fn services(&self) -> impl Iterator<Item = &spec::ServiceSpec> {
+        self.spec.components.values().filter_map(|c| match &c.kind {
+            spec::KindSpec::Service(s) => Some(s),
+            _ => None,
+        })
     }
 
     /// The causes this model's requests can fail with, in report order.

@@ -101,6 +101,10 @@ pub struct WorkloadSpec {
     /// target crosses nothing).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub zone: Option<String>,
+    /// Client-side token bucket shared by its clients: a request finding no token fails
+    /// at once with `rate_limited`, unsent (default: none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_limit: Option<RateLimitSpec>,
 }
 
 /// How requests arrive. Rates are requests per second.

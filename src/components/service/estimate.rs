@@ -70,7 +70,7 @@ pub fn pass_flows(
                         routed[t.group as usize].add(&r, p * w, p * out_scv + 1.0 - p);
                     }
                 }
-                Step::Work(_) | Step::Branch { .. } | Step::Jump(_) => {}
+                Step::Work(_) | Step::Branch { .. } | Step::Jump(_) | Step::Check => {}
             }
         }
     }
@@ -140,7 +140,11 @@ pub fn sample_response_ms(
     rng: &mut Rng,
 ) -> Option<f64> {
     let steps = s.handlers.get(class)?;
-    if s.asynchronous || !steps.iter().all(|st| matches!(st, Step::Work(_))) {
+    if s.asynchronous
+        || !steps
+            .iter()
+            .all(|st| matches!(st, Step::Work(_) | Step::Check))
+    {
         return None;
     }
     let (mut hold, mut hold_mean) = (0.0, 0.0);
@@ -218,7 +222,7 @@ fn hold_stats(
                     }
                 }
                 // The worker is free before the request goes on: see routed_ms.
-                Step::Route(_) | Step::Branch { .. } | Step::Jump(_) => {}
+                Step::Route(_) | Step::Branch { .. } | Step::Jump(_) | Step::Check => {}
                 Step::FanOut { groups, need, .. } => {
                     // Only for classes that come: the estimate draws samples.
                     if w > 0.0 && (p > 0.0 || total <= 0.0) {

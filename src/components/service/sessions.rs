@@ -45,7 +45,7 @@ const SESSION_METRICS: [MetricDecl; 5] = [
     ),
 ];
 
-const fn as_array<const N: usize>(s: &[MetricDecl]) -> [MetricDecl; N] {
+pub(super) const fn as_array<const N: usize>(s: &[MetricDecl]) -> [MetricDecl; N] {
     let mut out = [s[0]; N];
     let mut i = 0;
     while i < N {
@@ -55,7 +55,7 @@ const fn as_array<const N: usize>(s: &[MetricDecl]) -> [MetricDecl; N] {
     out
 }
 
-const fn concat<const A: usize, const B: usize, const C: usize>(
+pub(super) const fn concat<const A: usize, const B: usize, const C: usize>(
     a: [MetricDecl; A],
     b: [MetricDecl; B],
 ) -> [MetricDecl; C] {

@@ -45,6 +45,66 @@ pub struct ServiceSpec {
     /// or on this one before a crash, counts as a lost session.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sessions: Option<SessionsSpec>,
+    /// Token bucket on arrivals, per instance: an arrival finding no token fails at once
+    /// with `rate_limited` (default: none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_limit: Option<RateLimitSpec>,
+    /// Load shedding: by queue length at arrival, by age at dequeue (default: none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shed: Option<ShedSpec>,
+    /// Serve the newest waiting request first while the queue is longer than `above`
+    /// (Facebook's adaptive LIFO), the oldest first otherwise (default: none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub adaptive_lifo: Option<AdaptiveLifoSpec>,
+    /// What to do with a call whose caller has given up: "ignore" (default: serve it),
+    /// "drop" (at dequeue, unserved, `deadline_exceeded`) or "abort" (also between the
+    /// steps of its handler).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deadlines: Option<DeadlinesSpec>,
+}
+
+/// A token bucket, e.g. `{"rate": 100, "burst": 20}`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimitSpec {
+    /// Tokens added per second (> 0): the sustained rate let through.
+    pub rate: f64,
+    /// Tokens the bucket holds, full at the start (>= 1; default: one second of `rate`,
+    /// at least 1): the burst let through at once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub burst: Option<u32>,
+}
+
+/// Load shedding, e.g. `{"queue_length": 50}` or `{"wait": "100ms"}`; at least one.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ShedSpec {
+    /// An arrival finding this many requests waiting (>= 1) is shed (`shed`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queue_length: Option<u32>,
+    /// A request that waited longer than this (> 0) is shed when a worker takes it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wait: Option<DurationSpec>,
+}
+
+/// Adaptive LIFO, e.g. `{"above": 10}`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AdaptiveLifoSpec {
+    /// Queue length above which the newest request is served first (>= 0).
+    pub above: u32,
+}
+
+/// Deadline propagation at a service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum DeadlinesSpec {
+    /// Serve calls whose caller gave up (the work is wasted).
+    Ignore,
+    /// Drop them when a worker would take them from the queue.
+    Drop,
+    /// Drop them at dequeue, and stop their handler between steps.
+    Abort,
 }
 
 /// In-memory sessions, e.g. `{"idle_timeout": "30m"}`.

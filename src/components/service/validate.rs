@@ -116,7 +116,7 @@ pub fn service(
         .iter()
         .map(|(p, steps)| plan_steps(r, errs, p, me, steps, 0))
         .collect();
-    let mut handlers = Vec::with_capacity(r.classes.len());
+    let mut handlers: Vec<Vec<Step>> = Vec::with_capacity(r.classes.len());
     let mut flat = Flatten {
         class_times: &class_times,
         time_written: &time_written,
@@ -139,6 +139,27 @@ pub fn service(
         handlers.push(steps);
     }
     let links = links(&s.handler, &lists, &plans, &list_of_class);
+    let admission = admission(errs, path, s);
+    if admission
+        .as_ref()
+        .is_some_and(|a| a.deadlines == super::admission::Deadlines::Abort)
+    {
+        handlers = handlers
+            .into_iter()
+            .map(super::admission::with_checks)
+            .collect();
+        if handlers.iter().any(|h| h.len() > usize::from(u16::MAX)) {
+            errs.push(
+                join(path, "deadlines"),
+                format!(
+                    "\"abort\" adds a check between steps: a handler may then have at most {} steps",
+                    u16::MAX
+                ),
+            );
+        }
+    }
+    let checks_dequeue =
+        queue_timeout.is_some() || admission.as_ref().is_some_and(|a| a.checks_dequeue());
     Some(ServiceDef {
         workers: workers.max(1),
         queue_capacity,
@@ -149,7 +170,49 @@ pub fn service(
         links,
         slowdown,
         sessions,
+        admission,
+        checks_dequeue,
     })
+}
+
+/// The admission policies of service `s` at `path` (`None` when it has none).
+fn admission(
+    errs: &mut Errors,
+    path: &str,
+    s: &ServiceSpec,
+) -> Option<Box<super::admission::Admission>> {
+    use super::admission as a;
+    if s.rate_limit.is_none()
+        && s.shed.is_none()
+        && s.adaptive_lifo.is_none()
+        && s.deadlines.is_none_or(|d| d == DeadlinesSpec::Ignore)
+    {
+        return None;
+    }
+    let rate_limit = s
+        .rate_limit
+        .as_ref()
+        .and_then(|r| a::rate_limit(errs, &join(path, "rate_limit"), r));
+    let (shed_queue_length, shed_wait) = s
+        .shed
+        .as_ref()
+        .map_or((None, None), |sh| a::shed(errs, &join(path, "shed"), sh));
+    if s.adaptive_lifo.is_some()
+        && let Some(QueueSpec::Full(q)) = &s.queue
+        && q.discipline.is_some_and(|d| d != DisciplineSpec::Fifo)
+    {
+        errs.push(
+            join(path, "adaptive_lifo"),
+            "works on a FIFO queue: leave out queue.discipline, or set it to \"fifo\"",
+        );
+    }
+    Some(Box::new(a::Admission {
+        rate_limit,
+        shed_queue_length,
+        shed_wait,
+        adaptive_lifo: s.adaptive_lifo.map(|l| l.above),
+        deadlines: a::deadlines(s.deadlines),
+    }))
 }
 
 /// Turns the plans of one class's handler into its list of steps, branches flattened:
@@ -271,7 +334,7 @@ fn plan_links(path: &str, plans: &[Option<Plan>], class: Option<u16>, out: &mut 
         };
         {
             let (kind, targets, path) = match step {
-                Step::Work(_) | Step::Branch { .. } | Step::Jump(_) => continue,
+                Step::Work(_) | Step::Branch { .. } | Step::Jump(_) | Step::Check => continue,
                 Step::Call { group, .. } | Step::Set { group } => (
                     LinkKind::Wait { need: 1 },
                     vec![(*group as usize, 1.0)],

@@ -208,6 +208,10 @@ pub fn workload(
         _ => w.clients.unwrap_or(1000).max(1),
     };
     let ops = class_ops(r, errs, path, w, &classes);
+    let rate_limit = w.rate_limit.as_ref().and_then(|l| {
+        crate::components::service::admission::rate_limit(errs, &join(path, "rate_limit"), l)
+            .map(|l| (l, r.names.len() as u32))
+    });
     Some(WorkloadDef {
         name: name.to_string(),
         arrivals: arrivals?,
@@ -229,6 +233,7 @@ pub fn workload(
             }
             _ => None,
         },
+        rate_limit,
     })
 }
 
