@@ -234,3 +234,74 @@ fn bad_call_policies_are_refused_at_their_path() {
     m["components"]["app"]["calls_to"] = json!({"db": {"timeuot": "1s"}});
     refused(&m, "components.app.calls_to.db", "timeuot");
 }
+
+/// `app` calling `db` at 200 requests/s with a 500 ms timeout per attempt and `extra` in
+/// its policy, `db` a black hole from 10 s to 20 s of a 40 s run.
+fn black_holed_db(extra: Value) -> Value {
+    let mut policy = json!({"timeout": "500ms"});
+    for (k, v) in extra.as_object().unwrap() {
+        policy[k] = v.clone();
+    }
+    json!({
+        "duration": "40s",
+        "workloads": {"w": {"arrivals": {"poisson": {"rate": 200}}, "target": "app",
+                            "timeout": "2s"}},
+        "components": {
+            "app": {"kind": "service", "workers": 50, "service_time": {"constant": "1ms"},
+                    "handler": [{"work": "service_time"}, {"call": "db"}],
+                    "calls_to": {"db": policy}},
+            "db": {"kind": "service", "workers": 4,
+                   "service_time": {"exponential": {"mean": "5ms"}}}
+        },
+        "faults": [{"target": "db", "crash": {"mode": "black_hole"}, "at": "10s", "for": "10s"}]
+    })
+}
+
+#[test]
+fn a_breaker_fails_calls_at_once_while_the_callee_is_down_and_closes_after() {
+    let breaker = json!({"breaker": {"failure_rate": 0.5, "window": "2s", "min_calls": 10,
+                                     "open_for": "2s"}});
+    let without = run(&black_holed_db(json!({})));
+    let with = run(&black_holed_db(breaker));
+    let (e0, e1) = (&without.edges["app->db"], &with.edges["app->db"]);
+    // Without a breaker the calls of the outage hold app's workers until they time out,
+    // and the requests queued behind them reach their client's timeout.
+    assert!(e0.breaker.is_none(), "{e0:?}");
+    let timed_out = |r: &RunResult| r.workloads["w"].errors["timeout"];
+    assert!(timed_out(&without) > 1000, "{e0:?}");
+    // With one, it opens once the window holds enough failures and calls fail at once:
+    // only the probes and the calls before it opened time out.
+    let b = e1.breaker.as_ref().expect("a breaker reports");
+    assert!(b.opened >= 1, "{b:?}");
+    assert!(e1.circuit_open > 1000, "{e1:?}");
+    assert!(
+        timed_out(&with) * 5 < timed_out(&without),
+        "{e1:?} against {e0:?}"
+    );
+    assert_eq!(e1.attempts + e1.circuit_open, e1.calls);
+    assert_eq!(with.workloads["w"].errors["circuit_open"], e1.circuit_open);
+    let changes = &b.changes;
+    let first = changes.first().expect("the breaker changed state");
+    assert!(first.at_s > 10.5 && first.at_s < 12.5, "{first:?}");
+    // It closes after the outage: the last change, once a probe finds db back.
+    let last = changes.last().unwrap();
+    assert_eq!(last.state, "closed");
+    assert!(last.at_s > 20.0 && last.at_s < 23.0, "{last:?}");
+    // The model without a breaker does not list its cause.
+    assert!(!without.workloads["w"].errors.contains_key("circuit_open"));
+}
+
+#[test]
+fn a_fallback_answers_what_would_have_failed_as_degraded() {
+    let breaker = json!({"failure_rate": 0.5, "window": "2s", "min_calls": 10, "open_for": "2s"});
+    let failing = run(&black_holed_db(json!({"breaker": breaker})));
+    let degraded = run(&black_holed_db(
+        json!({"breaker": breaker, "fallback": {"answer": "ok"}}),
+    ));
+    let (f, d) = (&failing.workloads["w"], &degraded.workloads["w"]);
+    assert!(f.failed > 1000, "{f:?}");
+    // Same draws: every request that failed is answered, counted degraded.
+    assert_eq!(d.failed, 0, "{d:?}");
+    assert_eq!(degraded.edges["app->db"].degraded, f.failed);
+    assert_eq!(d.completed, f.completed + f.failed);
+}
