@@ -7,7 +7,7 @@
 //! last writer wins (available); the shipped models' lessons; and the `zone`, `partition`
 //! and `partition_mode` fields refused with their path.
 
-use crate::support::scalesim;
+use crate::support::check_refuses as refused;
 use scalesim::model::{Format, Model, load_model_file, parse_model_str};
 use scalesim::results::{RunResult, run_once};
 use serde_json::{Value, json};
@@ -176,22 +176,6 @@ fn random_partitions_draw_from_their_own_stream_and_repeat() {
     assert_eq!(a.faults, b.faults);
     assert_eq!(a.workloads["ua"].errors, b.workloads["ua"].errors);
     assert!(a.faults.iter().all(|w| w.name == "flaky"));
-}
-
-/// `scalesim check` on `m`: exit status 2, no panic, `path` and `needle` in the message.
-fn refused(m: &Value, path: &str, needle: &str) {
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("model.json");
-    std::fs::write(&file, m.to_string()).unwrap();
-    let out = scalesim()
-        .args(["check", file.to_str().unwrap()])
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{stderr}");
-    assert!(!stderr.contains("panicked"), "{stderr}");
-    assert!(stderr.contains(path), "{path}: {stderr}");
-    assert!(stderr.contains(needle), "{needle}: {stderr}");
 }
 
 #[test]
