@@ -149,6 +149,30 @@ pub struct WorkloadResult {
     /// The same, per request class (only when the workload has several).
     #[serde(skip_serializing_if = "IndexMap::is_empty", default)]
     pub classes: IndexMap<String, ClassResult>,
+    /// What its retries did (only for a workload with `retries`).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub retries: Option<RetryResult>,
+}
+
+/// What a workload's client retries did in the window.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RetryResult {
+    /// Attempts sent: the requests that arrived and their retries.
+    pub attempts: u64,
+    /// Attempts sent again after a failure.
+    pub retries: u64,
+    /// Attempts per request that arrived.
+    pub attempts_per_request: f64,
+    /// Failures not retried because the retry budget had no token.
+    pub budget_exhausted: u64,
+    /// Time spent waiting to retry (the backoffs), per request that arrived, ms.
+    pub backoff_mean_ms: f64,
+    /// Non-idempotent writes done more than once (only with `"idempotent": false`).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub duplicates: Option<u64>,
+    /// Duplicates an idempotency key removed (only with `"idempotent": false`).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub deduplicated: Option<u64>,
 }
 
 /// One request class of a workload.
@@ -423,7 +447,7 @@ pub fn collect(model: &Model, sim: &Simulation<Workloads>, seed: u64) -> RunResu
     // A model lists the causes it can fail with: a model without faults or policies lists
     // only those every model can meet.
     let causes = model.causes();
-    for (w, s) in workloads_and_stats() {
+    for (i, (w, s)) in workloads_and_stats().enumerate() {
         let mut all = LatencyHistogram::new();
         let mut classes = IndexMap::new();
         let mut errors: IndexMap<String, u64> = IndexMap::new();
@@ -469,6 +493,7 @@ pub fn collect(model: &Model, sim: &Simulation<Workloads>, seed: u64) -> RunResu
                 },
                 latency: all.summary(),
                 classes,
+                retries: retry_result(w, ctx.retry_counts().get(i), arrived),
             },
         );
         latency.push(all);
@@ -570,6 +595,36 @@ pub fn collect(model: &Model, sim: &Simulation<Workloads>, seed: u64) -> RunResu
         edges: crate::policy::report::edges(model, sim.guard_edges()),
         latency,
     }
+}
+
+/// What the retries of workload `w` did, given the engine's counts for it and the requests
+/// that arrived (`None` for a workload without retries).
+fn retry_result(
+    w: &crate::client::Workload,
+    counts: Option<&crate::engine::RetryCounts>,
+    arrived: u64,
+) -> Option<RetryResult> {
+    w.def.retries?;
+    let c = counts.copied().unwrap_or_default();
+    let attempts = arrived + c.retries;
+    let writes = !w.def.non_idempotent.is_empty();
+    Some(RetryResult {
+        attempts,
+        retries: c.retries,
+        attempts_per_request: if arrived > 0 {
+            attempts as f64 / arrived as f64
+        } else {
+            0.0
+        },
+        budget_exhausted: c.budget_exhausted,
+        backoff_mean_ms: if arrived > 0 {
+            c.backoff_ns as f64 / 1e6 / arrived as f64
+        } else {
+            0.0
+        },
+        duplicates: writes.then_some(c.duplicates),
+        deduplicated: writes.then_some(c.deduplicated),
+    })
 }
 
 /// The fault windows of the finished run `sim`, whose window ends at `end`.

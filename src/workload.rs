@@ -5,6 +5,7 @@
 //! statistics) is `crate::client`.
 
 use crate::distributions::Distribution;
+use crate::policy::retry::RetryPolicy;
 use crate::random::Rng;
 use crate::time::{SimDuration, SimTime};
 use rand::RngExt;
@@ -39,6 +40,14 @@ pub struct WorkloadDef {
     /// with no member after the components' (see
     /// [`Group::refusing`](crate::engine::Group::refusing)), so it fails unsent.
     pub rate_limit: Option<(crate::components::service::admission::RateLimit, u32)>,
+    /// Its client retries: a failed attempt is sent again after a backoff.
+    pub retries: Option<RetryPolicy>,
+    /// The classes (global ids) whose requests are non-idempotent writes (`"idempotent":
+    /// false`: its write classes); a retry of one whose earlier attempt also succeeded
+    /// writes twice.
+    pub non_idempotent: Vec<u16>,
+    /// Its non-idempotent writes carry an idempotency key: duplicates are removed.
+    pub idempotency_key: bool,
 }
 
 /// A workload's burst: from `start` to `end` at `peak` requests per second.

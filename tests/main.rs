@@ -23,6 +23,7 @@ mod overload;
 mod partition;
 mod policies_calls;
 mod recovery;
+mod retries;
 mod sessions;
 mod shards;
 mod shedding;

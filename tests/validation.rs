@@ -1206,6 +1206,56 @@ fn r1_queue_deadline_and_r2_client_timeout() {
     e.finish();
 }
 
+/// R3: attempts fail independently with probability p (an `errors` fault on a service
+/// answering at once, for the whole run); the client retries up to r times with backoff
+/// base·2^(k−1) before retry k, no jitter (class S). P(success) is the share of answered
+/// requests that succeeded, mean attempts the workload's attempts_per_request, mean backoff
+/// its backoff_mean_ms (u = 1 ms, base 0.1 u = 100 µs).
+#[test]
+fn r3_retries_on_independent_failures() {
+    let case = "retry_independent_failures";
+    for &(p, r) in &[(0.2, 3), (0.5, 3), (0.9, 5)] {
+        let v = json!({
+            "duration": "20s",
+            "warmup": "1s",
+            "components": {"s": {"kind": "service", "workers": 100000,
+                                 "handler": [{"work": {"constant": "0ns"}}]}},
+            "workloads": {"w": {"arrivals": poisson(1.0), "target": "s",
+                                "retries": {"max": r, "backoff": {"base": "100us", "multiplier": 2},
+                                            "jitter": "none"}}},
+            "faults": [{"target": "s", "errors": {"share": p}, "at": "0s"}]
+        });
+        let mut e = Experiment::run(&format!("{case} p={p} r={r}"), v, 10);
+        let params = [
+            ("attempt_failure_prob", json!(p)),
+            ("max_retries", json!(r)),
+        ];
+        let retries = |x: &RunResult| x.workloads["w"].retries.clone().unwrap();
+        e.check(
+            "P(success)",
+            &|x| w(x).completed as f64 / (w(x).completed + w(x).failed) as f64,
+            reference(case, "success_probability", &params),
+            B_MEAN,
+            G_MEAN,
+        );
+        e.check(
+            "mean attempts",
+            &|x| retries(x).attempts_per_request,
+            reference(case, "mean_attempts_per_request", &params),
+            B_MEAN,
+            G_MEAN,
+        );
+        e.check(
+            "mean backoff",
+            &|x| retries(x).backoff_mean_ms,
+            reference(case, "mean_backoff_delay_per_request", &params),
+            B_MEAN,
+            G_MEAN,
+        );
+        e.finish();
+    }
+}
+
 /// Ten M/M/1 servers behind a balancer, λ = 0.9 per server.
 fn balanced(policy: Value, secs: f64) -> Value {
     let mut lb = json!({"kind": "load_balancer", "backends": "s"});

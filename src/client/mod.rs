@@ -1,15 +1,20 @@
 //! Client behaviour: the request sources plugged into the engine. Each workload of the
 //! model becomes a [`Workload`] that sends requests (arrivals per kind, classes and keys,
 //! the client timeout it asks for) and acts on answers (closed-loop think time; client
-//! retries will go here). The engine sees them only through [`Clients`]; what the clients
+//! retries: whether a failed attempt is sent again, and when). The engine sees them only through [`Clients`]; what the clients
 //! saw is recorded by the engine in a `ClientStats` per workload.
 
 mod workload;
 
 pub use workload::Workload;
 
-use crate::engine::{Answer, Calendar, Clients, NewRequest};
-use crate::time::SimTime;
+use crate::engine::{
+    Answer, Calendar, ClientRetries, Clients, Idempotency, NewRequest, RetryDecision,
+};
+use crate::metrics::ErrorCause;
+use crate::time::{SimDuration, SimTime};
+use crate::workload::WorkloadDef;
+use std::sync::Arc;
 
 /// The workloads of a run, as the engine's request sources (source `i` is workload `i`).
 #[derive(Debug)]
@@ -41,4 +46,35 @@ impl Clients for Workloads {
     fn exhausted(&self) -> bool {
         self.0.iter().all(Workload::exhausted)
     }
+
+    fn retry(
+        &mut self,
+        source: u32,
+        _class: u16,
+        cause: ErrorCause,
+        retries: u32,
+        previous: SimDuration,
+        now: SimTime,
+    ) -> RetryDecision {
+        self.0[source as usize].retry(cause, retries, previous, now)
+    }
+}
+
+/// The engine's retry state for `workloads` (source `i` is workload `i`), or `None` when
+/// none of them retries: a run without retries pays nothing for them.
+pub fn client_retries(workloads: &[Arc<WorkloadDef>]) -> Option<ClientRetries> {
+    if workloads.iter().all(|w| w.retries.is_none()) {
+        return None;
+    }
+    Some(ClientRetries::new(
+        workloads.iter().map(|w| w.retries.is_some()).collect(),
+        workloads.iter().map(|w| (w.target, w.timeout)).collect(),
+        workloads
+            .iter()
+            .map(|w| Idempotency {
+                classes: w.non_idempotent.clone(),
+                key: w.idempotency_key,
+            })
+            .collect(),
+    ))
 }

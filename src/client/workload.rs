@@ -6,7 +6,9 @@
 //! named after the workload, so two designs fed the same workload see the same requests.
 
 use crate::components::service::admission::TokenBucket;
-use crate::engine::{Answer, Calendar, Event, NewRequest};
+use crate::engine::{Answer, Calendar, Event, NewRequest, RetryDecision};
+use crate::metrics::ErrorCause;
+use crate::policy::retry::{RetryBudget, RetryPolicy};
 use crate::random::{self, Rng};
 use crate::time::{SimDuration, SimTime};
 use crate::workload::{Arrivals, WorkloadDef};
@@ -27,6 +29,21 @@ pub struct Workload {
     next_client: u32,
     /// The client-side rate limit's tokens, and where refused requests go.
     bucket: Option<(TokenBucket, u32)>,
+    /// Its retries' state, for a workload with retries.
+    retry: Option<Box<RetryState>>,
+}
+
+/// A workload's retries during a run: the policy, the stream its backoff jitter draws from
+/// (its own, so that adding retries moves no other draw) and its budget.
+#[derive(Debug)]
+struct RetryState {
+    policy: RetryPolicy,
+    rng: Rng,
+    budget: Option<RetryBudget>,
+    /// Requests generated up to the last time the budget was asked (each deposited).
+    deposited: u64,
+    /// When the budget was last asked.
+    asked: SimTime,
 }
 
 impl Workload {
@@ -34,6 +51,15 @@ impl Workload {
     pub fn new(def: Arc<WorkloadDef>, seed: u64) -> Self {
         let arrivals_rng = random::stream(seed, &format!("workload:{}/arrivals", def.name));
         let mix_rng = random::stream(seed, &format!("workload:{}/mix", def.name));
+        let retry = def.retries.map(|policy| {
+            Box::new(RetryState {
+                policy,
+                rng: random::stream(seed, &format!("workload:{}/retry", def.name)),
+                budget: policy.new_budget(),
+                deposited: 0,
+                asked: SimTime::ZERO,
+            })
+        });
         Workload {
             arrivals_rng,
             mix_rng,
@@ -41,7 +67,38 @@ impl Workload {
             next_client: 0,
             bucket: def.rate_limit.map(|(l, to)| (TokenBucket::new(l), to)),
             def,
+            retry,
         }
+    }
+
+    /// An attempt failed with `cause` at `now` after `retries` retries (the last after a
+    /// wait of `previous`): sent again after the backoff if the policy retries the cause,
+    /// has a retry left and its budget a token.
+    pub fn retry(
+        &mut self,
+        cause: ErrorCause,
+        retries: u32,
+        previous: SimDuration,
+        now: SimTime,
+    ) -> RetryDecision {
+        let Some(r) = self.retry.as_deref_mut() else {
+            return RetryDecision::Fail;
+        };
+        if retries >= r.policy.max || !r.policy.retries_on(cause) {
+            return RetryDecision::Fail;
+        }
+        if let Some(b) = &mut r.budget {
+            // Every first attempt deposits: those sent since the budget was last asked,
+            // spread evenly over that time (the engine tells the workload nothing per
+            // request, so that a workload pays nothing for its budget until it fails).
+            b.deposit_spread(r.asked, now, self.generated - r.deposited);
+            r.deposited = self.generated;
+            r.asked = now;
+            if !b.try_withdraw(now) {
+                return RetryDecision::Exhausted;
+            }
+        }
+        RetryDecision::After(r.policy.backoff(retries + 1, previous, &mut r.rng))
     }
 
     /// The client that sends the next open-loop request (clients take turns).

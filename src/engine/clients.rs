@@ -10,6 +10,7 @@ use super::calendar::Calendar;
 use super::call::Outcome;
 #[allow(unused_imports)] // for the docs
 use crate::metrics::ClientStats;
+use crate::metrics::ErrorCause;
 use crate::time::{SimDuration, SimTime};
 use std::fmt::Debug;
 
@@ -71,6 +72,32 @@ pub trait Clients: Debug + 'static {
     fn answered(&mut self, answer: &Answer, calendar: &mut Calendar, horizon: SimTime);
     /// True when no source will send another request.
     fn exhausted(&self) -> bool;
+    /// An attempt of a request of source `source` (class `class`) failed with `cause` at
+    /// `now`, after `retries` retries, the last one after a wait of `previous`: whether it
+    /// is sent again, and after how long. Asked only of the sources a run's retries were
+    /// set up for (see `Simulation::with_client_retries`).
+    fn retry(
+        &mut self,
+        _source: u32,
+        _class: u16,
+        _cause: ErrorCause,
+        _retries: u32,
+        _previous: SimDuration,
+        _now: SimTime,
+    ) -> RetryDecision {
+        RetryDecision::Fail
+    }
+}
+
+/// What a source does with a failed attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RetryDecision {
+    /// The failure is the request's answer (not retried: its cause, or no retry left).
+    Fail,
+    /// The retry budget had no token: the failure is the answer.
+    Exhausted,
+    /// The request is sent again after this wait.
+    After(SimDuration),
 }
 
 /// No request sources at all (for tests of components that make their own work).

@@ -259,6 +259,9 @@ pub struct Context<C: Clients + ?Sized> {
     /// guarded edges go through it (see [`super::guard`]). `None` costs one predictable
     /// branch where a call leaves and where a reply returns.
     pub(crate) guards: Option<Box<super::guard::Guards>>,
+    /// Client retries, in a run whose workloads retry (see `engine/retry.rs`). `None`
+    /// costs one branch where a failure is answered, nothing where a success is.
+    pub(crate) retries: Option<Box<super::retry::ClientRetries>>,
     /// The request sources (the last field, so a context of any sources is a [`Ctx`]).
     pub(crate) clients: C,
 }
@@ -638,7 +641,7 @@ impl<C: Clients + ?Sized> Context<C> {
     /// The first call of a request from source `source`, to instance `to`, crosses the
     /// network from the clients' zone. Returns it when it arrives at once.
     #[inline(never)]
-    fn start_across(
+    pub(super) fn start_across(
         &mut self,
         source: u32,
         call: CallId,
@@ -749,7 +752,11 @@ impl<C: Clients + ?Sized> Context<C> {
                 self.answer(call, outcome);
                 self.stale_timeout();
             }
-            ClientWait::Answered => {}
+            ClientWait::Answered => {
+                if self.retries.is_some() {
+                    self.retry_ended_late(call, outcome);
+                }
+            }
         }
         self.calls.remove(call);
         self.in_flight -= 1;
@@ -972,12 +979,19 @@ impl<C: Clients + ?Sized> Context<C> {
                 stats.record_success(c, now.0, latency, self.measuring);
             }
             Outcome::Failed(cause) => {
+                if self.retries.is_some() && self.retry_failed(request, cause) {
+                    return;
+                }
+                let stats = &mut self.stats[r.source as usize];
                 self.totals.failed += 1;
                 stats.record_failure(c, now.0, cause, self.measuring);
             }
             Outcome::Pending => unreachable!("a request answered with a pending outcome"),
         }
         if r.acts_on_answer {
+            if self.retries.is_some() {
+                self.retry_answered(request, outcome);
+            }
             let answer = Answer {
                 source: r.source,
                 user: r.user,
@@ -1000,6 +1014,7 @@ impl<C: Clients + ?Sized> Context<C> {
     pub fn unanswered(&self) -> u64 {
         // Live requests minus those answered but still holding their slot (a client
         // timeout answered them; their work is still in the system).
+        // Requests waiting for a retry to leave are not answered either.
         let live = self.calls.live_map();
         live.iter()
             .enumerate()
@@ -1008,5 +1023,6 @@ impl<C: Clients + ?Sized> Context<C> {
                     && self.requests[id].client != ClientWait::Answered
             })
             .count() as u64
+            + self.retries_waiting()
     }
 }

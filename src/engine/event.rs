@@ -75,6 +75,12 @@ pub enum Event {
         /// Its generation when the timer was set.
         generation: u32,
     },
+    /// A client's retry leaves: the next attempt of a request that failed (see
+    /// `engine/retry.rs`).
+    ClientRetry {
+        /// The request's logical record.
+        logical: u32,
+    },
 }
 
 /// An [`Event`] as two machine words, the form the calendar stores.
@@ -120,6 +126,7 @@ const WARMUP_END: u64 = 5;
 const ANSWER: u64 = 6;
 const FAULT: u64 = 7;
 const GUARD: u64 = 8;
+const CLIENT_RETRY: u64 = 9;
 
 impl Event {
     /// The two-word form of this event.
@@ -146,6 +153,7 @@ impl Event {
                 call,
                 generation,
             } => (GUARD, call, generation, what),
+            Event::ClientRetry { logical } => (CLIENT_RETRY, logical, 0, 0),
         };
         PackedEvent {
             lo: kind | (u64::from(a) << 32),
@@ -185,6 +193,7 @@ impl PackedEvent {
                 call: a,
                 generation: b,
             },
+            CLIENT_RETRY => Event::ClientRetry { logical: a },
             _ => Event::WarmupEnd,
         }
     }
@@ -235,6 +244,7 @@ mod tests {
                 call: u32::MAX,
                 generation: 0xdead_beef,
             },
+            Event::ClientRetry { logical: u32::MAX },
         ];
         for e in events {
             assert_eq!(e.pack().unpack(), e);

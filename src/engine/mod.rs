@@ -15,14 +15,16 @@ mod deadline;
 mod event;
 mod fault;
 pub mod guard;
+mod retry;
 mod sim;
 #[cfg(test)]
 mod tests;
 
 pub use calendar::Calendar;
 pub use call::{CLIENT, Call, Found, Outcome, Request, Slab};
-pub use clients::{Answer, Clients, NewRequest, NoClients};
+pub use clients::{Answer, Clients, NewRequest, NoClients, RetryDecision};
 pub use context::{Component, Context, CrashState, Ctx, Group, NOBODY, Pick, Totals};
 pub use event::{CallId, Event, InstanceId, RequestId};
 pub use fault::{CrashMode, Degradation, FaultAction, FaultWindow, Faults};
+pub use retry::{ClientRetries, Idempotency, RetryCounts};
 pub use sim::{RunError, RunOptions, STALL_LIMIT, Simulation, Topology};

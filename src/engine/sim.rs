@@ -8,6 +8,7 @@ use super::context::{Component, Context, Ctx, Group, Totals};
 use super::event::{CallId, Event, InstanceId};
 use super::fault::{FaultAction, FaultWindow, Faults};
 use super::guard::{Edge, Guards};
+use super::retry::ClientRetries;
 use crate::metrics::{ClientStats, InstanceReport};
 use crate::network::Latencies;
 use crate::time::{SimDuration, SimTime};
@@ -121,6 +122,7 @@ impl<C: Clients> Simulation<C> {
             parked: Default::default(),
             crashes: Vec::new(),
             guards: None,
+            retries: None,
         };
         for c in &mut components {
             c.start(&mut ctx);
@@ -140,6 +142,13 @@ impl<C: Clients> Simulation<C> {
             faults: None,
             actions: Vec::new(),
         }
+    }
+
+    /// The same simulation, whose sources retry failed attempts as `retries` says (see
+    /// `engine/retry.rs`); `None` for a run without client retries.
+    pub fn with_client_retries(mut self, retries: Option<ClientRetries>) -> Self {
+        self.ctx.retries = retries.map(Box::new);
+        self
     }
 
     /// The same simulation, with `faults` deciding when instances fail (their first events
@@ -333,6 +342,11 @@ impl<C: Clients> Simulation<C> {
                         current,
                         dyn_ctx(ctx),
                     );
+                }
+            }
+            Event::ClientRetry { logical } => {
+                if let Some((to, call)) = ctx.client_retry(logical) {
+                    components[to as usize].on_arrive(call, dyn_ctx(ctx));
                 }
             }
         }

@@ -105,6 +105,18 @@ pub struct WorkloadSpec {
     /// at once with `rate_limited`, unsent (default: none).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rate_limit: Option<RateLimitSpec>,
+    /// Client retries: a failed attempt (the client's own timeout included) is sent again
+    /// after a backoff (default: none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retries: Option<crate::policy::retry::RetrySpec>,
+    /// False: its writes (classes whose operation is "write") are not idempotent, so a
+    /// retry whose earlier attempt also succeeded is a duplicate write (default true).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idempotent: Option<bool>,
+    /// Its non-idempotent writes carry an idempotency key: the duplicates are removed
+    /// (counted as deduplicated; default false).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idempotency_key: Option<bool>,
 }
 
 /// How requests arrive. Rates are requests per second.

@@ -431,6 +431,31 @@ impl RetryBudget {
         self.slots[(self.epoch % SLOTS as u64) as usize] += self.deposit;
     }
 
+    /// `n` first attempts sent between `from` and `now`, evenly spread over that time,
+    /// deposit: each slot of the window gets its share (those older than `ttl` are
+    /// forgotten at once). For a caller that learns of its first attempts in bulk.
+    pub fn deposit_spread(&mut self, from: SimTime, now: SimTime, n: u64) {
+        self.advance(now);
+        if n == 0 {
+            return;
+        }
+        let total = self.deposit as f64 * n as f64;
+        let span = now.0.saturating_sub(from.0);
+        if span == 0 {
+            self.slots[(self.epoch % SLOTS as u64) as usize] += total.round() as i64;
+            return;
+        }
+        let first = (from.0 / self.slot_ns).max(self.epoch.saturating_sub(SLOTS as u64 - 1));
+        for e in first..=self.epoch {
+            let lo = (e * self.slot_ns).max(from.0);
+            let hi = ((e + 1) * self.slot_ns).min(now.0);
+            if hi > lo {
+                let share = (hi - lo) as f64 / span as f64;
+                self.slots[(e % SLOTS as u64) as usize] += (total * share).round() as i64;
+            }
+        }
+    }
+
     /// A retry at `now` takes a token if the balance holds one; false: no token, the
     /// failure goes back as it is (`budget_exhausted`).
     #[inline]
@@ -650,6 +675,30 @@ mod tests {
         }
         let share = retries as f64 / requests as f64;
         assert!((share - 0.2).abs() < 0.001, "share {share}");
+    }
+
+    #[test]
+    fn deposits_spread_over_time_keep_only_the_window() {
+        let p = BudgetParams {
+            ratio: 0.5,
+            min_per_s: 0.0,
+            ttl: SimDuration::from_secs_f64(10.0),
+        };
+        // 40 requests over the last 4 s: 20 tokens.
+        let mut b = RetryBudget::new(p);
+        b.deposit_spread(SimTime(6_000_000_000), SimTime(10_000_000_000), 40);
+        assert!((b.balance(SimTime(10_000_000_000)) - 20.0).abs() < 1e-6);
+        // 100 requests from 0.5 s to 20.5 s: only the window's slots count, from 11 s on
+        // (47.5 requests, 23.75 tokens).
+        let mut b = RetryBudget::new(p);
+        b.deposit_spread(SimTime(500_000_000), SimTime(20_500_000_000), 100);
+        assert!((b.balance(SimTime(20_500_000_000)) - 23.75).abs() < 1e-6);
+        // And they expire with their slots: 5 s later those from 16 s on are left.
+        assert!((b.balance(SimTime(25_500_000_000)) - 11.25).abs() < 1e-6);
+        // All at one instant.
+        let mut b = RetryBudget::new(p);
+        b.deposit_spread(SimTime(3), SimTime(3), 4);
+        assert!((b.balance(SimTime(3)) - 2.0).abs() < 1e-6);
     }
 
     #[test]

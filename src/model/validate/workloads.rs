@@ -212,6 +212,11 @@ pub fn workload(
         crate::components::service::admission::rate_limit(errs, &join(path, "rate_limit"), l)
             .map(|l| (l, r.names.len() as u32))
     });
+    let retries = w
+        .retries
+        .as_ref()
+        .and_then(|spec| crate::policy::retry::validate(errs, &join(path, "retries"), spec));
+    let (non_idempotent, idempotency_key) = idempotency(errs, path, w, &classes, &ops);
     Some(WorkloadDef {
         name: name.to_string(),
         arrivals: arrivals?,
@@ -234,7 +239,43 @@ pub fn workload(
             _ => None,
         },
         rate_limit,
+        retries,
+        non_idempotent,
+        idempotency_key,
     })
+}
+
+/// The classes of a workload whose requests are non-idempotent writes (its write classes,
+/// when it says `"idempotent": false`), and whether they carry an idempotency key.
+fn idempotency(
+    errs: &mut Errors,
+    path: &str,
+    w: &WorkloadSpec,
+    classes: &[(u16, f64)],
+    ops: &[u8],
+) -> (Vec<u16>, bool) {
+    let key = w.idempotency_key.unwrap_or(false);
+    if w.idempotent != Some(false) {
+        if key {
+            errs.push(
+                join(path, "idempotency_key"),
+                "a key is for non-idempotent writes: give \"idempotent\": false as well",
+            );
+        }
+        return (Vec::new(), false);
+    }
+    let writes: Vec<u16> = classes
+        .iter()
+        .map(|(id, _)| *id)
+        .filter(|id| ops.get(*id as usize) == Some(&Op::Write.code()))
+        .collect();
+    if writes.is_empty() {
+        errs.push(
+            join(path, "idempotent"),
+            "this workload sends no write: a class named \"write\", or one given the operation \"write\" in \"ops\", is what can be non-idempotent",
+        );
+    }
+    (writes, key)
 }
 
 /// The operation of each class (by global class id) for a workload sending `classes`:
