@@ -50,6 +50,10 @@ pub struct RunResult {
     /// the breaker's changes (left out without policies).
     #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
     pub edges: IndexMap<String, crate::policy::report::EdgeResult>,
+    /// Retry amplification per tier: attempts reaching each callee of a call policy per
+    /// original client request, over all its guarded callers (left out without policies).
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    pub amplification: IndexMap<String, f64>,
     /// Latency histogram of each workload's successful requests (all classes), for
     /// merging across replications; not serialized.
     #[serde(skip)]
@@ -570,6 +574,8 @@ pub fn collect(model: &Model, sim: &Simulation<Workloads>, seed: u64) -> RunResu
     };
     let t = ctx.totals;
     let in_flight = ctx.unanswered();
+    // Client requests that arrived in the window: what amplification is counted against.
+    let requests: u64 = workloads.values().map(|w: &WorkloadResult| w.arrived).sum();
     RunResult {
         seed,
         window_start_s: start.as_secs_f64(),
@@ -592,7 +598,8 @@ pub fn collect(model: &Model, sim: &Simulation<Workloads>, seed: u64) -> RunResu
         series,
         component_series: IndexMap::new(),
         faults: fault_windows(model, sim, end),
-        edges: crate::policy::report::edges(model, sim.guard_edges()),
+        edges: crate::policy::report::edges(model, sim.guard_edges(), requests),
+        amplification: crate::policy::report::amplification(model, sim.guard_edges(), requests),
         latency,
     }
 }

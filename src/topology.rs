@@ -61,7 +61,7 @@ pub fn options(model: &Model) -> RunOptions {
 /// A simulation of `model` seeded `seed`, ready to run.
 pub fn simulation(model: &Model, seed: u64) -> Simulation<Workloads> {
     let sim = Simulation::new(build(model, seed), options(model))
-        .with_call_policies(&model.calls)
+        .with_call_policies(&model.calls, seed)
         .with_client_retries(crate::client::client_retries(&model.workloads));
     if model.faults.is_empty() {
         return sim;

@@ -305,3 +305,78 @@ fn a_fallback_answers_what_would_have_failed_as_degraded() {
     assert_eq!(degraded.edges["app->db"].degraded, f.failed);
     assert_eq!(d.completed, f.completed + f.failed);
 }
+
+#[test]
+fn retries_go_to_another_pick_and_multiply_the_attempts() {
+    // Each attempt takes 100 ms against a 50 ms timeout, so every attempt times out: max 2
+    // retries make three attempts per call, without a budget.
+    let policy = json!({"timeout": "50ms",
+                        "retries": {"max": 2, "backoff": {"base": "1ms"}, "jitter": "none"}});
+    let r = run(&app_db(json!({"constant": "100ms"}), policy));
+    let e = &r.edges["app->db"];
+    assert!(e.calls > 900, "{e:?}");
+    assert!((e.attempts_per_call - 3.0).abs() < 0.02, "{e:?}");
+    assert_eq!(e.retries + e.calls, e.attempts);
+    let w = &r.workloads["w"];
+    // Three timeouts and two 1 ms and 2 ms backoffs: every request fails after 1 + 150 + 3 ms.
+    assert_eq!(w.completed, 0);
+    assert!(
+        (r.amplification["db"] - 3.0).abs() < 0.02,
+        "{:?}",
+        r.amplification
+    );
+    assert!((e.attempts_per_request - 3.0).abs() < 0.02);
+    // With a budget of 10% and no reserve: retries stay near a tenth of the calls.
+    let policy = json!({"timeout": "50ms",
+                        "retries": {"max": 2, "backoff": {"base": "1ms"}, "jitter": "none",
+                                    "budget": {"ratio": 0.1, "min_per_s": 0}}});
+    let r = run(&app_db(json!({"constant": "100ms"}), policy));
+    let e = &r.edges["app->db"];
+    assert!(e.attempts_per_call < 1.15, "{e:?}");
+    assert!(e.budget_exhausted > 800, "{e:?}");
+}
+
+#[test]
+fn a_retry_reaches_a_healthy_instance_and_the_call_succeeds() {
+    // db has two instances taken in turn; one fails every call at once (errors fault):
+    // half the first attempts fail, and a retry goes to the next in turn, which is the
+    // healthy one unless another call took that turn in between.
+    let mut m = app_db(
+        json!({"constant": "1ms"}),
+        json!({"retries": {"max": 1, "backoff": {"base": "1ms"}}}),
+    );
+    m["components"]["db"]["replicas"] = json!(2);
+    m["faults"] = json!([{"target": "db", "instance": 0, "errors": {"share": 1.0}, "at": "0s"}]);
+    let r = run(&m);
+    let w = &r.workloads["w"];
+    assert!(w.failed * 10 < w.arrived, "{w:?}");
+    let e = &r.edges["app->db"];
+    assert!(e.retries > 300 && e.retries < 700, "{e:?}");
+}
+
+#[test]
+fn bad_retries_on_a_call_are_refused_at_their_path() {
+    let m = app_db(
+        json!({"constant": "1ms"}),
+        json!({"retries": {"budget": {"ratio": 2}}}),
+    );
+    refused(&m, "components.app.calls_to.db.retries.budget.ratio", "");
+    let m = app_db(
+        json!({"constant": "1ms"}),
+        json!({"breaker": {"window": "0s"}}),
+    );
+    refused(
+        &m,
+        "components.app.calls_to.db.breaker.window",
+        "longer than zero",
+    );
+    let m = app_db(
+        json!({"constant": "1ms"}),
+        json!({"breaker": {"failure_rate": 0}}),
+    );
+    refused(
+        &m,
+        "components.app.calls_to.db.breaker.failure_rate",
+        "(0, 1]",
+    );
+}

@@ -51,8 +51,10 @@ use super::context::{Context, Group, NOBODY};
 use super::event::{CallId, Event, InstanceId};
 use crate::metrics::ErrorCause;
 use crate::policy::breaker::{Admit, Breaker, BreakerState};
+use crate::policy::retry::RetryBudget;
 use crate::policy::{CallPolicy, EdgePolicy};
-use crate::time::SimTime;
+use crate::random::Rng;
+use crate::time::{SimDuration, SimTime};
 
 /// `Event::Guard` `what`: the first attempt of a logical call leaves.
 pub const LAUNCH: u32 = 0;
@@ -94,6 +96,10 @@ struct Record {
     other_generation: u32,
     /// Logical: attempts sent so far.
     attempts: u32,
+    /// Logical: attempts tried so far (sent, or failed before leaving).
+    tries: u32,
+    /// Logical: the last backoff, nanoseconds (for decorrelated jitter).
+    prev_wait: u64,
     /// Logical: the instance asked for ([`NOBODY`]: the group's pick); attempt: the
     /// instance it went to.
     target: InstanceId,
@@ -163,6 +169,11 @@ pub struct Edge {
     first_instance: InstanceId,
     /// A breaker per caller instance (empty without a breaker).
     breakers: Vec<Breaker>,
+    /// A retry budget per caller instance (empty without one).
+    budgets: Vec<RetryBudget>,
+    /// The backoff draws of each caller instance (empty without retries), each from a
+    /// stream of its own, so retries move no other draw.
+    rngs: Vec<Rng>,
     /// Counts in the measurement window.
     pub stats: EdgeStats,
     /// Breaker state changes over the whole run, in time order (at most [`MAX_CHANGES`]).
@@ -182,8 +193,10 @@ pub struct Guards {
 }
 
 impl Guards {
-    /// The guard of `edges` over `groups` (each group's instances numbered in a row).
-    pub fn new(edges: &[EdgePolicy], groups: &[Group]) -> Self {
+    /// The guard of `edges` over `groups` (each group's instances numbered in a row), in a
+    /// run seeded `seed`: instance `i` of a caller draws its backoffs to callee `callee`
+    /// from the stream `caller[i]:retry:callee`.
+    pub fn new(edges: &[EdgePolicy], groups: &[Group], seed: u64) -> Self {
         let n = groups.len();
         let mut edge_of = vec![NONE; n * n];
         let edges = edges
@@ -203,12 +216,29 @@ impl Guards {
                     Some(p) => vec![Breaker::new(p); members.len()],
                     None => Vec::new(),
                 };
+                let (budgets, rngs) = match &e.policy.retry {
+                    Some(r) => (
+                        (0..members.len()).filter_map(|_| r.new_budget()).collect(),
+                        (0..members.len())
+                            .map(|i| {
+                                let name = format!(
+                                    "{}[{i}]:retry:{}",
+                                    groups[e.caller].name, groups[e.callee].name
+                                );
+                                crate::random::stream(seed, &name)
+                            })
+                            .collect(),
+                    ),
+                    None => (Vec::new(), Vec::new()),
+                };
                 Edge {
                     caller: e.caller as u32,
                     callee: e.callee as u32,
                     policy: e.policy.clone(),
                     first_instance,
                     breakers,
+                    budgets,
+                    rngs,
                     stats: EdgeStats::default(),
                     changes: Vec::new(),
                 }
@@ -327,6 +357,8 @@ impl<C: Clients + ?Sized> Context<C> {
             other: NONE,
             other_generation: 0,
             attempts: 0,
+            tries: 0,
+            prev_wait: 0,
             target,
             group,
             last_to: NOBODY,
@@ -385,8 +417,16 @@ impl<C: Clients + ?Sized> Context<C> {
         let now = self.now();
         let measuring = self.measuring;
         let guards = self.guards.as_deref_mut().expect("a guard");
-        let r = guards.records[logical as usize];
+        let lr = &mut guards.records[logical as usize];
+        lr.tries += 1;
+        let r = *lr;
         let e = &mut guards.edges[r.edge as usize];
+        if r.tries == 1
+            && let Some(b) = e.budgets.get_mut((l.parent - e.first_instance) as usize)
+        {
+            // Every first attempt adds to its caller's retry budget.
+            b.deposit(now);
+        }
         if let Some(params) = e.policy.breaker {
             let b = &mut e.breakers[(l.parent - e.first_instance) as usize];
             let (admit, change) = b.admit(&params, now);
@@ -508,11 +548,41 @@ impl<C: Clients + ?Sized> Context<C> {
         }
     }
 
-    /// An attempt of `logical` failed with `cause`: the call fails (or falls back).
+    /// An attempt of `logical` failed with `cause`: it is tried again after a backoff if
+    /// its retry policy and budget allow, else the call fails (or falls back).
     fn attempt_failed(&mut self, logical: CallId, cause: ErrorCause) -> Option<Delivery> {
         let measuring = self.measuring;
+        let now = self.now();
+        let l = *self.calls.get(logical);
+        let awaited = self.is_awaited(&l);
         let guards = self.guards.as_deref_mut().expect("a guard");
-        let edge = guards.records[logical as usize].edge;
+        let r = guards.records[logical as usize];
+        let edge = r.edge;
+        let e = &mut guards.edges[edge as usize];
+        if let Some(rp) = e.policy.retry
+            && r.tries <= rp.max
+            && rp.retries_on(cause)
+            && awaited
+        {
+            let k = (l.parent - e.first_instance) as usize;
+            let allowed = e.budgets.get_mut(k).is_none_or(|b| b.try_withdraw(now));
+            if allowed {
+                let wait = rp.backoff(r.tries, SimDuration(r.prev_wait), &mut e.rngs[k]);
+                guards.records[logical as usize].prev_wait = wait.0;
+                self.calendar.schedule(
+                    now.after(wait),
+                    Event::Guard {
+                        what: RETRY,
+                        call: logical,
+                        generation: l.generation,
+                    },
+                );
+                return None;
+            }
+            if let Some(s) = guards.stats(edge, measuring) {
+                s.budget_exhausted += 1;
+            }
+        }
         let fallback = guards.edges[edge as usize].policy.fallback;
         if let Some(s) = guards.stats(edge, measuring) {
             if fallback {

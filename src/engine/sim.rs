@@ -160,10 +160,10 @@ impl<C: Clients> Simulation<C> {
     }
 
     /// The same simulation, with the call policies of `edges` applied by a guard (none
-    /// when `edges` is empty).
-    pub fn with_call_policies(mut self, edges: &[crate::policy::EdgePolicy]) -> Self {
+    /// when `edges` is empty), its retry streams seeded from `seed`.
+    pub fn with_call_policies(mut self, edges: &[crate::policy::EdgePolicy], seed: u64) -> Self {
         if !edges.is_empty() {
-            self.ctx.guards = Some(Box::new(Guards::new(edges, &self.ctx.groups)));
+            self.ctx.guards = Some(Box::new(Guards::new(edges, &self.ctx.groups, seed)));
         }
         self
     }

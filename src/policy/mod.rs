@@ -24,6 +24,8 @@ pub struct CallPolicy {
     /// Each attempt fails with `timeout` after this long without a reply (its work goes
     /// on at the callee); `None`: the caller waits for as long as it takes.
     pub timeout: Option<SimDuration>,
+    /// Retries of failed attempts, after a backoff, within a budget.
+    pub retry: Option<retry::RetryPolicy>,
     /// Opens on failures or slow calls, and fails calls at once while open.
     pub breaker: Option<breaker::BreakerParams>,
     /// A call that failed for good is answered as a success, counted degraded.

@@ -20,6 +20,8 @@ pub struct EdgeResult {
     pub retries: u64,
     /// Attempts per call (1 without retries).
     pub attempts_per_call: f64,
+    /// Attempts per original client request (arrived in the window, all workloads).
+    pub attempts_per_request: f64,
     /// Attempts abandoned at the policy's timeout (their work went on).
     pub timeouts: u64,
     /// Replies of abandoned attempts that came back later (work nobody waited for).
@@ -64,7 +66,7 @@ pub struct BreakerChangeResult {
 }
 
 /// The results of `edges` (the guard's, in the model's order) of a run of `model`.
-pub fn edges(model: &Model, edges: &[Edge]) -> IndexMap<String, EdgeResult> {
+pub fn edges(model: &Model, edges: &[Edge], requests: u64) -> IndexMap<String, EdgeResult> {
     edges
         .iter()
         .map(|e| {
@@ -96,6 +98,7 @@ pub fn edges(model: &Model, edges: &[Edge]) -> IndexMap<String, EdgeResult> {
                 } else {
                     0.0
                 },
+                attempts_per_request: per(s.attempts, requests),
                 timeouts: s.timeouts,
                 late_replies: s.late_replies,
                 succeeded: s.succeeded,
@@ -110,6 +113,33 @@ pub fn edges(model: &Model, edges: &[Edge]) -> IndexMap<String, EdgeResult> {
         .collect()
 }
 
+/// `n` per `of` (0 when `of` is 0).
+fn per(n: u64, of: u64) -> f64 {
+    if of > 0 { n as f64 / of as f64 } else { 0.0 }
+}
+
+/// Attempts reaching each callee of `edges` per original request (`requests` arrived), over
+/// every guarded caller of it, callees in the model's order.
+pub fn amplification(model: &Model, edges: &[Edge], requests: u64) -> IndexMap<String, f64> {
+    let mut callees: Vec<u32> = edges.iter().map(|e| e.callee).collect();
+    callees.sort_unstable();
+    callees.dedup();
+    callees
+        .into_iter()
+        .map(|c| {
+            let attempts = edges
+                .iter()
+                .filter(|e| e.callee == c)
+                .map(|e| e.stats.attempts)
+                .sum();
+            (
+                model.components[c as usize].name.clone(),
+                per(attempts, requests),
+            )
+        })
+        .collect()
+}
+
 /// The CSV rows of edge `e`: (metric, value), counts as numbers.
 pub fn edge_rows(e: &EdgeResult) -> Vec<(&'static str, f64)> {
     let mut rows = vec![
@@ -117,6 +147,7 @@ pub fn edge_rows(e: &EdgeResult) -> Vec<(&'static str, f64)> {
         ("attempts", e.attempts as f64),
         ("retries", e.retries as f64),
         ("attempts_per_call", e.attempts_per_call),
+        ("attempts_per_request", e.attempts_per_request),
         ("timeouts", e.timeouts as f64),
         ("late_replies", e.late_replies as f64),
         ("succeeded", e.succeeded as f64),
@@ -141,6 +172,7 @@ pub fn edge_table(r: &crate::results::RunResult) -> String {
         "calls",
         "attempts",
         "per call",
+        "per request",
         "timeouts",
         "late",
         "failed",
@@ -155,6 +187,7 @@ pub fn edge_table(r: &crate::results::RunResult) -> String {
             e.calls.to_string(),
             e.attempts.to_string(),
             num(e.attempts_per_call),
+            num(e.attempts_per_request),
             e.timeouts.to_string(),
             e.late_replies.to_string(),
             e.failed.to_string(),

@@ -1,6 +1,7 @@
 //! The model file's call policies: a component's `calls_to` maps each callee to a
 //! [`CallPolicySpec`] (`"calls_to": {"db": {"timeout": "200ms"}}`).
 
+use super::retry::RetrySpec;
 use crate::time::DurationSpec;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -15,6 +16,10 @@ pub struct CallPolicySpec {
     /// work goes on (default: none, wait for as long as it takes).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout: Option<DurationSpec>,
+    /// Retries of a failed attempt, to another pick of the callee's group (default: none;
+    /// see [`RetrySpec`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retries: Option<RetrySpec>,
     /// A circuit breaker per caller instance (default: none).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub breaker: Option<BreakerSpec>,

@@ -69,12 +69,17 @@ pub fn calls(errs: &mut Errors, spec: &ModelSpec, graph: &CallGraph) -> Vec<Edge
 fn policy(errs: &mut Errors, path: &str, p: &CallPolicySpec) -> Option<CallPolicy> {
     let before = errs.len();
     let timeout = p.timeout.map(|t| positive(errs, &join(path, "timeout"), t));
+    let retry = p
+        .retries
+        .as_ref()
+        .and_then(|r| super::retry::validate(errs, &join(path, "retries"), r));
     let breaker = p
         .breaker
         .as_ref()
         .map(|b| breaker(errs, &join(path, "breaker"), b));
     (errs.len() == before).then(|| CallPolicy {
         timeout,
+        retry,
         breaker,
         fallback: p.fallback.is_some(),
     })
