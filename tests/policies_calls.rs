@@ -351,7 +351,8 @@ fn a_retry_reaches_a_healthy_instance_and_the_call_succeeds() {
     let w = &r.workloads["w"];
     assert!(w.failed * 10 < w.arrived, "{w:?}");
     let e = &r.edges["app->db"];
-    assert!(e.retries > 300 && e.retries < 700, "{e:?}");
+    // Round robin: a call and its retry take two turns, so most first attempts meet db[0].
+    assert!(e.retries > 300 && e.failed * 10 < e.calls, "{e:?}");
 }
 
 #[test]
