@@ -167,3 +167,50 @@ fn an_unknown_deadlines_mode_is_refused_at_its_path() {
         "cancel",
     );
 }
+
+/// `app` (fast, plenty of workers) calls `db` (M/M/1, 1,000/s) at 1,500/s with a 50 ms
+/// timeout per attempt and one retry, no client timeout; `db`'s `deadlines` as given.
+/// While the retry is out, the call that made the abandoned first attempt still waits:
+/// only the guard knows nobody waits for that attempt.
+fn call_timeout_over_overload(deadlines: &str) -> Value {
+    json!({
+        "duration": "20s",
+        "workloads": {"users": {"arrivals": {"poisson": {"rate": 1500}}, "target": "app"}},
+        "components": {
+            "app": {"kind": "service", "workers": 1000,
+                    "service_time": {"constant": "0ms"},
+                    "handler": [{"call": "db"}],
+                    "calls_to": {"db": {"timeout": "50ms", "retries":
+                        {"max": 1, "backoff": {"base": "1ms"}, "jitter": "none"}}}},
+            "db": {"kind": "service", "deadlines": deadlines,
+                   "service_time": {"exponential": {"mean": "1ms"}}}
+        }
+    })
+}
+
+#[test]
+fn an_attempt_abandoned_at_its_call_timeout_is_dropped_downstream() {
+    let ignore = run(&call_timeout_over_overload("ignore"));
+    let drop = run(&call_timeout_over_overload("drop"));
+    // The caller gave up on the call at its 50 ms timeout, not the client: with "drop"
+    // the db skips those attempts at dequeue, so it serves more live calls. While the
+    // retry is out the caller still waits for the call: only the guard knows that the
+    // first attempt is abandoned (without asking it, goodput stays at 14/s).
+    let (g0, g1) = (
+        ignore.workloads["users"].goodput_per_s,
+        drop.workloads["users"].goodput_per_s,
+    );
+    assert!(g0 < 20.0, "goodput without deadlines {g0}");
+    assert!(g1 > 300.0, "goodput with deadlines drop {g1}");
+    assert!(total(&drop, "db", "deadline_exceeded") > 8_000.0);
+    // Without propagation the db finishes thousands of calls nobody waits for; with it,
+    // only those abandoned while in service (12,322 against 19,769).
+    let late = |r: &RunResult| total(r, "db", "completed") - r.workloads["users"].completed as f64;
+    assert!(late(&ignore) > 15_000.0, "{}", late(&ignore));
+    assert!(
+        late(&drop) < 0.7 * late(&ignore),
+        "{} {}",
+        late(&drop),
+        late(&ignore)
+    );
+}

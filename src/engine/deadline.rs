@@ -11,8 +11,9 @@ use super::event::CallId;
 impl<C: Clients + ?Sized> Context<C> {
     /// True when nobody waits any more for the answer of `call`: up the chain of its
     /// callers, a parent call no longer awaits its child (it ended, or went on without it:
-    /// an "any" fan-out answered, a sibling's failure failed it), or the client of its
-    /// request has its answer (its own timeout fired). A tail call is awaited by the
+    /// an "any" fan-out answered, a sibling's failure failed it; or it is an attempt its
+    /// caller's per-call timeout abandoned), or the client of its request has its answer
+    /// (its own timeout fired). A tail call is awaited by the
     /// caller of the call it continues.
     pub fn caller_gave_up(&self, call: CallId) -> bool {
         let mut id = call;
@@ -23,6 +24,12 @@ impl<C: Clients + ?Sized> Context<C> {
                 return self.requests[id as usize].client == ClientWait::Answered;
             }
             if !self.is_awaited(c) {
+                return true;
+            }
+            // A guarded attempt its caller abandoned at its per-call timeout.
+            if let Some(g) = self.guards.as_deref()
+                && g.is_abandoned(id, c.generation)
+            {
                 return true;
             }
             id = c.parent_call;
