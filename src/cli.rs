@@ -1,4 +1,5 @@
-//! Command line: `run`, `check`, `schema`.
+//! Command line: `run`, `check`, `sweep`, `merge`, `compare`, `capacity`, `schema`,
+//! `graph`, `report`.
 
 use crate::output::{emit, note};
 use anyhow::{Context, Result};
@@ -11,6 +12,7 @@ use scalesim::experiment::{
 };
 use scalesim::files::write_atomic;
 use scalesim::model::{LoadError, Model, load_model_file};
+use scalesim::report::html;
 use scalesim::report::{
     DiagramFormat, RunOutput, check_table, diagram, run_table, to_csv, write_experiment_files,
 };
@@ -43,6 +45,17 @@ enum Command {
     Schema(SchemaArgs),
     /// Draw a model's topology as a Mermaid flowchart or a Graphviz DOT graph.
     Graph(GraphArgs),
+    /// Write a self-contained HTML report of an output folder (of run --out, sweep, compare).
+    Report(ReportArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct ReportArgs {
+    /// Output folder of `run --out`, `sweep` or `compare`.
+    dir: PathBuf,
+    /// The HTML file to write (default: DIR/report.html).
+    #[arg(long, value_name = "FILE")]
+    out: Option<PathBuf>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -109,6 +122,9 @@ struct SweepArgs {
     /// No progress bar.
     #[arg(long, short)]
     quiet: bool,
+    /// Also write a self-contained HTML report to this file (see `scalesim report`).
+    #[arg(long, value_name = "FILE")]
+    report: Option<PathBuf>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -207,6 +223,9 @@ struct RunArgs {
     /// Threads for replications (default: all cores).
     #[arg(long, env = "SCALESIM_JOBS")]
     jobs: Option<usize>,
+    /// Also write a self-contained HTML report to this file.
+    #[arg(long, value_name = "FILE")]
+    report: Option<PathBuf>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -250,6 +269,13 @@ pub fn run(cli: Cli) -> Result<()> {
             };
             emit(&diagram(&model, format))
         }
+        Command::Report(a) => {
+            let out = a.out.unwrap_or_else(|| html::default_path(&a.dir));
+            let page = html::report_of_dir(&a.dir).map_err(report_error)?;
+            html::write_report(&out, &page).map_err(report_error)?;
+            note!("report in {}", out.display());
+            Ok(())
+        }
         Command::Schema(a) => {
             if a.experiment {
                 emit(&scalesim::schema::experiment_schema_json())
@@ -257,6 +283,26 @@ pub fn run(cli: Cli) -> Result<()> {
                 emit(&scalesim::schema::model_schema_json())
             }
         }
+    }
+}
+
+/// A report's error: bad input (exit 2) or a failure to read or write (exit 1).
+fn report_error(e: html::ReportError) -> anyhow::Error {
+    match e {
+        html::ReportError::BadInput(m) => anyhow::Error::new(BadInput(m)),
+        html::ReportError::Io(m) => anyhow::anyhow!(m),
+    }
+}
+
+/// Checks before a run that the folder of a `--report` file can be written.
+fn report_target(file: &Option<PathBuf>) -> Result<()> {
+    match file {
+        Some(f) => writable_folder(
+            f.parent()
+                .filter(|p| !p.as_os_str().is_empty())
+                .unwrap_or(Path::new(".")),
+        ),
+        None => Ok(()),
     }
 }
 
@@ -272,6 +318,7 @@ fn run_model(a: RunArgs) -> Result<()> {
     if let Some(dir) = &a.out {
         writable_folder(dir)?;
     }
+    report_target(&a.report)?;
     let seed = a.seed.unwrap_or(model.seed);
     check_replications_memory(&model, a.replications)?;
     let estimates = estimate(&model);
@@ -286,10 +333,17 @@ fn run_model(a: RunArgs) -> Result<()> {
     // The files first, so that a closed stdout does not lose them; stdout even when the
     // files fail, then their error.
     let mut written = Ok(());
+    let dot = diagram(&model, DiagramFormat::Dot);
+    if let Some(file) = &a.report {
+        written = html::run::report(&out, Some(&dot))
+            .with_context(|| format!("cannot write {}", file.display()))
+            .and_then(|page| html::write_report(file, &page).map_err(report_error));
+    }
     if let Some(dir) = &a.out {
         for (name, bytes) in [
             ("result.json", json.as_bytes()),
             ("result.csv", csv.as_bytes()),
+            (html::TOPOLOGY_FILE, dot.as_bytes()),
         ] {
             let path = dir.join(name);
             let w = write_atomic(&path, bytes)
@@ -518,6 +572,7 @@ fn sweep(a: SweepArgs) -> Result<()> {
         },
     )?;
     let dir = a.out.clone().unwrap_or_else(|| plan.default_out());
+    report_target(&a.report)?;
     // One sweep writes a folder at a time (shards of one sweep share it).
     let _lock = FolderLock::acquire(&dir, shard.is_some()).map_err(SweepError::from)?;
     let pool = thread_pool(a.jobs)?;
@@ -553,6 +608,10 @@ fn sweep(a: SweepArgs) -> Result<()> {
             manifest
                 .write(&dir, "manifest.json")
                 .with_context(|| format!("cannot write {}", dir.join("manifest.json").display()))?;
+            if let Some(file) = &a.report {
+                let page = html::report_of_dir(&dir).map_err(report_error)?;
+                html::write_report(file, &page).map_err(report_error)?;
+            }
             emit(&experiment_table(&plan, &results))?;
             note!("results in {}", dir.display());
         }

@@ -75,7 +75,11 @@ fn run_writes_json_and_csv_with_out() {
         .unwrap()
         .map(|e| e.unwrap().file_name())
         .collect();
-    assert_eq!(leftovers.len(), 2, "{leftovers:?}");
+    assert_eq!(
+        leftovers.len(),
+        3,
+        "result.json, result.csv, topology.dot: {leftovers:?}"
+    );
 }
 
 #[test]

@@ -23,6 +23,7 @@ mod overload;
 mod partition;
 mod policies_calls;
 mod recovery;
+mod report_html;
 mod retries;
 mod sessions;
 mod shards;

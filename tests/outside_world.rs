@@ -317,7 +317,7 @@ fn run_out_to_an_unwritable_folder_fails_before_the_simulation() {
     left.sort();
     assert_eq!(
         left,
-        ["result.csv", "result.json"],
+        ["result.csv", "result.json", "topology.dot"],
         "no temporary file left"
     );
 }

@@ -134,12 +134,15 @@ pub struct Comparison {
     /// Metric key.
     pub metric: String,
     /// Mean of the baseline.
+    #[serde(deserialize_with = "crate::stats::null_as_nan")]
     pub baseline_mean: f64,
     /// Mean and CI of variant − baseline over paired replications.
     pub difference: Estimate,
     /// Difference relative to the baseline mean.
+    #[serde(deserialize_with = "crate::stats::null_as_nan")]
     pub relative: f64,
     /// CI half-width of the relative difference.
+    #[serde(deserialize_with = "crate::stats::null_as_nan")]
     pub relative_ci95: f64,
     /// True when the 95% CI of the difference excludes zero.
     pub significant: bool,

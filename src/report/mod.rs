@@ -8,6 +8,7 @@ mod csv_out;
 mod diagram;
 mod experiment_files;
 mod experiment_tables;
+pub mod html;
 pub mod plot;
 pub(crate) mod table;
 

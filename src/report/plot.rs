@@ -106,6 +106,20 @@ pub fn metric_vs_param(
     y_label: &str,
     series: &[BandSeries],
 ) -> std::io::Result<()> {
+    write_both(base, &band_figure(title, x_label, y_label, series))
+}
+
+/// [`metric_vs_param`] as an SVG document in a string (for the HTML report).
+pub fn metric_vs_param_svg(
+    title: &str,
+    x_label: &str,
+    y_label: &str,
+    series: &[BandSeries],
+) -> std::io::Result<String> {
+    svg_string(&band_figure(title, x_label, y_label, series))
+}
+
+fn band_figure(title: &str, x_label: &str, y_label: &str, series: &[BandSeries]) -> Figure {
     let mut fig = Figure::new(title, x_label, y_label);
     for (i, s) in series.iter().enumerate() {
         let mut pts: Vec<BandPoint> = s.points.clone();
@@ -132,13 +146,22 @@ pub fn metric_vs_param(
         .flat_map(|b| b.points.iter().flat_map(|p| [p.1, p.2]));
     fig.x_range = padded(extent(xs), 0.02);
     fig.y_range = padded(extent(ys.chain(band_ys)), 0.05);
-    write_both(base, &fig)
+    fig
 }
 
 /// Latency CDFs: x = latency (ms, log scale if the range spans more than 2 decades), y =
 /// share of requests ≤ x in `[0, 1]`; one line per series. Writes `<base>.png` and
 /// `<base>.svg`.
 pub fn latency_cdf(base: &Path, title: &str, series: &[LineSeries]) -> std::io::Result<()> {
+    write_both(base, &cdf_figure(title, series))
+}
+
+/// [`latency_cdf`] as an SVG document in a string (for the HTML report).
+pub fn latency_cdf_svg(title: &str, series: &[LineSeries]) -> std::io::Result<String> {
+    svg_string(&cdf_figure(title, series))
+}
+
+fn cdf_figure(title: &str, series: &[LineSeries]) -> Figure {
     let mut fig = Figure::new(title, "latency (ms)", "share of requests ≤ latency");
     fig.lines = plain_lines(series);
     let xs = fig.all_points().map(|p| p.0);
@@ -147,7 +170,7 @@ pub fn latency_cdf(base: &Path, title: &str, series: &[LineSeries]) -> std::io::
     fig.x_range = x_range;
     let (lo, hi) = extent(fig.all_points().map(|p| p.1)).unwrap_or((0.0, 1.0));
     fig.y_range = padded(Some((lo.min(0.0), hi.max(1.0))), 0.02);
-    write_both(base, &fig)
+    fig
 }
 
 /// Time series: x = simulated time (s), one line per series, with the given windows
@@ -161,6 +184,20 @@ pub fn time_series(
     series: &[LineSeries],
     shaded: &[(f64, f64)],
 ) -> std::io::Result<()> {
+    write_both(base, &time_figure(title, y_label, series, shaded))
+}
+
+/// [`time_series`] as an SVG document in a string (for the HTML report).
+pub fn time_series_svg(
+    title: &str,
+    y_label: &str,
+    series: &[LineSeries],
+    shaded: &[(f64, f64)],
+) -> std::io::Result<String> {
+    svg_string(&time_figure(title, y_label, series, shaded))
+}
+
+fn time_figure(title: &str, y_label: &str, series: &[LineSeries], shaded: &[(f64, f64)]) -> Figure {
     let mut fig = Figure::new(title, "simulated time (s)", y_label);
     fig.lines = plain_lines(series);
     let windows: Vec<(f64, f64)> = shaded
@@ -178,7 +215,7 @@ pub fn time_series(
         .filter(|&(s, e)| s < e)
         .collect();
     fig.y_range = padded(extent(fig.all_points().map(|p| p.1)), 0.05);
-    write_both(base, &fig)
+    fig
 }
 
 /// Everything a chart shows, already cleaned of non-finite values.
@@ -525,13 +562,25 @@ fn write_png(path: &Path, fig: &Figure) -> std::io::Result<()> {
 }
 
 fn write_svg(path: &Path, fig: &Figure) -> std::io::Result<()> {
+    let svg = svg_of(fig).map_err(|e| plot_error(path, e))?;
+    write_with(path, |tmp| std::fs::write(tmp, svg.as_bytes()))
+}
+
+fn svg_of(fig: &Figure) -> Result<String, String> {
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
-        draw(&root, fig).map_err(|e| plot_error(path, e))?;
-        root.present().map_err(|e| plot_error(path, e))?;
+        draw(&root, fig).map_err(|e| e.to_string())?;
+        root.present().map_err(|e| e.to_string())?;
     }
-    write_with(path, |tmp| std::fs::write(tmp, svg.as_bytes()))
+    Ok(svg)
+}
+
+/// The SVG document of `fig`, in a string.
+fn svg_string(fig: &Figure) -> std::io::Result<String> {
+    ensure_font()?;
+    svg_of(fig)
+        .map_err(|e| std::io::Error::other(format!("cannot draw chart \"{}\": {e}", fig.title)))
 }
 
 #[cfg(test)]
