@@ -101,6 +101,24 @@ impl Workload {
         RetryDecision::After(r.policy.backoff(retries + 1, previous, &mut r.rng))
     }
 
+    /// Where a request of this rate-limited workload goes at `now`: its `target` when the
+    /// bucket has a token, else the group that refuses it. Out of line: a workload without
+    /// a rate limit pays one test.
+    #[cold]
+    #[inline(never)]
+    fn limited(&mut self, target: u32, now: SimTime) -> u32 {
+        match &mut self.bucket {
+            Some((bucket, refusing)) => {
+                if bucket.take(now) {
+                    target
+                } else {
+                    *refusing
+                }
+            }
+            None => target,
+        }
+    }
+
     /// The client that sends the next open-loop request (clients take turns).
     #[inline]
     pub fn take_client(&mut self) -> u32 {
@@ -172,14 +190,6 @@ impl Workload {
         };
         (class, self.def.keys.sample(&mut self.mix_rng))
     }
-}
-
-/// Where a request of a rate-limited workload goes at `now`: its `target` when the bucket
-/// has a token, else the group that refuses it.
-#[cold]
-#[inline(never)]
-fn limited(bucket: &mut (TokenBucket, u32), target: u32, now: SimTime) -> u32 {
-    if bucket.0.take(now) { target } else { bucket.1 }
 }
 
 impl Workload {
@@ -261,10 +271,10 @@ impl Workload {
             Some(ck) => ck,
             None => self.draw_class_and_key(),
         };
-        let target = match &mut self.bucket {
-            None => self.def.target,
-            Some(b) => limited(b, self.def.target, now),
-        };
+        let mut target = self.def.target;
+        if self.bucket.is_some() {
+            target = self.limited(target, now);
+        }
         Some(NewRequest {
             user,
             class,

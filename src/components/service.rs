@@ -234,28 +234,30 @@ impl ServiceDef {
 const TIMER_WORK_DONE: u32 = 0;
 
 enum WaitQueue {
-    Fifo(VecDeque<CallId>),
+    /// First come first served; with adaptive LIFO, the newest first while more than
+    /// `lifo_above` wait (`usize::MAX` without: one comparison, no variant of its own).
+    Fifo {
+        queue: VecDeque<CallId>,
+        lifo_above: usize,
+    },
     Lifo(Vec<CallId>),
     Priority(Vec<VecDeque<CallId>>),
-    /// Adaptive LIFO: the newest first while more than `above` wait, else the oldest.
-    Adaptive {
-        queue: VecDeque<CallId>,
-        above: usize,
-    },
 }
 
 impl WaitQueue {
     fn new(def: &ServiceDef) -> Self {
-        if let Some(above) = def.admission.as_ref().and_then(|a| a.adaptive_lifo) {
-            return WaitQueue::Adaptive {
+        let adaptive = def.admission.as_ref().and_then(|a| a.adaptive_lifo);
+        match (&def.discipline, adaptive) {
+            (_, Some(above)) => WaitQueue::Fifo {
                 queue: VecDeque::with_capacity(64),
-                above: above as usize,
-            };
-        }
-        match &def.discipline {
-            Discipline::Fifo => WaitQueue::Fifo(VecDeque::with_capacity(64)),
-            Discipline::Lifo => WaitQueue::Lifo(Vec::with_capacity(64)),
-            Discipline::Priority { levels, .. } => {
+                lifo_above: above as usize,
+            },
+            (Discipline::Fifo, None) => WaitQueue::Fifo {
+                queue: VecDeque::with_capacity(64),
+                lifo_above: usize::MAX,
+            },
+            (Discipline::Lifo, None) => WaitQueue::Lifo(Vec::with_capacity(64)),
+            (Discipline::Priority { levels, .. }, None) => {
                 WaitQueue::Priority((0..*levels).map(|_| VecDeque::new()).collect())
             }
         }
@@ -263,25 +265,23 @@ impl WaitQueue {
     #[inline]
     fn push(&mut self, call: CallId, level: usize) {
         match self {
-            WaitQueue::Fifo(q) => q.push_back(call),
+            WaitQueue::Fifo { queue, .. } => queue.push_back(call),
             WaitQueue::Lifo(q) => q.push(call),
             WaitQueue::Priority(qs) => qs[level].push_back(call),
-            WaitQueue::Adaptive { queue, .. } => queue.push_back(call),
         }
     }
     #[inline]
     fn pop(&mut self) -> Option<CallId> {
         match self {
-            WaitQueue::Fifo(q) => q.pop_front(),
-            WaitQueue::Lifo(q) => q.pop(),
-            WaitQueue::Priority(qs) => qs.iter_mut().find_map(|q| q.pop_front()),
-            WaitQueue::Adaptive { queue, above } => {
-                if queue.len() > *above {
+            WaitQueue::Fifo { queue, lifo_above } => {
+                if queue.len() > *lifo_above {
                     queue.pop_back()
                 } else {
                     queue.pop_front()
                 }
             }
+            WaitQueue::Lifo(q) => q.pop(),
+            WaitQueue::Priority(qs) => qs.iter_mut().find_map(|q| q.pop_front()),
         }
     }
 }
