@@ -292,3 +292,26 @@ fn bad_retry_fields_are_refused_at_their_path() {
     m["workloads"]["w"]["idempotent"] = json!(false);
     check_refuses(&m, "workloads.w.idempotent", "no write");
 }
+
+#[test]
+fn a_client_rate_limit_counts_the_retries_it_sends() {
+    // Every attempt fails; 1,000 requests a second against a client-side limit of 1,200 a
+    // second: the first attempts fit, but up to three retries each would not.
+    let mut m = failing(
+        1.0,
+        json!({"max": 3, "backoff": {"base": "100us"}, "jitter": "none"}),
+    );
+    m["workloads"]["w"]["rate_limit"] = json!({"rate": 1200, "burst": 10});
+    let r = run(&m);
+    let sent = r.components["svc"].total["arrived"];
+    // Only what the bucket lets through reaches the service: 1,200/s over the measured
+    // 19 s, plus the burst, where 4,000/s would without the limit on retries.
+    assert!(sent <= 1200.0 * 19.0 + 10.0 + 1.0, "{sent}");
+    assert!(sent > 1100.0 * 19.0, "{sent}");
+    // A retry finding no token fails rate_limited (not retried by default).
+    assert!(
+        w(&r, "w").errors["rate_limited"] > 10_000,
+        "{:?}",
+        w(&r, "w").errors
+    );
+}

@@ -58,6 +58,10 @@ impl Clients for Workloads {
     ) -> RetryDecision {
         self.0[source as usize].retry(cause, retries, previous, now)
     }
+
+    fn retry_target(&mut self, source: u32, target: u32, now: SimTime) -> u32 {
+        self.0[source as usize].limited(target, now)
+    }
 }
 
 /// The engine's retry state for `workloads` (source `i` is workload `i`), or `None` when

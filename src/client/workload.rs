@@ -106,7 +106,7 @@ impl Workload {
     /// a rate limit pays one test.
     #[cold]
     #[inline(never)]
-    fn limited(&mut self, target: u32, now: SimTime) -> u32 {
+    pub(crate) fn limited(&mut self, target: u32, now: SimTime) -> u32 {
         match &mut self.bucket {
             Some((bucket, refusing)) => {
                 if bucket.take(now) {

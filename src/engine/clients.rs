@@ -87,6 +87,12 @@ pub trait Clients: Debug + 'static {
     ) -> RetryDecision {
         RetryDecision::Fail
     }
+    /// The group a retry of a request of source `source`, sent to `target`, goes to at
+    /// `now`: `target`, or a group that refuses it (a client-side rate limit counts the
+    /// retries it sends too).
+    fn retry_target(&mut self, _source: u32, target: u32, _now: SimTime) -> u32 {
+        target
+    }
 }
 
 /// What a source does with a failed attempt.

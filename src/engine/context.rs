@@ -846,7 +846,7 @@ impl<C: Clients + ?Sized> Context<C> {
     /// once, unavailable, or as the group refuses it.
     #[cold]
     #[inline(never)]
-    fn refuse_start(&mut self, call: CallId, target: u32) {
+    pub(super) fn refuse_start(&mut self, call: CallId, target: u32) {
         let cause = self.groups[target as usize]
             .refusal
             .unwrap_or(ErrorCause::Unavailable);

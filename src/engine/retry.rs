@@ -314,7 +314,8 @@ impl<C: Clients + ?Sized> Context<C> {
         rt.logical[logical as usize].live += 1;
         self.in_flight += 1;
         let (class, key, op) = (l.first.class, l.first.key, l.first.op);
-        let picked = self.groups[l.target as usize].pick_for(CLIENT, op, key);
+        let target = self.clients.retry_target(l.request.source, l.target, now);
+        let picked = self.groups[target as usize].pick_for(CLIENT, op, key);
         let to = picked.unwrap_or(NOBODY);
         let timeout = if picked.is_some() { l.timeout } else { None };
         let call = self.calls.insert_with(|id| Call {
@@ -355,7 +356,7 @@ impl<C: Clients + ?Sized> Context<C> {
             );
         }
         if picked.is_none() {
-            self.reply(call, Outcome::Failed(ErrorCause::Unavailable));
+            self.refuse_start(call, target);
             return None;
         }
         if self.has_network() {
