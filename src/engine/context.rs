@@ -726,6 +726,11 @@ impl<C: Clients + ?Sized> Context<C> {
     #[inline(always)]
     pub fn reply(&mut self, call: CallId, outcome: Outcome) {
         let c = self.calls.get_mut(call);
+        debug_assert_ne!(
+            c.parent,
+            super::DETACHED,
+            "a detached root is freed, not replied to"
+        );
         c.outcome = outcome;
         if c.parent == CLIENT {
             if self.network.is_some() && self.answer_later(call) {

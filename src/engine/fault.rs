@@ -216,6 +216,11 @@ pub(super) fn crash(
     let mut inner = std::mem::replace(&mut components[i], Box::new(Vacant));
     inner.on_crash(ctx);
     for call in held {
+        if ctx.call(call).parent == super::DETACHED {
+            // A detached root (a queued message) is its holder's: its on_crash decided
+            // what the crashed instance keeps.
+            continue;
+        }
         // Replies to the calls it made for this one are no longer awaited.
         let c = ctx.call_mut(call);
         c.round = c.round.wrapping_add(1);
