@@ -11,6 +11,7 @@ pub mod cache;
 pub mod database;
 pub mod load_balancer;
 pub mod op;
+pub mod queue;
 pub mod service;
 pub mod shards;
 

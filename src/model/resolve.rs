@@ -21,6 +21,9 @@ pub struct Resolver<'a> {
     pub duration: SimDuration,
     /// True when the model has faults (a shard router then watches its shards fail).
     pub faults: bool,
+    /// Each component's kind and fields as written, in file order (a queue checks that its
+    /// consumers are a service, and reads their workers).
+    pub kinds: &'a [&'a crate::model::spec::KindSpec],
 }
 
 impl Resolver<'_> {

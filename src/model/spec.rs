@@ -9,6 +9,7 @@ use crate::components::ComponentKind;
 pub use crate::components::cache::spec::*;
 pub use crate::components::database::spec::*;
 pub use crate::components::load_balancer::spec::*;
+pub use crate::components::queue::spec::*;
 pub use crate::components::service::spec::*;
 pub use crate::components::shards::spec::*;
 use crate::distributions::DistributionSpec;
@@ -381,6 +382,8 @@ component_kinds! {
     "database" => Database(DatabaseSpec, crate::components::database::validate::database),
     /// Holds up to `capacity` keys per instance in front of a slower component.
     "cache" => Cache(CacheSpec, crate::components::cache::validate::cache),
+    /// A message broker: answers the producer once enqueued, delivers to a consumer service at least once.
+    "queue" => Queue(MessageQueueSpec, crate::components::queue::validate::queue),
 }
 
 impl JsonSchema for ComponentSpec {

@@ -147,6 +147,7 @@ pub fn validate(
         );
     }
 
+    let kinds: Vec<&KindSpec> = spec.components.values().map(|c| &c.kind).collect();
     let resolver = Resolver {
         names: &names,
         classes: &classes,
@@ -154,6 +155,7 @@ pub fn validate(
         replicas: &replicas,
         duration,
         faults: spec.faults.as_ref().is_some_and(|f| !f.is_empty()),
+        kinds: &kinds,
     };
     let mut components = Vec::with_capacity(names.len());
     for (i, (name, c)) in spec.components.iter().enumerate() {

@@ -1,0 +1,433 @@
+//! `queue`: a message broker between producers and a consumer service ("enqueue and
+//! return"). A producer's call is answered Ok once its message is enqueued (after the
+//! enqueue time), not when it is processed. Each message is a detached root call
+//! ([`Ctx::spawn`]) held by the queue, which pushes messages in FIFO order to the consumer
+//! service while fewer than its capacity are out (no polling events), as ordinary child
+//! calls. An Ok reply acknowledges the message; a failed one, or no reply within the
+//! visibility timeout, makes it visible again (after the retry backoff), at the head of the
+//! line; after `max_deliveries` deliveries it goes to the dead-letter queue. A late reply
+//! of a delivery the queue stopped waiting for is counted as a duplicate when it succeeded
+//! (the consumer did the work again).
+//!
+//! The queue keeps each message's delivery count and state in the message's own call
+//! (`step`, `pending`, `version`), so it allocates nothing per message once warm. A crashed
+//! queue is durable: it keeps its messages, and those out are visible again when it comes
+//! back.
+
+mod estimate;
+pub mod spec;
+pub mod validate;
+
+use super::Kind;
+use crate::analysis::{Flow, Network, ServiceEstimate};
+use crate::distributions::Distribution;
+use crate::engine::{Call, CallId, Component, Ctx, InstanceId, Outcome};
+use crate::metrics::declare::{Combine::*, MetricDecl, Unit::*};
+use crate::metrics::{ErrorCause, InstanceReport, TimeWeighted, WaitHistogram};
+use crate::model::graph::Link;
+use crate::random::Rng;
+use crate::time::{SimDuration, SimTime};
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+/// What a full queue does with a new message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WhenFull {
+    /// Refuse it: the producer's call fails ([`ErrorCause::QueueFull`]).
+    Refuse,
+    /// Drop the oldest waiting message.
+    DropOldest,
+}
+
+/// A validated queue.
+#[derive(Debug, Clone)]
+pub struct QueueDef {
+    /// The consumer service's group.
+    pub consumers: u32,
+    /// Time to enqueue (`None`: at once).
+    pub enqueue_time: Option<Distribution>,
+    /// Most messages waiting (`usize::MAX`: no limit).
+    pub max_depth: usize,
+    /// What a full queue does.
+    pub when_full: WhenFull,
+    /// A delivery not acknowledged within this is delivered again.
+    pub visibility_timeout: SimDuration,
+    /// Deliveries before the dead-letter queue.
+    pub max_deliveries: u16,
+    /// Wait after a failed delivery before the message is visible again.
+    pub retry_backoff: SimDuration,
+    /// Most messages out at once (over every consumer instance).
+    pub capacity: u32,
+    /// Workers of the consumer service, over its instances (for the estimate).
+    pub consumer_workers: u32,
+    /// Its consumers, for the call graph.
+    pub links: Vec<Link>,
+}
+
+impl Kind for QueueDef {
+    fn name(&self) -> &'static str {
+        "queue"
+    }
+    fn links(&self) -> &[Link] {
+        &self.links
+    }
+    fn metrics(&self) -> &'static [MetricDecl] {
+        METRICS
+    }
+    fn instantiate(self: Arc<Self>, id: InstanceId, name: String, rng: Rng) -> Box<dyn Component> {
+        Box::new(QueueInstance::new(self, id, name, rng))
+    }
+    fn pass_flows(&self, net: &Network, flow: &Flow, flows: &mut [Flow], _routed: &mut [Flow]) {
+        estimate::pass_flows(self, net, flow, flows);
+    }
+    fn response(
+        &self,
+        _net: &Network,
+        _flow: &Flow,
+        _response_ms: &[f64],
+    ) -> (f64, Option<ServiceEstimate>) {
+        (estimate::response_ms(self), None)
+    }
+}
+
+/// What a queue reports.
+pub const METRICS: &[MetricDecl] = &[
+    MetricDecl::number("enqueued", Count, Sum),
+    MetricDecl::number("acked", Count, Sum),
+    MetricDecl::number("ack_rate_per_s", PerSecond, Sum).column("throughput/s", 0),
+    // Messages waiting to be delivered: time average and most at once.
+    MetricDecl::number("depth_mean", Level, Sum).column("depth", 1),
+    MetricDecl::number("depth_max", Level, Max),
+    // Messages out to consumers, time average.
+    MetricDecl::number("in_flight_mean", Level, Sum),
+    // Age of the oldest message not yet acknowledged, its largest value.
+    MetricDecl::number("oldest_age_max_ms", Ms, Max),
+    MetricDecl::number("delay_mean_ms", Ms, Mean),
+    // From enqueue to acknowledgement.
+    MetricDecl::histogram("delay").column("delay p99", 2),
+    MetricDecl::number("deliveries", Count, Sum),
+    MetricDecl::number("redeliveries", Count, Sum),
+    // Deliveries answered Ok after the queue stopped waiting for them.
+    MetricDecl::number("duplicates", Count, Sum),
+    MetricDecl::number("dead_lettered", Count, Sum),
+    MetricDecl::number("dropped", Count, Sum),
+    MetricDecl::number("refused", Count, Sum),
+];
+
+/// Timer tags (the low two bits); a visibility timer carries its delivery's serial above.
+const TAG_ENQUEUE: u32 = 0;
+const TAG_VISIBLE_AGAIN: u32 = 1;
+const TAG_VISIBILITY: u32 = 2;
+const TAG_RETRY_CONSUMERS: u32 = 3;
+const SERIAL_BITS: u32 = 30;
+const SERIAL_MASK: u32 = (1 << SERIAL_BITS) - 1;
+
+/// A message's state, kept in its call's `pending`.
+const WAITING: u16 = 0;
+const OUT: u16 = 1;
+const BACKING_OFF: u16 = 2;
+
+/// Wait before trying again a consumer service with no live instance.
+const RETRY_CONSUMERS: SimDuration = SimDuration(1_000_000_000);
+
+/// One queue (a broker instance).
+pub struct QueueInstance {
+    def: Arc<QueueDef>,
+    id: InstanceId,
+    name: String,
+    rng: Rng,
+    /// Messages waiting to be delivered, with when they were enqueued, oldest first.
+    waiting: VecDeque<(CallId, SimTime)>,
+    /// Deliveries out now.
+    out: u32,
+    /// Serial number of the last delivery (stored in the message's `version`).
+    serial: u32,
+    /// A retry of an unavailable consumer service is scheduled.
+    retry_scheduled: bool,
+    depth: TimeWeighted,
+    in_flight: TimeWeighted,
+    delays: WaitHistogram,
+    oldest_age_max: u64,
+    enqueued: u64,
+    acked: u64,
+    deliveries: u64,
+    redeliveries: u64,
+    duplicates: u64,
+    dead_lettered: u64,
+    dropped: u64,
+    refused: u64,
+    since: SimTime,
+}
+
+impl QueueInstance {
+    /// Instance `id`, named `name`, drawing its enqueue times from `rng`.
+    pub fn new(def: Arc<QueueDef>, id: InstanceId, name: String, rng: Rng) -> Self {
+        QueueInstance {
+            def,
+            id,
+            name,
+            rng,
+            waiting: VecDeque::new(),
+            out: 0,
+            serial: 0,
+            retry_scheduled: false,
+            depth: TimeWeighted::default(),
+            in_flight: TimeWeighted::default(),
+            delays: WaitHistogram::new(),
+            oldest_age_max: 0,
+            enqueued: 0,
+            acked: 0,
+            deliveries: 0,
+            redeliveries: 0,
+            duplicates: 0,
+            dead_lettered: 0,
+            dropped: 0,
+            refused: 0,
+            since: SimTime::ZERO,
+        }
+    }
+
+    /// The producer's call `call` has its message enqueued now (or refused when full).
+    fn enqueue(&mut self, call: CallId, ctx: &mut Ctx) {
+        let now = ctx.now();
+        if self.waiting.len() >= self.def.max_depth {
+            match self.def.when_full {
+                WhenFull::Refuse => {
+                    self.refused += 1;
+                    return ctx.reply(call, Outcome::Failed(ErrorCause::QueueFull));
+                }
+                WhenFull::DropOldest => {
+                    if let Some((old, at)) = self.waiting.pop_front() {
+                        self.dropped += 1;
+                        self.finished(at, now);
+                        ctx.free(old);
+                    }
+                }
+            }
+        }
+        let c = *ctx.call(call);
+        let m = ctx.spawn(self.id, c.class, c.key, c.op);
+        self.enqueued += 1;
+        self.waiting.push_back((m, now));
+        self.depth.set(now, self.waiting.len() as u64);
+        ctx.reply(call, Outcome::Ok);
+        self.pump(ctx);
+    }
+
+    /// A message enqueued at `at` leaves the queue for good now: the oldest age seen.
+    #[inline]
+    fn finished(&mut self, at: SimTime, now: SimTime) {
+        self.oldest_age_max = self.oldest_age_max.max(now.since(at).0);
+    }
+
+    /// Delivers waiting messages while fewer than the capacity are out.
+    fn pump(&mut self, ctx: &mut Ctx) {
+        if self.out >= self.def.capacity || self.waiting.is_empty() {
+            return;
+        }
+        if ctx.groups[self.def.consumers as usize].live().is_empty() {
+            if !self.retry_scheduled {
+                self.retry_scheduled = true;
+                ctx.timer(self.id, RETRY_CONSUMERS, TAG_RETRY_CONSUMERS, 0);
+            }
+            return;
+        }
+        let now = ctx.now();
+        while self.out < self.def.capacity {
+            let Some((m, _)) = self.waiting.pop_front() else {
+                break;
+            };
+            self.serial = (self.serial + 1) & SERIAL_MASK;
+            if self.serial == 0 {
+                self.serial = 1;
+            }
+            let c = ctx.call_mut(m);
+            c.step += 1;
+            if c.step > 1 {
+                self.redeliveries += 1;
+            }
+            c.pending = OUT;
+            c.version = self.serial;
+            let op = c.op;
+            self.deliveries += 1;
+            self.out += 1;
+            ctx.call_group(self.id, m, self.def.consumers, op);
+            let tag = TAG_VISIBILITY | (self.serial << 2);
+            ctx.timer(self.id, self.def.visibility_timeout, tag, m);
+        }
+        self.depth.set(now, self.waiting.len() as u64);
+        self.in_flight.set(now, u64::from(self.out));
+    }
+
+    /// Delivery of message `m` is over without an acknowledgement (failed, or timed out):
+    /// it is visible again (after `backoff`), or dead-lettered after its last delivery.
+    fn not_acked(&mut self, m: CallId, backoff: SimDuration, ctx: &mut Ctx) {
+        let now = ctx.now();
+        self.out -= 1;
+        self.in_flight.set(now, u64::from(self.out));
+        let created = ctx.requests[m as usize].created;
+        let c = ctx.call_mut(m);
+        // Replies of this delivery are no longer awaited.
+        c.round = c.round.wrapping_add(1);
+        c.version = 0;
+        if c.step >= self.def.max_deliveries {
+            self.dead_lettered += 1;
+            self.finished(created, now);
+            ctx.free(m);
+        } else if backoff.0 > 0 {
+            c.pending = BACKING_OFF;
+            ctx.timer(self.id, backoff, TAG_VISIBLE_AGAIN, m);
+        } else {
+            c.pending = WAITING;
+            self.waiting.push_front((m, created));
+            self.depth.set(now, self.waiting.len() as u64);
+        }
+        self.pump(ctx);
+    }
+}
+
+impl Component for QueueInstance {
+    fn start(&mut self, ctx: &mut Ctx) {
+        self.retry_scheduled = false;
+        self.pump(ctx);
+    }
+
+    fn on_arrive(&mut self, call: CallId, ctx: &mut Ctx) {
+        match &self.def.enqueue_time {
+            None => self.enqueue(call, ctx),
+            Some(d) => {
+                let t = SimDuration::from_nanos_f64(d.sample_ns(&mut self.rng));
+                ctx.timer(self.id, t, TAG_ENQUEUE, call);
+            }
+        }
+    }
+
+    fn on_reply(&mut self, parent: CallId, child: &Call, current: bool, ctx: &mut Ctx) {
+        if !current {
+            if child.outcome == Outcome::Ok {
+                self.duplicates += 1;
+            }
+            return;
+        }
+        let m = parent;
+        if child.outcome == Outcome::Ok {
+            let now = ctx.now();
+            let created = ctx.requests[m as usize].created;
+            self.delays.record(now.since(created).0);
+            self.finished(created, now);
+            self.acked += 1;
+            self.out -= 1;
+            self.in_flight.set(now, u64::from(self.out));
+            ctx.call_mut(m).version = 0;
+            ctx.free(m);
+            self.pump(ctx);
+        } else {
+            self.not_acked(m, self.def.retry_backoff, ctx);
+        }
+    }
+
+    fn on_timer(&mut self, tag: u32, data: u32, ctx: &mut Ctx) {
+        match tag & 3 {
+            TAG_ENQUEUE => self.enqueue(data, ctx),
+            TAG_VISIBILITY => {
+                let c = ctx.call(data);
+                let serial = tag >> 2;
+                if ctx.is_detached(data)
+                    && c.instance == self.id
+                    && c.pending == OUT
+                    && c.version == serial
+                {
+                    self.not_acked(data, SimDuration::ZERO, ctx);
+                }
+            }
+            TAG_VISIBLE_AGAIN => {
+                let now = ctx.now();
+                let created = ctx.requests[data as usize].created;
+                ctx.call_mut(data).pending = WAITING;
+                self.waiting.push_front((data, created));
+                self.depth.set(now, self.waiting.len() as u64);
+                self.pump(ctx);
+            }
+            _ => {
+                self.retry_scheduled = false;
+                self.pump(ctx);
+            }
+        }
+    }
+
+    fn on_crash(&mut self, ctx: &mut Ctx) {
+        // Durable: the waiting messages stay; those out or backing off are visible again,
+        // their deliveries' replies no longer awaited. Its timers are dropped by the engine.
+        let now = ctx.now();
+        let held = ctx.calls_at(self.id);
+        for m in held.into_iter().rev() {
+            if !ctx.is_detached(m) {
+                continue;
+            }
+            let c = ctx.call_mut(m);
+            if c.pending != WAITING {
+                c.round = c.round.wrapping_add(1);
+                c.pending = WAITING;
+                c.version = 0;
+                let created = ctx.requests[m as usize].created;
+                self.waiting.push_front((m, created));
+            }
+        }
+        self.out = 0;
+        self.depth.set(now, self.waiting.len() as u64);
+        self.in_flight.set(now, 0);
+    }
+
+    fn restart_stats(&mut self, now: SimTime) {
+        self.since = now;
+        self.depth.restart(now);
+        self.in_flight.restart(now);
+        self.delays.clear();
+        self.oldest_age_max = 0;
+        self.enqueued = 0;
+        self.acked = 0;
+        self.deliveries = 0;
+        self.redeliveries = 0;
+        self.duplicates = 0;
+        self.dead_lettered = 0;
+        self.dropped = 0;
+        self.refused = 0;
+    }
+
+    fn report(&self, now: SimTime) -> InstanceReport {
+        let window_s = now.since(self.since).as_secs_f64();
+        let oldest_now = self.waiting.front().map_or(0, |(_, at)| now.since(*at).0);
+        let oldest = self.oldest_age_max.max(oldest_now);
+        let mut r = InstanceReport::new(&self.name, METRICS);
+        r.set("enqueued", self.enqueued as f64)
+            .set("acked", self.acked as f64)
+            .set(
+                "ack_rate_per_s",
+                if window_s > 0.0 {
+                    self.acked as f64 / window_s
+                } else {
+                    0.0
+                },
+            )
+            .set("depth_mean", self.depth.mean(now))
+            .set("depth_max", self.depth.max() as f64)
+            .set("in_flight_mean", self.in_flight.mean(now))
+            .set("oldest_age_max_ms", oldest as f64 / 1e6)
+            .set(
+                "delay_mean_ms",
+                if self.delays.count() > 0 {
+                    self.delays.sum_ns() as f64 / self.delays.count() as f64 / 1e6
+                } else {
+                    0.0
+                },
+            )
+            .set("deliveries", self.deliveries as f64)
+            .set("redeliveries", self.redeliveries as f64)
+            .set("duplicates", self.duplicates as f64)
+            .set("dead_lettered", self.dead_lettered as f64)
+            .set("dropped", self.dropped as f64)
+            .set("refused", self.refused as f64)
+            .set_histogram("delay", self.delays.clone());
+        r
+    }
+}

@@ -1,0 +1,62 @@
+//! The `queue` fields of a model file, as written. [`validate`](super::validate) turns
+//! them into a [`QueueDef`](super::QueueDef).
+
+use crate::distributions::DistributionSpec;
+use crate::model::spec::KindFields;
+use crate::time::DurationSpec;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// A message queue: a producer's call is answered once its message is enqueued; the queue
+/// pushes messages to the workers of its consumer service, at least once.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MessageQueueSpec {
+    /// The service whose instances process the messages.
+    pub consumers: String,
+    /// Time to enqueue a message, after which the producer is answered (default 0).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enqueue_time: Option<DistributionSpec>,
+    /// Most messages waiting to be delivered (default: no limit).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_depth: Option<u32>,
+    /// What a full queue does with a new message: "refuse" it (the producer's call fails
+    /// with queue_full) or "drop_oldest" waiting message (default "refuse"; needs
+    /// max_depth).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub when_full: Option<WhenFullSpec>,
+    /// A delivery not acknowledged within this is delivered again (default "30s").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub visibility_timeout: Option<DurationSpec>,
+    /// Deliveries of a message before it goes to the dead-letter queue (default: no
+    /// limit).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_deliveries: Option<u32>,
+    /// A failed delivery waits this long before its message is visible again (default 0).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_backoff: Option<DurationSpec>,
+    /// Messages handed out at once to each consumer instance (default: its workers).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub in_flight_per_consumer: Option<u32>,
+}
+
+/// What a full queue does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum WhenFullSpec {
+    /// The new message is refused: the producer's call fails (queue_full).
+    Refuse,
+    /// The oldest waiting message is dropped to make room.
+    DropOldest,
+}
+
+impl KindFields for MessageQueueSpec {
+    fn instances(&self, replicas: Option<u32>) -> Result<u32, String> {
+        match replicas.unwrap_or(1) {
+            1 => Ok(1),
+            r => Err(format!(
+                "a queue has one instance (a broker; partitions are not built yet), got {r}"
+            )),
+        }
+    }
+}

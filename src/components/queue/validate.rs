@@ -1,0 +1,128 @@
+//! Validation of a `queue`: its consumers (a service), enqueue time, depth limit, visibility
+//! timeout, deliveries and backoff, resolved to a [`QueueDef`], every error at its field's
+//! path.
+
+use super::{QueueDef, WhenFull};
+use crate::error::{Errors, join};
+use crate::model::graph::{Link, LinkKind};
+use crate::model::resolve::{Resolver, dist};
+use crate::model::spec::*;
+use crate::time::{DurationSpec, SimDuration, format_duration_nanos, parse_duration_nanos};
+
+/// Default visibility timeout (as SQS's).
+pub const DEFAULT_VISIBILITY_TIMEOUT: &str = "30s";
+
+/// Validates queue `q` at `path`, component number `me` of the model.
+pub fn queue(
+    r: &Resolver,
+    errs: &mut Errors,
+    path: &str,
+    me: usize,
+    q: &MessageQueueSpec,
+) -> Option<QueueDef> {
+    let before = errs.len();
+    let cp = join(path, "consumers");
+    let mut consumers = 0;
+    let mut consumer_instances = 1;
+    let mut workers = 1;
+    if let Some(g) = errs.take(r.group(&cp, &q.consumers)) {
+        consumers = g;
+        if g as usize == me {
+            errs.push(&cp, "a queue cannot consume its own messages");
+        } else {
+            match r.kinds.get(g as usize) {
+                Some(KindSpec::Service(s)) => {
+                    workers = s.workers.unwrap_or(1).max(1);
+                    consumer_instances = r.replicas[g as usize];
+                }
+                _ => errs.push(
+                    &cp,
+                    format!(
+                        "must name a service (its workers process the messages); \"{}\" is not one",
+                        q.consumers
+                    ),
+                ),
+            }
+        }
+    }
+    let enqueue_time = match &q.enqueue_time {
+        Some(d) => dist(errs, &join(path, "enqueue_time"), d),
+        None => None,
+    };
+    if q.max_depth == Some(0) {
+        errs.push(join(path, "max_depth"), "must be at least 1, got 0");
+    }
+    if q.when_full.is_some() && q.max_depth.is_none() {
+        errs.push(
+            join(path, "when_full"),
+            "applies only with \"max_depth\" (a queue without one is never full)",
+        );
+    }
+    let when_full = match q.when_full {
+        Some(WhenFullSpec::DropOldest) => WhenFull::DropOldest,
+        _ => WhenFull::Refuse,
+    };
+    let vp = join(path, "visibility_timeout");
+    let visibility_timeout = match q.visibility_timeout {
+        None => SimDuration::from_nanos_f64(
+            parse_duration_nanos(DEFAULT_VISIBILITY_TIMEOUT).expect("a valid default"),
+        ),
+        Some(d) => positive(errs, &vp, d),
+    };
+    if q.max_deliveries == Some(0) {
+        errs.push(join(path, "max_deliveries"), "must be at least 1, got 0");
+    }
+    let max_deliveries = q
+        .max_deliveries
+        .unwrap_or(u32::MAX)
+        .clamp(1, u32::from(u16::MAX));
+    let retry_backoff = match q.retry_backoff {
+        None => SimDuration::ZERO,
+        Some(d) if d.nanos() < 0.0 => {
+            errs.push(join(path, "retry_backoff"), "must be zero or more");
+            SimDuration::ZERO
+        }
+        Some(d) => d.to_sim(),
+    };
+    if q.in_flight_per_consumer == Some(0) {
+        errs.push(
+            join(path, "in_flight_per_consumer"),
+            "must be at least 1, got 0",
+        );
+    }
+    let per_consumer = q.in_flight_per_consumer.unwrap_or(workers).max(1);
+    if errs.len() > before {
+        return None;
+    }
+    Some(QueueDef {
+        consumers,
+        enqueue_time,
+        max_depth: q.max_depth.map_or(usize::MAX, |d| d as usize),
+        when_full,
+        visibility_timeout,
+        max_deliveries: max_deliveries as u16,
+        retry_backoff,
+        capacity: per_consumer.saturating_mul(consumer_instances),
+        consumer_workers: workers.saturating_mul(consumer_instances),
+        links: vec![Link {
+            class: None,
+            kind: LinkKind::Wait { need: 1 },
+            targets: vec![(consumers as usize, 1.0)],
+            path: cp,
+        }],
+    })
+}
+
+/// A duration at `path` that must be longer than zero.
+fn positive(errs: &mut Errors, path: &str, d: DurationSpec) -> SimDuration {
+    if d.nanos() <= 0.0 || d.to_sim().0 == 0 {
+        errs.push(
+            path,
+            format!(
+                "must be longer than zero, got \"{}\"",
+                format_duration_nanos(d.nanos())
+            ),
+        );
+    }
+    d.to_sim()
+}

@@ -1,0 +1,282 @@
+//! The `queue` kind: a producer is answered once its message is enqueued; the consumer
+//! service gets the messages at least once. One consumer with exponential service is an
+//! M/M/1 queue (validation case Q1); a visibility timeout shorter than the service time
+//! redelivers every message; the dead-letter queue gets exactly the messages that failed
+//! `max_deliveries` times; bad input is refused with the field's path.
+
+use crate::support::check_refuses;
+use scalesim::model::{Format, Model, parse_model_str};
+use scalesim::replicate::replicate;
+use scalesim::results::RunResult;
+use serde_json::{Value, json};
+use std::path::Path;
+
+fn model(v: Value) -> Model {
+    parse_model_str(&v.to_string(), Format::Json, Path::new("."), &[])
+        .unwrap_or_else(|e| panic!("test model invalid: {e:?}"))
+}
+
+/// Producers `api` (instant) enqueue into `q`, consumed by `worker` with `service`.
+fn pipeline(rate: f64, duration: &str, queue: Value, workers: u32, service: Value) -> Value {
+    let mut q = json!({"kind": "queue", "consumers": "worker"});
+    for (k, v) in queue.as_object().unwrap() {
+        q[k] = v.clone();
+    }
+    json!({
+        "duration": duration,
+        "workloads": {"w": {"arrivals": {"poisson": {"rate": rate}}, "target": "api"}},
+        "components": {
+            "api": {"kind": "service", "workers": 1000, "service_time": {"constant": "0ms"},
+                    "handler": [{"call": "q"}]},
+            "q": q,
+            "worker": {"kind": "service", "workers": workers, "service_time": service}
+        }
+    })
+}
+
+fn q(r: &RunResult, metric: &str) -> f64 {
+    r.components["q"].total[metric]
+}
+
+fn run(v: Value, seed: u64) -> RunResult {
+    let runs = replicate(&model(v), seed, 1).unwrap();
+    let r = runs.into_iter().next().unwrap();
+    assert!(r.conservation.holds, "{:?}", r.conservation);
+    r
+}
+
+#[test]
+fn one_consumer_with_exponential_service_is_mm1() {
+    // Q1 (Kleinrock Vol. 1 §3.2): λ = 0.8, μ = 1 per ms. The queue holds the waiting
+    // messages (one out at a time, the consumer's one worker): its depth is Lq = 3.2 and a
+    // message's delay from enqueue to ack is the sojourn time T ~ Exp(μ − λ): mean 5 ms,
+    // p99 23.0259 ms. Class S: |m − ref| ≤ 3s + b·ref with precision guard 3s ≤ g·ref.
+    let mut v = pipeline(
+        800.0,
+        "500s",
+        json!({}),
+        1,
+        json!({"exponential": {"mean": "1ms"}}),
+    );
+    v["warmup"] = json!("10s");
+    let runs = replicate(&model(v), 20_261_128, 12).unwrap();
+    let stat = |f: &dyn Fn(&RunResult) -> f64| {
+        let x: Vec<f64> = runs.iter().map(f).collect();
+        let e = scalesim::stats::Estimate::of(&x);
+        (e.mean, e.se())
+    };
+    let p99 = |r: &RunResult| {
+        let j = serde_json::to_value(&r.components["q"]).unwrap();
+        j["delay"]["p99_ms"].as_f64().unwrap()
+    };
+    let checks: [(&str, &dyn Fn(&RunResult) -> f64, f64, f64, f64); 4] = [
+        ("W", &|r| q(r, "delay_mean_ms"), 5.0, 0.005, 0.02),
+        ("Lq", &|r| q(r, "depth_mean"), 3.2, 0.005, 0.02),
+        ("busy", &|r| q(r, "in_flight_mean"), 0.8, 0.005, 0.02),
+        ("T p99", &p99, 23.0259, 0.011, 0.04),
+    ];
+    let mut failures = Vec::new();
+    for (what, f, reference, b, g) in checks {
+        let (m, s) = stat(f);
+        let ok = (m - reference).abs() <= 3.0 * s + b * reference;
+        let precise = 3.0 * s <= g * reference;
+        println!("{what}: {m:.4} ± {:.4} (3s) against {reference}", 3.0 * s);
+        if !(ok && precise) {
+            failures.push(format!("{what}: {m} ± {} against {reference}", 3.0 * s));
+        }
+    }
+    for r in &runs {
+        assert_eq!(q(r, "redeliveries"), 0.0);
+        assert_eq!(q(r, "duplicates"), 0.0);
+    }
+    assert!(failures.is_empty(), "{failures:?}");
+}
+
+#[test]
+fn a_visibility_timeout_shorter_than_the_service_time_redelivers_every_message() {
+    // Service 100 ms, visibility 60 ms, 3 deliveries at most, workers enough for every
+    // delivery: each delivery times out before its (successful) reply, so each message is
+    // delivered 3 times at 0, 60 and 120 ms after it is enqueued, all 3 replies come back
+    // late (3 duplicates) and it is dead-lettered at 180 ms. Exact counts.
+    let v = pipeline(
+        100.0,
+        "10s",
+        json!({"visibility_timeout": "60ms", "max_deliveries": 3}),
+        1000,
+        json!({"constant": "100ms"}),
+    );
+    let r = run(v, 1);
+    let n = q(&r, "enqueued");
+    assert!(n > 900.0, "{n}");
+    let done = q(&r, "dead_lettered");
+    // Messages enqueued in the last 180 ms are still in the queue at the end.
+    assert!(n - done < 40.0, "{n} enqueued, {done} dead-lettered");
+    assert_eq!(q(&r, "acked"), 0.0);
+    let started = q(&r, "deliveries");
+    let redelivered = q(&r, "redeliveries");
+    assert!(started >= 3.0 * done && started <= 3.0 * n);
+    // Every message's first delivery is not a redelivery.
+    assert_eq!(started - redelivered, n);
+    // Every delivery answered before the end came back late: a duplicate.
+    assert!(q(&r, "duplicates") >= 3.0 * done - 3.0);
+    assert!(q(&r, "duplicates") <= started);
+
+    // A visibility timeout longer than the service time: no redelivery, each acked once.
+    let v = pipeline(
+        100.0,
+        "10s",
+        json!({"visibility_timeout": "150ms", "max_deliveries": 3}),
+        1000,
+        json!({"constant": "100ms"}),
+    );
+    let r = run(v, 1);
+    assert_eq!(q(&r, "redeliveries"), 0.0);
+    assert_eq!(q(&r, "duplicates"), 0.0);
+    assert_eq!(q(&r, "dead_lettered"), 0.0);
+    assert!(q(&r, "enqueued") - q(&r, "acked") < 20.0);
+}
+
+#[test]
+fn the_dead_letter_queue_gets_exactly_the_messages_that_failed_k_times() {
+    // Every delivery fails (an errors fault of share 1 for the whole run): each message is
+    // delivered exactly K = 4 times, then dead-lettered.
+    let mut v = pipeline(
+        200.0,
+        "10s",
+        json!({"max_deliveries": 4, "retry_backoff": "5ms"}),
+        4,
+        json!({"constant": "1ms"}),
+    );
+    v["faults"] = json!([{"target": "worker", "errors": {"share": 1.0}, "at": "0s"}]);
+    let r = run(v, 3);
+    let n = q(&r, "enqueued");
+    let dead = q(&r, "dead_lettered");
+    assert!(n > 1500.0, "{n}");
+    assert!(n - dead <= 2.0, "{n} enqueued, {dead} dead-lettered");
+    assert_eq!(q(&r, "acked"), 0.0);
+    assert!(q(&r, "deliveries") >= 4.0 * dead);
+    assert!(q(&r, "deliveries") - 4.0 * dead <= 3.0 * (n - dead));
+    assert_eq!(q(&r, "duplicates"), 0.0);
+
+    // Half the deliveries fail at random: a message is dead-lettered when its K = 3
+    // deliveries all fail, with probability 1/8. Binomial tolerance of 4 standard
+    // deviations.
+    let mut v = pipeline(
+        500.0,
+        "20s",
+        json!({"max_deliveries": 3}),
+        4,
+        json!({"constant": "1ms"}),
+    );
+    v["faults"] = json!([{"target": "worker", "errors": {"share": 0.5}, "at": "0s"}]);
+    let r = run(v, 5);
+    let n = q(&r, "enqueued");
+    let dead = q(&r, "dead_lettered");
+    let acked = q(&r, "acked");
+    assert!(n - dead - acked <= 5.0);
+    let expected = n / 8.0;
+    let sd = (n * 0.125 * 0.875).sqrt();
+    assert!(
+        (dead - expected).abs() <= 4.0 * sd,
+        "{dead} dead-lettered of {n}, expected {expected} ± {}",
+        4.0 * sd
+    );
+    // Deliveries: 1 + 1/2 + 1/4 per message on average.
+    let per = q(&r, "deliveries") / n;
+    assert!((per - 1.75).abs() < 0.03, "{per} deliveries per message");
+}
+
+#[test]
+fn a_full_queue_refuses_or_drops_the_oldest() {
+    // One slow consumer (100 ms) and 100 messages/s: the queue fills to max_depth 10.
+    let v = pipeline(
+        100.0,
+        "10s",
+        json!({"max_depth": 10}),
+        1,
+        json!({"constant": "100ms"}),
+    );
+    let r = run(v, 1);
+    assert_eq!(q(&r, "depth_max"), 10.0);
+    assert!(q(&r, "refused") > 500.0);
+    assert_eq!(q(&r, "dropped"), 0.0);
+    assert_eq!(
+        r.workloads["w"].errors["queue_full"] as f64,
+        q(&r, "refused")
+    );
+    let v = pipeline(
+        100.0,
+        "10s",
+        json!({"max_depth": 10, "when_full": "drop_oldest"}),
+        1,
+        json!({"constant": "100ms"}),
+    );
+    let r = run(v, 1);
+    assert_eq!(q(&r, "refused"), 0.0);
+    assert!(q(&r, "dropped") > 500.0);
+    assert_eq!(r.workloads["w"].failed, 0);
+    // A dropped message waited at most the time to deliver the 10 before it... and those
+    // acked waited at most 11 service times.
+    assert!(
+        q(&r, "oldest_age_max_ms") <= 1200.0,
+        "{}",
+        q(&r, "oldest_age_max_ms")
+    );
+}
+
+#[test]
+fn the_enqueue_time_is_what_the_producer_waits() {
+    let v = pipeline(
+        100.0,
+        "10s",
+        json!({"enqueue_time": {"constant": "2ms"}}),
+        1,
+        json!({"constant": "5ms"}),
+    );
+    let r = run(v, 1);
+    let w = &r.workloads["w"];
+    assert!(
+        (w.latency.mean_ms - 2.0).abs() < 1e-6,
+        "{}",
+        w.latency.mean_ms
+    );
+    // The delay runs from enqueue to ack: at least the service time.
+    assert!(q(&r, "delay_mean_ms") >= 5.0);
+}
+
+#[test]
+fn bad_queues_are_refused_with_the_field_path() {
+    let base = || pipeline(10.0, "1s", json!({}), 1, json!({"constant": "1ms"}));
+    let mut v = base();
+    v["components"]["q"]["consumers"] = json!("api2");
+    check_refuses(&v, "components.q.consumers", "no component named");
+    let mut v = base();
+    v["components"]["q"]["consumers"] = json!("q");
+    check_refuses(&v, "components.q.consumers", "its own messages");
+    let mut v = base();
+    v["components"]["db"] = json!({"kind": "load_balancer", "backends": "worker"});
+    v["components"]["q"]["consumers"] = json!("db");
+    check_refuses(&v, "components.q.consumers", "must name a service");
+    let mut v = base();
+    v["components"]["q"]["visibility_timeout"] = json!("0s");
+    check_refuses(&v, "components.q.visibility_timeout", "longer than zero");
+    let mut v = base();
+    v["components"]["q"]["max_deliveries"] = json!(0);
+    check_refuses(&v, "components.q.max_deliveries", "at least 1");
+    let mut v = base();
+    v["components"]["q"]["max_depth"] = json!(0);
+    check_refuses(&v, "components.q.max_depth", "at least 1");
+    let mut v = base();
+    v["components"]["q"]["when_full"] = json!("drop_oldest");
+    check_refuses(&v, "components.q.when_full", "max_depth");
+    let mut v = base();
+    v["components"]["q"]["when_full"] = json!("drop_newest");
+    v["components"]["q"]["max_depth"] = json!(3);
+    check_refuses(&v, "components.q.when_full", "unknown name");
+    let mut v = base();
+    v["components"]["q"]["replicas"] = json!(2);
+    check_refuses(&v, "components.q.replicas", "one instance");
+    let mut v = base();
+    v["components"]["q"]["in_flight_per_consumer"] = json!(0);
+    check_refuses(&v, "components.q.in_flight_per_consumer", "at least 1");
+}
