@@ -11,6 +11,10 @@ use scalesim::results::RunResult;
 use serde_json::{Value, json};
 use std::path::Path;
 
+/// A validation row: its name, how to read it from a run, the reference value and the
+/// class S tolerances.
+type Check<'a> = (&'a str, &'a dyn Fn(&RunResult) -> f64, f64, f64, f64);
+
 fn model(v: Value) -> Model {
     parse_model_str(&v.to_string(), Format::Json, Path::new("."), &[])
         .unwrap_or_else(|e| panic!("test model invalid: {e:?}"))
@@ -69,7 +73,7 @@ fn one_consumer_with_exponential_service_is_mm1() {
         let j = serde_json::to_value(&r.components["q"]).unwrap();
         j["delay"]["p99_ms"].as_f64().unwrap()
     };
-    let checks: [(&str, &dyn Fn(&RunResult) -> f64, f64, f64, f64); 4] = [
+    let checks: [Check; 4] = [
         ("W", &|r| q(r, "delay_mean_ms"), 5.0, 0.005, 0.02),
         ("Lq", &|r| q(r, "depth_mean"), 3.2, 0.005, 0.02),
         ("busy", &|r| q(r, "in_flight_mean"), 0.8, 0.005, 0.02),
