@@ -598,7 +598,7 @@ pub fn collect(model: &Model, sim: &Simulation<Workloads>, seed: u64) -> RunResu
         series,
         component_series: IndexMap::new(),
         faults: fault_windows(model, sim, end),
-        edges: crate::policy::report::edges(model, sim.guard_edges(), requests),
+        edges: crate::policy::report::edges(model, sim.guard_edges(), requests, end),
         amplification: crate::policy::report::amplification(model, sim.guard_edges(), requests),
         latency,
     }

@@ -29,7 +29,13 @@
 //!   one answer for `L`: delivering a second would break the exact outstanding counts of a
 //!   balancer or the flush counts of a cache);
 //! - a circuit breaker (per caller instance) may refuse an attempt before it leaves: it
-//!   fails at once with `circuit_open`.
+//!   fails at once with `circuit_open`;
+//! - a bulkhead or a connection pool (per caller instance, [`crate::policy::slots`]): an
+//!   attempt leaves holding a slot, given back at its reply or its timeout; with none
+//!   free the call waits first in, first out (`L` stays in the slab, its record marked
+//!   waiting), and a slot given back goes straight to the first waiter, whose attempt
+//!   leaves through `GRANTED`; a full bulkhead queue fails the call at once with
+//!   `bulkhead_full`, a pool waiter fails `pool_timeout` at `ACQUIRE_TIMEOUT`.
 //!
 //! `L` is answered by calling the component's `on_reply` directly, with `current` as for
 //! any child: false when its parent no longer waits (the caller crashed, or moved on).
@@ -50,8 +56,10 @@ use super::clients::Clients;
 use super::context::{Context, Group, NOBODY};
 use super::event::{CallId, Event, InstanceId};
 use crate::metrics::ErrorCause;
+use crate::metrics::WaitHistogram;
 use crate::policy::breaker::{Admit, Breaker, BreakerState};
 use crate::policy::retry::RetryBudget;
+use crate::policy::slots::{Acquire, Slots, Usage, Waiter};
 use crate::policy::{CallPolicy, EdgePolicy};
 use crate::random::Rng;
 use crate::time::{SimDuration, SimTime};
@@ -62,6 +70,10 @@ pub const LAUNCH: u32 = 0;
 pub const TIMEOUT: u32 = 1;
 /// `Event::Guard` `what`: a new attempt of a logical call leaves (after a backoff).
 pub const RETRY: u32 = 2;
+/// `Event::Guard` `what`: a waiting logical call was handed a slot: its attempt leaves.
+pub const GRANTED: u32 = 3;
+/// `Event::Guard` `what`: a logical call waiting for a pool connection gives up.
+pub const ACQUIRE_TIMEOUT: u32 = 4;
 
 /// No call, no edge.
 const NONE: u32 = u32::MAX;
@@ -107,8 +119,12 @@ struct Record {
     group: u32,
     /// Logical: the instance the last attempt went to.
     last_to: InstanceId,
-    /// Attempt: when it left.
+    /// Attempt: when it left; logical: when it began to wait for a slot.
     sent: SimTime,
+    /// Attempt: it holds a slot of its edge's bulkhead or pool.
+    holds: bool,
+    /// Logical: it waits for a slot.
+    waiting: bool,
 }
 
 /// What happened on one edge in the measurement window.
@@ -140,6 +156,14 @@ pub struct EdgeStats {
     pub half_opened: u64,
     /// See `opened`.
     pub closed: u64,
+    /// Calls refused at once by a full bulkhead queue.
+    pub bulkhead_full: u64,
+    /// Calls that gave up waiting for a pool connection.
+    pub pool_timeout: u64,
+    /// Slots taken (bulkhead permits, pool connections): one per attempt sent.
+    pub acquired: u64,
+    /// Of those, the ones that had to wait.
+    pub queued: u64,
 }
 
 /// A breaker changed state.
@@ -178,6 +202,12 @@ pub struct Edge {
     pub stats: EdgeStats,
     /// Breaker state changes over the whole run, in time order (at most [`MAX_CHANGES`]).
     pub changes: Vec<BreakerChange>,
+    /// The bulkhead's or pool's slots per caller instance (empty without one).
+    slots: Vec<Slots>,
+    /// Slots in use over time, all caller instances (the measurement window's).
+    pub usage: Usage,
+    /// How long each slot taken in the window was waited for (0: at once).
+    pub waits: WaitHistogram,
 }
 
 /// The guard of a run: the edges with a policy, and a record per guarded call.
@@ -195,8 +225,8 @@ pub struct Guards {
 impl Guards {
     /// The guard of `edges` over `groups` (each group's instances numbered in a row), in a
     /// run seeded `seed`: instance `i` of a caller draws its backoffs to callee `callee`
-    /// from the stream `caller[i]:retry:callee`.
-    pub fn new(edges: &[EdgePolicy], groups: &[Group], seed: u64) -> Self {
+    /// from the stream `caller[i]:retry:callee`. Slot usage counts from `warmup_end`.
+    pub fn new(edges: &[EdgePolicy], groups: &[Group], seed: u64, warmup_end: SimTime) -> Self {
         let n = groups.len();
         let mut edge_of = vec![NONE; n * n];
         let edges = edges
@@ -241,6 +271,12 @@ impl Guards {
                     rngs,
                     stats: EdgeStats::default(),
                     changes: Vec::new(),
+                    slots: match e.policy.slots {
+                        Some(_) => vec![Slots::default(); members.len()],
+                        None => Vec::new(),
+                    },
+                    usage: Usage::new(warmup_end),
+                    waits: WaitHistogram::new(),
                 }
             })
             .collect();
@@ -363,6 +399,8 @@ impl<C: Clients + ?Sized> Context<C> {
             group,
             last_to: NOBODY,
             sent: SimTime(0),
+            holds: false,
+            waiting: false,
         };
         if let Some(s) = guards.stats(edge, measuring) {
             s.calls += 1;
@@ -387,6 +425,8 @@ impl<C: Clients + ?Sized> Context<C> {
         let r = *guards.record(call, generation)?;
         match (what, r.role) {
             (LAUNCH | RETRY, Role::Logical) => self.send_attempt(call),
+            (GRANTED, Role::Logical) => self.granted(call),
+            (ACQUIRE_TIMEOUT, Role::Logical) => self.acquire_timeout(call, r),
             (TIMEOUT, Role::Attempt) => {
                 let logical = r.other;
                 let l = guards.record(logical, r.other_generation)?;
@@ -398,6 +438,10 @@ impl<C: Clients + ?Sized> Context<C> {
                 guards.records[logical as usize].other = NONE;
                 if let Some(s) = guards.stats(r.edge, measuring) {
                     s.timeouts += 1;
+                }
+                if r.holds {
+                    guards.records[call as usize].holds = false;
+                    self.release_slot(r.edge, logical);
                 }
                 self.breaker_outcome(r.edge, logical, r.sent, true);
                 self.attempt_failed(logical, ErrorCause::Timeout)
@@ -440,6 +484,58 @@ impl<C: Clients + ?Sized> Context<C> {
                 return self.attempt_failed(logical, ErrorCause::CircuitOpen);
             }
         }
+        let e = &mut guards.edges[r.edge as usize];
+        if let Some(p) = e.policy.slots {
+            let k = (l.parent - e.first_instance) as usize;
+            let waiter = Waiter {
+                call: logical,
+                generation: l.generation,
+                since: now,
+            };
+            match e.slots[k].acquire(&p, waiter) {
+                Acquire::Now => {
+                    e.usage.step(now, true);
+                    if measuring {
+                        e.stats.acquired += 1;
+                        e.waits.record(0);
+                    }
+                }
+                Acquire::Wait => {
+                    let lr = &mut guards.records[logical as usize];
+                    lr.waiting = true;
+                    lr.sent = now;
+                    if let Some(t) = p.acquire_timeout {
+                        self.calendar.schedule(
+                            now.after(t),
+                            Event::Guard {
+                                what: ACQUIRE_TIMEOUT,
+                                call: logical,
+                                generation: l.generation,
+                            },
+                        );
+                    }
+                    return None;
+                }
+                Acquire::Full => {
+                    if measuring {
+                        e.stats.bulkhead_full += 1;
+                    }
+                    return self.attempt_failed(logical, p.full_cause());
+                }
+            }
+        }
+        self.dispatch_attempt(logical)
+    }
+
+    /// The attempt of `logical` leaves (holding a slot when its edge has slots) to the
+    /// instance asked for or the group's pick, or fails at once when there is none.
+    fn dispatch_attempt(&mut self, logical: CallId) -> Option<Delivery> {
+        let l = *self.calls.get(logical);
+        let now = self.now();
+        let measuring = self.measuring;
+        let guards = self.guards.as_deref().expect("a guard");
+        let r = guards.records[logical as usize];
+        let holds = guards.edges[r.edge as usize].policy.slots.is_some();
         let to = if r.target != NOBODY && self.up[r.target as usize] {
             Some(r.target)
         } else {
@@ -448,6 +544,9 @@ impl<C: Clients + ?Sized> Context<C> {
             self.groups[r.group as usize].pick_in(l.parent, l.op, l.key, net, || zone)
         };
         let Some(to) = to else {
+            if holds {
+                self.release_slot(r.edge, logical);
+            }
             return self.attempt_failed(logical, ErrorCause::Unavailable);
         };
         let attempt = self.calls.insert(Call {
@@ -465,6 +564,7 @@ impl<C: Clients + ?Sized> Context<C> {
             other_generation: l.generation,
             target: to,
             sent: now,
+            holds,
             ..Record::default()
         };
         let lr = &mut guards.records[logical as usize];
@@ -511,6 +611,10 @@ impl<C: Clients + ?Sized> Context<C> {
         guards.records[call as usize].role = Role::None;
         self.calls.remove(call);
         let logical = r.other;
+        if r.holds {
+            self.release_slot(r.edge, logical);
+        }
+        let guards = self.guards.as_deref_mut().expect("a guard");
         let measuring = self.measuring;
         let current = guards
             .record(logical, r.other_generation)
@@ -529,6 +633,74 @@ impl<C: Clients + ?Sized> Context<C> {
             Outcome::Failed(cause) => self.attempt_failed(logical, cause),
             _ => self.finish(logical, Outcome::Ok, Some(&child)),
         }
+    }
+
+    /// A slot of `logical`'s caller on edge `edge` is given back: the first call still
+    /// waiting for one gets it (its attempt leaves through `GRANTED`, now), else it is free.
+    fn release_slot(&mut self, edge: u32, logical: CallId) {
+        let now = self.now();
+        let measuring = self.measuring;
+        let from = self.calls.get(logical).parent;
+        let guards = self.guards.as_deref_mut().expect("a guard");
+        let e = &mut guards.edges[edge as usize];
+        let k = (from - e.first_instance) as usize;
+        let records = &guards.records;
+        let next = e.slots[k].release(|w| {
+            records.get(w.call as usize).is_some_and(|r| {
+                r.role == Role::Logical
+                    && r.generation == w.generation
+                    && r.waiting
+                    && r.sent == w.since
+            })
+        });
+        let Some(w) = next else {
+            e.usage.step(now, false);
+            return;
+        };
+        if measuring {
+            e.stats.acquired += 1;
+            e.stats.queued += 1;
+            e.waits.record(now.0 - w.since.0);
+        }
+        guards.records[w.call as usize].waiting = false;
+        self.calendar.schedule_now(Event::Guard {
+            what: GRANTED,
+            call: w.call,
+            generation: w.generation,
+        });
+    }
+
+    /// Waiting logical call `logical` was handed a slot: its attempt leaves, unless its
+    /// caller no longer waits (the slot then goes on to the next waiter).
+    fn granted(&mut self, logical: CallId) -> Option<Delivery> {
+        let l = *self.calls.get(logical);
+        if !self.is_awaited(&l) {
+            let edge = self.guards.as_deref().expect("a guard").records[logical as usize].edge;
+            self.release_slot(edge, logical);
+            return self.finish(logical, Outcome::Failed(ErrorCause::Unavailable), None);
+        }
+        self.dispatch_attempt(logical)
+    }
+
+    /// A pool's acquire timeout of `logical` (record `r` when the event fired) expires: if
+    /// it still waits from that time on, it gives up with `pool_timeout`.
+    fn acquire_timeout(&mut self, logical: CallId, r: Record) -> Option<Delivery> {
+        let now = self.now();
+        let measuring = self.measuring;
+        let from = self.calls.get(logical).parent;
+        let guards = self.guards.as_deref_mut().expect("a guard");
+        let e = &mut guards.edges[r.edge as usize];
+        let p = e.policy.slots?;
+        let t = p.acquire_timeout?;
+        if !r.waiting || r.sent.after(t) != now {
+            return None;
+        }
+        e.slots[(from - e.first_instance) as usize].left();
+        if measuring {
+            e.stats.pool_timeout += 1;
+        }
+        guards.records[logical as usize].waiting = false;
+        self.attempt_failed(logical, p.timeout_cause())
     }
 
     /// The breaker of `logical`'s caller on edge `edge` learns how an attempt sent at

@@ -163,7 +163,12 @@ impl<C: Clients> Simulation<C> {
     /// when `edges` is empty), its retry streams seeded from `seed`.
     pub fn with_call_policies(mut self, edges: &[crate::policy::EdgePolicy], seed: u64) -> Self {
         if !edges.is_empty() {
-            self.ctx.guards = Some(Box::new(Guards::new(edges, &self.ctx.groups, seed)));
+            self.ctx.guards = Some(Box::new(Guards::new(
+                edges,
+                &self.ctx.groups,
+                seed,
+                self.warmup_end,
+            )));
         }
         self
     }

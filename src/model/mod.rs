@@ -94,8 +94,15 @@ impl Model {
                 s.deadlines
                     .is_some_and(|d| d != spec::DeadlinesSpec::Ignore)
             }),
-            // Each policy's cause, once the policy exists.
-            PoolTimeout | BulkheadFull => false,
+            PoolTimeout => self
+                .calls
+                .iter()
+                .any(|e| e.policy.slots.is_some_and(|s| s.acquire_timeout.is_some())),
+            BulkheadFull => self.calls.iter().any(|e| {
+                e.policy
+                    .slots
+                    .is_some_and(|s| s.kind == crate::policy::slots::SlotsKind::Bulkhead)
+            }),
         }
     }
 

@@ -8,11 +8,14 @@
 //! - [`spec`]: the model file's `calls_to` blocks (serde).
 //! - [`validate`]: from those blocks to [`EdgePolicy`] values, with field paths.
 //! - [`breaker`]: the circuit breaker's state machine, one per caller instance and callee.
+//! - [`slots`]: bulkheads and connection pools: a bounded number of attempts out per
+//!   caller instance, and who waits for the next free one.
 //! - [`report`]: what each edge counted, for the results.
 
 pub mod breaker;
 pub mod report;
 pub mod retry;
+pub mod slots;
 pub mod spec;
 pub mod validate;
 
@@ -30,6 +33,8 @@ pub struct CallPolicy {
     pub breaker: Option<breaker::BreakerParams>,
     /// A call that failed for good is answered as a success, counted degraded.
     pub fallback: bool,
+    /// A bulkhead or a connection pool per caller instance.
+    pub slots: Option<slots::SlotsPolicy>,
 }
 
 /// The policy of the calls from one component (the caller) to another (the callee).

@@ -2,6 +2,8 @@
 
 use crate::engine::guard::Edge;
 use crate::model::Model;
+use crate::policy::slots::SlotsKind;
+use crate::time::SimTime;
 use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
 
@@ -39,6 +41,38 @@ pub struct EdgeResult {
     /// With a breaker: its changes of state.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub breaker: Option<BreakerResult>,
+    /// With a bulkhead: its slots (permits), waits and refusals.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bulkhead: Option<SlotsResult>,
+    /// With a connection pool: its connections, waits and timeouts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pool: Option<SlotsResult>,
+}
+
+/// A bulkhead's or a connection pool's measurement window on one edge (all caller
+/// instances).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct SlotsResult {
+    /// Slots per caller instance (`max_concurrent`, or the pool's `size`).
+    pub size: u32,
+    /// Slots taken: one per attempt sent.
+    pub acquired: u64,
+    /// Of those, taken after a wait in the queue.
+    pub queued: u64,
+    /// Mean wait for a slot over every one taken (0 for those free at once), ms.
+    pub wait_mean_ms: f64,
+    /// 99th percentile of that wait, ms.
+    pub wait_p99_ms: f64,
+    /// Longest wait, ms.
+    pub wait_max_ms: f64,
+    /// Time mean of the slots in use over all the caller's slots (size × instances), 0..1.
+    pub utilization: f64,
+    /// Bulkhead: calls refused at once, its queue full.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bulkhead_full: Option<u64>,
+    /// Pool: calls that gave up at the acquire timeout.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pool_timeout: Option<u64>,
 }
 
 /// A breaker's changes of state on one edge (all caller instances).
@@ -65,8 +99,14 @@ pub struct BreakerChangeResult {
     pub state: String,
 }
 
-/// The results of `edges` (the guard's, in the model's order) of a run of `model`.
-pub fn edges(model: &Model, edges: &[Edge], requests: u64) -> IndexMap<String, EdgeResult> {
+/// The results of `edges` (the guard's, in the model's order) of a run of `model` whose
+/// measurement window ended at `end`.
+pub fn edges(
+    model: &Model,
+    edges: &[Edge],
+    requests: u64,
+    end: SimTime,
+) -> IndexMap<String, EdgeResult> {
     edges
         .iter()
         .map(|e| {
@@ -87,6 +127,27 @@ pub fn edges(model: &Model, edges: &[Edge], requests: u64) -> IndexMap<String, E
                     })
                     .collect(),
             });
+            let slots = e.policy.slots.map(|p| {
+                let w = e.waits.summary();
+                let pool = p.kind == SlotsKind::Pool;
+                SlotsResult {
+                    size: p.size,
+                    acquired: s.acquired,
+                    queued: s.queued,
+                    wait_mean_ms: w.mean_ms,
+                    wait_p99_ms: w.p99_ms,
+                    wait_max_ms: w.max_ms,
+                    utilization: e.usage.mean(end)
+                        / (f64::from(p.size) * f64::from(caller.replicas)),
+                    bulkhead_full: (!pool).then_some(s.bulkhead_full),
+                    pool_timeout: pool.then_some(s.pool_timeout),
+                }
+            });
+            let (bulkhead, pool) = match e.policy.slots.map(|p| p.kind) {
+                Some(SlotsKind::Bulkhead) => (slots, None),
+                Some(SlotsKind::Pool) => (None, slots),
+                None => (None, None),
+            };
             let result = EdgeResult {
                 caller: caller.name.clone(),
                 callee: callee.name.clone(),
@@ -107,6 +168,8 @@ pub fn edges(model: &Model, edges: &[Edge], requests: u64) -> IndexMap<String, E
                 degraded: s.degraded,
                 budget_exhausted: s.budget_exhausted,
                 breaker,
+                bulkhead,
+                pool,
             };
             (super::edge_name(&caller.name, &callee.name), result)
         })
@@ -161,6 +224,42 @@ pub fn edge_rows(e: &EdgeResult) -> Vec<(&'static str, f64)> {
         rows.push(("breaker_half_opened", b.half_opened as f64));
         rows.push(("breaker_closed", b.closed as f64));
     }
+    let names = [
+        (
+            &e.bulkhead,
+            [
+                "bulkhead_acquired",
+                "bulkhead_queued",
+                "bulkhead_wait_mean_ms",
+                "bulkhead_wait_p99_ms",
+                "bulkhead_utilization",
+            ],
+        ),
+        (
+            &e.pool,
+            [
+                "pool_acquired",
+                "pool_queued",
+                "pool_wait_mean_ms",
+                "pool_wait_p99_ms",
+                "pool_utilization",
+            ],
+        ),
+    ];
+    for (s, [acquired, queued, mean, p99, utilization]) in names {
+        let Some(s) = s else { continue };
+        rows.push((acquired, s.acquired as f64));
+        rows.push((queued, s.queued as f64));
+        rows.push((mean, s.wait_mean_ms));
+        rows.push((p99, s.wait_p99_ms));
+        rows.push((utilization, s.utilization));
+        if let Some(n) = s.bulkhead_full {
+            rows.push(("bulkhead_full", n as f64));
+        }
+        if let Some(n) = s.pool_timeout {
+            rows.push(("pool_timeout", n as f64));
+        }
+    }
     rows
 }
 
@@ -199,7 +298,49 @@ pub fn edge_table(r: &crate::results::RunResult) -> String {
                 .map_or("-".to_string(), |b| b.opened.to_string()),
         ]);
     }
-    format!(
+    let mut out = format!(
         "Call policies (per caller -> callee; late: replies of attempts abandoned at their timeout)\n{t}\n"
-    )
+    );
+    let limited: Vec<_> = r
+        .edges
+        .iter()
+        .filter_map(|(name, e)| {
+            e.bulkhead
+                .as_ref()
+                .map(|s| (name, "bulkhead", s))
+                .or(e.pool.as_ref().map(|s| (name, "pool", s)))
+        })
+        .collect();
+    if !limited.is_empty() {
+        let mut t = new_table(&[
+            "edge",
+            "kind",
+            "size",
+            "acquired",
+            "queued",
+            "wait mean ms",
+            "wait p99 ms",
+            "utilization",
+            "refused",
+        ]);
+        for (name, kind, s) in limited {
+            t.add_row(vec![
+                name.clone(),
+                kind.to_string(),
+                s.size.to_string(),
+                s.acquired.to_string(),
+                s.queued.to_string(),
+                num(s.wait_mean_ms),
+                num(s.wait_p99_ms),
+                num(s.utilization),
+                s.bulkhead_full
+                    .or(s.pool_timeout)
+                    .map_or("-".to_string(), |n| n.to_string()),
+            ]);
+        }
+        out.push_str(&format!(
+            "Bulkheads and pools (per caller instance; refused: bulkhead_full or pool_timeout)\n{t}\n"
+        ));
+    }
+    out
 }

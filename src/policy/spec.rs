@@ -27,6 +27,39 @@ pub struct CallPolicySpec {
     /// answered as a success and counted degraded (default: none).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fallback: Option<FallbackSpec>,
+    /// A cap on the attempts each caller instance has out to the callee at once, with a
+    /// small waiting queue (default: none; not with `pool`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bulkhead: Option<BulkheadSpec>,
+    /// A connection pool per caller instance: an attempt needs one of its connections
+    /// (default: none; not with `bulkhead`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pool: Option<PoolSpec>,
+}
+
+/// A bulkhead's settings.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BulkheadSpec {
+    /// Attempts a caller instance may have out to the callee at once (at least 1).
+    pub max_concurrent: u32,
+    /// Calls that may wait (first in, first out) for one of those; one more fails at once
+    /// with `bulkhead_full` (default 0).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queue: Option<u32>,
+}
+
+/// A connection pool's settings.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PoolSpec {
+    /// Connections per caller instance (at least 1); an attempt holds one until its reply
+    /// (or its timeout).
+    pub size: u32,
+    /// A call waiting this long for a connection fails with `pool_timeout` (default: it
+    /// waits as long as it takes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acquire_timeout: Option<DurationSpec>,
 }
 
 /// A circuit breaker's settings.

@@ -2,6 +2,7 @@
 //! error at its field's path (`components.app.calls_to.db.timeout`).
 
 use super::breaker::BreakerParams;
+use super::slots::{SlotsKind, SlotsPolicy};
 use super::spec::{BreakerSpec, CallPolicySpec};
 use super::{CallPolicy, EdgePolicy};
 use crate::error::{Errors, join};
@@ -77,12 +78,53 @@ fn policy(errs: &mut Errors, path: &str, p: &CallPolicySpec) -> Option<CallPolic
         .breaker
         .as_ref()
         .map(|b| breaker(errs, &join(path, "breaker"), b));
+    let slots = slots(errs, path, p);
     (errs.len() == before).then(|| CallPolicy {
         timeout,
         retry,
         breaker,
         fallback: p.fallback.is_some(),
+        slots,
     })
+}
+
+/// The bulkhead or the connection pool of an edge, if it has one.
+fn slots(errs: &mut Errors, path: &str, p: &CallPolicySpec) -> Option<SlotsPolicy> {
+    match (&p.bulkhead, &p.pool) {
+        (Some(_), Some(_)) => {
+            errs.push(
+                join(path, "pool"),
+                "an edge takes a bulkhead or a connection pool, not both (a pool already caps the attempts out at its size)",
+            );
+            None
+        }
+        (Some(b), None) => {
+            let path = join(path, "bulkhead");
+            Some(SlotsPolicy {
+                kind: SlotsKind::Bulkhead,
+                size: at_least_one(
+                    errs,
+                    &join(&path, "max_concurrent"),
+                    Some(b.max_concurrent),
+                    1,
+                ),
+                queue: Some(b.queue.unwrap_or(0)),
+                acquire_timeout: None,
+            })
+        }
+        (None, Some(pool)) => {
+            let path = join(path, "pool");
+            Some(SlotsPolicy {
+                kind: SlotsKind::Pool,
+                size: at_least_one(errs, &join(&path, "size"), Some(pool.size), 1),
+                queue: None,
+                acquire_timeout: pool
+                    .acquire_timeout
+                    .map(|t| positive(errs, &join(&path, "acquire_timeout"), t)),
+            })
+        }
+        (None, None) => None,
+    }
 }
 
 fn breaker(errs: &mut Errors, path: &str, b: &BreakerSpec) -> BreakerParams {
