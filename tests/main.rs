@@ -27,6 +27,7 @@ mod queue;
 mod recovery;
 mod report_html;
 mod retries;
+mod retry_storm;
 mod sessions;
 mod shards;
 mod shedding;
