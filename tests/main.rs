@@ -22,6 +22,7 @@ mod outside_world;
 mod overload;
 mod partition;
 mod policies_calls;
+mod policy_models;
 mod pool;
 mod queue;
 mod recovery;
