@@ -464,3 +464,19 @@ fn a_partition_after_a_failover_is_drawn_around_the_promoted_primary() {
     assert!(total(&ap, "db", "partition_lost_writes") > 0.0);
     assert!(total(&ap, "db", "partition_conflicting_writes") > 0.0);
 }
+
+#[test]
+fn a_retry_during_a_partition_picks_its_side_as_its_first_attempt_does() {
+    // The consistent database's clients in zone a, cut from the primary, retry twice: each
+    // retry is refused by their side like the first attempt (unavailable), never sent
+    // across the cut (a pick ignoring the partition failed 5,383 of them `partitioned`).
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/cap-partition.json");
+    let mut v: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    v["workloads"]["cp-a"]["retries"] = json!({"max": 2, "backoff": {"base": "1ms"}});
+    let r = run(&v);
+    let w = &r.workloads["cp-a"];
+    assert!(w.retries.as_ref().unwrap().retries > 10_000, "{w:?}");
+    assert!(w.failed > 5_000, "{w:?}");
+    assert_eq!(errors(&r, "cp-a", "partitioned"), 0);
+    assert_eq!(errors(&r, "cp-a", "unavailable"), w.failed);
+}

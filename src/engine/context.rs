@@ -798,24 +798,10 @@ impl<C: Clients + ?Sized> Context<C> {
         self.stats[source as usize].record_arrival(class as usize, self.measuring);
         self.totals.arrived += 1;
         self.in_flight += 1;
-        let net = self.network.as_ref();
-        let zone = || net.map_or(NO_ZONE, |n| n.source_zone(source));
-        let picked = self.groups[target as usize].pick_in(CLIENT, op, key, net, zone);
+        let (call, picked) = self.first_call(source, target, class, key, op);
         let to = picked.unwrap_or(NOBODY);
         let timeout = if picked.is_some() { timeout } else { None };
-        let call = self.calls.insert_with(|id| Call {
-            request: id,
-            class,
-            key,
-            op,
-            parent: CLIENT,
-            instance: to,
-            ..Call::default()
-        });
         let slot = call as usize;
-        if slot >= self.requests.len() {
-            self.grow_requests(slot);
-        }
         self.requests[slot] = Request {
             source,
             user,
@@ -845,6 +831,37 @@ impl<C: Clients + ?Sized> Context<C> {
             return self.start_across(source, call, to);
         }
         Some((to, call))
+    }
+
+    /// The first call of a new request (or of a client's retry) of source `source` to group
+    /// `target`: picks its instance (the client's zone first, where there are zones) and
+    /// inserts the call, its request slot ready to be written. Returns the call and the
+    /// instance picked, `None` when the group has no live instance.
+    #[inline(always)]
+    pub(super) fn first_call(
+        &mut self,
+        source: u32,
+        target: u32,
+        class: u16,
+        key: u64,
+        op: u8,
+    ) -> (CallId, Option<InstanceId>) {
+        let net = self.network.as_ref();
+        let zone = || net.map_or(NO_ZONE, |n| n.source_zone(source));
+        let picked = self.groups[target as usize].pick_in(CLIENT, op, key, net, zone);
+        let call = self.calls.insert_with(|id| Call {
+            request: id,
+            class,
+            key,
+            op,
+            parent: CLIENT,
+            instance: picked.unwrap_or(NOBODY),
+            ..Call::default()
+        });
+        if call as usize >= self.requests.len() {
+            self.grow_requests(call as usize);
+        }
+        (call, picked)
     }
 
     /// Request `call`, sent to group `target`, finds no live instance there: it fails at

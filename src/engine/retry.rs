@@ -19,7 +19,7 @@
 //! its write; a second such attempt of a non-idempotent write is a duplicate, or, with an
 //! idempotency key, a duplicate removed (`deduplicated`).
 
-use super::call::{CLIENT, Call, ClientWait, Outcome, Request};
+use super::call::{Call, ClientWait, Outcome, Request};
 use super::clients::{Clients, RetryDecision};
 use super::context::{Context, NOBODY};
 use super::event::{CallId, Event, InstanceId, RequestId};
@@ -315,23 +315,10 @@ impl<C: Clients + ?Sized> Context<C> {
         self.in_flight += 1;
         let (class, key, op) = (l.first.class, l.first.key, l.first.op);
         let target = self.clients.retry_target(l.request.source, l.target, now);
-        let picked = self.groups[target as usize].pick_for(CLIENT, op, key);
+        let (call, picked) = self.first_call(l.request.source, target, class, key, op);
         let to = picked.unwrap_or(NOBODY);
         let timeout = if picked.is_some() { l.timeout } else { None };
-        let call = self.calls.insert_with(|id| Call {
-            request: id,
-            class,
-            key,
-            op,
-            parent: CLIENT,
-            instance: to,
-            ..Call::default()
-        });
         let slot = call as usize;
-        if slot >= self.requests.len() {
-            let len = (slot + 1).max(self.requests.len() * 2).max(1024);
-            self.requests.resize(len, Request::default());
-        }
         self.requests[slot] = Request {
             client: if timeout.is_some() {
                 ClientWait::WaitingWithTimeout
