@@ -12,6 +12,8 @@ use scalesim::experiment::{
 };
 use scalesim::files::write_atomic;
 use scalesim::model::{LoadError, Model, load_model_file};
+use scalesim::progress::RunProgress;
+use scalesim::replicate::replicate_observed;
 use scalesim::report::html;
 use scalesim::report::{
     DiagramFormat, RunOutput, check_table, diagram, run_table, to_csv, write_experiment_files,
@@ -226,6 +228,9 @@ struct RunArgs {
     /// Also write a self-contained HTML report to this file.
     #[arg(long, value_name = "FILE")]
     report: Option<PathBuf>,
+    /// No progress line (shown on a terminal when a run takes more than two seconds).
+    #[arg(long, short)]
+    quiet: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -323,9 +328,18 @@ fn run_model(a: RunArgs) -> Result<()> {
     check_replications_memory(&model, a.replications)?;
     let estimates = estimate(&model);
     let pool = thread_pool(a.jobs)?;
-    let runs = pool
-        .install(|| scalesim::replicate::replicate(&model, seed, a.replications as usize))
-        .with_context(|| format!("{}: the simulation failed", a.model.display()))?;
+    let progress = RunProgress::default();
+    let shown = !a.quiet && std::io::stderr().is_terminal();
+    let replicate = || {
+        let observer = shown.then_some(&progress);
+        pool.install(|| replicate_observed(&model, seed, a.replications as usize, observer))
+    };
+    let runs = if shown {
+        scalesim::progress::shown_while(&progress, u64::from(a.replications), replicate)
+    } else {
+        replicate()
+    }
+    .with_context(|| format!("{}: the simulation failed", a.model.display()))?;
     let out = RunOutput::new(&model, seed, &a.set, estimates, runs);
     warn_stopped_early(&out);
     let json = serde_json::to_string_pretty(&out).context("serializing the result")? + "\n";

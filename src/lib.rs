@@ -56,6 +56,7 @@ pub mod metrics;
 pub mod model;
 pub mod network;
 pub mod policy;
+pub mod progress;
 pub mod random;
 pub mod replicate;
 pub mod report;

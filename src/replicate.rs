@@ -4,8 +4,9 @@
 
 use crate::engine::RunError;
 use crate::model::Model;
+use crate::progress::RunProgress;
 use crate::random::replication_seed;
-use crate::results::{RunResult, run_once};
+use crate::results::{RunResult, run_observed};
 use rayon::prelude::*;
 
 /// Seed of replication `index` for base seed `seed`: replication 0 uses `seed` itself, so
@@ -27,10 +28,20 @@ pub fn replicate(
     seed: u64,
     replications: usize,
 ) -> Result<Vec<RunResult>, RunError> {
+    replicate_observed(model, seed, replications, None)
+}
+
+/// [`replicate`], each replication adding what it has simulated so far to `progress`.
+pub fn replicate_observed(
+    model: &Model,
+    seed: u64,
+    replications: usize,
+    progress: Option<&RunProgress>,
+) -> Result<Vec<RunResult>, RunError> {
     (0..replications)
         .into_par_iter()
         .map(|i| {
-            run_once(model, seed_of(seed, i)).map(|mut r| {
+            run_observed(model, seed_of(seed, i), progress).map(|mut r| {
                 r.latency = Vec::new();
                 r
             })

@@ -8,6 +8,7 @@ use crate::metrics::declare::{MetricDecl, Shape, numbers};
 use crate::metrics::window::{ComponentWindows, LatencyWindows};
 use crate::metrics::{LatencyHistogram, LatencySummary, WaitHistogram, combine};
 use crate::model::Model;
+use crate::progress::{EVENTS_PER_STEP, RUN_PPM, RunProgress};
 use crate::time::SimTime;
 use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
@@ -342,9 +343,38 @@ pub struct Conservation {
 /// runs window by window, its series sampled at each window's end, and gets its recovery
 /// analysis.
 pub fn run_once(model: &Model, seed: u64) -> Result<RunResult, RunError> {
+    run_observed(model, seed, None)
+}
+
+/// [`run_once`], adding the simulated time it covers and the events it handles to
+/// `progress` as it goes (in [`STEPS_PER_RUN`] steps; the result is the same as without).
+pub fn run_observed(
+    model: &Model,
+    seed: u64,
+    progress: Option<&RunProgress>,
+) -> Result<RunResult, RunError> {
+    run_stepped(model, seed, progress, EVENTS_PER_STEP)
+}
+
+/// [`run_observed`], reporting progress every `step` events.
+fn run_stepped(
+    model: &Model,
+    seed: u64,
+    progress: Option<&RunProgress>,
+    step: u64,
+) -> Result<RunResult, RunError> {
     let mut sim = crate::topology::simulation(model, seed);
+    let mut reported = Reported::default();
     if !disturbed(model) {
+        if let Some(p) = progress {
+            while sim.advance_by(step) {
+                reported.to(p, &sim);
+            }
+        }
         sim.run()?;
+        if let Some(p) = progress {
+            reported.finish(p, &sim);
+        }
         return Ok(collect(model, &sim, seed));
     }
     let mut sampler = Sampler::new(model);
@@ -354,15 +384,60 @@ pub fn run_once(model: &Model, seed: u64) -> Result<RunResult, RunError> {
         // Events at a window's end belong to the next window, as answers do.
         sim.advance_to(SimTime(t - 1));
         sampler.sample(model, &sim, SimTime(t));
+        if let Some(p) = progress {
+            reported.to(p, &sim);
+        }
         t += window;
     }
     sim.run()?;
+    if let Some(p) = progress {
+        reported.finish(p, &sim);
+    }
     let end = sim.window().1;
     sampler.sample(model, &sim, end);
     let mut r = collect(model, &sim, seed);
     sampler.finish(&mut r);
     crate::faults::recovery::analyse(model, &mut r);
     Ok(r)
+}
+
+/// What a run has added to a [`RunProgress`] so far.
+#[derive(Default)]
+struct Reported {
+    done_ppm: u64,
+    events: u64,
+}
+
+impl Reported {
+    /// Reports the share of its work `sim` has done: the larger of the share of its
+    /// duration simulated and, when every workload sends a known number of requests, the
+    /// smallest share of them sent.
+    fn to(&mut self, progress: &RunProgress, sim: &Simulation<Workloads>) {
+        let ctx = sim.context();
+        let time = ctx.now().0 as f64 / ctx.horizon.0.max(1) as f64;
+        let sent = sim
+            .clients()
+            .0
+            .iter()
+            .map(|w| w.sent_share())
+            .try_fold(1.0f64, |least, s| s.map(|s| least.min(s)))
+            .unwrap_or(0.0);
+        let share = time.max(sent).min(1.0);
+        self.report(progress, (share * RUN_PPM as f64) as u64, sim);
+    }
+
+    /// Reports the whole run done.
+    fn finish(&mut self, progress: &RunProgress, sim: &Simulation<Workloads>) {
+        self.report(progress, RUN_PPM, sim);
+    }
+
+    fn report(&mut self, progress: &RunProgress, done_ppm: u64, sim: &Simulation<Workloads>) {
+        let done_ppm = done_ppm.max(self.done_ppm);
+        let events = sim.context().calendar.popped().max(self.events);
+        progress.add(done_ppm - self.done_ppm, events - self.events);
+        self.done_ppm = done_ppm;
+        self.events = events;
+    }
 }
 
 /// True when `model` has faults or a workload's burst: its runs get per-window series of
@@ -732,5 +807,38 @@ mod tests {
         // And they read back.
         let back: RunResult = serde_json::from_value(json).unwrap();
         assert_eq!(back.components["app"].detail, r.components["app"].detail);
+    }
+
+    /// A run observed for its progress line gives the result it gives unobserved, and
+    /// reports its whole simulated time and every event it handled: with and without a
+    /// fault (which runs window by window).
+    #[test]
+    fn an_observed_run_is_the_same_run() {
+        let crash = r#", "faults": [{"target": "app", "crash": {"mode": "refused"}, "at": "1s", "for": "500ms"}]"#;
+        for (limit, faults) in [("", ""), ("", crash), (r#", "requests": 3000"#, "")] {
+            let text = format!(
+                r#"{{"duration": "3s", "warmup": "0s",
+                  "workloads": {{"u": {{"arrivals": {{"poisson": {{"rate": 800}}}}, "target": "app"{limit}}}}},
+                  "components": {{"app": {{"kind": "service", "replicas": 2, "workers": 1,
+                    "service_time": {{"exponential": {{"mean": "1ms"}}}}}}}}{faults}}}"#
+            );
+            let model =
+                parse_model_str(&text, Format::Json, std::path::Path::new("."), &[]).unwrap();
+            let progress = RunProgress::default();
+            let observed = run_stepped(&model, 5, Some(&progress), 1000).unwrap();
+            let plain = run_once(&model, 5).unwrap();
+            assert_eq!(
+                serde_json::to_string(&observed).unwrap(),
+                serde_json::to_string(&plain).unwrap(),
+                "{limit} {faults}"
+            );
+            assert_eq!(progress.done_ppm(), RUN_PPM);
+            assert!(
+                progress.events() >= plain.events,
+                "{} < {}",
+                progress.events(),
+                plain.events
+            );
+        }
     }
 }

@@ -305,6 +305,21 @@ impl Workload {
         }
     }
 
+    /// The share of its requests the workload has sent, when it sends a known number (a
+    /// `requests` limit or a trace); `None` when only the run's duration ends it.
+    pub fn sent_share(&self) -> Option<f64> {
+        let total = match (&self.def.arrivals, self.def.limit) {
+            (Arrivals::Trace(r), limit) => limit.map_or(r.len() as u64, |l| l.min(r.len() as u64)),
+            (_, Some(limit)) => limit,
+            _ => return None,
+        };
+        Some(if total == 0 {
+            1.0
+        } else {
+            (self.generated as f64 / total as f64).min(1.0)
+        })
+    }
+
     /// True when the workload will send no more requests: it reached its `requests`
     /// limit, or replayed its whole trace.
     pub fn exhausted(&self) -> bool {

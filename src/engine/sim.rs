@@ -394,6 +394,24 @@ impl<C: Clients> Simulation<C> {
         }
     }
 
+    /// Handles at most `events` events, none due after the run's end; false when none is
+    /// left to handle before it (the calendar ran dry or the run stopped), so that `run`
+    /// only closes the run.
+    pub fn advance_by(&mut self, events: u64) -> bool {
+        self.ctx.calendar.set_stall_limit(STALL_LIMIT);
+        let horizon = self.ctx.horizon;
+        for _ in 0..events {
+            if self.ctx.calendar.peek_time().is_none_or(|t| t > horizon) {
+                return false;
+            }
+            let Some((_, event)) = self.ctx.calendar.pop() else {
+                return false;
+            };
+            self.dispatch(event);
+        }
+        true
+    }
+
     /// Statistics of every instance over the measurement window so far, up to `now` (for
     /// looking at a run midway, after [`Self::advance_to`]).
     pub fn reports_at(&self, now: SimTime) -> Vec<InstanceReport> {
