@@ -201,6 +201,12 @@ struct CapacityArgs {
     /// No progress line.
     #[arg(long, short)]
     quiet: bool,
+    /// Also write capacity.json and topology.dot into this folder (for `scalesim report`).
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
+    /// Also write a self-contained HTML report of the search to this file.
+    #[arg(long, value_name = "FILE")]
+    report: Option<PathBuf>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -967,6 +973,10 @@ fn capacity(a: CapacityArgs) -> Result<()> {
     check_options(a.replications, a.tolerance).map_err(BadInput)?;
     // Validate the model as written first, for located errors.
     let model = load(&a.model, &a.set)?;
+    if let Some(dir) = &a.out {
+        writable_folder(dir)?;
+    }
+    report_target(&a.report)?;
     // Each load keeps its replications' results together (the load changes no size).
     scalesim::limits::check_results_memory(
         &model,
@@ -1005,11 +1015,55 @@ fn capacity(a: CapacityArgs) -> Result<()> {
             }
             other => anyhow::Error::new(other),
         })?;
-    if a.json {
+    let written = write_capacity_files(&a, &model, &result);
+    let shown = if a.json {
         emit(&(serde_json::to_string_pretty(&result)? + "\n"))
     } else {
         emit(&scalesim::report::capacity_table(&result))
+    };
+    written.and(shown)
+}
+
+/// Writes what `capacity --out` and `--report` ask for, each file whole; the first error
+/// after trying them all.
+fn write_capacity_files(
+    a: &CapacityArgs,
+    model: &Model,
+    result: &scalesim::experiment::results::CapacityResult,
+) -> Result<()> {
+    if a.out.is_none() && a.report.is_none() {
+        return Ok(());
     }
+    let out = scalesim::experiment::results::CapacityOutput {
+        scalesim_version: env!("CARGO_PKG_VERSION").to_string(),
+        model: model.name.clone(),
+        seed: a.seed,
+        replications: a.replications,
+        tolerance: a.tolerance,
+        workload: a.workload.clone(),
+        overrides: a.set.clone(),
+        capacity: result.clone(),
+    };
+    let dot = diagram(model, DiagramFormat::Dot);
+    let mut written = Ok(());
+    if let Some(file) = &a.report {
+        written = html::capacity::report(&out, Some(&dot))
+            .with_context(|| format!("cannot write {}", file.display()))
+            .and_then(|page| html::write_report(file, &page).map_err(report_error));
+    }
+    if let Some(dir) = &a.out {
+        let json = serde_json::to_string_pretty(&out).context("serializing the result")? + "\n";
+        for (name, bytes) in [
+            (html::CAPACITY_FILE, json.as_bytes()),
+            (html::TOPOLOGY_FILE, dot.as_bytes()),
+        ] {
+            let path = dir.join(name);
+            let w = write_atomic(&path, bytes)
+                .with_context(|| format!("cannot write {}", path.display()));
+            written = written.and(w);
+        }
+    }
+    written
 }
 
 fn experiment_table(plan: &Plan, results: &scalesim::experiment::ExperimentResults) -> String {

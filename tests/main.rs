@@ -26,6 +26,7 @@ mod policy_models;
 mod pool;
 mod queue;
 mod recovery;
+mod report_capacity;
 mod report_html;
 mod retries;
 mod retry_storm;

@@ -225,7 +225,7 @@ pub struct TimeSeriesPlotSpec {
 // by `capacity`.
 
 /// What an objective constrains.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SloMetric {
     /// Mean latency.
@@ -237,7 +237,7 @@ pub enum SloMetric {
 }
 
 /// One objective: `metric < threshold`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Slo {
     /// As written.
     pub text: String,
@@ -248,7 +248,7 @@ pub struct Slo {
 }
 
 /// One load level tried.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Level {
     /// Factor on the model's rates.
     pub factor: f64,
@@ -279,7 +279,7 @@ impl Level {
 }
 
 /// How a search ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
     /// A load breaks the objective: the capacity is bracketed to the tolerance.
@@ -290,7 +290,7 @@ pub enum Outcome {
 }
 
 /// What the search found.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CapacityResult {
     /// Objectives.
     pub slo: Vec<Slo>,
@@ -317,6 +317,28 @@ pub struct CapacityResult {
     pub note: Option<String>,
     /// Every level tried, in order.
     pub levels: Vec<Level>,
+}
+
+/// The file `capacity --out DIR` writes (DIR/capacity.json): what was searched and what
+/// the search found, which `scalesim report DIR` draws.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CapacityOutput {
+    /// Version of scalesim that searched.
+    pub scalesim_version: String,
+    /// The model's name.
+    pub model: String,
+    /// Base seed of every load's replications.
+    pub seed: u64,
+    /// Replications per load.
+    pub replications: u32,
+    /// Relative precision asked of the answer.
+    pub tolerance: f64,
+    /// The scaled workload, when one was named.
+    pub workload: Option<String>,
+    /// `--set` overrides, as given.
+    pub overrides: Vec<String>,
+    /// What the search found.
+    pub capacity: CapacityResult,
 }
 
 #[cfg(test)]

@@ -424,42 +424,53 @@ pub fn capacity_table(r: &CapacityResult) -> String {
     }
     let mut s = t.to_string();
     s.push('\n');
+    for line in capacity_answer(r) {
+        s.push_str(&line);
+        s.push('\n');
+    }
+    s
+}
+
+/// What a capacity search found, in sentences: the highest load meeting the objectives
+/// (or that none of the loads tried broke them, and why) and the first component to
+/// saturate.
+pub fn capacity_answer(r: &CapacityResult) -> Vec<String> {
     let slo: Vec<&str> = r.slo.iter().map(|s| s.text.as_str()).collect();
+    let mut lines = Vec::new();
     match r.outcome {
         Outcome::Found => {
-            s.push_str(&format!(
-                "highest load meeting {} with 95% confidence: {} requests/s ({:.2}× the model's {}/s)\n",
+            lines.push(format!(
+                "highest load meeting {} with 95% confidence: {} requests/s ({:.2}× the model's {}/s)",
                 slo.join(" and "),
                 num(r.max_rate_per_s),
                 r.factor,
                 num(r.base_rate_per_s)
             ));
             match &r.bottleneck {
-                Some(b) => s.push_str(&format!(
-                    "first to saturate: {b} (utilization {:.0}% at the first load that breaks the objective)\n",
+                Some(b) => lines.push(format!(
+                    "first to saturate: {b} (utilization {:.0}% at the first load that breaks the objective)",
                     r.bottleneck_utilization * 100.0
                 )),
-                None => s.push_str(&format!(
-                    "first to saturate: none; {}\n",
+                None => lines.push(format!(
+                    "first to saturate: none; {}",
                     r.note.as_deref().unwrap_or("no service is near saturation")
                 )),
             }
         }
         Outcome::NotBroken => {
-            s.push_str(&format!(
-                "{} not broken: it holds at every load tried, up to {} requests/s ({:.2}× the model's {}/s)\n",
+            lines.push(format!(
+                "{} not broken: it holds at every load tried, up to {} requests/s ({:.2}× the model's {}/s)",
                 slo.join(" and "),
                 num(r.max_rate_per_s),
                 r.factor,
                 num(r.base_rate_per_s)
             ));
             if let Some(note) = &r.note {
-                s.push_str(note);
-                s.push('\n');
+                lines.push(note.clone());
             }
         }
     }
-    s
+    lines
 }
 
 #[cfg(test)]

@@ -16,7 +16,8 @@ pub use csv_out::to_csv;
 pub use diagram::{DiagramFormat, diagram};
 pub use experiment_files::write_experiment_files;
 pub use experiment_tables::{
-    DEFAULT_TABLE_WIDTH, capacity_table, comparison_table, experiment_table, experiment_table_in,
+    DEFAULT_TABLE_WIDTH, capacity_answer, capacity_table, comparison_table, experiment_table,
+    experiment_table_in,
 };
 pub use table::{check_table, run_table};
 

@@ -2,15 +2,18 @@
 //! self-contained page that opens without network access: inline CSS, charts as inline SVG
 //! drawn by [`super::plot`], the topology as an inline SVG laid out here. A page is a list of
 //! sections, each built by a small function of the module for its concept: [`run`] for
-//! the output of `run`, [`experiment`] for that of `sweep` and `compare`, [`topology`]
+//! the output of `run`, [`experiment`] for that of `sweep` and `compare`, [`capacity`] for
+//! that of `capacity --out`, [`topology`]
 //! for the picture of the model, [`page`] for the shell and the HTML helpers.
 
+pub mod capacity;
 pub mod experiment;
 pub mod page;
 pub mod run;
 pub mod topology;
 
 use crate::experiment::ExperimentResults;
+use crate::experiment::results::CapacityOutput;
 use crate::files::write_atomic;
 use crate::report::RunOutput;
 use std::path::{Path, PathBuf};
@@ -18,6 +21,9 @@ use std::path::{Path, PathBuf};
 /// The file `run --out` writes next to result.json with the model's topology as Graphviz
 /// DOT, which the report draws.
 pub const TOPOLOGY_FILE: &str = "topology.dot";
+
+/// The file `capacity --out` writes: what was searched and what the search found.
+pub const CAPACITY_FILE: &str = "capacity.json";
 
 /// The report's file name when `scalesim report DIR` is not given `--out`.
 pub const DEFAULT_FILE: &str = "report.html";
@@ -37,13 +43,16 @@ pub enum ReportError {
 enum Found {
     Run(Box<RunOutput>, Option<String>),
     Experiment(Box<ExperimentResults>, Option<serde_json::Value>),
+    Capacity(Box<CapacityOutput>, Option<String>),
 }
 
-/// The report page of the output folder `dir` of `run --out`, `sweep` or `compare`.
+/// The report page of the output folder `dir` of `run --out`, `sweep`, `compare` or
+/// `capacity --out`.
 pub fn report_of_dir(dir: &Path) -> Result<String, ReportError> {
     match read_dir(dir)? {
         Found::Run(out, dot) => run::report(&out, dot.as_deref()),
         Found::Experiment(results, manifest) => experiment::report(&results, manifest.as_ref()),
+        Found::Capacity(out, dot) => capacity::report(&out, dot.as_deref()),
     }
     .map_err(|e| ReportError::Io(format!("{}: {e}", dir.display())))
 }
@@ -62,7 +71,7 @@ pub fn default_path(dir: &Path) -> PathBuf {
 fn read_dir(dir: &Path) -> Result<Found, ReportError> {
     if !dir.is_dir() {
         return Err(ReportError::BadInput(format!(
-            "{}: no such folder (give the output folder of `run --out`, `sweep` or `compare`)",
+            "{}: no such folder (give the output folder of `run --out`, `sweep`, `compare` or `capacity --out`)",
             dir.display()
         )));
     }
@@ -86,8 +95,14 @@ fn read_dir(dir: &Path) -> Result<Found, ReportError> {
             .and_then(|b| serde_json::from_slice(&b).ok());
         return Ok(Found::Experiment(Box::new(results), manifest));
     }
+    let capacity = dir.join(CAPACITY_FILE);
+    if capacity.is_file() {
+        let out: CapacityOutput = read_json(&capacity)?;
+        let dot = std::fs::read_to_string(dir.join(TOPOLOGY_FILE)).ok();
+        return Ok(Found::Capacity(Box::new(out), dot));
+    }
     Err(ReportError::BadInput(format!(
-        "{}: not an output folder of scalesim: it has neither result.json (from `run --out`) nor results.json (from `sweep` or `compare`)",
+        "{}: not an output folder of scalesim: it has no result.json (from `run --out`), results.json (from `sweep` or `compare`) or capacity.json (from `capacity --out`)",
         dir.display()
     )))
 }
