@@ -284,3 +284,83 @@ fn bad_queues_are_refused_with_the_field_path() {
     v["components"]["q"]["in_flight_per_consumer"] = json!(0);
     check_refuses(&v, "components.q.in_flight_per_consumer", "at least 1");
 }
+
+#[test]
+fn guarded_calls_to_and_from_a_queue() {
+    // A producer's call to the queue with a 1 ms timeout against a 2 ms enqueue time: every
+    // producer call fails with timeout at 1 ms, yet each message is enqueued (the callee's
+    // work goes on) and acked by the consumer.
+    let mut v = pipeline(
+        100.0,
+        "10s",
+        json!({"enqueue_time": {"constant": "2ms"}}),
+        1,
+        json!({"constant": "1ms"}),
+    );
+    v["components"]["api"]["calls_to"] = json!({"q": {"timeout": "1ms"}});
+    let r = run(v, 1);
+    let w = &r.workloads["w"];
+    assert!(w.arrived > 900, "{w:?}");
+    assert_eq!(w.completed, 0);
+    assert_eq!(w.errors["timeout"], w.failed);
+    assert!(w.latency.max_ms <= 1.0 + 1e-6, "{:?}", w.latency);
+    let e = &r.edges["api->q"];
+    assert_eq!(e.timeouts, w.failed);
+    let n = q(&r, "enqueued");
+    assert!(n + 3.0 >= w.arrived as f64 && n <= w.arrived as f64, "{n}");
+    assert!(n - q(&r, "acked") <= 2.0);
+
+    // The queue's deliveries guarded by a 50 ms timeout against a 100 ms consumer: each
+    // delivery fails at 50 ms (a failed delivery), the message is delivered again, and
+    // after max_deliveries 2 it is dead-lettered. The consumer's late Ok replies are
+    // absorbed by the guard (late replies of the edge), not duplicates of the queue.
+    let mut v = pipeline(
+        100.0,
+        "10s",
+        json!({"max_deliveries": 2}),
+        1000,
+        json!({"constant": "100ms"}),
+    );
+    v["components"]["q"]["calls_to"] = json!({"worker": {"timeout": "50ms"}});
+    let r = run(v, 1);
+    let n = q(&r, "enqueued");
+    let dead = q(&r, "dead_lettered");
+    assert!(
+        n > 900.0 && n - dead <= 15.0,
+        "{n} enqueued, {dead} dead-lettered"
+    );
+    assert_eq!(q(&r, "acked"), 0.0);
+    assert_eq!(q(&r, "duplicates"), 0.0);
+    let e = &r.edges["q->worker"];
+    assert_eq!(e.calls as f64, q(&r, "deliveries"));
+    assert!(e.timeouts as f64 >= 2.0 * dead, "{e:?}");
+    assert_eq!(e.succeeded, 0);
+    // Deliveries time out at 200/s; those that timed out in the last 50 ms (about 10)
+    // had not replied late by the end.
+    assert!(e.late_replies + 25 >= e.timeouts, "{e:?}");
+}
+
+#[test]
+fn a_queued_message_is_never_given_up() {
+    // A consumer that drops calls whose caller gave up ("deadlines": "drop") behind a
+    // queue: nobody waits for a message's answer but the queue, which never gives up, so
+    // every message is processed even though the backlog makes them wait long.
+    // The queue hands out 20 messages at once to the one worker, so they wait in the
+    // worker's own queue and are checked at dequeue.
+    let mut v = pipeline(
+        100.0,
+        "10s",
+        json!({"in_flight_per_consumer": 20}),
+        1,
+        json!({"constant": "9ms"}),
+    );
+    v["components"]["worker"]["deadlines"] = json!("drop");
+    v["workloads"]["w"]["timeout"] = json!("1ms");
+    let r = run(v, 2);
+    assert_eq!(r.components["worker"].total["deadline_exceeded"], 0.0);
+    let n = q(&r, "enqueued");
+    assert!(n > 900.0, "{n}");
+    assert!(n - q(&r, "acked") <= 5.0, "{n} {}", q(&r, "acked"));
+    assert!(q(&r, "delay_mean_ms") > 9.0);
+    assert_eq!(q(&r, "dead_lettered"), 0.0);
+}

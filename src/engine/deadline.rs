@@ -6,6 +6,7 @@
 use super::call::{CLIENT, ClientWait};
 use super::clients::Clients;
 use super::context::Context;
+use super::detached::DETACHED;
 use super::event::CallId;
 
 impl<C: Clients + ?Sized> Context<C> {
@@ -14,7 +15,8 @@ impl<C: Clients + ?Sized> Context<C> {
     /// an "any" fan-out answered, a sibling's failure failed it; or it is an attempt its
     /// caller's per-call timeout abandoned), or the client of its request has its answer
     /// (its own timeout fired). A tail call is awaited by the
-    /// caller of the call it continues.
+    /// caller of the call it continues. A detached root (a queued message) is never given
+    /// up.
     pub fn caller_gave_up(&self, call: CallId) -> bool {
         let mut id = call;
         loop {
@@ -22,6 +24,10 @@ impl<C: Clients + ?Sized> Context<C> {
             if c.parent == CLIENT {
                 // The request's first call, live as long as the chain up to it is.
                 return self.requests[id as usize].client == ClientWait::Answered;
+            }
+            if c.parent == DETACHED {
+                // A queued message: its holder waits for it until it frees it.
+                return false;
             }
             if !self.is_awaited(c) {
                 return true;
