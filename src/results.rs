@@ -8,6 +8,7 @@ use crate::metrics::declare::{MetricDecl, Shape, numbers};
 use crate::metrics::window::{ComponentWindows, LatencyWindows};
 use crate::metrics::{LatencyHistogram, LatencySummary, WaitHistogram, combine};
 use crate::model::Model;
+use crate::policy::report::AmplificationWindows;
 use crate::progress::{EVENTS_PER_STEP, RUN_PPM, RunProgress};
 use crate::time::SimTime;
 use indexmap::IndexMap;
@@ -55,6 +56,11 @@ pub struct RunResult {
     /// original client request, over all its guarded callers (left out without policies).
     #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
     pub amplification: IndexMap<String, f64>,
+    /// The same per time window, as `series`: attempts reaching each tier in a window per
+    /// client request that arrived in it (left out without policies; 0 before the end of
+    /// warm-up and in a window without arrivals).
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    pub amplification_series: IndexMap<String, Vec<f64>>,
     /// Latency histogram of each workload's successful requests (all classes), for
     /// merging across replications; not serialized.
     #[serde(skip)]
@@ -341,7 +347,8 @@ pub struct Conservation {
 
 /// Runs `model` once with `seed` and collects its result. A model with faults or bursts
 /// runs window by window, its series sampled at each window's end, and gets its recovery
-/// analysis.
+/// analysis; a model with call policies runs window by window too, for its amplification
+/// series.
 pub fn run_once(model: &Model, seed: u64) -> Result<RunResult, RunError> {
     run_observed(model, seed, None)
 }
@@ -365,7 +372,8 @@ fn run_stepped(
 ) -> Result<RunResult, RunError> {
     let mut sim = crate::topology::simulation(model, seed);
     let mut reported = Reported::default();
-    if !disturbed(model) {
+    let disturbed = disturbed(model);
+    if !disturbed && sim.guard_edges().is_empty() {
         if let Some(p) = progress {
             while sim.advance_by(step) {
                 reported.to(p, &sim);
@@ -377,7 +385,7 @@ fn run_stepped(
         }
         return Ok(collect(model, &sim, seed));
     }
-    let mut sampler = Sampler::new(model);
+    let mut sampler = Sampler::new(model, disturbed, sim.guard_edges());
     let window = model.series_window.0.max(1);
     let mut t = window;
     while t < model.duration.0 && sim.stopped_at().is_none() {
@@ -396,8 +404,10 @@ fn run_stepped(
     let end = sim.window().1;
     sampler.sample(model, &sim, end);
     let mut r = collect(model, &sim, seed);
-    sampler.finish(&mut r);
-    crate::faults::recovery::analyse(model, &mut r);
+    sampler.finish(model, &mut r);
+    if disturbed {
+        crate::faults::recovery::analyse(model, &mut r);
+    }
     Ok(r)
 }
 
@@ -448,15 +458,21 @@ pub fn disturbed(model: &Model) -> bool {
 
 /// Series taken at each window's end of a run in progress (see [`crate::metrics::window`]).
 struct Sampler {
+    /// Series of p99 and component metrics (a model with faults or bursts only).
+    disturbed: bool,
     latency: Vec<LatencyWindows>,
     components: Vec<ComponentWindows>,
+    /// Retry amplification (a model with call policies).
+    amplification: AmplificationWindows,
     /// Windows sampled so far.
     windows: usize,
 }
 
 impl Sampler {
-    fn new(model: &Model) -> Self {
+    fn new(model: &Model, disturbed: bool, edges: &[crate::engine::guard::Edge]) -> Self {
         Sampler {
+            disturbed,
+            amplification: AmplificationWindows::new(edges),
             latency: model.workloads.iter().map(|_| Default::default()).collect(),
             components: model
                 .components
@@ -470,12 +486,20 @@ impl Sampler {
     fn sample(&mut self, model: &Model, sim: &Simulation<Workloads>, t: SimTime) {
         self.windows += 1;
         let ctx = sim.context();
+        let start = sim.window().0;
+        if !sim.guard_edges().is_empty() {
+            let requests = ctx.stats.iter().flat_map(|s| &s.arrived).sum();
+            self.amplification
+                .push(sim.guard_edges(), requests, t > start);
+        }
+        if !self.disturbed {
+            return;
+        }
         for (w, s) in self.latency.iter_mut().zip(&ctx.stats) {
             let mut all = LatencyHistogram::new();
             s.latency.iter().for_each(|h| all.merge(h));
             w.push(all);
         }
-        let start = sim.window().0;
         if t <= start {
             self.components.iter_mut().for_each(ComponentWindows::skip);
             return;
@@ -489,13 +513,17 @@ impl Sampler {
         }
     }
     /// Puts the series into `r`, cut to its workloads' series' length.
-    fn finish(self, r: &mut RunResult) {
+    fn finish(self, model: &Model, r: &mut RunResult) {
+        let len = r.series.values().next().map_or(0, |s| s.completed.len());
+        r.amplification_series = self.amplification.finish(model, len);
+        if !self.disturbed {
+            return;
+        }
         for (s, w) in r.series.values_mut().zip(self.latency) {
             let mut p99 = w.p99_ms;
             p99.resize(s.completed.len(), 0.0);
             s.latency_p99_ms = p99;
         }
-        let len = r.series.values().next().map_or(0, |s| s.completed.len());
         for (name, c) in r.components.keys().zip(self.components) {
             let mut series = IndexMap::new();
             for (metric, mut values) in c.into_series() {
@@ -675,6 +703,7 @@ pub fn collect(model: &Model, sim: &Simulation<Workloads>, seed: u64) -> RunResu
         faults: fault_windows(model, sim, end),
         edges: crate::policy::report::edges(model, sim.guard_edges(), requests, end),
         amplification: crate::policy::report::amplification(model, sim.guard_edges(), requests),
+        amplification_series: IndexMap::new(),
         latency,
     }
 }

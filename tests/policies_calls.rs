@@ -235,6 +235,39 @@ fn bad_call_policies_are_refused_at_their_path() {
     refused(&m, "components.app.calls_to.db", "timeuot");
 }
 
+#[test]
+fn policy_mistakes_are_reported_with_the_other_mistakes_in_one_run() {
+    // The cache's mistake keeps it from being built, so there is no whole call graph: the
+    // call policies are still checked, callee names and blocks alike, in the same run.
+    let mut m = app_db(
+        json!({"constant": "1ms"}),
+        json!({"timeout": "0ms", "retries": {"max": 1000}}),
+    );
+    m["components"]["c"] = json!({"kind": "cache", "capacity": 100, "eviction": "slru",
+                                  "protected": 2.0, "hit_time": {"constant": "300us"}});
+    m["components"]["db"]["workers"] = json!(0);
+    m["components"]["db"]["calls_to"] = json!({"appp": {"timeout": "1s"}});
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("model.json");
+    std::fs::write(&file, m.to_string()).unwrap();
+    let out = scalesim()
+        .args(["check", file.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    for needle in [
+        "components.c.protected",
+        "components.db.workers",
+        "components.app.calls_to.db.timeout",
+        "components.app.calls_to.db.retries.max",
+        "components.db.calls_to.appp",
+    ] {
+        assert!(stderr.contains(needle), "{needle}: {stderr}");
+    }
+}
+
 /// `app` calling `db` at 200 requests/s with a 500 ms timeout per attempt and `extra` in
 /// its policy, `db` a black hole from 10 s to 20 s of a 40 s run.
 fn black_holed_db(extra: Value) -> Value {

@@ -1,6 +1,7 @@
 //! The lessons of the policy models in models/ (issue 12 points 9 and 10):
-//! cascade-breaker.json, rate-limit-shedding.json and idempotent-retries.json, each
-//! without and with the knob its description names, on the same seed.
+//! cascade-breaker.json, rate-limit-shedding.json, idempotent-retries.json and
+//! connection-pool.json, each without and with the knob its description names, on the
+//! same seed.
 
 use scalesim::model::{Format, parse_model_str};
 use scalesim::replicate::replicate;
@@ -129,4 +130,48 @@ fn lesson_idempotent_retries_a_key_removes_the_duplicate_writes() {
         .duplicates
         .unwrap();
     assert!(ld < dup / 3, "{ld} {dup}");
+}
+
+#[test]
+fn lesson_connection_pool_too_small_queues_too_large_overloads_the_database() {
+    let with_pool = |size: u64| {
+        let mut v = shipped("connection-pool.json");
+        v["components"]["app"]["calls_to"]["db"]["pool"]["size"] = json!(size);
+        run(&v)
+    };
+    let (small, right, large) = (with_pool(2), with_pool(4), with_pool(50));
+    fn users(r: &RunResult) -> &scalesim::results::WorkloadResult {
+        &r.workloads["users"]
+    }
+    fn pool(r: &RunResult) -> &scalesim::policy::report::SlotsResult {
+        r.edges["app->db"].pool.as_ref().unwrap()
+    }
+    fn burst(r: &RunResult) -> &scalesim::results::RecoveryResult {
+        assert_eq!(r.faults.len(), 1);
+        r.faults[0].recovery.as_ref().unwrap()
+    }
+    // Right (16 connections, the db's knee): the 2 s spike waits in the pool and is
+    // absorbed in 4 s; nothing fails; p99 547 ms over the run, pool wait mean 19 ms.
+    assert_eq!(users(&right).failed, 0);
+    assert!(users(&right).latency.p99_ms < 800.0, "{:?}", users(&right));
+    assert!(pool(&right).wait_mean_ms < 40.0, "{:?}", pool(&right));
+    assert!(burst(&right).time_to_recover_s.unwrap() < 8.0);
+    assert!(!burst(&right).metastable);
+    // Too small (8 connections: 1,600 queries/s for 2,000/s): the pool wait is the
+    // latency, until the users give up (observed 496 ms mean wait, 103,574 timeouts).
+    let p = pool(&small);
+    assert!(p.utilization > 0.99 && p.wait_mean_ms > 300.0, "{p:?}");
+    assert!(users(&small).failed > 50_000, "{:?}", users(&small));
+    assert!(users(&small).errors["timeout"] == users(&small).failed);
+    // Too large (200 connections): the spike reaches the db whole, up to 200 queries
+    // slow each other and it never catches up: p99 near the users' 2 s, timeouts after
+    // the spike, a metastable failure; most of the db's time is spent on many queries at
+    // once (in_system_mean 148 against 10 with the right pool).
+    let l = users(&large);
+    assert!(l.latency.p99_ms > 1_500.0 && l.failed > 1_000, "{l:?}");
+    assert!(burst(&large).metastable && burst(&large).time_to_recover_s.is_none());
+    let in_db = |r: &RunResult| r.components["db"].total["in_system_mean"];
+    assert!(in_db(&large) > 5.0 * in_db(&right));
+    // The U: the right pool beats both ends on p99.
+    assert!(users(&right).latency.p99_ms * 2.0 < l.latency.p99_ms);
 }

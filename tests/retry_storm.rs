@@ -117,3 +117,99 @@ fn dropping_abandoned_calls_and_serving_the_newest_first_ends_the_wasted_work() 
 fn r_dropped(r: &RunResult) -> f64 {
     r.components["db"].total["deadline_exceeded"]
 }
+
+#[test]
+fn the_amplification_per_window_shows_when_the_storm_starts_and_that_a_budget_ends_it() {
+    let storm = run(&shipped());
+    let db = &storm.amplification_series["db"];
+    // One value per 2 s window like the workloads' series; 0 in the 5 s warm-up.
+    assert_eq!(db.len(), storm.series["users"].completed.len());
+    assert_eq!(&db[..2], &[0.0, 0.0]);
+    // One attempt per request until the slowdown at 30 s (window 15), then the storm:
+    // observed 9.1 in the window it starts, 25-31 from the next to the end of the run.
+    for (k, a) in db[3..15].iter().enumerate() {
+        assert!((a - 1.0).abs() < 0.05, "window {}: {a}", k + 3);
+    }
+    assert!(db[16..].iter().all(|&a| a > 20.0), "{db:?}");
+    // The whole-run figure is their mean weighted by arrivals (about even here).
+    let measured = &db[3..];
+    let mean = measured.iter().sum::<f64>() / measured.len() as f64;
+    assert!((mean - storm.amplification["db"]).abs() < 1.0, "{mean}");
+    // With a budget of 0.1 on every layer one window is above 1.
+    let mut v = shipped();
+    let budget: Value = serde_json::json!({"ratio": 0.1});
+    v["workloads"]["users"]["retries"]["budget"] = budget.clone();
+    v["components"]["edge"]["calls_to"]["api"]["retries"]["budget"] = budget.clone();
+    v["components"]["api"]["calls_to"]["db"]["retries"]["budget"] = budget;
+    let b = run(&v);
+    let db = &b.amplification_series["db"];
+    // Observed 3.2 in the window the slowdown starts (the budgets' reserves spent), then
+    // 1.0 again from the next window on.
+    assert!(db[15] > 1.5 && db[15] < 5.0, "{db:?}");
+    assert!(db[16..].iter().all(|&a| a < 1.1), "{db:?}");
+}
+
+#[test]
+fn experiments_report_the_amplification_and_a_storm_that_never_ends_as_never() {
+    use crate::support::scalesim;
+    let t = tempfile::tempdir().unwrap();
+    let model = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/retry-storm.json");
+    let exp = t.path().join("e.json");
+    let out = t.path().join("out");
+    std::fs::write(
+        &exp,
+        serde_json::json!({
+            "name": "storm",
+            "model": model,
+            "variants": {
+                "one-layer": {"set": {"workloads.users.retries.max": 0,
+                                      "components.edge.calls_to.api.retries.max": 0}},
+                "every-layer": {"set": {}}
+            },
+            "replications": 2,
+            "seed": 1,
+            "metrics": ["amplification.db", "faults.db-slow.time_to_recover_s"]
+        })
+        .to_string(),
+    )
+    .unwrap();
+    let o = scalesim()
+        .args([
+            "sweep",
+            exp.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    let table = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let results: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("results.json")).unwrap()).unwrap();
+    let group = |v: &str| {
+        results["groups"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|g| g["variant"] == v)
+            .unwrap()["metrics"]
+            .clone()
+    };
+    let (one, every) = (group("one-layer"), group("every-layer"));
+    // The amplification is a summary metric like any other.
+    let amp = |g: &Value| g["amplification.db"]["mean"].as_f64().unwrap();
+    assert!(
+        amp(&every) > 10.0 && amp(&every) > 3.0 * amp(&one),
+        "{one} {every}"
+    );
+    // Neither design recovers (the model's lesson): no time, no run in the mean, and
+    // never_recovered, kept beside the listed time, says all of them.
+    let ttr = &every["faults.db-slow.time_to_recover_s"];
+    assert_eq!(ttr["n"], 0, "{every}");
+    assert!(ttr["mean"].is_null(), "{every}");
+    assert_eq!(every["faults.db-slow.never_recovered"]["mean"], 1.0);
+    assert!(table.contains("never"), "{table}");
+    assert!(!table.contains("30.0"), "{table}");
+    let summary = std::fs::read_to_string(out.join("summary.csv")).unwrap();
+    assert!(summary.contains("amplification.db"), "{summary}");
+}

@@ -127,7 +127,9 @@ pub fn aggregate(plan: &Plan, dir: &Path) -> Result<Aggregate, AggregateError> {
             }
             let mut metrics: IndexMap<String, f64> = headline_metrics(&rec.result)
                 .into_iter()
-                .filter(|(k, _)| selects(plan.spec.metrics.as_deref(), k))
+                .filter(|(k, _)| {
+                    selects(plan.spec.metrics.as_deref(), k) || never_of_selected(plan, k)
+                })
                 .collect();
             // The warm-up each run used (detected by MSER-5, or fixed) is reported too.
             metrics.insert("run.warmup_s".to_string(), rec.warmup_s);
@@ -140,7 +142,12 @@ pub fn aggregate(plan: &Plan, dir: &Path) -> Result<Aggregate, AggregateError> {
                     metric: k.clone(),
                     value: *x,
                 });
-                welford.entry(k.clone()).or_default().add(*x);
+                // NaN is no value (a fault never recovered from, see
+                // `stats::headline`): left out of the mean, whose `n` counts the rest.
+                let w = welford.entry(k.clone()).or_default();
+                if !x.is_nan() {
+                    w.add(*x);
+                }
             }
             // Time series for plots.
             for spec in &plot_specs {
@@ -188,7 +195,7 @@ pub fn aggregate(plan: &Plan, dir: &Path) -> Result<Aggregate, AggregateError> {
                 baseline.insert(rec.replication, metrics);
             } else if let Some(b) = baseline.get(&rec.replication) {
                 for (k, x) in &metrics {
-                    if let Some(bx) = b.get(k) {
+                    if let Some(bx) = b.get(k).filter(|bx| !bx.is_nan() && !x.is_nan()) {
                         diffs.entry(k.clone()).or_default().add(x - bx);
                         base_means.entry(k.clone()).or_default().add(*bx);
                     }
@@ -277,6 +284,17 @@ pub fn aggregate(plan: &Plan, dir: &Path) -> Result<Aggregate, AggregateError> {
     })
 }
 
+/// True for a fault's `never_recovered` whose `time_to_recover_s` the experiment lists:
+/// kept with it, so a summary can say how many runs never recovered.
+fn never_of_selected(plan: &Plan, key: &str) -> bool {
+    key.strip_suffix(".never_recovered").is_some_and(|fault| {
+        selects(
+            plan.spec.metrics.as_deref(),
+            &format!("{fault}.time_to_recover_s"),
+        )
+    })
+}
+
 /// Relative CI half-width of `metric` for each (point, variant), over replications below
 /// `reps` (for replications by precision).
 pub fn aggregate_metric(
@@ -303,7 +321,9 @@ pub fn aggregate_metric(
                     .join(", ")
             )));
         };
-        per.entry((t.point, t.variant)).or_default().add(*x);
+        if !x.is_nan() {
+            per.entry((t.point, t.variant)).or_default().add(*x);
+        }
     }
     let _ = plan;
     Ok(per

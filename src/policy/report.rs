@@ -203,6 +203,77 @@ pub fn amplification(model: &Model, edges: &[Edge], requests: u64) -> IndexMap<S
         .collect()
 }
 
+/// Retry amplification per time window: the attempts reaching each callee of a call
+/// policy in a window per client request that arrived in it, cut afterwards from the
+/// edges' attempt counts and the workloads' arrivals taken at each window's end (as the
+/// other series: nothing is counted per attempt beyond the edge's own count). A window
+/// without arrivals has 0; windows before the end of warm-up have 0.
+#[derive(Debug, Clone)]
+pub struct AmplificationWindows {
+    /// The callees, in the model's order, and the edges reaching each (indexes).
+    callees: Vec<(u32, Vec<usize>)>,
+    /// Each callee's attempts and the requests at the previous window end.
+    prev: Vec<u64>,
+    prev_requests: u64,
+    /// One list per callee.
+    values: Vec<Vec<f64>>,
+}
+
+impl AmplificationWindows {
+    /// Empty series for the callees of `edges` (none without call policies).
+    pub fn new(edges: &[Edge]) -> Self {
+        let mut ids: Vec<u32> = edges.iter().map(|e| e.callee).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let callees: Vec<(u32, Vec<usize>)> = ids
+            .into_iter()
+            .map(|c| {
+                let mine = (0..edges.len()).filter(|&i| edges[i].callee == c).collect();
+                (c, mine)
+            })
+            .collect();
+        AmplificationWindows {
+            prev: vec![0; callees.len()],
+            prev_requests: 0,
+            values: vec![Vec::new(); callees.len()],
+            callees,
+        }
+    }
+    /// The window ending now is over: `edges` as they stand and the `requests` arrived
+    /// since measurement began; `measuring` false for a window ending before it began.
+    pub fn push(&mut self, edges: &[Edge], requests: u64, measuring: bool) {
+        if !measuring {
+            self.prev.iter_mut().for_each(|p| *p = 0);
+            self.prev_requests = 0;
+            self.values.iter_mut().for_each(|v| v.push(0.0));
+            return;
+        }
+        let arrived = requests.saturating_sub(self.prev_requests);
+        self.prev_requests = requests;
+        for (((_, mine), prev), values) in self
+            .callees
+            .iter()
+            .zip(&mut self.prev)
+            .zip(&mut self.values)
+        {
+            let attempts: u64 = mine.iter().map(|&i| edges[i].stats.attempts).sum();
+            values.push(per(attempts.saturating_sub(*prev), arrived));
+            *prev = attempts;
+        }
+    }
+    /// The series per callee name, each cut or padded to `len` windows.
+    pub fn finish(self, model: &Model, len: usize) -> IndexMap<String, Vec<f64>> {
+        self.callees
+            .into_iter()
+            .zip(self.values)
+            .map(|((c, _), mut v)| {
+                v.resize(len, 0.0);
+                (model.components[c as usize].name.clone(), v)
+            })
+            .collect()
+    }
+}
+
 /// The CSV rows of edge `e`: (metric, value), counts as numbers.
 pub fn edge_rows(e: &EdgeResult) -> Vec<(&'static str, f64)> {
     let mut rows = vec![

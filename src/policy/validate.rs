@@ -19,8 +19,11 @@ const OPEN_FOR_NS: f64 = 5e9;
 const HALF_OPEN_CALLS: u32 = 3;
 
 /// The call policies of `spec`'s components, in component then file order. `graph` is the
-/// call graph of its components (a component's index is its group id), all of which built.
-pub fn calls(errs: &mut Errors, spec: &ModelSpec, graph: &CallGraph) -> Vec<EdgePolicy> {
+/// call graph of its components (a component's index is its group id) when all of them
+/// built; without it (a component has errors of its own) the callee names and every
+/// policy block are still checked, so all the model's mistakes come out in one run, but
+/// not whether the caller calls the callee.
+pub fn calls(errs: &mut Errors, spec: &ModelSpec, graph: Option<&CallGraph>) -> Vec<EdgePolicy> {
     let names: Vec<&str> = spec.components.keys().map(String::as_str).collect();
     let mut edges = Vec::new();
     for (caller, (name, c)) in spec.components.iter().enumerate() {
@@ -40,7 +43,9 @@ pub fn calls(errs: &mut Errors, spec: &ModelSpec, graph: &CallGraph) -> Vec<Edge
                 );
                 continue;
             };
-            if !graph.waits_on(caller).any(|g| g == callee) {
+            if let Some(graph) = graph
+                && !graph.waits_on(caller).any(|g| g == callee)
+            {
                 let routed = graph.successors(caller).contains(&callee);
                 errs.push(
                     path,

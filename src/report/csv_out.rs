@@ -177,6 +177,16 @@ pub fn to_csv(out: &RunOutput) -> String {
                 t.row("edge", name, "", metric, v);
             }
         }
+        // Retry amplification per tier (callee of a call policy): over the measurement
+        // window, and per time window k (from time zero, `series_window` wide).
+        for (tier, a) in &r.amplification {
+            t.row("tier", tier, "", "amplification", *a);
+        }
+        for (tier, values) in &r.amplification_series {
+            for (k, a) in values.iter().enumerate() {
+                t.row("tier", tier, "", &format!("window_{k}_amplification"), *a);
+            }
+        }
     }
     String::from_utf8(w.into_inner().expect("flushing CSV to memory")).expect("CSV is UTF-8")
 }

@@ -13,6 +13,28 @@ fn ci(e: &Estimate) -> String {
     }
 }
 
+/// The cell of metric `k` in a group's `metrics`: mean ± CI, "-" when absent. A fault's
+/// time to recover says how many runs never recovered (its `never_recovered` share times
+/// the runs; those runs have no time and are left out of the mean): "never" when none
+/// did, "12.0 ± 1.5 (2 of 5 never)" for a mix.
+fn cell(metrics: &indexmap::IndexMap<String, Estimate>, k: &str) -> String {
+    let Some(e) = metrics.get(k) else {
+        return "-".into();
+    };
+    let never = k
+        .strip_suffix(".time_to_recover_s")
+        .and_then(|fault| metrics.get(&format!("{fault}.never_recovered")))
+        .filter(|n| n.n > 0 && n.mean > 0.0);
+    match never {
+        None => ci(e),
+        Some(_) if e.n == 0 => "never".into(),
+        Some(n) => {
+            let count = (n.mean * n.n as f64).round();
+            format!("{} ({count} of {} never)", ci(e), n.n)
+        }
+    }
+}
+
 fn table(header: Vec<String>) -> Table {
     let mut t = Table::new();
     t.load_preset(UTF8_BORDERS_ONLY);
@@ -232,11 +254,7 @@ pub fn experiment_table_in(
     let columns: Vec<(String, Vec<String>)> = shown
         .iter()
         .map(|k| {
-            let cells = results
-                .groups
-                .iter()
-                .map(|g| g.metrics.get(k).map(ci).unwrap_or_else(|| "-".into()))
-                .collect();
+            let cells = results.groups.iter().map(|g| cell(&g.metrics, k)).collect();
             (label(k), cells)
         })
         .collect();
@@ -338,7 +356,7 @@ pub fn comparison_table(results: &ExperimentResults, metrics: &[String]) -> Stri
     for k in &shown {
         let mut row = vec![label(k)];
         for g in results.groups.iter().filter(|g| g.point == 0) {
-            row.push(g.metrics.get(k).map(ci).unwrap_or_else(|| "-".into()));
+            row.push(cell(&g.metrics, k));
         }
         for v in results.variants.iter().skip(1) {
             let c = results
@@ -476,6 +494,32 @@ pub fn capacity_answer(r: &CapacityResult) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_time_to_recover_says_how_many_runs_never_recovered() {
+        let est = |n: usize, mean: f64| Estimate {
+            n,
+            mean,
+            sd: 0.0,
+            ci95: if n > 1 { 1.5 } else { f64::INFINITY },
+        };
+        let k = "faults.f.time_to_recover_s";
+        let never = "faults.f.never_recovered";
+        let mut m: indexmap::IndexMap<String, Estimate> = indexmap::IndexMap::new();
+        // 3 of 5 recovered (mean 12 s over those), 2 never.
+        m.insert(k.into(), est(3, 12.0));
+        m.insert(never.into(), est(5, 0.4));
+        assert_eq!(cell(&m, k), "12.0 ± 1.500 (2 of 5 never)");
+        // None recovered: no time at all.
+        m.insert(k.into(), est(0, f64::NAN));
+        m.insert(never.into(), est(5, 1.0));
+        assert_eq!(cell(&m, k), "never");
+        // All recovered, and a key without a never count: as any metric.
+        m.insert(k.into(), est(5, 7.5));
+        m.insert(never.into(), est(5, 0.0));
+        assert_eq!(cell(&m, k), "7.500 ± 1.500");
+        assert_eq!(cell(&m, "faults.g.time_to_recover_s"), "-");
+    }
 
     #[test]
     fn wide_tables_split_and_keep_every_column() {

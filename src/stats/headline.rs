@@ -43,26 +43,41 @@ pub fn headline_metrics(r: &RunResult) -> IndexMap<String, f64> {
         "cost.per_million_requests".to_string(),
         r.cost.per_million_requests,
     );
+    // Retry amplification per tier (callees of call policies, in the model's order).
+    for (tier, a) in &r.amplification {
+        m.insert(format!("amplification.{tier}"), *a);
+    }
     fault_metrics(r, &mut m);
     m
 }
 
 /// What each fault (by name, over all its windows) cost: `faults.NAME.time_to_recover_s`
-/// (the longest; a window the system never came back from counts to the end of the run),
-/// `failed_during` and `failed_after` (sums), `metastable` (1 if any window was), faults in
-/// the order of their names. A fault
-/// none of whose windows has a recovery (nothing measured before it) has a time of NaN.
+/// (the longest), `failed_during` and `failed_after` (sums), `metastable` (1 if any window
+/// was), `never_recovered` (1 if the system was not back from some window by the end of
+/// the run, a fault still on then included), faults in the order of their names.
+///
+/// A run that never recovered has no time to recover: NaN (JSON null, "never" in tables),
+/// not the time to the end of the run, which would depend on the run's length. A summary
+/// over replications (here and in an experiment's) leaves NaN out: its mean is
+/// that of the runs that recovered, `n` how many did, and the mean of `never_recovered`
+/// the share that did not. A fault none of whose windows has a recovery (nothing measured
+/// before it) has a time of NaN and `never_recovered` 0.
 fn fault_metrics(r: &RunResult, m: &mut IndexMap<String, f64>) {
-    let mut by_name: IndexMap<&str, [f64; 4]> = IndexMap::new();
+    let mut by_name: IndexMap<&str, [f64; 5]> = IndexMap::new();
     for f in &r.faults {
         let e = by_name
             .entry(f.name.as_str())
-            .or_insert([f64::NAN, 0.0, 0.0, 0.0]);
+            .or_insert([f64::NAN, 0.0, 0.0, 0.0, 0.0]);
         let Some(rec) = &f.recovery else { continue };
-        let ttr = rec
-            .time_to_recover_s
-            .unwrap_or((r.window_end_s - f.start_s).max(0.0));
-        e[0] = e[0].max(ttr);
+        match rec.time_to_recover_s {
+            // NaN.max(t) is t: the first measured window sets it.
+            Some(t) if e[4] == 0.0 => e[0] = e[0].max(t),
+            Some(_) => {}
+            None => {
+                e[0] = f64::NAN;
+                e[4] = 1.0;
+            }
+        }
         e[1] += rec.failed_during as f64;
         e[2] += rec.failed_after as f64;
         e[3] = e[3].max(f64::from(u8::from(rec.metastable)));
@@ -77,11 +92,12 @@ fn fault_metrics(r: &RunResult, m: &mut IndexMap<String, f64>) {
 }
 
 /// The metrics of each fault in the headline, in order.
-const FAULT_METRICS: [&str; 4] = [
+const FAULT_METRICS: [&str; 5] = [
     "time_to_recover_s",
     "failed_during",
     "failed_after",
     "metastable",
+    "never_recovered",
 ];
 
 /// The keys [`headline_metrics`] gives for any run of `model`, in the same order, found
@@ -119,6 +135,12 @@ pub fn metric_keys(model: &Model) -> Vec<String> {
     }
     keys.push("cost.per_hour".to_string());
     keys.push("cost.per_million_requests".to_string());
+    let mut tiers: Vec<usize> = model.calls.iter().map(|e| e.callee).collect();
+    tiers.sort_unstable();
+    tiers.dedup();
+    for c in tiers {
+        keys.push(format!("amplification.{}", model.components[c].name));
+    }
     let mut names: Vec<String> = model.faults.iter().map(|f| f.name.clone()).collect();
     names.extend(
         model
@@ -135,12 +157,18 @@ pub fn metric_keys(model: &Model) -> Vec<String> {
     keys
 }
 
-/// Mean and CI of every headline metric across runs.
+/// Mean and CI of every headline metric across runs (NaN values left out).
 pub fn summarize(runs: &[RunResult]) -> IndexMap<String, Estimate> {
     let per_run: Vec<IndexMap<String, f64>> = runs.iter().map(headline_metrics).collect();
     let mut out = IndexMap::new();
     for key in per_run[0].keys() {
-        let values: Vec<f64> = per_run.iter().filter_map(|m| m.get(key).copied()).collect();
+        // A NaN is no value (a fault never recovered from): left out, `n` says how many
+        // runs had one.
+        let values: Vec<f64> = per_run
+            .iter()
+            .filter_map(|m| m.get(key).copied())
+            .filter(|x| !x.is_nan())
+            .collect();
         out.insert(key.clone(), Estimate::of(&values));
     }
     out
