@@ -1,5 +1,6 @@
 //! Integration tests: one binary, one module per behaviour.
 
+mod autoscale;
 mod bad_input;
 mod behaviour;
 mod cache;

@@ -7,6 +7,7 @@
 //! A new kind touches: one variant of `model::spec::ComponentSpec` (with its spec type and
 //! the line that validates it), and its own module here.
 
+pub mod autoscaler;
 pub mod cache;
 pub mod database;
 pub mod load_balancer;

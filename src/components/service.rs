@@ -21,7 +21,9 @@ use super::Kind;
 use super::op::Op;
 use crate::analysis::{Flow, Network, ServiceEstimate};
 use crate::distributions::Distribution;
-use crate::engine::{Call, CallId, Component, Ctx, Degradation, Found, InstanceId, Outcome};
+use crate::engine::{
+    Call, CallId, Component, Ctx, Degradation, Found, Gauges, InstanceId, Outcome,
+};
 use crate::metrics::declare::{Combine::*, MetricDecl, Saturation, Unit::*};
 use crate::metrics::{ErrorCause, InstanceLoad, InstanceReport, WaitHistogram};
 use crate::model::graph::Link;
@@ -826,6 +828,18 @@ impl Component for ServiceInstance {
         }
         self.workers = workers;
         self.fill_workers(ctx);
+    }
+
+    fn gauges(&self, now: SimTime) -> Gauges {
+        let since = SimTime(self.busy_since());
+        Gauges {
+            since,
+            busy_ns: self.load.busy_mean(now) * now.since(since).0 as f64,
+            workers: self.workers,
+            busy: self.load.busy(),
+            waiting: self.load.waiting(),
+            arrived: self.arrived,
+        }
     }
 
     fn report(&self, now: SimTime) -> InstanceReport {

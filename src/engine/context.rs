@@ -5,8 +5,9 @@
 use super::calendar::Calendar;
 use super::call::{CLIENT, Call, ClientWait, Outcome, Request, Slab};
 use super::clients::{Answer, Clients, NewRequest};
+use super::control::{Gauges, ScalingHistory};
 use super::event::{CallId, Event, InstanceId, RequestId};
-use super::fault::{CrashMode, Degradation};
+use super::fault::{CrashMode, Degradation, FaultAction};
 use crate::metrics::{ClientStats, ErrorCause, InstanceReport};
 use crate::network::{Latencies, NO_ZONE, Zone};
 use crate::time::{SimDuration, SimTime};
@@ -46,6 +47,26 @@ pub trait Component {
     /// A partition of the network began or ended ([`Ctx::reachable`] says what is cut
     /// now): a replicated store reconciles its copies when they can talk again.
     fn on_network_change(&mut self, _ctx: &mut Ctx) {}
+    /// What a controller can read of the instance now (see `engine/control.rs`); the
+    /// default, for kinds no controller reads, is empty.
+    fn gauges(&self, _now: SimTime) -> Gauges {
+        Gauges::default()
+    }
+    /// For a controller (an autoscaler): its control timer fires ([`Context::control_timer`]).
+    /// `gauges` reads any other instance; `actions` takes what the engine is to do to them.
+    fn on_control(
+        &mut self,
+        _tag: u32,
+        _data: u32,
+        _ctx: &mut Ctx,
+        _gauges: &dyn Fn(InstanceId) -> Gauges,
+        _actions: &mut Vec<FaultAction>,
+    ) {
+    }
+    /// For a controller: what it did over the run.
+    fn scaling(&self) -> Option<&ScalingHistory> {
+        None
+    }
     /// For the engine's stand-in of a crashed instance: hands back the instance it holds.
     fn take_inner(&mut self) -> Option<Box<dyn Component>> {
         None
@@ -365,8 +386,9 @@ impl<C: Clients + ?Sized> Context<C> {
     /// extra as long as no instance restarts (a rare event).
     pub fn drop_timers(&mut self, instance: InstanceId) -> usize {
         let before = self.calendar.len();
-        self.calendar
-            .retain(|e| !matches!(e, Event::Timer { to, .. } if to == instance));
+        self.calendar.retain(
+            |e| !matches!(e, Event::Timer { to, .. } | Event::Control { to, .. } if to == instance),
+        );
         before - self.calendar.len()
     }
 

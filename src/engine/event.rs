@@ -81,6 +81,16 @@ pub enum Event {
         /// The request's logical record.
         logical: u32,
     },
+    /// A controller's timer (see `engine/control.rs`): an autoscaler evaluates its metric,
+    /// or an instance it started is ready.
+    Control {
+        /// The controller instance.
+        to: InstanceId,
+        /// What the timer is for, defined by the controller.
+        tag: u32,
+        /// Data for the controller.
+        data: u32,
+    },
 }
 
 /// An [`Event`] as two machine words, the form the calendar stores.
@@ -127,6 +137,7 @@ const ANSWER: u64 = 6;
 const FAULT: u64 = 7;
 const GUARD: u64 = 8;
 const CLIENT_RETRY: u64 = 9;
+const CONTROL: u64 = 10;
 
 impl Event {
     /// The two-word form of this event.
@@ -154,6 +165,7 @@ impl Event {
                 generation,
             } => (GUARD, call, generation, what),
             Event::ClientRetry { logical } => (CLIENT_RETRY, logical, 0, 0),
+            Event::Control { to, tag, data } => (CONTROL, to, tag, data),
         };
         PackedEvent {
             lo: kind | (u64::from(a) << 32),
@@ -194,6 +206,11 @@ impl PackedEvent {
                 generation: b,
             },
             CLIENT_RETRY => Event::ClientRetry { logical: a },
+            CONTROL => Event::Control {
+                to: a,
+                tag: b,
+                data: c,
+            },
             _ => Event::WarmupEnd,
         }
     }
@@ -245,6 +262,11 @@ mod tests {
                 generation: 0xdead_beef,
             },
             Event::ClientRetry { logical: u32::MAX },
+            Event::Control {
+                to: 4,
+                tag: u32::MAX,
+                data: 0xdead_beef,
+            },
         ];
         for e in events {
             assert_eq!(e.pack().unpack(), e);

@@ -11,6 +11,7 @@
 use super::calendar::Calendar;
 use super::call::{Call, Outcome};
 use super::context::{Component, Ctx};
+use super::control::{Gauges, ScalingHistory};
 use super::event::{CallId, Event, InstanceId};
 use crate::metrics::{ErrorCause, InstanceReport};
 use crate::time::SimTime;
@@ -158,6 +159,12 @@ impl Component for Down {
     fn on_network_change(&mut self, ctx: &mut Ctx) {
         self.inner.on_network_change(ctx);
     }
+    fn gauges(&self, now: SimTime) -> Gauges {
+        self.inner.gauges(now)
+    }
+    fn scaling(&self) -> Option<&ScalingHistory> {
+        self.inner.scaling()
+    }
     fn take_inner(&mut self) -> Option<Box<dyn Component>> {
         Some(std::mem::replace(&mut self.inner, Box::new(Vacant)))
     }
@@ -209,7 +216,7 @@ pub(super) fn crash(
             arriving.push(call);
             false
         }
-        Event::Timer { to, .. } => to != instance,
+        Event::Timer { to, .. } | Event::Control { to, .. } => to != instance,
         _ => true,
     });
     arriving.sort_unstable();

@@ -354,7 +354,28 @@ impl<C: Clients> Simulation<C> {
                     components[to as usize].on_arrive(call, dyn_ctx(ctx));
                 }
             }
+            Event::Control { to, tag, data } => self.control(to, tag, data),
         }
+    }
+
+    /// A controller's timer fires: it reads the instances' gauges, and what it asks for
+    /// happens.
+    #[cold]
+    #[inline(never)]
+    fn control(&mut self, to: InstanceId, tag: u32, data: u32) {
+        let mut actions = std::mem::take(&mut self.actions);
+        let ctx = dyn_ctx(&mut self.ctx);
+        super::control::fire(ctx, &mut self.components, to, tag, data, &mut actions);
+        for action in actions.drain(..) {
+            self.act(action);
+        }
+        self.actions = actions;
+    }
+
+    /// What the controller instance `instance` did over the run (`None` for an instance
+    /// that is not a controller).
+    pub fn scaling(&self, instance: InstanceId) -> Option<&super::ScalingHistory> {
+        self.components[instance as usize].scaling()
     }
 
     /// Number of events handled so far.

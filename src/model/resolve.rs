@@ -17,6 +17,9 @@ pub struct Resolver<'a> {
     pub first_instance: &'a [u32],
     /// Instances of each component.
     pub replicas: &'a [u32],
+    /// Instances of each component as its `replicas` says, before an autoscaler grows its
+    /// target to its `max`.
+    pub replicas_written: &'a [u32],
     /// Simulated time of a run, warm-up included (zero when the model's is invalid).
     pub duration: SimDuration,
     /// True when the model has faults (a shard router then watches its shards fail).

@@ -6,6 +6,7 @@
 
 use super::resolve::Resolver;
 use crate::components::ComponentKind;
+pub use crate::components::autoscaler::spec::*;
 pub use crate::components::cache::spec::*;
 pub use crate::components::database::spec::*;
 pub use crate::components::load_balancer::spec::*;
@@ -384,6 +385,8 @@ component_kinds! {
     "cache" => Cache(CacheSpec, crate::components::cache::validate::cache),
     /// A message broker: answers the producer once enqueued, delivers to a consumer service at least once.
     "queue" => Queue(MessageQueueSpec, crate::components::queue::validate::queue),
+    /// Starts and stops a service's instances on a metric (target tracking or steps).
+    "autoscaler" => Autoscaler(AutoscalerSpec, crate::components::autoscaler::validate::autoscaler),
 }
 
 impl JsonSchema for ComponentSpec {

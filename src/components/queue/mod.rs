@@ -21,7 +21,7 @@ pub mod validate;
 use super::Kind;
 use crate::analysis::{Flow, Network, ServiceEstimate};
 use crate::distributions::Distribution;
-use crate::engine::{Call, CallId, Component, Ctx, InstanceId, Outcome};
+use crate::engine::{Call, CallId, Component, Ctx, Gauges, InstanceId, Outcome};
 use crate::metrics::declare::{Combine::*, MetricDecl, Unit::*};
 use crate::metrics::{ErrorCause, InstanceReport, TimeWeighted, WaitHistogram};
 use crate::model::graph::Link;
@@ -376,6 +376,15 @@ impl Component for QueueInstance {
         self.out = 0;
         self.depth.set(now, self.waiting.len() as u64);
         self.in_flight.set(now, 0);
+    }
+
+    fn gauges(&self, _now: SimTime) -> Gauges {
+        // What an autoscaler of the consumers reads: the messages waiting.
+        Gauges {
+            since: self.since,
+            waiting: self.waiting.len() as u64,
+            ..Gauges::default()
+        }
     }
 
     fn restart_stats(&mut self, now: SimTime) {

@@ -118,6 +118,7 @@ pub fn validate(
     // Instance ids: components in file order, each's replicas consecutive.
     let mut first_instance = Vec::with_capacity(names.len());
     let mut replicas = Vec::with_capacity(names.len());
+    let mut replicas_written = Vec::with_capacity(names.len());
     let mut next = 0u32;
     let mut too_many = false;
     for (name, c) in &spec.components {
@@ -134,6 +135,9 @@ pub fn validate(
             too_many = true;
         }
         let r = r.clamp(1, MAX_INSTANCES);
+        replicas_written.push(r);
+        let r =
+            crate::components::autoscaler::validate::allocated(&spec, name, r).min(MAX_INSTANCES);
         first_instance.push(next);
         replicas.push(r);
         next = next.saturating_add(r);
@@ -153,6 +157,7 @@ pub fn validate(
         classes: &classes,
         first_instance: &first_instance,
         replicas: &replicas,
+        replicas_written: &replicas_written,
         duration,
         faults: spec.faults.as_ref().is_some_and(|f| !f.is_empty()),
         kinds: &kinds,
