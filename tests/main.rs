@@ -1,6 +1,7 @@
 //! Integration tests: one binary, one module per behaviour.
 
 mod autoscale;
+mod autoscale_models;
 mod bad_input;
 mod behaviour;
 mod cache;
