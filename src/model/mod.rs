@@ -82,7 +82,8 @@ impl Model {
         use ErrorCause::*;
         match cause {
             Timeout | QueueFull | QueueTimeout | Unavailable => true,
-            Crashed | Refused | Injected => !self.faults.is_empty(),
+            Crashed | Refused => !self.faults.is_empty() || self.fails_on_scale_in(),
+            Injected => !self.faults.is_empty(),
             Partitioned => self.faults.iter().any(|f| f.cut.is_some()),
             CircuitOpen => self.calls.iter().any(|e| e.policy.breaker.is_some()),
             RateLimited => {
@@ -104,6 +105,14 @@ impl Model {
                     .is_some_and(|s| s.kind == crate::policy::slots::SlotsKind::Bulkhead)
             }),
         }
+    }
+
+    /// True when an autoscaler fails the requests of the instances it takes out.
+    fn fails_on_scale_in(&self) -> bool {
+        self.spec.components.values().any(|c| {
+            matches!(&c.kind, spec::KindSpec::Autoscaler(a)
+                if a.on_remove == Some(spec::OnRemoveSpec::Fail))
+        })
     }
 
     /// The fields of the model's services.

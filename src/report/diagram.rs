@@ -146,7 +146,7 @@ fn zone_groups(model: &Model, places: &Places) -> Vec<(Option<usize>, Vec<usize>
 }
 
 /// The arrows: each workload into its target, then every component's links in the
-/// order the model declares them.
+/// order the model declares them, then each autoscaler's to the service it scales.
 fn edges(model: &Model) -> Vec<Edge> {
     let mut out: Vec<Edge> = model
         .workloads
@@ -176,6 +176,19 @@ fn edges(model: &Model) -> Vec<Edge> {
                     dashed: link.kind == LinkKind::Route,
                 });
             }
+        }
+    }
+    // An autoscaler sends no request: a dashed arrow to the service it scales.
+    for (g, c) in model.spec.components.values().enumerate() {
+        if let crate::model::spec::KindSpec::Autoscaler(a) = &c.kind
+            && let Some(target) = model.components.iter().position(|t| t.name == a.target)
+        {
+            out.push(Edge {
+                from: component_id(g),
+                to: component_id(target),
+                label: "scales".to_string(),
+                dashed: true,
+            });
         }
     }
     // A handler calling the same component twice (a cache read, then a set) draws one
