@@ -2,7 +2,7 @@
 //! caller while the callee's work goes on, for services (call, set, fan-out), balancers and
 //! caches alike; the per-edge counts add up; bad policies are refused at their path.
 
-use crate::support::{check_refuses as refused, scalesim};
+use crate::support::{check_refusal, check_refuses as refused, scalesim};
 use scalesim::model::{Format, Model, parse_model_str};
 use scalesim::results::{RunResult, run_once};
 use serde_json::{Value, json};
@@ -247,16 +247,7 @@ fn policy_mistakes_are_reported_with_the_other_mistakes_in_one_run() {
                                   "protected": 2.0, "hit_time": {"constant": "300us"}});
     m["components"]["db"]["workers"] = json!(0);
     m["components"]["db"]["calls_to"] = json!({"appp": {"timeout": "1s"}});
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("model.json");
-    std::fs::write(&file, m.to_string()).unwrap();
-    let out = scalesim()
-        .args(["check", file.to_str().unwrap()])
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{stderr}");
-    assert!(!stderr.contains("panicked"), "{stderr}");
+    let stderr = check_refusal(&m);
     for needle in [
         "components.c.protected",
         "components.db.workers",

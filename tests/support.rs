@@ -55,6 +55,14 @@ pub fn model_files(dir: &Path) -> Vec<PathBuf> {
 /// should be: exit status 2, no panic, and a message naming the field's `path` and
 /// containing `needle`.
 pub fn check_refuses(m: &Value, path: &str, needle: &str) {
+    let stderr = check_refusal(m);
+    assert!(stderr.contains(path), "{path}: {stderr}");
+    assert!(stderr.contains(needle), "{needle}: {stderr}");
+}
+
+/// What `scalesim check` says refusing the model `m`: exit status 2 and no panic are
+/// asserted; the message is returned for the caller's own checks.
+pub fn check_refusal(m: &Value) -> String {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("model.json");
     std::fs::write(&file, m.to_string()).unwrap();
@@ -65,6 +73,5 @@ pub fn check_refuses(m: &Value, path: &str, needle: &str) {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
-    assert!(stderr.contains(path), "{path}: {stderr}");
-    assert!(stderr.contains(needle), "{needle}: {stderr}");
+    stderr.into_owned()
 }
