@@ -8,7 +8,7 @@ use crate::metrics::declare::{MetricDecl, Shape, numbers};
 use crate::metrics::window::{ComponentWindows, LatencyWindows};
 use crate::metrics::{LatencyHistogram, LatencySummary, WaitHistogram, combine};
 use crate::model::Model;
-use crate::policy::report::AmplificationWindows;
+use crate::policy::report::{AmplificationWindows, ClientAttempts};
 use crate::progress::{EVENTS_PER_STEP, RUN_PPM, RunProgress};
 use crate::time::SimTime;
 use indexmap::IndexMap;
@@ -410,7 +410,7 @@ fn run_stepped(
     let mut sim = crate::topology::simulation(model, seed);
     let mut reported = Reported::default();
     let disturbed = disturbed(model);
-    if !disturbed && sim.guard_edges().is_empty() {
+    if !disturbed && crate::policy::report::amplified_tiers(model).is_empty() {
         if let Some(p) = progress {
             while sim.advance_by(step) {
                 reported.to(p, &sim);
@@ -422,7 +422,7 @@ fn run_stepped(
         }
         return Ok(collect(model, &sim, seed));
     }
-    let mut sampler = Sampler::new(model, disturbed, sim.guard_edges());
+    let mut sampler = Sampler::new(model, disturbed);
     let window = model.series_window.0.max(1);
     let mut t = window;
     while t < model.duration.0 && sim.stopped_at().is_none() {
@@ -506,10 +506,10 @@ struct Sampler {
 }
 
 impl Sampler {
-    fn new(model: &Model, disturbed: bool, edges: &[crate::engine::guard::Edge]) -> Self {
+    fn new(model: &Model, disturbed: bool) -> Self {
         Sampler {
             disturbed,
-            amplification: AmplificationWindows::new(edges),
+            amplification: AmplificationWindows::new(model),
             latency: model.workloads.iter().map(|_| Default::default()).collect(),
             components: model
                 .components
@@ -524,10 +524,11 @@ impl Sampler {
         self.windows += 1;
         let ctx = sim.context();
         let start = sim.window().0;
-        if !sim.guard_edges().is_empty() {
+        if !self.amplification.is_empty() {
             let requests = ctx.stats.iter().flat_map(|s| &s.arrived).sum();
+            let client = client_attempts(model, ctx);
             self.amplification
-                .push(sim.guard_edges(), requests, t > start);
+                .push(model, sim.guard_edges(), &client, requests, t > start);
         }
         if !self.disturbed {
             return;
@@ -740,7 +741,12 @@ pub fn collect(model: &Model, sim: &Simulation<Workloads>, seed: u64) -> RunResu
         component_series: IndexMap::new(),
         faults: fault_windows(model, sim, end),
         edges: crate::policy::report::edges(model, sim.guard_edges(), requests, end),
-        amplification: crate::policy::report::amplification(model, sim.guard_edges(), requests),
+        amplification: crate::policy::report::amplification(
+            model,
+            sim.guard_edges(),
+            &client_attempts(model, ctx),
+            requests,
+        ),
         amplification_series: IndexMap::new(),
         autoscaling,
         latency,
@@ -810,6 +816,23 @@ fn autoscaling(
         );
     }
     out
+}
+
+/// Attempts sent so far in the measurement window by each workload's clients: the
+/// requests that arrived and their client retries (0 for a workload without client
+/// retries), for the retry amplification of the tiers they reach.
+fn client_attempts(model: &Model, ctx: &crate::engine::Context<Workloads>) -> ClientAttempts {
+    let counts = ctx.retry_counts();
+    model
+        .workloads
+        .iter()
+        .zip(&ctx.stats)
+        .enumerate()
+        .map(|(i, (w, s))| match w.retries {
+            Some(_) => s.arrived.iter().sum::<u64>() + counts.get(i).map_or(0, |c| c.retries),
+            None => 0,
+        })
+        .collect()
 }
 
 /// What the retries of workload `w` did, given the engine's counts for it and the requests

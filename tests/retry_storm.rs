@@ -45,6 +45,13 @@ fn retries_on_every_layer_compound_at_the_db_and_the_storm_outlasts_the_fault() 
     // Bounded by (max + 1) per retrying layer: 4^3 = 64 with three, 4 with one.
     assert!(all <= 64.0 && one <= 4.0, "{all} {one}");
     assert!(storm.amplification["api"] > 3.0 && storm.amplification["api"] <= 16.0);
+    // The clients' own retries count at the tier they send to (edge): 2.4 attempts per
+    // request there, as the workload's attempts per request, at most max + 1 = 4.
+    let edge = storm.amplification["edge"];
+    let client = storm.workloads["users"].retries.as_ref().unwrap();
+    assert_eq!(edge, client.attempts_per_request);
+    assert!(edge > 1.5 && edge <= 4.0, "{edge}");
+    assert!(storm.amplification_series["edge"].iter().any(|&a| a > 1.5));
     // 600 answered per 2 s before 30 s, none after 40 s: the slowdown lasted 5 s.
     assert!(storm.series["users"].completed[10] > 500);
     assert_eq!(answered_after_40s(&storm), 0);

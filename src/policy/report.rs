@@ -181,67 +181,107 @@ fn per(n: u64, of: u64) -> f64 {
     if of > 0 { n as f64 / of as f64 } else { 0.0 }
 }
 
-/// Attempts reaching each callee of `edges` per original request (`requests` arrived), over
-/// every guarded caller of it, callees in the model's order.
-pub fn amplification(model: &Model, edges: &[Edge], requests: u64) -> IndexMap<String, f64> {
-    let mut callees: Vec<u32> = edges.iter().map(|e| e.callee).collect();
-    callees.sort_unstable();
-    callees.dedup();
-    callees
+/// The tiers whose retry amplification is reported, in the model's order: the callees of
+/// call policies and the targets of workloads with client retries.
+pub fn amplified_tiers(model: &Model) -> Vec<u32> {
+    let mut tiers: Vec<u32> = model.calls.iter().map(|e| e.callee as u32).collect();
+    tiers.extend(
+        model
+            .workloads
+            .iter()
+            .filter(|w| w.retries.is_some())
+            .map(|w| w.target),
+    );
+    tiers.sort_unstable();
+    tiers.dedup();
+    tiers
+}
+
+/// Attempts sent so far by each workload's clients (first attempts and client retries;
+/// 0 for a workload without client retries, whose requests are no retry traffic).
+pub type ClientAttempts = Vec<u64>;
+
+/// Attempts reaching `tier`: through the call policies of `edges` and from the clients
+/// of the workloads that target it with retries (`client`, per workload).
+fn attempts_at(model: &Model, tier: u32, edges: &[Edge], client: &[u64]) -> u64 {
+    let called: u64 = edges
+        .iter()
+        .filter(|e| e.callee == tier)
+        .map(|e| e.stats.attempts)
+        .sum();
+    let sent: u64 = model
+        .workloads
+        .iter()
+        .zip(client)
+        .filter(|(w, _)| w.retries.is_some() && w.target == tier)
+        .map(|(_, n)| n)
+        .sum();
+    called + sent
+}
+
+/// Attempts reaching each amplified tier ([`amplified_tiers`]) per original request
+/// (`requests` arrived): over every guarded caller of it and the retrying clients sending
+/// to it, tiers in the model's order.
+pub fn amplification(
+    model: &Model,
+    edges: &[Edge],
+    client: &[u64],
+    requests: u64,
+) -> IndexMap<String, f64> {
+    amplified_tiers(model)
         .into_iter()
         .map(|c| {
-            let attempts = edges
-                .iter()
-                .filter(|e| e.callee == c)
-                .map(|e| e.stats.attempts)
-                .sum();
             (
                 model.components[c as usize].name.clone(),
-                per(attempts, requests),
+                per(attempts_at(model, c, edges, client), requests),
             )
         })
         .collect()
 }
 
-/// Retry amplification per time window: the attempts reaching each callee of a call
-/// policy in a window per client request that arrived in it, cut afterwards from the
-/// edges' attempt counts and the workloads' arrivals taken at each window's end (as the
-/// other series: nothing is counted per attempt beyond the edge's own count). A window
-/// without arrivals has 0; windows before the end of warm-up have 0.
+/// Retry amplification per time window: the attempts reaching each amplified tier in a
+/// window per client request that arrived in it, cut afterwards from the edges' and the
+/// clients' attempt counts and the workloads' arrivals taken at each window's end (as the
+/// other series: nothing is counted per attempt beyond those counts). A window without
+/// arrivals has 0; windows before the end of warm-up have 0.
 #[derive(Debug, Clone)]
 pub struct AmplificationWindows {
-    /// The callees, in the model's order, and the edges reaching each (indexes).
-    callees: Vec<(u32, Vec<usize>)>,
-    /// Each callee's attempts and the requests at the previous window end.
+    /// The tiers, in the model's order.
+    tiers: Vec<u32>,
+    /// Each tier's attempts and the requests at the previous window end.
     prev: Vec<u64>,
     prev_requests: u64,
-    /// One list per callee.
+    /// One list per tier.
     values: Vec<Vec<f64>>,
 }
 
 impl AmplificationWindows {
-    /// Empty series for the callees of `edges` (none without call policies).
-    pub fn new(edges: &[Edge]) -> Self {
-        let mut ids: Vec<u32> = edges.iter().map(|e| e.callee).collect();
-        ids.sort_unstable();
-        ids.dedup();
-        let callees: Vec<(u32, Vec<usize>)> = ids
-            .into_iter()
-            .map(|c| {
-                let mine = (0..edges.len()).filter(|&i| edges[i].callee == c).collect();
-                (c, mine)
-            })
-            .collect();
+    /// Empty series for the amplified tiers of `model` (none without call policies or
+    /// client retries).
+    pub fn new(model: &Model) -> Self {
+        let tiers = amplified_tiers(model);
         AmplificationWindows {
-            prev: vec![0; callees.len()],
+            prev: vec![0; tiers.len()],
             prev_requests: 0,
-            values: vec![Vec::new(); callees.len()],
-            callees,
+            values: vec![Vec::new(); tiers.len()],
+            tiers,
         }
     }
-    /// The window ending now is over: `edges` as they stand and the `requests` arrived
-    /// since measurement began; `measuring` false for a window ending before it began.
-    pub fn push(&mut self, edges: &[Edge], requests: u64, measuring: bool) {
+    /// True when there is no tier to follow.
+    pub fn is_empty(&self) -> bool {
+        self.tiers.is_empty()
+    }
+    /// The window ending now is over: `edges` and the clients' attempts (`client`) as they
+    /// stand and the `requests` arrived since measurement began; `measuring` false for a
+    /// window ending before it began.
+    pub fn push(
+        &mut self,
+        model: &Model,
+        edges: &[Edge],
+        client: &[u64],
+        requests: u64,
+        measuring: bool,
+    ) {
         if !measuring {
             self.prev.iter_mut().for_each(|p| *p = 0);
             self.prev_requests = 0;
@@ -250,23 +290,18 @@ impl AmplificationWindows {
         }
         let arrived = requests.saturating_sub(self.prev_requests);
         self.prev_requests = requests;
-        for (((_, mine), prev), values) in self
-            .callees
-            .iter()
-            .zip(&mut self.prev)
-            .zip(&mut self.values)
-        {
-            let attempts: u64 = mine.iter().map(|&i| edges[i].stats.attempts).sum();
+        for ((&tier, prev), values) in self.tiers.iter().zip(&mut self.prev).zip(&mut self.values) {
+            let attempts = attempts_at(model, tier, edges, client);
             values.push(per(attempts.saturating_sub(*prev), arrived));
             *prev = attempts;
         }
     }
-    /// The series per callee name, each cut or padded to `len` windows.
+    /// The series per tier name, each cut or padded to `len` windows.
     pub fn finish(self, model: &Model, len: usize) -> IndexMap<String, Vec<f64>> {
-        self.callees
+        self.tiers
             .into_iter()
             .zip(self.values)
-            .map(|((c, _), mut v)| {
+            .map(|(c, mut v)| {
                 v.resize(len, 0.0);
                 (model.components[c as usize].name.clone(), v)
             })

@@ -135,11 +135,11 @@ pub fn metric_keys(model: &Model) -> Vec<String> {
     }
     keys.push("cost.per_hour".to_string());
     keys.push("cost.per_million_requests".to_string());
-    let mut tiers: Vec<usize> = model.calls.iter().map(|e| e.callee).collect();
-    tiers.sort_unstable();
-    tiers.dedup();
-    for c in tiers {
-        keys.push(format!("amplification.{}", model.components[c].name));
+    for c in crate::policy::report::amplified_tiers(model) {
+        keys.push(format!(
+            "amplification.{}",
+            model.components[c as usize].name
+        ));
     }
     let mut names: Vec<String> = model.faults.iter().map(|f| f.name.clone()).collect();
     names.extend(
