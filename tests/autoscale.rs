@@ -252,3 +252,27 @@ fn bad_autoscalers_are_refused_with_the_fields_path() {
         .shift_remove("initial");
     check_refuses(&v, "components.as.initial", "target's replicas, 2");
 }
+
+#[test]
+fn requests_sent_to_an_autoscaler_are_refused_before_the_run() {
+    // An autoscaler answers no request: naming it as a workload's target, a balancer's
+    // backends or a call is a mistake in the file, refused at validation (it used to fail
+    // every request at run time).
+    let mut v = scaled(&[(0, 100.0)], json!({}));
+    v["workloads"]["w"]["target"] = json!("as");
+    check_refuses(
+        &v,
+        "workloads.w.target",
+        "\"as\" is an autoscaler, which answers no request",
+    );
+    let mut v = scaled(&[(0, 100.0)], json!({}));
+    v["components"]["lb"]["backends"] = json!("as");
+    check_refuses(&v, "components.lb.backends", "the service it scales");
+    let mut v = scaled(&[(0, 100.0)], json!({}));
+    v["components"]["app"]["handler"] = json!([{"work": {"constant": "1ms"}}, {"call": "as"}]);
+    v["components"]["app"]
+        .as_object_mut()
+        .unwrap()
+        .shift_remove("service_time");
+    check_refuses(&v, "components.app.handler[1].call", "(such as \"app\"");
+}

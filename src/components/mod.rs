@@ -135,6 +135,18 @@ pub trait Kind: std::fmt::Debug + Send + Sync {
         false
     }
 
+    /// True when it answers the requests sent to it; false for a kind that only acts on
+    /// others (an autoscaler), which no call, route, backend or workload may name.
+    fn takes_requests(&self) -> bool {
+        true
+    }
+
+    /// The component (group id) whose instances it starts and stops, for a kind that
+    /// scales another (an autoscaler); `None` for the others.
+    fn scales(&self) -> Option<usize> {
+        None
+    }
+
     /// The metrics an instance of this kind reports, in report order.
     fn metrics(&self) -> &'static [MetricDecl];
 

@@ -179,10 +179,8 @@ fn edges(model: &Model) -> Vec<Edge> {
         }
     }
     // An autoscaler sends no request: a dashed arrow to the service it scales.
-    for (g, c) in model.spec.components.values().enumerate() {
-        if let crate::model::spec::KindSpec::Autoscaler(a) = &c.kind
-            && let Some(target) = model.components.iter().position(|t| t.name == a.target)
-        {
+    for (g, c) in model.components.iter().enumerate() {
+        if let Some(target) = c.kind.scales() {
             out.push(Edge {
                 from: component_id(g),
                 to: component_id(target),

@@ -122,6 +122,12 @@ impl Kind for AutoscalerDef {
     fn links(&self) -> &[Link] {
         &[]
     }
+    fn takes_requests(&self) -> bool {
+        false
+    }
+    fn scales(&self) -> Option<usize> {
+        Some(self.target as usize)
+    }
     fn metrics(&self) -> &'static [MetricDecl] {
         METRICS
     }

@@ -20,6 +20,68 @@ pub fn check_cycles(errs: &mut Errors, graph: &CallGraph, components: &[Componen
     }
 }
 
+/// Rejects requests sent to a component that answers none (an autoscaler): by a link of
+/// the call graph (a call, fan-out, route or balancer backend) or by a workload
+/// (`workloads`: each one's name and the group it targets).
+pub fn check_takes_requests(
+    errs: &mut Errors,
+    graph: &CallGraph,
+    components: &[ComponentDef],
+    workloads: &[(&str, usize)],
+) {
+    let refuse = |errs: &mut Errors, path: String, target: usize| {
+        let c = &components[target];
+        errs.push(
+            path,
+            format!(
+                "\"{}\" is {} {}, which answers no request: send requests to a component that serves them{}",
+                c.name,
+                article(c.kind.name()),
+                c.kind.name(),
+                scaled_hint(components, target)
+            ),
+        );
+    };
+    for g in 0..graph.len() {
+        for link in graph.links(g) {
+            for target in link.groups() {
+                if target < components.len() && !components[target].kind.takes_requests() {
+                    refuse(errs, link.path.clone(), target);
+                }
+            }
+        }
+    }
+    for (name, target) in workloads {
+        if *target < components.len() && !components[*target].kind.takes_requests() {
+            refuse(errs, format!("{}.target", join("workloads", name)), *target);
+        }
+    }
+}
+
+/// "a" or "an" before `word`.
+fn article(word: &str) -> &'static str {
+    if word.starts_with(['a', 'e', 'i', 'o', 'u']) {
+        "an"
+    } else {
+        "a"
+    }
+}
+
+/// ` (such as "NAME", which it scales)` when the component that answers no request is an
+/// autoscaler of another (its target), else nothing.
+fn scaled_hint(components: &[ComponentDef], target: usize) -> String {
+    components[target]
+        .kind
+        .scales()
+        .map(|g| {
+            format!(
+                " (such as \"{}\", the service it scales)",
+                components[g].name
+            )
+        })
+        .unwrap_or_default()
+}
+
 /// What holds up a component that can never answer: the first of its links that can never
 /// complete for the class (its index among the component's links) and what kind it is.
 #[derive(Clone, Copy, PartialEq)]

@@ -23,7 +23,7 @@ use crate::limits::{
     DEFAULT_MAX_IN_FLIGHT, MAX_CLASS_TABLE, MAX_CLASSES, MAX_MAX_IN_FLIGHT, MAX_SERIES_WINDOWS,
 };
 use crate::time::SimDuration;
-use graph::{check_can_answer, check_cycles};
+use graph::{check_can_answer, check_cycles, check_takes_requests};
 use indexmap::IndexMap;
 use std::sync::Arc;
 use workloads::{check_sends, workload};
@@ -200,6 +200,11 @@ pub fn validate(
     if components.len() == names.len() {
         check_cycles(&mut errs, &graph, &components);
         check_can_answer(&mut errs, &graph, &components, &classes);
+        let targets: Vec<(&str, usize)> = workloads
+            .iter()
+            .map(|w| (w.name.as_str(), w.target as usize))
+            .collect();
+        check_takes_requests(&mut errs, &graph, &components, &targets);
     }
     // Without every component the graph is partial: the policies are checked all the
     // same, all but whether each callee is called.
