@@ -666,6 +666,24 @@ const ROUTE_TOLERANCE: f64 = 1e-12;
 /// (ms), whether the flows over route edges settled, and the flow into each component.
 type Solution = (Vec<(String, ServiceEstimate)>, Vec<f64>, bool, Vec<Flow>);
 
+/// The flow into each component when the workloads send `rates` requests per second
+/// (and with the keyed estimates `keyed`): for a component's estimate of a scenario other
+/// than the mean rates (a queue's burst).
+pub fn flows_at(model: &Model, rates: &[f64], keyed: &[Option<KeyedEstimate>]) -> Vec<Flow> {
+    let mut external: Vec<Flow> = (0..model.components.len())
+        .map(|_| Flow::new(model.classes.len()))
+        .collect();
+    for (i, rate) in rates.iter().enumerate() {
+        add_workload(model, i, *rate, &mut external);
+    }
+    propagate(model, &model.graph.callers_first(), external, keyed, false).0
+}
+
+/// The mean rate of workload `w` over the run (0 for a closed one).
+pub fn mean_rate(model: &Model, w: usize) -> f64 {
+    open_rate(model, &model.workloads[w].arrivals)
+}
+
 /// Propagates flows for given workload rates (and the keyed estimates `keyed`).
 fn solve(model: &Model, rates: &[f64], keyed: &[Option<KeyedEstimate>]) -> Solution {
     let n = model.components.len();

@@ -283,6 +283,33 @@ fn bad_queues_are_refused_with_the_field_path() {
     let mut v = base();
     v["components"]["q"]["in_flight_per_consumer"] = json!(0);
     check_refuses(&v, "components.q.in_flight_per_consumer", "at least 1");
+    let mut v = base();
+    v["components"]["q"]["dead_letter"] = json!("worker");
+    check_refuses(&v, "components.q.dead_letter", "must name a queue");
+    let mut v = base();
+    v["components"]["q"]["dead_letter"] = json!("q");
+    check_refuses(&v, "components.q.dead_letter", "its own dead-letter queue");
+    let mut v = base();
+    v["components"]["q"]["dead_letter"] = json!("dlqq");
+    check_refuses(&v, "components.q.dead_letter", "no component named");
+    let mut v = base();
+    v["components"]["q"]["order"] = json!("lifo");
+    check_refuses(&v, "components.q.order", "unknown name");
+    let mut v = base();
+    v["components"]["q"]["priorities"] = json!({"default": 1});
+    check_refuses(
+        &v,
+        "components.q.priorities",
+        "only with \"order\": \"priority\"",
+    );
+    let mut v = base();
+    v["components"]["q"]["order"] = json!("priority");
+    v["components"]["q"]["priorities"] = json!({"urgent": 0});
+    check_refuses(&v, "components.q.priorities.urgent", "no workload sends");
+    let mut v = base();
+    v["components"]["q"]["order"] = json!("priority");
+    v["components"]["q"]["priorities"] = json!({"default": 256});
+    check_refuses(&v, "components.q.priorities", "");
 }
 
 #[test]
@@ -363,4 +390,153 @@ fn a_queued_message_is_never_given_up() {
     assert!(n - q(&r, "acked") <= 5.0, "{n} {}", q(&r, "acked"));
     assert!(q(&r, "delay_mean_ms") > 9.0);
     assert_eq!(q(&r, "dead_lettered"), 0.0);
+}
+
+#[test]
+fn four_consumers_with_exponential_service_are_mmc_and_the_estimate_says_so() {
+    // Q3 (Kleinrock Vol. 1 §3.5), c = 4, λ = 3, μ = 1 per ms: the queue holds what waits
+    // for one of the 4 delivery slots (the consumer's workers). W = 1.509434 ms,
+    // Lq = 1.52830, T p99 = 6.00631 ms. Class S as Q1.
+    let mut v = pipeline(
+        3000.0,
+        "200s",
+        json!({}),
+        4,
+        json!({"exponential": {"mean": "1ms"}}),
+    );
+    v["warmup"] = json!("10s");
+    let m = model(v);
+    let est = scalesim::analysis::estimate(&m);
+    let (_, mine) = est.metrics.iter().find(|(n, _)| n == "q").unwrap();
+    let get = |metric: &str| mine.iter().find(|e| e.metric == metric).unwrap();
+    assert!(
+        (get("delay_mean_ms").value - 1.509434).abs() < 1e-5,
+        "{mine:?}"
+    );
+    assert!((get("depth_mean").value - 1.52830).abs() < 1e-4, "{mine:?}");
+    assert!(get("delay_mean_ms").method.contains("M/M/4"), "{mine:?}");
+    let runs = replicate(&m, 20_261_129, 8).unwrap();
+    let stat = |f: &dyn Fn(&RunResult) -> f64| {
+        let x: Vec<f64> = runs.iter().map(f).collect();
+        let e = scalesim::stats::Estimate::of(&x);
+        (e.mean, e.se())
+    };
+    let p99 = |r: &RunResult| r.components["q"].detail.histogram("delay").unwrap().p99_ms;
+    let checks: [Check; 4] = [
+        ("W", &|r| q(r, "delay_mean_ms"), 1.509434, 0.005, 0.02),
+        ("Lq", &|r| q(r, "depth_mean"), 1.52830, 0.005, 0.02),
+        ("busy", &|r| q(r, "in_flight_mean"), 3.0, 0.005, 0.02),
+        ("T p99", &p99, 6.00631, 0.011, 0.04),
+    ];
+    let mut failures = Vec::new();
+    for (what, f, reference, b, g) in checks {
+        let (m, s) = stat(f);
+        let ok = (m - reference).abs() <= 3.0 * s + b * reference;
+        let precise = 3.0 * s <= g * reference;
+        println!("{what}: {m:.4} ± {:.4} (3s) against {reference}", 3.0 * s);
+        if !(ok && precise) {
+            failures.push(format!("{what}: {m} ± {} against {reference}", 3.0 * s));
+        }
+    }
+    assert!(failures.is_empty(), "{failures:?}");
+}
+
+#[test]
+fn the_dead_letter_target_receives_exactly_the_dead_lettered_messages() {
+    // Half the deliveries fail; after 3 a message goes to `dlq`, whose consumer `audit`
+    // acknowledges everything. Every message the first queue dead-letters arrives at the
+    // dead-letter queue (those handed over in the last instant excepted), and only those.
+    let mut v = pipeline(
+        500.0,
+        "20s",
+        json!({"max_deliveries": 3, "dead_letter": "dlq"}),
+        4,
+        json!({"constant": "1ms"}),
+    );
+    v["components"]["dlq"] = json!({"kind": "queue", "consumers": "audit"});
+    v["components"]["audit"] =
+        json!({"kind": "service", "workers": 2, "service_time": {"constant": "1ms"}});
+    v["faults"] = json!([{"target": "worker", "errors": {"share": 0.5}, "at": "0s"}]);
+    let r = run(v, 5);
+    let dead = q(&r, "dead_lettered");
+    let dlq = &r.components["dlq"].total;
+    assert!(dead > 800.0, "{dead}");
+    assert!(
+        dlq["enqueued"] <= dead && dlq["enqueued"] >= dead - 1.0,
+        "{dead} {dlq:?}"
+    );
+    assert!(dlq["acked"] >= dlq["enqueued"] - 2.0, "{dlq:?}");
+    // Handing a message over is not a duplicate delivery.
+    assert_eq!(q(&r, "duplicates"), 0.0);
+
+    // Every delivery fails: every message enqueued (but the last few) reaches the
+    // dead-letter queue after exactly 3 deliveries.
+    let mut v = pipeline(
+        200.0,
+        "10s",
+        json!({"max_deliveries": 3, "dead_letter": "dlq"}),
+        4,
+        json!({"constant": "1ms"}),
+    );
+    v["components"]["dlq"] = json!({"kind": "queue", "consumers": "audit"});
+    v["components"]["audit"] =
+        json!({"kind": "service", "workers": 2, "service_time": {"constant": "1ms"}});
+    v["faults"] = json!([{"target": "worker", "errors": {"share": 1.0}, "at": "0s"}]);
+    let r = run(v, 3);
+    let n = q(&r, "enqueued");
+    let dead = q(&r, "dead_lettered");
+    let dlq = &r.components["dlq"].total;
+    assert!(n - dead <= 2.0, "{n} {dead}");
+    assert!(
+        dlq["enqueued"] <= dead && dlq["enqueued"] >= dead - 1.0,
+        "{dead} {dlq:?}"
+    );
+    assert_eq!(q(&r, "acked"), 0.0);
+    assert!(q(&r, "deliveries") >= 3.0 * dead && q(&r, "deliveries") <= 3.0 * n);
+}
+
+#[test]
+fn priority_order_delivers_the_urgent_class_first() {
+    // Two classes, half each, one consumer 90% busy: FIFO gives both the same delay;
+    // priority order (high 0, low 1) gives high a delay near M/G/1 non-preemptive priority
+    // (high's wait ρ·S/(1 − ρ_high) = 0.9/0.55 = 1.64 ms against 9 ms for FIFO) and low
+    // more.
+    let mk = |order: Value| {
+        let mut v = pipeline(
+            900.0,
+            "100s",
+            order,
+            1,
+            json!({"exponential": {"mean": "1ms"}}),
+        );
+        v["workloads"]["w"]["classes"] = json!({"high": 0.5, "low": 0.5});
+        v["warmup"] = json!("5s");
+        v
+    };
+    let fifo = run(mk(json!({})), 7);
+    let prio = run(
+        mk(json!({"order": "priority", "priorities": {"high": 0, "low": 1}})),
+        7,
+    );
+    // FIFO reports no levels.
+    assert!(
+        fifo.components["q"]
+            .detail
+            .distribution("delay_mean_ms_by_level")
+            .is_empty()
+    );
+    // The same work in both orders: about the same mean delay (work conserving).
+    let (f, p) = (q(&fifo, "delay_mean_ms"), q(&prio, "delay_mean_ms"));
+    assert!((f - p).abs() < 0.2 * f, "{f} {p}");
+    let levels = prio.components["q"]
+        .detail
+        .distribution("delay_mean_ms_by_level")
+        .to_vec();
+    assert_eq!(levels.len(), 2, "{levels:?}");
+    let (high, low) = (levels[0], levels[1]);
+    // M/M/1 non-preemptive priority (Cobham): W_high = 1 + 0.9/0.55 = 2.64 ms, W_low =
+    // 1 + 0.9/(0.55 x 0.1) = 17.4 ms; FIFO 10 ms.
+    assert!(high < f / 2.5, "high {high}, fifo {f}");
+    assert!(low > f * 1.3, "low {low}, fifo {f}");
+    assert!((high - 2.64).abs() < 0.5, "{high}");
 }

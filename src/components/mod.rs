@@ -214,6 +214,15 @@ pub trait Kind: std::fmt::Debug + Send + Sync {
         Vec::new()
     }
 
+    /// Mean (ms) and SCV of the time a request arriving in `flow` holds a worker doing its
+    /// own work (its calls left out), and whether it makes calls: for a kind with workers
+    /// (a service) that another component's estimate pools (a queue's consumers). `net`
+    /// is this component's.
+    fn work_hold(&self, net: &Network, flow: &Flow) -> Option<(f64, f64, bool)> {
+        let _ = (net, flow);
+        None
+    }
+
     /// One draw of the response time (ms) of a request of class `class` whose mean is
     /// `mean_ms`, where the kind knows its distribution better than an exponential (for
     /// the estimate of a fan-out waiting for the slowest of several).

@@ -206,6 +206,9 @@ impl Kind for ServiceDef {
     ) -> (f64, Option<ServiceEstimate>) {
         estimate::response(self, net, flow, response_ms)
     }
+    fn work_hold(&self, net: &Network, flow: &Flow) -> Option<(f64, f64, bool)> {
+        Some(estimate::work_hold(self, net, flow))
+    }
     fn sample_response_ms(&self, class: usize, mean_ms: f64, rng: &mut Rng) -> Option<f64> {
         estimate::sample_response_ms(self, class, mean_ms, rng)
     }

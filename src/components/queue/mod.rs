@@ -17,9 +17,10 @@
 mod estimate;
 pub mod spec;
 pub mod validate;
+mod waiting;
 
 use super::Kind;
-use crate::analysis::{Flow, Network, ServiceEstimate};
+use crate::analysis::{Flow, MetricEstimate, Network, ServiceEstimate};
 use crate::distributions::Distribution;
 use crate::engine::{Call, CallId, Component, Ctx, Gauges, InstanceId, Outcome};
 use crate::metrics::declare::{Combine::*, MetricDecl, Unit::*};
@@ -27,8 +28,8 @@ use crate::metrics::{ErrorCause, InstanceReport, TimeWeighted, WaitHistogram};
 use crate::model::graph::Link;
 use crate::random::Rng;
 use crate::time::{SimDuration, SimTime};
-use std::collections::VecDeque;
 use std::sync::Arc;
+use waiting::Waiting;
 
 /// What a full queue does with a new message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,6 +45,10 @@ pub enum WhenFull {
 pub struct QueueDef {
     /// The consumer service's group.
     pub consumers: u32,
+    /// The queue that receives the dead-lettered messages, if any.
+    pub dead_letter: Option<u32>,
+    /// Priority level of each request class, lower first (empty: FIFO order).
+    pub level_of_class: Vec<u8>,
     /// Time to enqueue (`None`: at once).
     pub enqueue_time: Option<Distribution>,
     /// Most messages waiting (`usize::MAX`: no limit).
@@ -60,6 +65,8 @@ pub struct QueueDef {
     pub capacity: u32,
     /// Workers of the consumer service, over its instances (for the estimate).
     pub consumer_workers: u32,
+    /// An autoscaler sets the consumers' instances (no estimate of the pool).
+    pub consumers_autoscaled: bool,
     /// Its consumers, for the call graph.
     pub links: Vec<Link>,
 }
@@ -79,6 +86,14 @@ impl Kind for QueueDef {
     }
     fn pass_flows(&self, net: &Network, flow: &Flow, flows: &mut [Flow], _routed: &mut [Flow]) {
         estimate::pass_flows(self, net, flow, flows);
+    }
+    fn metric_estimates(
+        &self,
+        net: &Network,
+        flow: &Flow,
+        warnings: &mut Vec<String>,
+    ) -> Vec<MetricEstimate> {
+        estimate::metric_estimates(self, net, flow, warnings)
     }
     fn response(
         &self,
@@ -105,6 +120,9 @@ pub const METRICS: &[MetricDecl] = &[
     MetricDecl::number("delay_mean_ms", Ms, Mean),
     // From enqueue to acknowledgement.
     MetricDecl::histogram("delay").column("delay p99", 2),
+    // Priority order only: the mean delay of the messages of each level, most urgent
+    // first (left out in FIFO order).
+    MetricDecl::distribution("delay_mean_ms_by_level"),
     MetricDecl::number("deliveries", Count, Sum),
     MetricDecl::number("redeliveries", Count, Sum),
     // Deliveries answered Ok after the queue stopped waiting for them.
@@ -126,6 +144,8 @@ const SERIAL_MASK: u32 = (1 << SERIAL_BITS) - 1;
 const WAITING: u16 = 0;
 const OUT: u16 = 1;
 const BACKING_OFF: u16 = 2;
+/// Sent to the dead-letter queue, awaiting its answer.
+const DEAD_LETTERING: u16 = 3;
 
 /// Wait before trying again a consumer service with no live instance.
 const RETRY_CONSUMERS: SimDuration = SimDuration(1_000_000_000);
@@ -136,8 +156,8 @@ pub struct QueueInstance {
     id: InstanceId,
     name: String,
     rng: Rng,
-    /// Messages waiting to be delivered, with when they were enqueued, oldest first.
-    waiting: VecDeque<(CallId, SimTime)>,
+    /// Messages waiting to be delivered, with when they were enqueued, in delivery order.
+    waiting: Waiting,
     /// Deliveries out now.
     out: u32,
     /// Serial number of the last delivery (stored in the message's `version`).
@@ -147,6 +167,8 @@ pub struct QueueInstance {
     depth: TimeWeighted,
     in_flight: TimeWeighted,
     delays: WaitHistogram,
+    /// Priority order: delay sum (ns) and count of the acknowledged messages of each level.
+    level_delays: Vec<(u64, u64)>,
     oldest_age_max: u64,
     enqueued: u64,
     acked: u64,
@@ -162,18 +184,24 @@ pub struct QueueInstance {
 impl QueueInstance {
     /// Instance `id`, named `name`, drawing its enqueue times from `rng`.
     pub fn new(def: Arc<QueueDef>, id: InstanceId, name: String, rng: Rng) -> Self {
+        let levels = def
+            .level_of_class
+            .iter()
+            .max()
+            .map_or(0, |&l| usize::from(l) + 1);
         QueueInstance {
+            waiting: Waiting::new(levels),
             def,
             id,
             name,
             rng,
-            waiting: VecDeque::new(),
             out: 0,
             serial: 0,
             retry_scheduled: false,
             depth: TimeWeighted::default(),
             in_flight: TimeWeighted::default(),
             delays: WaitHistogram::new(),
+            level_delays: vec![(0, 0); levels],
             oldest_age_max: 0,
             enqueued: 0,
             acked: 0,
@@ -197,7 +225,7 @@ impl QueueInstance {
                     return ctx.reply(call, Outcome::Failed(ErrorCause::QueueFull));
                 }
                 WhenFull::DropOldest => {
-                    if let Some((old, at)) = self.waiting.pop_front() {
+                    if let Some((old, at)) = self.waiting.pop_to_drop() {
                         self.dropped += 1;
                         self.finished(at, now);
                         ctx.free(old);
@@ -208,10 +236,29 @@ impl QueueInstance {
         let c = *ctx.call(call);
         let m = ctx.spawn(self.id, c.class, c.key, c.op);
         self.enqueued += 1;
-        self.waiting.push_back((m, now));
+        let level = self.level(c.class);
+        self.waiting.push_back(level, (m, now));
         self.depth.set(now, self.waiting.len() as u64);
         ctx.reply(call, Outcome::Ok);
         self.pump(ctx);
+    }
+
+    /// The priority level of a message of class `class` (0 in FIFO order).
+    #[inline]
+    fn level(&self, class: u16) -> u8 {
+        self.def
+            .level_of_class
+            .get(class as usize)
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// Message `m` (enqueued at `created`) is visible again, at the head of its line.
+    fn visible_again(&mut self, m: CallId, created: SimTime, ctx: &mut Ctx) {
+        let c = ctx.call_mut(m);
+        c.pending = WAITING;
+        let level = self.level(c.class);
+        self.waiting.push_front(level, (m, created));
     }
 
     /// A message enqueued at `at` leaves the queue for good now: the oldest age seen.
@@ -273,13 +320,22 @@ impl QueueInstance {
         if c.step >= self.def.max_deliveries {
             self.dead_lettered += 1;
             self.finished(created, now);
-            ctx.free(m);
+            match self.def.dead_letter {
+                Some(dlq) => {
+                    // Handed to the dead-letter queue as a producer's call; freed once
+                    // that queue answers.
+                    c.pending = DEAD_LETTERING;
+                    c.round = c.round.wrapping_add(1);
+                    let op = c.op;
+                    ctx.call_group(self.id, m, dlq, op);
+                }
+                None => ctx.free(m),
+            }
         } else if backoff.0 > 0 {
             c.pending = BACKING_OFF;
             ctx.timer(self.id, backoff, TAG_VISIBLE_AGAIN, m);
         } else {
-            c.pending = WAITING;
-            self.waiting.push_front((m, created));
+            self.visible_again(m, created, ctx);
             self.depth.set(now, self.waiting.len() as u64);
         }
         self.pump(ctx);
@@ -304,16 +360,32 @@ impl Component for QueueInstance {
 
     fn on_reply(&mut self, parent: CallId, child: &Call, current: bool, ctx: &mut Ctx) {
         if !current {
-            if child.outcome == Outcome::Ok {
+            let from_dead_letter = self
+                .def
+                .dead_letter
+                .is_some_and(|d| ctx.group_of(child.instance) == d);
+            if child.outcome == Outcome::Ok && !from_dead_letter {
                 self.duplicates += 1;
             }
             return;
         }
         let m = parent;
+        if ctx.call(m).pending == DEAD_LETTERING {
+            // The dead-letter queue took it (or refused it, counted there).
+            ctx.free(m);
+            return;
+        }
         if child.outcome == Outcome::Ok {
             let now = ctx.now();
             let created = ctx.requests[m as usize].created;
-            self.delays.record(now.since(created).0);
+            let delay = now.since(created).0;
+            self.delays.record(delay);
+            if !self.level_delays.is_empty() {
+                let level = self.level(ctx.call(m).class);
+                let d = &mut self.level_delays[usize::from(level)];
+                d.0 += delay;
+                d.1 += 1;
+            }
             self.finished(created, now);
             self.acked += 1;
             self.out -= 1;
@@ -343,8 +415,7 @@ impl Component for QueueInstance {
             TAG_VISIBLE_AGAIN => {
                 let now = ctx.now();
                 let created = ctx.requests[data as usize].created;
-                ctx.call_mut(data).pending = WAITING;
-                self.waiting.push_front((data, created));
+                self.visible_again(data, created, ctx);
                 self.depth.set(now, self.waiting.len() as u64);
                 self.pump(ctx);
             }
@@ -365,12 +436,14 @@ impl Component for QueueInstance {
                 continue;
             }
             let c = ctx.call_mut(m);
-            if c.pending != WAITING {
+            if c.pending == DEAD_LETTERING {
+                // Already handed to the dead-letter queue.
+                ctx.free(m);
+            } else if c.pending != WAITING {
                 c.round = c.round.wrapping_add(1);
-                c.pending = WAITING;
                 c.version = 0;
                 let created = ctx.requests[m as usize].created;
-                self.waiting.push_front((m, created));
+                self.visible_again(m, created, ctx);
             }
         }
         self.out = 0;
@@ -392,6 +465,7 @@ impl Component for QueueInstance {
         self.depth.restart(now);
         self.in_flight.restart(now);
         self.delays.clear();
+        self.level_delays.iter_mut().for_each(|d| *d = (0, 0));
         self.oldest_age_max = 0;
         self.enqueued = 0;
         self.acked = 0;
@@ -405,7 +479,7 @@ impl Component for QueueInstance {
 
     fn report(&self, now: SimTime) -> InstanceReport {
         let window_s = now.since(self.since).as_secs_f64();
-        let oldest_now = self.waiting.front().map_or(0, |(_, at)| now.since(*at).0);
+        let oldest_now = self.waiting.oldest().map_or(0, |at| now.since(at).0);
         let oldest = self.oldest_age_max.max(oldest_now);
         let mut r = InstanceReport::new(&self.name, METRICS);
         r.set("enqueued", self.enqueued as f64)
@@ -436,6 +510,19 @@ impl Component for QueueInstance {
             .set("dead_lettered", self.dead_lettered as f64)
             .set("dropped", self.dropped as f64)
             .set("refused", self.refused as f64)
+            .set_distribution(
+                "delay_mean_ms_by_level",
+                self.level_delays
+                    .iter()
+                    .map(|&(sum, n)| {
+                        if n > 0 {
+                            sum as f64 / n as f64 / 1e6
+                        } else {
+                            0.0
+                        }
+                    })
+                    .collect(),
+            )
             .set_histogram("delay", self.delays.clone());
         r
     }

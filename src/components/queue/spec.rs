@@ -38,6 +38,30 @@ pub struct MessageQueueSpec {
     /// Messages handed out at once to each consumer instance (default: its workers).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub in_flight_per_consumer: Option<u32>,
+    /// Another `queue` that receives the dead-lettered messages (default: none, they are
+    /// only counted).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dead_letter: Option<String>,
+    /// Which waiting message is delivered next: "fifo" (the oldest) or "priority" (the
+    /// oldest of the most urgent level present, levels by request class in `priorities`)
+    /// (default "fifo").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub order: Option<OrderSpec>,
+    /// With "order": "priority": request class -> level 0-255, lower delivered first; a
+    /// class not listed has level 0.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub priorities: Option<indexmap::IndexMap<String, u8>>,
+}
+
+/// The order in which a queue delivers its waiting messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum OrderSpec {
+    /// First in, first out.
+    Fifo,
+    /// By the priority level of the message's request class, first in first out within a
+    /// level.
+    Priority,
 }
 
 /// What a full queue does.

@@ -24,6 +24,7 @@ pub fn queue(
     let cp = join(path, "consumers");
     let mut consumers = 0;
     let mut consumer_instances = 1;
+    let mut consumers_autoscaled = false;
     let mut workers = 1;
     if let Some(g) = errs.take(r.group(&cp, &q.consumers)) {
         consumers = g;
@@ -34,6 +35,10 @@ pub fn queue(
                 Some(KindSpec::Service(s)) => {
                     workers = s.workers.unwrap_or(1).max(1);
                     consumer_instances = r.replicas[g as usize];
+                    consumers_autoscaled = r
+                        .kinds
+                        .iter()
+                        .any(|k| matches!(k, KindSpec::Autoscaler(a) if a.target == q.consumers));
                 }
                 _ => errs.push(
                     &cp,
@@ -91,11 +96,32 @@ pub fn queue(
         );
     }
     let per_consumer = q.in_flight_per_consumer.unwrap_or(workers).max(1);
+    let dead_letter = q
+        .dead_letter
+        .as_deref()
+        .and_then(|name| dead_letter_target(r, errs, &join(path, "dead_letter"), me, name));
+    let level_of_class = order(r, errs, path, q);
     if errs.len() > before {
         return None;
     }
+    let mut links = vec![Link {
+        class: None,
+        kind: LinkKind::Wait { need: 1 },
+        targets: vec![(consumers as usize, 1.0)],
+        path: cp,
+    }];
+    if let Some(d) = dead_letter {
+        links.push(Link {
+            class: None,
+            kind: LinkKind::Wait { need: 1 },
+            targets: vec![(d as usize, 1.0)],
+            path: join(path, "dead_letter"),
+        });
+    }
     Some(QueueDef {
         consumers,
+        dead_letter,
+        level_of_class,
         enqueue_time,
         max_depth: q.max_depth.map_or(usize::MAX, |d| d as usize),
         when_full,
@@ -104,13 +130,59 @@ pub fn queue(
         retry_backoff,
         capacity: per_consumer.saturating_mul(consumer_instances),
         consumer_workers: workers.saturating_mul(consumer_instances),
-        links: vec![Link {
-            class: None,
-            kind: LinkKind::Wait { need: 1 },
-            targets: vec![(consumers as usize, 1.0)],
-            path: cp,
-        }],
+        consumers_autoscaled,
+        links,
     })
+}
+
+/// The dead-letter queue `name` at `path`: another `queue`.
+fn dead_letter_target(
+    r: &Resolver,
+    errs: &mut Errors,
+    path: &str,
+    me: usize,
+    name: &str,
+) -> Option<u32> {
+    let g = errs.take(r.group(path, name))?;
+    if g as usize == me {
+        errs.push(
+            path,
+            "a queue cannot be its own dead-letter queue (name another queue)",
+        );
+        return None;
+    }
+    match r.kinds.get(g as usize) {
+        Some(KindSpec::Queue(_)) => Some(g),
+        _ => {
+            errs.push(
+                path,
+                format!("must name a queue (it receives the dead-lettered messages); \"{name}\" is not one"),
+            );
+            None
+        }
+    }
+}
+
+/// The priority level of each request class (empty for "fifo" order).
+fn order(r: &Resolver, errs: &mut Errors, path: &str, q: &MessageQueueSpec) -> Vec<u8> {
+    let pp = join(path, "priorities");
+    match q.order {
+        Some(OrderSpec::Priority) => {
+            let mut level_of_class = vec![0u8; r.classes.len().max(1)];
+            for (class, level) in q.priorities.iter().flatten() {
+                if let Some(c) = errs.take(r.class(&join(&pp, class), class)) {
+                    level_of_class[c] = *level;
+                }
+            }
+            level_of_class
+        }
+        _ => {
+            if q.priorities.is_some() {
+                errs.push(pp, "priorities apply only with \"order\": \"priority\"");
+            }
+            Vec::new()
+        }
+    }
 }
 
 /// A duration at `path` that must be longer than zero.

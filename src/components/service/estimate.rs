@@ -260,6 +260,19 @@ fn has_branches(steps: &[Step]) -> bool {
     steps.iter().any(|s| matches!(s, Step::Branch { .. }))
 }
 
+/// Mean (ms) and SCV of the time a request holds a worker doing work (calls left out),
+/// and whether its handler calls (or fans out, or routes) anywhere.
+pub fn work_hold(s: &ServiceDef, net: &Network, flow: &Flow) -> (f64, f64, bool) {
+    let (m, scv) = hold_work_only(net, s, flow);
+    let calls = s.handlers.iter().flatten().any(|st| {
+        matches!(
+            st,
+            Step::Call { .. } | Step::Set { .. } | Step::FanOut { .. } | Step::Route(_)
+        )
+    });
+    (m, scv, calls)
+}
+
 fn hold_work_only(net: &Network, s: &ServiceDef, flow: &Flow) -> (f64, f64) {
     let async_def = ServiceDef {
         asynchronous: true,
