@@ -27,6 +27,7 @@ mod policies_calls;
 mod policy_models;
 mod pool;
 mod queue;
+mod queue_models;
 mod recovery;
 mod report_capacity;
 mod report_html;
