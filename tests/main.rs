@@ -17,6 +17,7 @@ mod faults;
 mod fuzz;
 mod golden;
 mod health;
+mod hedging;
 mod limits;
 mod mistakes;
 mod models;

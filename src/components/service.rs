@@ -140,8 +140,11 @@ pub struct ServiceDef {
     /// Rate limit, shedding, adaptive LIFO, deadlines (`None`: none of them).
     pub admission: Option<Box<admission::Admission>>,
     /// A request taken from the queue is checked first (a queue timeout, shedding by age,
-    /// deadlines): one flag for all of them.
+    /// deadlines, hedge cancellations): one flag for all of them.
     pub checks_dequeue: bool,
+    /// A caller hedges its calls here with `cancel`: a losing copy taken from the queue
+    /// is dropped unserved.
+    pub cancellable: bool,
 }
 
 impl Kind for ServiceDef {
@@ -411,6 +414,11 @@ impl ServiceInstance {
         let c = ctx.call(call);
         let waited = now.since(c.enqueued_at);
         let first = c.step == 0;
+        if self.def.cancellable && first && ctx.hedge_cancelled(call) {
+            // A hedge's loser: its caller has its answer and asked not to serve it.
+            ctx.reply(call, Outcome::Failed(ErrorCause::DeadlineExceeded));
+            return true;
+        }
         if let Some(limit) = self.def.queue_timeout
             && first
             && waited > limit

@@ -30,6 +30,17 @@
 //!   balancer or the flush counts of a cache);
 //! - a circuit breaker (per caller instance) may refuse an attempt before it leaves: it
 //!   fails at once with `circuit_open`;
+//! - a hedge ([`crate::policy::hedge`]): `HEDGE`, the hedge delay after an attempt
+//!   left, finds it still without a reply: a second copy leaves to another instance of
+//!   the callee (the group's pick, picked again when it is the first one's), provided the
+//!   hedge budget (`max_extra`) has a token, the bulkhead or pool a free slot (a hedge
+//!   never waits for one) and the breaker admits it; otherwise no hedge is sent (counted
+//!   `hedges_skipped`, not a failure). The two copies race: the first success answers
+//!   `L` and the other loses (its reply, when it comes, is counted `hedges_ignored`, or
+//!   `hedges_cancelled` when the callee dropped it unserved: with `cancel`, a service
+//!   drops a loser still in its queue); a copy that fails while the other is out only
+//!   tells the breaker, and `L` is retried (or fails) when both failed. Each copy counts
+//!   as an attempt (amplification), holds its own slot and has its own timeout;
 //! - a bulkhead or a connection pool (per caller instance, [`crate::policy::slots`]): an
 //!   attempt leaves holding a slot, given back at its reply or its timeout; with none
 //!   free the call waits first in, first out (`L` stays in the slab, its record marked
@@ -58,7 +69,8 @@ use super::event::{CallId, Event, InstanceId};
 use crate::metrics::ErrorCause;
 use crate::metrics::WaitHistogram;
 use crate::policy::breaker::{Admit, Breaker, BreakerState};
-use crate::policy::retry::RetryBudget;
+use crate::policy::hedge::ReplyTimes;
+use crate::policy::retry::{BudgetParams, RetryBudget};
 use crate::policy::slots::{Acquire, Slots, Usage, Waiter};
 use crate::policy::{CallPolicy, EdgePolicy};
 use crate::random::Rng;
@@ -74,9 +86,16 @@ pub const RETRY: u32 = 2;
 pub const GRANTED: u32 = 3;
 /// `Event::Guard` `what`: a logical call waiting for a pool connection gives up.
 pub const ACQUIRE_TIMEOUT: u32 = 4;
+/// `Event::Guard` `what`: an attempt's hedge delay is over: if it has no reply yet, a
+/// second copy leaves.
+pub const HEDGE: u32 = 5;
 
 /// No call, no edge.
 const NONE: u32 = u32::MAX;
+
+/// The window of a hedge budget: hedges are at most `max_extra` of the calls of the last
+/// ten seconds.
+const HEDGE_BUDGET_TTL: SimDuration = SimDuration(10_000_000_000);
 
 /// A guarded call is finished: the instance that made it, a copy of it (already freed),
 /// and whether its parent still waits for it.
@@ -125,6 +144,12 @@ struct Record {
     holds: bool,
     /// Logical: it waits for a slot.
     waiting: bool,
+    /// Logical: the hedge copy out now (`NONE` when none).
+    second: CallId,
+    /// Generation of `second`.
+    second_generation: u32,
+    /// Attempt: the other copy answered the call first.
+    lost: bool,
 }
 
 /// What happened on one edge in the measurement window.
@@ -164,6 +189,17 @@ pub struct EdgeStats {
     pub acquired: u64,
     /// Of those, the ones that had to wait.
     pub queued: u64,
+    /// Hedge copies sent (each also counts in `attempts`).
+    pub hedges: u64,
+    /// Calls answered by their hedge copy.
+    pub hedge_wins: u64,
+    /// Hedges due but not sent: no token in the hedge budget, no free slot, an open
+    /// breaker, or no other instance.
+    pub hedges_skipped: u64,
+    /// Losing copies the callee dropped unserved (`cancel`).
+    pub hedges_cancelled: u64,
+    /// Replies of the other losing copies, ignored.
+    pub hedges_ignored: u64,
 }
 
 /// A breaker changed state.
@@ -208,6 +244,17 @@ pub struct Edge {
     pub usage: Usage,
     /// How long each slot taken in the window was waited for (0: at once).
     pub waits: WaitHistogram,
+    /// With a hedge `after` a percentile: the reply times seen, all caller instances.
+    reply_times: Option<ReplyTimes>,
+    /// With a hedge's `max_extra`: a hedge budget per caller instance.
+    hedge_budgets: Vec<RetryBudget>,
+}
+
+impl Edge {
+    /// The reply times seen, with a hedge after a percentile.
+    pub fn reply_times(&self) -> Option<&ReplyTimes> {
+        self.reply_times.as_ref()
+    }
 }
 
 /// The guard of a run: the edges with a policy, and a record per guarded call.
@@ -277,6 +324,18 @@ impl Guards {
                     },
                     usage: Usage::new(warmup_end),
                     waits: WaitHistogram::new(),
+                    reply_times: e.policy.hedge.and_then(|h| h.quantile).map(ReplyTimes::new),
+                    hedge_budgets: match e.policy.hedge.and_then(|h| h.max_extra) {
+                        Some(ratio) => {
+                            let p = BudgetParams {
+                                ratio,
+                                min_per_s: 0.0,
+                                ttl: HEDGE_BUDGET_TTL,
+                            };
+                            vec![RetryBudget::new(p); members.len()]
+                        }
+                        None => Vec::new(),
+                    },
                 }
             })
             .collect();
@@ -322,7 +381,7 @@ impl Guards {
         r.role == Role::Attempt
             && self
                 .record(r.other, r.other_generation)
-                .is_none_or(|l| l.other != call)
+                .is_none_or(|l| l.other != call && l.second != call)
     }
 
     /// Notes that the breaker of caller instance `instance` on edge `edge` changed to
@@ -401,6 +460,9 @@ impl<C: Clients + ?Sized> Context<C> {
             sent: SimTime(0),
             holds: false,
             waiting: false,
+            second: NONE,
+            second_generation: 0,
+            lost: false,
         };
         if let Some(s) = guards.stats(edge, measuring) {
             s.calls += 1;
@@ -429,13 +491,21 @@ impl<C: Clients + ?Sized> Context<C> {
             (ACQUIRE_TIMEOUT, Role::Logical) => self.acquire_timeout(call, r),
             (TIMEOUT, Role::Attempt) => {
                 let logical = r.other;
-                let l = guards.record(logical, r.other_generation)?;
-                if l.other != call {
+                let l = *guards.record(logical, r.other_generation)?;
+                let primary = l.other == call;
+                if !primary && l.second != call {
                     return None;
                 }
                 let measuring = self.measuring;
                 let guards = self.guards.as_deref_mut().expect("a guard");
-                guards.records[logical as usize].other = NONE;
+                let lr = &mut guards.records[logical as usize];
+                let rival = if primary {
+                    lr.other = NONE;
+                    lr.second
+                } else {
+                    lr.second = NONE;
+                    lr.other
+                };
                 if let Some(s) = guards.stats(r.edge, measuring) {
                     s.timeouts += 1;
                 }
@@ -444,7 +514,18 @@ impl<C: Clients + ?Sized> Context<C> {
                     self.release_slot(r.edge, logical);
                 }
                 self.breaker_outcome(r.edge, logical, r.sent, true);
+                if rival != NONE {
+                    // The other copy may still answer.
+                    return None;
+                }
                 self.attempt_failed(logical, ErrorCause::Timeout)
+            }
+            (HEDGE, Role::Attempt) => {
+                let l = guards.record(r.other, r.other_generation)?;
+                if l.other != call || l.second != NONE {
+                    return None;
+                }
+                self.send_hedge(r.other, r.target)
             }
             _ => None,
         }
@@ -465,11 +546,15 @@ impl<C: Clients + ?Sized> Context<C> {
         lr.tries += 1;
         let r = *lr;
         let e = &mut guards.edges[r.edge as usize];
-        if r.tries == 1
-            && let Some(b) = e.budgets.get_mut((l.parent - e.first_instance) as usize)
-        {
-            // Every first attempt adds to its caller's retry budget.
-            b.deposit(now);
+        if r.tries == 1 {
+            let k = (l.parent - e.first_instance) as usize;
+            // Every first attempt adds to its caller's retry budget and hedge budget.
+            if let Some(b) = e.budgets.get_mut(k) {
+                b.deposit(now);
+            }
+            if let Some(b) = e.hedge_budgets.get_mut(k) {
+                b.deposit(now);
+            }
         }
         if let Some(params) = e.policy.breaker {
             let b = &mut e.breakers[(l.parent - e.first_instance) as usize];
@@ -531,8 +616,6 @@ impl<C: Clients + ?Sized> Context<C> {
     /// instance asked for or the group's pick, or fails at once when there is none.
     fn dispatch_attempt(&mut self, logical: CallId) -> Option<Delivery> {
         let l = *self.calls.get(logical);
-        let now = self.now();
-        let measuring = self.measuring;
         let guards = self.guards.as_deref().expect("a guard");
         let r = guards.records[logical as usize];
         let holds = guards.edges[r.edge as usize].policy.slots.is_some();
@@ -549,6 +632,16 @@ impl<C: Clients + ?Sized> Context<C> {
             }
             return self.attempt_failed(logical, ErrorCause::Unavailable);
         };
+        self.launch(logical, to, holds, false);
+        None
+    }
+
+    /// A copy of logical call `logical` leaves for instance `to`, holding a slot or not:
+    /// its attempt, or (`hedge`) the hedge of its attempt out now.
+    fn launch(&mut self, logical: CallId, to: InstanceId, holds: bool, hedge: bool) {
+        let l = *self.calls.get(logical);
+        let now = self.now();
+        let measuring = self.measuring;
         let attempt = self.calls.insert(Call {
             outcome: Outcome::Pending,
             instance: to,
@@ -556,10 +649,11 @@ impl<C: Clients + ?Sized> Context<C> {
         });
         let generation = self.calls.get(attempt).generation;
         let guards = self.guards.as_deref_mut().expect("a guard");
+        let edge = guards.records[logical as usize].edge;
         *guards.record_mut(attempt) = Record {
             generation,
             role: Role::Attempt,
-            edge: r.edge,
+            edge,
             other: logical,
             other_generation: l.generation,
             target: to,
@@ -568,21 +662,43 @@ impl<C: Clients + ?Sized> Context<C> {
             ..Record::default()
         };
         let lr = &mut guards.records[logical as usize];
-        lr.other = attempt;
-        lr.other_generation = generation;
-        lr.attempts += 1;
-        lr.last_to = to;
-        let retry = lr.attempts > 1;
-        let timeout = guards.edges[r.edge as usize].policy.timeout;
-        if let Some(s) = guards.stats(r.edge, measuring) {
+        let retry = if hedge {
+            lr.second = attempt;
+            lr.second_generation = generation;
+            false
+        } else {
+            lr.other = attempt;
+            lr.other_generation = generation;
+            lr.attempts += 1;
+            lr.last_to = to;
+            lr.attempts > 1
+        };
+        let e = &guards.edges[edge as usize];
+        let timeout = e.policy.timeout;
+        let hedge_after = match e.policy.hedge {
+            Some(h) if !hedge => Some(h.delay(e.reply_times.as_ref())),
+            _ => None,
+        };
+        if let Some(s) = guards.stats(edge, measuring) {
             s.attempts += 1;
             s.retries += u64::from(retry);
+            s.hedges += u64::from(hedge);
         }
         if let Some(t) = timeout {
             self.calendar.schedule(
                 now.after(t),
                 Event::Guard {
                     what: TIMEOUT,
+                    call: attempt,
+                    generation,
+                },
+            );
+        }
+        if let Some(d) = hedge_after {
+            self.calendar.schedule(
+                now.after(d),
+                Event::Guard {
+                    what: HEDGE,
                     call: attempt,
                     generation,
                 },
@@ -595,7 +711,95 @@ impl<C: Clients + ?Sized> Context<C> {
             let zone = self.calls.get(l.parent_call).zone;
             self.send_across(attempt, zone, to);
         }
+    }
+
+    /// The attempt of `logical`, sent to `first`, has had no reply for its hedge delay: a
+    /// second copy leaves for another instance, if the hedge budget, the slots and the
+    /// breaker allow (else it is skipped, which fails nothing).
+    fn send_hedge(&mut self, logical: CallId, first: InstanceId) -> Option<Delivery> {
+        let l = *self.calls.get(logical);
+        if !self.is_awaited(&l) {
+            return None;
+        }
+        let now = self.now();
+        let measuring = self.measuring;
+        let guards = self.guards.as_deref().expect("a guard");
+        let edge = guards.records[logical as usize].edge;
+        let group = guards.records[logical as usize].group as usize;
+        // Another instance: the group's pick, asked again (a few times at most) while it
+        // is the first copy's.
+        let zone = self.calls.get(l.parent_call).zone;
+        let mut to = None;
+        for _ in 0..self.groups[group].live().len().min(4) {
+            let net = self.network.as_ref();
+            match self.groups[group].pick_in(l.parent, l.op, l.key, net, || zone) {
+                Some(i) if i != first => {
+                    to = Some(i);
+                    break;
+                }
+                Some(_) => {}
+                None => break,
+            }
+        }
+        let guards = self.guards.as_deref_mut().expect("a guard");
+        let e = &mut guards.edges[edge as usize];
+        let k = (l.parent - e.first_instance) as usize;
+        let budget_ok = to.is_some()
+            && e.hedge_budgets
+                .get_mut(k)
+                .is_none_or(|b| b.try_withdraw(now));
+        let slot_ok = budget_ok && e.policy.slots.is_none_or(|p| e.slots[k].try_acquire(&p));
+        let holds = slot_ok && e.policy.slots.is_some();
+        if holds {
+            e.usage.step(now, true);
+            if measuring {
+                e.stats.acquired += 1;
+                e.waits.record(0);
+            }
+        }
+        let mut admitted = slot_ok;
+        if slot_ok && let Some(params) = e.policy.breaker {
+            let (admit, change) = e.breakers[k].admit(&params, now);
+            if let Some(state) = change {
+                guards.changed(edge, l.parent, state, now, measuring);
+            }
+            admitted = admit == Admit::Go;
+        }
+        let e = &mut guards.edges[edge as usize];
+        match to {
+            Some(to) if admitted => {
+                self.launch(logical, to, holds, true);
+                return None;
+            }
+            _ => {}
+        }
+        if budget_ok && let Some(b) = e.hedge_budgets.get_mut(k) {
+            b.refund(now);
+        }
+        if measuring {
+            e.stats.hedges_skipped += 1;
+        }
+        if holds {
+            self.release_slot(edge, logical);
+        }
         None
+    }
+
+    /// True when `call` is a hedge's losing copy whose caller asked for it to be dropped
+    /// (`hedge.cancel`): a service that has not started it drops it unserved.
+    pub fn hedge_cancelled(&self, call: CallId) -> bool {
+        let Some(g) = self.guards.as_deref() else {
+            return false;
+        };
+        let generation = self.calls.get(call).generation;
+        g.record(call, generation).is_some_and(|r| {
+            r.role == Role::Attempt
+                && r.lost
+                && g.edges[r.edge as usize]
+                    .policy
+                    .hedge
+                    .is_some_and(|h| h.cancel)
+        })
     }
 
     /// The reply of `call` reaches the instance that made it, in a model with a guard:
@@ -612,35 +816,73 @@ impl<C: Clients + ?Sized> Context<C> {
         self.calls.remove(call);
         let logical = r.other;
         if r.holds {
-            self.release_slot(r.edge, logical);
+            self.release_slot_of(r.edge, child.parent);
         }
+        let now = self.now();
         let guards = self.guards.as_deref_mut().expect("a guard");
         let measuring = self.measuring;
-        let current = guards
-            .record(logical, r.other_generation)
-            .is_some_and(|l| l.other == call);
-        if !current {
-            // Abandoned at its timeout: the caller already has its answer.
-            if let Some(s) = guards.stats(r.edge, measuring) {
-                s.late_replies += 1;
-            }
-            return None;
+        if child.outcome == Outcome::Ok
+            && let Some(t) = guards.edges[r.edge as usize].reply_times.as_mut()
+        {
+            t.record(now.since(r.sent).0);
         }
-        guards.records[logical as usize].other = NONE;
+        let l = guards.record(logical, r.other_generation).copied();
+        let (rival, hedge) = match l {
+            Some(l) if l.other == call => (l.second, false),
+            Some(l) if l.second == call => (l.other, true),
+            _ => {
+                // Abandoned at its timeout, or a hedge's loser: the caller already has
+                // its answer.
+                if let Some(s) = guards.stats(r.edge, measuring) {
+                    if !r.lost {
+                        s.late_replies += 1;
+                    } else if child.outcome == Outcome::Failed(ErrorCause::DeadlineExceeded) {
+                        s.hedges_cancelled += 1;
+                    } else {
+                        s.hedges_ignored += 1;
+                    }
+                }
+                return None;
+            }
+        };
+        let lr = &mut guards.records[logical as usize];
+        if hedge {
+            lr.second = NONE;
+        } else {
+            lr.other = NONE;
+        }
         let failed = child.outcome != Outcome::Ok;
         self.breaker_outcome(r.edge, logical, r.sent, failed);
         match child.outcome {
+            // The other copy may still answer.
+            Outcome::Failed(_) if rival != NONE => None,
             Outcome::Failed(cause) => self.attempt_failed(logical, cause),
-            _ => self.finish(logical, Outcome::Ok, Some(&child)),
+            _ => {
+                let guards = self.guards.as_deref_mut().expect("a guard");
+                if rival != NONE {
+                    guards.records[rival as usize].lost = true;
+                }
+                guards.records[logical as usize].last_to = r.target;
+                if hedge && let Some(s) = guards.stats(r.edge, measuring) {
+                    s.hedge_wins += 1;
+                }
+                self.finish(logical, Outcome::Ok, Some(&child))
+            }
         }
     }
 
     /// A slot of `logical`'s caller on edge `edge` is given back: the first call still
     /// waiting for one gets it (its attempt leaves through `GRANTED`, now), else it is free.
     fn release_slot(&mut self, edge: u32, logical: CallId) {
+        let from = self.calls.get(logical).parent;
+        self.release_slot_of(edge, from);
+    }
+
+    /// A slot of caller instance `from` on edge `edge` is given back (see
+    /// [`Context::release_slot`]).
+    fn release_slot_of(&mut self, edge: u32, from: InstanceId) {
         let now = self.now();
         let measuring = self.measuring;
-        let from = self.calls.get(logical).parent;
         let guards = self.guards.as_deref_mut().expect("a guard");
         let e = &mut guards.edges[edge as usize];
         let k = (from - e.first_instance) as usize;

@@ -27,6 +27,9 @@ pub struct Resolver<'a> {
     /// Each component's kind and fields as written, in file order (a queue checks that its
     /// consumers are a service, and reads their workers).
     pub kinds: &'a [&'a crate::model::spec::KindSpec],
+    /// Per component: a caller hedges its calls to it with `cancel` (a service then drops
+    /// the losing copies still in its queue).
+    pub hedge_cancelled: &'a [bool],
 }
 
 impl Resolver<'_> {

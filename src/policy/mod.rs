@@ -8,11 +8,14 @@
 //! - [`spec`]: the model file's `calls_to` blocks (serde).
 //! - [`validate`]: from those blocks to [`EdgePolicy`] values, with field paths.
 //! - [`breaker`]: the circuit breaker's state machine, one per caller instance and callee.
+//! - [`hedge`]: hedged requests: a second copy after a delay, and the reply times a
+//!   percentile delay is taken from.
 //! - [`slots`]: bulkheads and connection pools: a bounded number of attempts out per
 //!   caller instance, and who waits for the next free one.
 //! - [`report`]: what each edge counted, for the results.
 
 pub mod breaker;
+pub mod hedge;
 pub mod report;
 pub mod retry;
 pub mod slots;
@@ -35,6 +38,8 @@ pub struct CallPolicy {
     pub fallback: bool,
     /// A bulkhead or a connection pool per caller instance.
     pub slots: Option<slots::SlotsPolicy>,
+    /// A second copy of an attempt with no reply after a delay.
+    pub hedge: Option<hedge::HedgePolicy>,
 }
 
 /// The policy of the calls from one component (the caller) to another (the callee).

@@ -47,6 +47,30 @@ pub struct EdgeResult {
     /// With a connection pool: its connections, waits and timeouts.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pool: Option<SlotsResult>,
+    /// With a hedge: the second copies sent and how they did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hedge: Option<HedgeResult>,
+}
+
+/// A hedge's measurement window on one edge (all caller instances).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct HedgeResult {
+    /// Hedge copies sent (each also counted in `attempts`).
+    pub hedges: u64,
+    /// Hedges per call: the extra load the hedge puts on the callee.
+    pub hedges_per_call: f64,
+    /// Calls answered by their hedge copy.
+    pub wins: u64,
+    /// Hedges due but not sent: no token in the `max_extra` budget, no free bulkhead or
+    /// pool slot, an open breaker, or no other instance to go to.
+    pub skipped: u64,
+    /// Losing copies the callee dropped unserved (`cancel`).
+    pub cancelled: u64,
+    /// Replies of the other losing copies, ignored.
+    pub ignored: u64,
+    /// The hedge delay at the end of the run, ms: the fixed `delay`, or the percentile
+    /// of the reply times seen (at least `delay`).
+    pub delay_ms: f64,
 }
 
 /// A bulkhead's or a connection pool's measurement window on one edge (all caller
@@ -148,6 +172,15 @@ pub fn edges(
                 Some(SlotsKind::Pool) => (None, slots),
                 None => (None, None),
             };
+            let hedge = e.policy.hedge.map(|h| HedgeResult {
+                hedges: s.hedges,
+                hedges_per_call: per(s.hedges, s.calls),
+                wins: s.hedge_wins,
+                skipped: s.hedges_skipped,
+                cancelled: s.hedges_cancelled,
+                ignored: s.hedges_ignored,
+                delay_ms: h.delay(e.reply_times()).0 as f64 / 1e6,
+            });
             let result = EdgeResult {
                 caller: caller.name.clone(),
                 callee: callee.name.clone(),
@@ -170,6 +203,7 @@ pub fn edges(
                 breaker,
                 bulkhead,
                 pool,
+                hedge,
             };
             (super::edge_name(&caller.name, &callee.name), result)
         })
@@ -352,6 +386,15 @@ pub fn edge_rows(e: &EdgeResult) -> Vec<(&'static str, f64)> {
             ],
         ),
     ];
+    if let Some(h) = &e.hedge {
+        rows.push(("hedges", h.hedges as f64));
+        rows.push(("hedges_per_call", h.hedges_per_call));
+        rows.push(("hedge_wins", h.wins as f64));
+        rows.push(("hedges_skipped", h.skipped as f64));
+        rows.push(("hedges_cancelled", h.cancelled as f64));
+        rows.push(("hedges_ignored", h.ignored as f64));
+        rows.push(("hedge_delay_ms", h.delay_ms));
+    }
     for (s, [acquired, queued, mean, p99, utilization]) in names {
         let Some(s) = s else { continue };
         rows.push((acquired, s.acquired as f64));
@@ -379,7 +422,7 @@ pub fn edge_table(r: &crate::results::RunResult) -> String {
         "per call",
         "per request",
         "timeouts",
-        "late",
+        "late replies",
         "failed",
         "circuit open",
         "degraded",
@@ -405,7 +448,7 @@ pub fn edge_table(r: &crate::results::RunResult) -> String {
         ]);
     }
     let mut out = format!(
-        "Call policies (per caller -> callee; late: replies of attempts abandoned at their timeout)\n{t}\n"
+        "Call policies (per caller -> callee; late replies: of attempts abandoned at their timeout)\n{t}\n"
     );
     let limited: Vec<_> = r
         .edges
@@ -446,6 +489,38 @@ pub fn edge_table(r: &crate::results::RunResult) -> String {
         }
         out.push_str(&format!(
             "Bulkheads and pools (per caller instance; refused: bulkhead_full or pool_timeout)\n{t}\n"
+        ));
+    }
+    let hedged: Vec<_> = r
+        .edges
+        .iter()
+        .filter_map(|(name, e)| e.hedge.as_ref().map(|h| (name, h)))
+        .collect();
+    if !hedged.is_empty() {
+        let mut t = new_table(&[
+            "edge",
+            "hedges",
+            "per call",
+            "won",
+            "skipped",
+            "cancelled",
+            "ignored",
+            "delay ms",
+        ]);
+        for (name, h) in hedged {
+            t.add_row(vec![
+                name.clone(),
+                h.hedges.to_string(),
+                num(h.hedges_per_call),
+                h.wins.to_string(),
+                h.skipped.to_string(),
+                h.cancelled.to_string(),
+                h.ignored.to_string(),
+                num(h.delay_ms),
+            ]);
+        }
+        out.push_str(&format!(
+            "Hedges (per call: the extra load; won: calls the hedge answered; cancelled / ignored: the losing copies dropped unserved / served and ignored)\n{t}\n"
         ));
     }
     out

@@ -469,6 +469,12 @@ impl RetryBudget {
         }
     }
 
+    /// Gives back the token a withdrawal at `now` took (what it was for did not happen).
+    pub fn refund(&mut self, now: SimTime) {
+        self.advance(now);
+        self.slots[(self.epoch % SLOTS as u64) as usize] += TOKEN;
+    }
+
     fn balance_units(&self) -> i64 {
         self.reserve + self.slots.iter().sum::<i64>()
     }

@@ -88,6 +88,12 @@ impl Slots {
             Acquire::Full
         }
     }
+    /// Takes a slot if one is free, never waiting (a hedge's copy); true when it did.
+    pub fn try_acquire(&mut self, p: &SlotsPolicy) -> bool {
+        let free = self.in_use < p.size;
+        self.in_use += u32::from(free);
+        free
+    }
     /// A queued waiter gave up; its entry is skipped when the queue reaches it.
     pub fn left(&mut self) {
         self.waiting -= 1;

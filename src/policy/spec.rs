@@ -1,6 +1,7 @@
 //! The model file's call policies: a component's `calls_to` maps each callee to a
 //! [`CallPolicySpec`] (`"calls_to": {"db": {"timeout": "200ms"}}`).
 
+use super::hedge::HedgeSpec;
 use super::retry::RetrySpec;
 use crate::time::DurationSpec;
 use schemars::JsonSchema;
@@ -35,6 +36,10 @@ pub struct CallPolicySpec {
     /// (default: none; not with `bulkhead`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pool: Option<PoolSpec>,
+    /// A second copy of an attempt with no reply after a delay, to another instance of
+    /// the callee; the first reply answers the call (default: none; see [`HedgeSpec`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hedge: Option<HedgeSpec>,
 }
 
 /// A bulkhead's settings.

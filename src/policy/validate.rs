@@ -23,7 +23,15 @@ const HALF_OPEN_CALLS: u32 = 3;
 /// built; without it (a component has errors of its own) the callee names and every
 /// policy block are still checked, so all the model's mistakes come out in one run, but
 /// not whether the caller calls the callee.
-pub fn calls(errs: &mut Errors, spec: &ModelSpec, graph: Option<&CallGraph>) -> Vec<EdgePolicy> {
+///
+/// `replicas` is each component's number of instances (the most an autoscaler may give
+/// it), when known: a hedge needs a callee with two or more.
+pub fn calls(
+    errs: &mut Errors,
+    spec: &ModelSpec,
+    graph: Option<&CallGraph>,
+    replicas: &[u32],
+) -> Vec<EdgePolicy> {
     let names: Vec<&str> = spec.components.keys().map(String::as_str).collect();
     let mut edges = Vec::new();
     for (caller, (name, c)) in spec.components.iter().enumerate() {
@@ -59,7 +67,8 @@ pub fn calls(errs: &mut Errors, spec: &ModelSpec, graph: Option<&CallGraph>) -> 
                 );
                 continue;
             }
-            if let Some(policy) = policy(errs, &path, p) {
+            let instances = replicas.get(callee).copied();
+            if let Some(policy) = policy(errs, &path, p, instances) {
                 edges.push(EdgePolicy {
                     caller,
                     callee,
@@ -72,7 +81,12 @@ pub fn calls(errs: &mut Errors, spec: &ModelSpec, graph: Option<&CallGraph>) -> 
 }
 
 /// One edge's policy, or `None` after recording what is wrong with it.
-fn policy(errs: &mut Errors, path: &str, p: &CallPolicySpec) -> Option<CallPolicy> {
+fn policy(
+    errs: &mut Errors,
+    path: &str,
+    p: &CallPolicySpec,
+    instances: Option<u32>,
+) -> Option<CallPolicy> {
     let before = errs.len();
     let timeout = p.timeout.map(|t| positive(errs, &join(path, "timeout"), t));
     let retry = p
@@ -84,12 +98,17 @@ fn policy(errs: &mut Errors, path: &str, p: &CallPolicySpec) -> Option<CallPolic
         .as_ref()
         .map(|b| breaker(errs, &join(path, "breaker"), b));
     let slots = slots(errs, path, p);
+    let hedge = p
+        .hedge
+        .as_ref()
+        .and_then(|h| super::hedge::validate(errs, &join(path, "hedge"), h, instances));
     (errs.len() == before).then(|| CallPolicy {
         timeout,
         retry,
         breaker,
         fallback: p.fallback.is_some(),
         slots,
+        hedge,
     })
 }
 

@@ -158,8 +158,10 @@ pub fn service(
             );
         }
     }
-    let checks_dequeue =
-        queue_timeout.is_some() || admission.as_ref().is_some_and(|a| a.checks_dequeue());
+    let cancellable = r.hedge_cancelled.get(me).copied().unwrap_or(false);
+    let checks_dequeue = queue_timeout.is_some()
+        || cancellable
+        || admission.as_ref().is_some_and(|a| a.checks_dequeue());
     Some(ServiceDef {
         workers: workers.max(1),
         queue_capacity,
@@ -172,6 +174,7 @@ pub fn service(
         sessions,
         admission,
         checks_dequeue,
+        cancellable,
     })
 }
 

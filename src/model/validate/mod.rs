@@ -152,6 +152,7 @@ pub fn validate(
     }
 
     let kinds: Vec<&KindSpec> = spec.components.values().map(|c| &c.kind).collect();
+    let hedge_cancelled = hedge_cancelled(&spec, &names);
     let resolver = Resolver {
         names: &names,
         classes: &classes,
@@ -161,6 +162,7 @@ pub fn validate(
         duration,
         faults: spec.faults.as_ref().is_some_and(|f| !f.is_empty()),
         kinds: &kinds,
+        hedge_cancelled: &hedge_cancelled,
     };
     let mut components = Vec::with_capacity(names.len());
     for (i, (name, c)) in spec.components.iter().enumerate() {
@@ -209,7 +211,8 @@ pub fn validate(
     // Without every component the graph is partial: the policies are checked all the
     // same, all but whether each callee is called.
     let whole = components.len() == names.len();
-    let calls = crate::policy::validate::calls(&mut errs, &spec, whole.then_some(&graph));
+    let calls =
+        crate::policy::validate::calls(&mut errs, &spec, whole.then_some(&graph), &replicas);
     let faults = match &spec.faults {
         Some(list) if components.len() == names.len() => {
             let net = network.as_deref();
@@ -243,6 +246,25 @@ pub fn validate(
     };
     crate::analysis::prepare(&model);
     Ok(model)
+}
+
+/// Per component: some caller hedges its calls to it with `cancel`, so it drops the
+/// losing copies still in its queue.
+fn hedge_cancelled(spec: &ModelSpec, names: &[&str]) -> Vec<bool> {
+    let mut cancelled = vec![false; names.len()];
+    let policies = spec
+        .components
+        .values()
+        .filter_map(|c| c.common.calls_to.as_ref())
+        .flatten();
+    for (callee, p) in policies {
+        if p.hedge.as_ref().is_some_and(|h| h.cancel == Some(true))
+            && let Some(i) = names.iter().position(|n| n == callee)
+        {
+            cancelled[i] = true;
+        }
+    }
+    cancelled
 }
 
 /// A component's price per instance-hour: zero or more (0 when not given).
