@@ -405,3 +405,30 @@ fn bad_hedges_are_refused_at_their_path() {
     );
     refused(&single, path, "the callee has one instance");
 }
+
+#[test]
+fn a_balancer_hedges_its_backend_calls_to_another_backend() {
+    // The balancer's call goes to the backend it picked; the hedge to another instance of
+    // the same group. Half the backend's requests take 100 ms: hedged after 10 ms.
+    let m = json!({
+        "duration": "10s",
+        "workloads": {"w": {"arrivals": {"poisson": {"rate": 100}}, "target": "lb"}},
+        "components": {
+            "lb": {"kind": "load_balancer", "policy": "least_connections", "backends": "app",
+                   "calls_to": {"app": {"hedge": {"delay": "10ms"}}}},
+            "app": {"kind": "service", "replicas": 3, "workers": 100, "service_time": bimodal()}
+        }
+    });
+    let r = run(&m);
+    let e = &r.edges["lb->app"];
+    let h = hedge(e);
+    assert!(
+        (h.hedges as f64 / e.calls as f64 - 0.5).abs() < 0.05,
+        "{e:?}"
+    );
+    assert!(
+        (h.wins as f64 / e.calls as f64 - 0.25).abs() < 0.04,
+        "{e:?}"
+    );
+    assert_eq!(r.workloads["w"].failed, 0);
+}
