@@ -5,6 +5,7 @@ use crate::output::{emit, note};
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
 use scalesim::analysis::estimate;
+use scalesim::engine::watch::Sink;
 use scalesim::experiment::aggregate::AggregateError;
 use scalesim::experiment::store::FolderLock;
 use scalesim::experiment::{
@@ -13,11 +14,13 @@ use scalesim::experiment::{
 use scalesim::files::write_atomic;
 use scalesim::model::{LoadError, Model, load_model_file};
 use scalesim::progress::RunProgress;
-use scalesim::replicate::replicate_observed;
+use scalesim::replicate::replicate_watched;
 use scalesim::report::html;
 use scalesim::report::{
     DiagramFormat, RunOutput, check_table, diagram, run_table, to_csv, write_experiment_files,
 };
+use scalesim::trace::explain::{ExplainSink, explain_table};
+use scalesim::trace::{Followers, TraceSink, chrome};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
@@ -237,6 +240,18 @@ struct RunArgs {
     /// No progress line (shown on a terminal when a run takes more than two seconds).
     #[arg(long, short)]
     quiet: bool,
+    /// Trace N requests sampled from the seed (1 to 100,000) as Chrome Trace Event JSON
+    /// for Perfetto: written to --trace-file, or to DIR/trace.json with --out DIR.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=i64::from(scalesim::trace::MAX_TRACED)))]
+    trace: Option<u32>,
+    /// Where --trace writes its trace (default: DIR/trace.json with --out DIR).
+    #[arg(long, value_name = "FILE", requires = "trace")]
+    trace_file: Option<PathBuf>,
+    /// Also show where the requests' time went: per workload, class and component, queue,
+    /// service, network, calls and backoff, and the critical path of the slow requests
+    /// (a table after the results; an "explain" section in the JSON).
+    #[arg(long)]
+    explain: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -330,17 +345,30 @@ fn run_model(a: RunArgs) -> Result<()> {
         writable_folder(dir)?;
     }
     report_target(&a.report)?;
+    let trace_file = trace_target(&a)?;
     let seed = a.seed.unwrap_or(model.seed);
     check_replications_memory(&model, a.replications)?;
     let estimates = estimate(&model);
     let pool = thread_pool(a.jobs)?;
     let progress = RunProgress::default();
     let shown = !a.quiet && std::io::stderr().is_terminal();
+    let followers = (a.trace.is_some() || a.explain).then(|| Followers {
+        trace: a.trace.map(TraceSink::new),
+        explain: a.explain.then(ExplainSink::default),
+    });
     let replicate = || {
         let observer = shown.then_some(&progress);
-        pool.install(|| replicate_observed(&model, seed, a.replications as usize, observer))
+        pool.install(|| {
+            replicate_watched(
+                &model,
+                seed,
+                a.replications as usize,
+                observer,
+                followers.map(|f| Box::new(f) as Box<dyn Sink>),
+            )
+        })
     };
-    let runs = if shown {
+    let (runs, watched) = if shown {
         scalesim::progress::shown_while(&progress, u64::from(a.replications), replicate)
     } else {
         replicate()
@@ -348,7 +376,32 @@ fn run_model(a: RunArgs) -> Result<()> {
     .with_context(|| format!("{}: the simulation failed", a.model.display()))?;
     let out = RunOutput::new(&model, seed, &a.set, estimates, runs);
     warn_stopped_early(&out);
-    let json = serde_json::to_string_pretty(&out).context("serializing the result")? + "\n";
+    let (followers, names) = match watched {
+        Some((sink, names)) => {
+            let any: Box<dyn std::any::Any> = sink;
+            let f = any.downcast::<Followers>().expect("the sink given");
+            (Some(*f), Some(names))
+        }
+        None => (None, None),
+    };
+    let breakdowns = match (&followers, &names) {
+        (
+            Some(Followers {
+                explain: Some(e), ..
+            }),
+            Some(names),
+        ) => Some(e.breakdowns(names)),
+        _ => None,
+    };
+    let json = match &breakdowns {
+        None => serde_json::to_string_pretty(&out),
+        Some(b) => serde_json::to_value(&out).and_then(|mut v| {
+            v["explain"] = serde_json::to_value(b)?;
+            serde_json::to_string_pretty(&v)
+        }),
+    }
+    .context("serializing the result")?
+        + "\n";
     let csv = to_csv(&out);
     // The files first, so that a closed stdout does not lose them; stdout even when the
     // files fail, then their error.
@@ -371,12 +424,50 @@ fn run_model(a: RunArgs) -> Result<()> {
             written = written.and(w);
         }
     }
+    if let (Some(file), Some(Followers { trace: Some(t), .. }), Some(names)) =
+        (&trace_file, followers, &names)
+    {
+        let lives = t.into_lives();
+        let text = chrome::trace_json(&lives, names, &model.name, seed);
+        let w = write_atomic(file, text.as_bytes())
+            .with_context(|| format!("cannot write {}", file.display()));
+        if w.is_ok() {
+            note!("trace of {} requests in {}", lives.len(), file.display());
+        }
+        written = written.and(w);
+    }
     let shown = match a.format {
-        OutputFormat::Table => emit(&run_table(&model, &out)),
+        OutputFormat::Table => {
+            let mut text = run_table(&model, &out);
+            if let Some(b) = &breakdowns {
+                text.push_str(&explain_table(b));
+            }
+            emit(&text)
+        }
         OutputFormat::Json => emit(&json),
         OutputFormat::Csv => emit(&csv),
     };
     written.and(shown)
+}
+
+/// The file `run --trace` writes: --trace-file, else DIR/trace.json with --out DIR;
+/// checked writable before the run.
+fn trace_target(a: &RunArgs) -> Result<Option<PathBuf>> {
+    if a.trace.is_none() {
+        return Ok(None);
+    }
+    let file = match (&a.trace_file, &a.out) {
+        (Some(f), _) => f.clone(),
+        (None, Some(dir)) => dir.join("trace.json"),
+        (None, None) => {
+            return Err(BadInput(
+                "--trace needs a file to write: give --trace-file FILE, or --out DIR (the trace goes to DIR/trace.json)".into(),
+            )
+            .into());
+        }
+    };
+    report_target(&Some(file.clone()))?;
+    Ok(Some(file))
 }
 
 /// Creates `dir` if needed and checks that a file can be written in it, so that an

@@ -65,4 +65,5 @@ pub mod schema;
 pub mod stats;
 pub mod time;
 pub mod topology;
+pub mod trace;
 pub mod workload;

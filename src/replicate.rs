@@ -3,10 +3,16 @@
 //! does not depend on the number of threads.
 
 use crate::engine::RunError;
+use crate::engine::watch::Sink;
 use crate::model::Model;
 use crate::progress::RunProgress;
 use crate::random::replication_seed;
-use crate::results::{RunResult, run_observed};
+use crate::results::{RunResult, run_observed, run_watched};
+use crate::trace::Names;
+
+/// What a watched replication hands back beside the results: its sink, and the names its
+/// lives refer to.
+pub type Watched = Option<(Box<dyn Sink>, Names)>;
 use rayon::prelude::*;
 
 /// Seed of replication `index` for base seed `seed`: replication 0 uses `seed` itself, so
@@ -47,4 +53,38 @@ pub fn replicate_observed(
             })
         })
         .collect()
+}
+
+/// [`replicate_observed`], the first replication watched by a watcher handing requests'
+/// lives to `sink` (when given; see `engine/watch.rs`): its result is the same as
+/// without. Returns the results, and the sink with the names its lives refer to.
+pub fn replicate_watched(
+    model: &Model,
+    seed: u64,
+    replications: usize,
+    progress: Option<&RunProgress>,
+    sink: Option<Box<dyn Sink>>,
+) -> Result<(Vec<RunResult>, Watched), RunError> {
+    let Some(sink) = sink else {
+        return Ok((
+            replicate_observed(model, seed, replications, progress)?,
+            None,
+        ));
+    };
+    let (first, rest) = rayon::join(
+        || run_watched(model, seed_of(seed, 0), progress, sink),
+        || {
+            (1..replications)
+                .into_par_iter()
+                .map(|i| run_observed(model, seed_of(seed, i), progress))
+                .collect::<Result<Vec<_>, _>>()
+        },
+    );
+    let (first, sink, names) = first?;
+    let mut runs = vec![first];
+    runs.extend(rest?);
+    for r in &mut runs {
+        r.latency = Vec::new();
+    }
+    Ok((runs, Some((sink, names))))
 }

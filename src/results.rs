@@ -3,6 +3,7 @@
 //! component's own metrics; and the conservation check.
 
 use crate::client::Workloads;
+use crate::engine::watch::{Sink, Watcher};
 use crate::engine::{RunError, Simulation};
 use crate::metrics::declare::{MetricDecl, Shape, numbers};
 use crate::metrics::window::{ComponentWindows, LatencyWindows};
@@ -10,7 +11,9 @@ use crate::metrics::{LatencyHistogram, LatencySummary, WaitHistogram, combine};
 use crate::model::Model;
 use crate::policy::report::{AmplificationWindows, ClientAttempts};
 use crate::progress::{EVENTS_PER_STEP, RUN_PPM, RunProgress};
+use crate::replicate::Watched;
 use crate::time::SimTime;
+use crate::trace::Names;
 use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
 
@@ -397,17 +400,36 @@ pub fn run_observed(
     seed: u64,
     progress: Option<&RunProgress>,
 ) -> Result<RunResult, RunError> {
-    run_stepped(model, seed, progress, EVENTS_PER_STEP)
+    run_stepped(model, seed, progress, EVENTS_PER_STEP, None).map(|(r, _)| r)
 }
 
-/// [`run_observed`], reporting progress every `step` events.
+/// [`run_observed`], its requests followed by a watcher that hands their lives to `sink`
+/// (see `engine/watch.rs`; the result is the same as without). Returns the sink with what
+/// it was given, and the names its lives refer to.
+pub fn run_watched(
+    model: &Model,
+    seed: u64,
+    progress: Option<&RunProgress>,
+    sink: Box<dyn Sink>,
+) -> Result<(RunResult, Box<dyn Sink>, Names), RunError> {
+    let (r, watched) = run_stepped(model, seed, progress, EVENTS_PER_STEP, Some(sink))?;
+    let (sink, names) = watched.expect("a watched run keeps its sink");
+    Ok((r, sink, names))
+}
+
+/// [`run_observed`], reporting progress every `step` events, watched when `watch` is
+/// given.
 fn run_stepped(
     model: &Model,
     seed: u64,
     progress: Option<&RunProgress>,
     step: u64,
-) -> Result<RunResult, RunError> {
+    watch: Option<Box<dyn Sink>>,
+) -> Result<(RunResult, Watched), RunError> {
     let mut sim = crate::topology::simulation(model, seed);
+    if let Some(sink) = watch {
+        sim = sim.watched(Watcher::new(seed, SimTime(model.warmup.0), sink));
+    }
     let mut reported = Reported::default();
     let disturbed = disturbed(model);
     if !disturbed && crate::policy::report::amplified_tiers(model).is_empty() {
@@ -420,7 +442,8 @@ fn run_stepped(
         if let Some(p) = progress {
             reported.finish(p, &sim);
         }
-        return Ok(collect(model, &sim, seed));
+        let watched = watched(model, &mut sim);
+        return Ok((collect(model, &sim, seed), watched));
     }
     let mut sampler = Sampler::new(model, disturbed);
     let window = model.series_window.0.max(1);
@@ -445,7 +468,13 @@ fn run_stepped(
     if disturbed {
         crate::faults::recovery::analyse(model, &mut r);
     }
-    Ok(r)
+    Ok((r, watched(model, &mut sim)))
+}
+
+/// The watcher's sink and the names of what it saw, once `sim` has run.
+fn watched(model: &Model, sim: &mut Simulation<Workloads>) -> Watched {
+    let w = sim.take_watcher()?;
+    Some((w.into_sink(), Names::of(model, sim)))
 }
 
 /// What a run has added to a [`RunProgress`] so far.
@@ -981,7 +1010,9 @@ mod tests {
             let model =
                 parse_model_str(&text, Format::Json, std::path::Path::new("."), &[]).unwrap();
             let progress = RunProgress::default();
-            let observed = run_stepped(&model, 5, Some(&progress), 1000).unwrap();
+            let observed = run_stepped(&model, 5, Some(&progress), 1000, None)
+                .unwrap()
+                .0;
             let plain = run_once(&model, 5).unwrap();
             assert_eq!(
                 serde_json::to_string(&observed).unwrap(),

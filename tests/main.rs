@@ -39,5 +39,6 @@ mod shards;
 mod shedding;
 mod support;
 mod tables;
+mod trace_explain;
 mod validation;
 mod zones;

@@ -21,6 +21,7 @@ mod retry;
 mod sim;
 #[cfg(test)]
 mod tests;
+pub mod watch;
 
 pub use calendar::Calendar;
 pub use call::{CLIENT, Call, Found, Outcome, Request, Slab};

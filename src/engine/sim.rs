@@ -9,6 +9,7 @@ use super::event::{CallId, Event, InstanceId};
 use super::fault::{FaultAction, FaultWindow, Faults};
 use super::guard::{Edge, Guards};
 use super::retry::ClientRetries;
+use super::watch::{Scope, Watcher};
 use crate::metrics::{ClientStats, InstanceReport};
 use crate::network::Latencies;
 use crate::time::{SimDuration, SimTime};
@@ -70,6 +71,9 @@ pub struct Simulation<C: Clients> {
     faults: Option<Box<dyn Faults>>,
     /// What the faults firing now do (kept to reuse its memory).
     actions: Vec<FaultAction>,
+    /// Follows single requests, in a watched run (`None`: the loops never look at it but
+    /// once, where they start).
+    watcher: Option<Box<Watcher>>,
 }
 
 impl<C: Clients> Simulation<C> {
@@ -141,7 +145,62 @@ impl<C: Clients> Simulation<C> {
             finished: false,
             faults: None,
             actions: Vec::new(),
+            watcher: None,
         }
+    }
+
+    /// The same simulation, watched by `watcher` (see `engine/watch.rs`): its loops then
+    /// hand every event to the watcher too. The run itself is the same.
+    pub fn watched(mut self, watcher: Watcher) -> Self {
+        self.watcher = Some(Box::new(watcher));
+        self
+    }
+
+    /// The watcher, with what it saw (`None` for a run not watched).
+    pub fn take_watcher(&mut self) -> Option<Watcher> {
+        self.watcher.take().map(|w| *w)
+    }
+
+    /// Handles `event`: with the watcher looking when `WATCHED` (the loops choose once,
+    /// where they start, so an unwatched run has no branch for it per event).
+    #[inline(always)]
+    fn handle<const WATCHED: bool>(&mut self, event: Event) {
+        if WATCHED {
+            self.dispatch_watched(event);
+        } else {
+            self.dispatch(event);
+        }
+    }
+
+    /// [`Self::dispatch`] with the watcher looking before and after; a request's first
+    /// call delivered at once is shown to it as it arrives.
+    #[inline(never)]
+    fn dispatch_watched(&mut self, event: Event) {
+        let Some(mut w) = self.watcher.take() else {
+            return self.dispatch(event);
+        };
+        w.before(&event, &self.ctx);
+        let completed = self.ctx.totals.completed;
+        let first = match event {
+            Event::Generate { source, user } => Some(generate(&mut self.ctx, source, user)),
+            Event::ClientRetry { logical } => Some(self.ctx.client_retry(logical)),
+            _ => None,
+        };
+        let scope = match first {
+            Some(Some((to, call))) => {
+                w.arrive(to, call, &self.ctx);
+                self.components[to as usize].on_arrive(call, dyn_ctx(&mut self.ctx));
+                Scope::Instance(to)
+            }
+            // Not delivered yet (or refused at once): no call followed has changed.
+            Some(None) => Scope::Instance(InstanceId::MAX),
+            None => {
+                self.dispatch(event);
+                Scope::of(&event)
+            }
+        };
+        w.after(&self.ctx, completed, scope);
+        self.watcher = Some(w);
     }
 
     /// The same simulation, whose sources retry failed attempts as `retries` says (see
@@ -251,6 +310,15 @@ impl<C: Clients> Simulation<C> {
 
     /// Runs until the end of the model's duration, or until nothing is left to happen.
     pub fn run(&mut self) -> Result<(), RunError> {
+        if self.watcher.is_some() {
+            self.run_loop::<true>()
+        } else {
+            self.run_loop::<false>()
+        }
+    }
+
+    #[inline(always)]
+    fn run_loop<const WATCHED: bool>(&mut self) -> Result<(), RunError> {
         let horizon = self.ctx.horizon;
         let mut past_horizon = 0;
         self.ctx.calendar.set_stall_limit(STALL_LIMIT);
@@ -259,7 +327,7 @@ impl<C: Clients> Simulation<C> {
                 past_horizon = 1;
                 break;
             }
-            self.dispatch(event);
+            self.handle::<WATCHED>(event);
         }
         self.events = self.ctx.calendar.popped() - past_horizon;
         if self.ctx.calendar.stalled() {
@@ -406,12 +474,21 @@ impl<C: Clients> Simulation<C> {
     /// Handles every event due at or before `until` (for looking at a run midway; `run`
     /// goes on from there).
     pub fn advance_to(&mut self, until: SimTime) {
+        if self.watcher.is_some() {
+            self.advance_to_loop::<true>(until);
+        } else {
+            self.advance_to_loop::<false>(until);
+        }
+    }
+
+    #[inline(always)]
+    fn advance_to_loop<const WATCHED: bool>(&mut self, until: SimTime) {
         self.ctx.calendar.set_stall_limit(STALL_LIMIT);
         while self.ctx.calendar.peek_time().is_some_and(|t| t <= until) {
             let Some((_, event)) = self.ctx.calendar.pop() else {
                 break;
             };
-            self.dispatch(event);
+            self.handle::<WATCHED>(event);
         }
     }
 
@@ -419,6 +496,15 @@ impl<C: Clients> Simulation<C> {
     /// left to handle before it (the calendar ran dry or the run stopped), so that `run`
     /// only closes the run.
     pub fn advance_by(&mut self, events: u64) -> bool {
+        if self.watcher.is_some() {
+            self.advance_by_loop::<true>(events)
+        } else {
+            self.advance_by_loop::<false>(events)
+        }
+    }
+
+    #[inline(always)]
+    fn advance_by_loop<const WATCHED: bool>(&mut self, events: u64) -> bool {
         self.ctx.calendar.set_stall_limit(STALL_LIMIT);
         let horizon = self.ctx.horizon;
         for _ in 0..events {
@@ -428,7 +514,7 @@ impl<C: Clients> Simulation<C> {
             let Some((_, event)) = self.ctx.calendar.pop() else {
                 return false;
             };
-            self.dispatch(event);
+            self.handle::<WATCHED>(event);
         }
         true
     }
