@@ -8,7 +8,7 @@ use super::run::cdf_points;
 use crate::experiment::ExperimentResults;
 use crate::experiment::results::GroupSummary;
 use crate::report::plot::{
-    BandPoint, BandSeries, LineSeries, latency_cdf_svg, metric_vs_param_svg,
+    BandPoint, BandSeries, LineSeries, latency_cdf_svg, metric_vs_param_svg, time_series_svg,
 };
 use crate::report::table::num;
 use crate::stats::Estimate;
@@ -20,7 +20,11 @@ use serde_json::Value;
 pub const MAX_SWEEP_CHARTS: usize = 80;
 
 /// The whole page for `results`, with the folder's `manifest` when there is one.
-pub fn report(results: &ExperimentResults, manifest: Option<&Value>) -> std::io::Result<String> {
+pub fn report(
+    results: &ExperimentResults,
+    manifest: Option<&Value>,
+    series: &RunSeries,
+) -> std::io::Result<String> {
     let title = format!("{}: scalesim report", results.experiment);
     let subtitle = format!(
         "{} variant(s), {} point(s), experiment hash {}",
@@ -37,6 +41,13 @@ pub fn report(results: &ExperimentResults, manifest: Option<&Value>) -> std::io:
         Section::new("headline", "Headline", headline(results)),
         Section::new("latency", "Latency CDFs", cdfs(results)?),
     ];
+    if !series.lines.is_empty() {
+        sections.push(Section::new(
+            "series",
+            "Over time",
+            series_charts(results, series)?,
+        ));
+    }
     if !results.axes.is_empty() {
         sections.push(Section::new(
             "sweep",
@@ -235,6 +246,135 @@ pub fn cdfs(results: &ExperimentResults) -> std::io::Result<String> {
     if s.is_empty() {
         s = note("No latency was measured.");
     }
+    Ok(s)
+}
+
+/// Most replications per variant whose series `run_series` reads (each record is read
+/// whole): their mean is drawn.
+pub const MAX_SERIES_RUNS: usize = 10;
+
+/// One variant's series of one workload: window width (s), goodput (/s) and mean latency
+/// (ms) per window.
+pub type SeriesLine = (f64, Vec<f64>, Vec<f64>);
+
+/// The time series of the runs at the first point of an experiment, per variant and
+/// workload, averaged over (at most [`MAX_SERIES_RUNS`]) replications, and the fault
+/// windows to shade.
+#[derive(Debug, Clone, Default)]
+pub struct RunSeries {
+    /// (variant, workload) → window width (s), goodput per window (/s), mean latency per
+    /// window (ms).
+    pub lines: IndexMap<(String, String), SeriesLine>,
+    /// Fault windows of the runs (start, end, seconds).
+    pub shaded: Vec<(f64, f64)>,
+}
+
+/// The series of the run records of `dir` at the first point (see [`RunSeries`]); empty
+/// when the records keep none (a folder without `runs/`, or models without series).
+pub fn run_series(dir: &std::path::Path, results: &ExperimentResults) -> RunSeries {
+    let mut out = RunSeries::default();
+    let Ok(records) = crate::experiment::store::list_records(dir) else {
+        return out;
+    };
+    let mut sums: IndexMap<(String, String), (SeriesLine, usize)> = IndexMap::new();
+    let mut read = vec![0usize; results.variants.len()];
+    for (task, path) in records {
+        if task.point != 0 || read.get(task.variant).is_none_or(|n| *n >= MAX_SERIES_RUNS) {
+            continue;
+        }
+        let Ok(rec) = crate::experiment::store::read_record(&path) else {
+            continue;
+        };
+        read[task.variant] += 1;
+        for f in &rec.result.faults {
+            if !out.shaded.contains(&(f.start_s, f.end_s)) {
+                out.shaded.push((f.start_s, f.end_s));
+            }
+        }
+        let variant = results.variants[task.variant].clone();
+        for (workload, s) in &rec.result.series {
+            if s.completed.is_empty() {
+                continue;
+            }
+            let e = sums
+                .entry((variant.clone(), workload.clone()))
+                .or_insert_with(|| ((s.window_s, Vec::new(), Vec::new()), 0));
+            let n = s.completed.len();
+            let line = &mut e.0;
+            line.1.resize(line.1.len().max(n), 0.0);
+            line.2.resize(line.2.len().max(n), 0.0);
+            for k in 0..n {
+                line.1[k] += s.completed[k] as f64 / s.window_s;
+                line.2[k] += s.latency_mean_ms.get(k).copied().unwrap_or(0.0);
+            }
+            e.1 += 1;
+        }
+    }
+    for (key, ((window, goodput, latency), runs)) in sums {
+        let runs = runs.max(1) as f64;
+        out.lines.insert(
+            key,
+            (
+                window,
+                goodput.into_iter().map(|x| x / runs).collect(),
+                latency.into_iter().map(|x| x / runs).collect(),
+            ),
+        );
+    }
+    out
+}
+
+/// Per workload: goodput and mean latency over time, a line per variant (the mean over its
+/// replications at the first point), fault windows shaded.
+fn series_charts(results: &ExperimentResults, series: &RunSeries) -> std::io::Result<String> {
+    let mut workloads: Vec<&String> = series.lines.keys().map(|(_, w)| w).collect();
+    workloads.sort();
+    workloads.dedup();
+    let line = |name: &str, window: f64, values: &[f64]| LineSeries {
+        name: name.to_string(),
+        points: values
+            .iter()
+            .enumerate()
+            .map(|(k, v)| ((k as f64 + 0.5) * window, *v))
+            .collect(),
+    };
+    let mut s = String::new();
+    let at = point_label(results, 0);
+    let at = if at.is_empty() {
+        String::new()
+    } else {
+        format!(" at {at}")
+    };
+    for w in workloads {
+        let mut goodput = Vec::new();
+        let mut latency = Vec::new();
+        for ((variant, workload), (window, g, l)) in &series.lines {
+            if workload == w {
+                goodput.push(line(variant, *window, g));
+                latency.push(line(variant, *window, l));
+            }
+        }
+        s.push_str(&chart(&time_series_svg(
+            &format!("{w}: goodput over time{at}"),
+            "successful responses/s",
+            &goodput,
+            &series.shaded,
+        )?));
+        s.push_str(&chart(&time_series_svg(
+            &format!("{w}: mean latency over time{at}"),
+            "latency (ms)",
+            &latency,
+            &series.shaded,
+        )?));
+    }
+    s.push_str(&note(&format!(
+        "A line per variant: the mean over its replications (at most {MAX_SERIES_RUNS}) at the first point.{}",
+        if series.shaded.is_empty() {
+            ""
+        } else {
+            " Shaded: fault windows and bursts."
+        }
+    )));
     Ok(s)
 }
 
@@ -479,7 +619,7 @@ mod tests {
         let w = experiment_warnings(&results());
         assert_eq!(w.len(), 2, "{w:?}");
         assert!(w[0].contains("stopped early"));
-        let page = report(&results(), None).unwrap();
+        let page = report(&results(), None, &RunSeries::default()).unwrap();
         for id in [
             "model",
             "headline",

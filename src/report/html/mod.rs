@@ -42,7 +42,11 @@ pub enum ReportError {
 /// What an output folder holds.
 enum Found {
     Run(Box<RunOutput>, Option<String>),
-    Experiment(Box<ExperimentResults>, Option<serde_json::Value>),
+    Experiment(
+        Box<ExperimentResults>,
+        Option<serde_json::Value>,
+        experiment::RunSeries,
+    ),
     Capacity(Box<CapacityOutput>, Option<String>),
 }
 
@@ -51,7 +55,9 @@ enum Found {
 pub fn report_of_dir(dir: &Path) -> Result<String, ReportError> {
     match read_dir(dir)? {
         Found::Run(out, dot) => run::report(&out, dot.as_deref()),
-        Found::Experiment(results, manifest) => experiment::report(&results, manifest.as_ref()),
+        Found::Experiment(results, manifest, series) => {
+            experiment::report(&results, manifest.as_ref(), &series)
+        }
         Found::Capacity(out, dot) => capacity::report(&out, dot.as_deref()),
     }
     .map_err(|e| ReportError::Io(format!("{}: {e}", dir.display())))
@@ -93,7 +99,8 @@ fn read_dir(dir: &Path) -> Result<Found, ReportError> {
         let manifest = std::fs::read(dir.join("manifest.json"))
             .ok()
             .and_then(|b| serde_json::from_slice(&b).ok());
-        return Ok(Found::Experiment(Box::new(results), manifest));
+        let series = experiment::run_series(dir, &results);
+        return Ok(Found::Experiment(Box::new(results), manifest, series));
     }
     let capacity = dir.join(CAPACITY_FILE);
     if capacity.is_file() {
