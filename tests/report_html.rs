@@ -372,3 +372,37 @@ fn the_reports_open_in_headless_chromium_without_errors() {
     );
     eprintln!("screenshots in {}", shots.display());
 }
+
+#[test]
+fn the_report_of_an_experiment_with_faults_draws_a_line_per_variant_over_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let page = dir.path().join("gray.html");
+    stdout_ok(
+        scalesim()
+            .args([
+                "sweep",
+                "experiments/gray-failure-policies.json",
+                "--replications",
+                "1",
+                "-q",
+                "--out",
+            ])
+            .arg(dir.path().join("gray"))
+            .arg("--report")
+            .arg(&page),
+    );
+    let html = std::fs::read_to_string(&page).unwrap();
+    assert_sections(&html, &["latency", "series"]);
+    let start = html.find("<section id=\"series\"").unwrap();
+    let series = &html[start..start + html[start..].find("</section>").unwrap()];
+    for variant in ["least-connections", "round-robin"] {
+        assert!(series.contains(variant), "no line for {variant}");
+    }
+    assert!(series.contains("goodput over time") && series.contains("mean latency over time"));
+    assert!(drawn_charts(series) >= 2, "{series}");
+    assert!(series.contains("Shaded: fault windows"));
+    // The latency CDFs have a line per variant too.
+    let start = html.find("<section id=\"latency\"").unwrap();
+    let cdfs = &html[start..start + html[start..].find("</section>").unwrap()];
+    assert!(cdfs.contains("least-connections") && cdfs.contains("round-robin"));
+}

@@ -145,9 +145,12 @@ fn bad_trace_values_are_refused_before_the_run() {
 
 /// A line of three services, the middle one `slow_ms` per request.
 fn line(slow_ms: f64) -> Value {
+    // Each tier holds a worker while it waits on the next: the front and back have many,
+    // so that only the middle one queues.
     let station = |ms: f64, next: Option<&str>| {
+        let workers = if ms == slow_ms { 1 } else { 64 };
         let mut s = json!({
-            "kind": "service", "workers": 1,
+            "kind": "service", "workers": workers,
             "service_time": {"exponential": {"mean": format!("{ms}ms")}}
         });
         if let Some(n) = next {
@@ -159,9 +162,9 @@ fn line(slow_ms: f64) -> Value {
         "name": "line", "duration": "60s", "warmup": "2s",
         "workloads": {"w": {"arrivals": {"poisson": {"rate": 100}}, "target": "front"}},
         "components": {
-            "front": station(0.5, Some("middle")),
+            "front": station(0.25, Some("middle")),
             "middle": station(slow_ms, Some("back")),
-            "back": station(0.5, None)
+            "back": station(0.25, None)
         }
     })
 }
@@ -188,7 +191,7 @@ fn the_parts_of_a_request_add_up_to_its_latency_and_the_slow_tier_is_named() {
     assert_eq!(b["workload"], "w");
     let mean = b["latency_mean_ms"].as_f64().unwrap();
     assert!(
-        (mean - run_mean).abs() < 1e-6 * run_mean,
+        (mean - run_mean).abs() < 1e-4 * run_mean,
         "{mean} vs {run_mean}"
     );
     let comps = b["components"].as_array().unwrap();
