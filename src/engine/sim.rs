@@ -317,7 +317,7 @@ impl<C: Clients> Simulation<C> {
         }
     }
 
-    #[inline(always)]
+    #[inline(never)]
     fn run_loop<const WATCHED: bool>(&mut self) -> Result<(), RunError> {
         let horizon = self.ctx.horizon;
         let mut past_horizon = 0;
@@ -481,7 +481,7 @@ impl<C: Clients> Simulation<C> {
         }
     }
 
-    #[inline(always)]
+    #[inline(never)]
     fn advance_to_loop<const WATCHED: bool>(&mut self, until: SimTime) {
         self.ctx.calendar.set_stall_limit(STALL_LIMIT);
         while self.ctx.calendar.peek_time().is_some_and(|t| t <= until) {
@@ -503,7 +503,7 @@ impl<C: Clients> Simulation<C> {
         }
     }
 
-    #[inline(always)]
+    #[inline(never)]
     fn advance_by_loop<const WATCHED: bool>(&mut self, events: u64) -> bool {
         self.ctx.calendar.set_stall_limit(STALL_LIMIT);
         let horizon = self.ctx.horizon;
