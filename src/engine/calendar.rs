@@ -223,6 +223,31 @@ impl Calendar {
         Some((SimTime(time), event.unpack()))
     }
 
+    /// [`Self::pop`], but only an event due at or before `until` (`None` leaves the next
+    /// one in place): one comparison more than `pop` on the 4-ary heap's path.
+    #[inline(always)]
+    pub fn pop_due(&mut self, until: SimTime) -> Option<(SimTime, Event)> {
+        if self.now > until.0 {
+            return None;
+        }
+        if !self.lane.is_empty() && !self.future_due_now() {
+            return self.pop_lane();
+        }
+        let (time, event) = if self.use_radix {
+            if self.radix.min_key()? >> 64 > u128::from(until.0) {
+                return None;
+            }
+            self.pop_radix()?
+        } else if self.dary.first()?.time() <= until.0 {
+            self.dary.pop()
+        } else {
+            return None;
+        };
+        self.now = time;
+        self.lane_streak = 0;
+        Some((SimTime(time), event.unpack()))
+    }
+
     /// True if the earliest heap event is due at the current time.
     #[inline]
     fn future_due_now(&self) -> bool {
@@ -695,6 +720,32 @@ mod tests {
                 .collect();
             assert_eq!(got, want);
             assert_eq!(c.popped(), want.len() as u64);
+        }
+    }
+
+    #[test]
+    fn pop_due_stops_before_the_first_later_event_and_leaves_it() {
+        for radix_at in [4096usize, 2] {
+            let mut c = Calendar::with_thresholds(radix_at, radix_at / 2);
+            for (i, t) in [3u64, 1, 2, 5, 2, 4].into_iter().enumerate() {
+                c.schedule(SimTime(t), ev(i as u32));
+            }
+            let due: Vec<(u64, u32)> = std::iter::from_fn(|| c.pop_due(SimTime(2)))
+                .map(|(t, e)| (t.0, data(e)))
+                .collect();
+            assert_eq!(due, [(1, 1), (2, 2), (2, 4)]);
+            // The lane's events are due now; none is taken for a time already past.
+            c.schedule_now(ev(9));
+            assert_eq!(c.pop_due(SimTime(1)).map(|(t, _)| t), None);
+            assert_eq!(
+                c.pop_due(SimTime(2)).map(|(t, e)| (t.0, data(e))),
+                Some((2, 9))
+            );
+            assert_eq!(c.pop_due(SimTime(2)).map(|(t, _)| t), None);
+            let rest: Vec<(u64, u32)> = std::iter::from_fn(|| c.pop())
+                .map(|(t, e)| (t.0, data(e)))
+                .collect();
+            assert_eq!(rest, [(3, 0), (4, 5), (5, 3)]);
         }
     }
 

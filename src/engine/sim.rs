@@ -484,10 +484,7 @@ impl<C: Clients> Simulation<C> {
     #[inline(never)]
     fn advance_to_loop<const WATCHED: bool>(&mut self, until: SimTime) {
         self.ctx.calendar.set_stall_limit(STALL_LIMIT);
-        while self.ctx.calendar.peek_time().is_some_and(|t| t <= until) {
-            let Some((_, event)) = self.ctx.calendar.pop() else {
-                break;
-            };
+        while let Some((_, event)) = self.ctx.calendar.pop_due(until) {
             self.handle::<WATCHED>(event);
         }
     }
