@@ -354,7 +354,7 @@ fn run_model(a: RunArgs) -> Result<()> {
     let shown = !a.quiet && std::io::stderr().is_terminal();
     let followers = (a.trace.is_some() || a.explain).then(|| Followers {
         trace: a.trace.map(TraceSink::new),
-        explain: a.explain.then(ExplainSink::default),
+        explain: a.explain.then(|| ExplainSink::new(&model)),
     });
     let replicate = || {
         let observer = shown.then_some(&progress);

@@ -204,8 +204,9 @@ impl Life {
 
 /// Where watched lives go: it says which requests to follow and takes each when it ends.
 pub trait Sink: Any + Send {
-    /// True to follow a request with sampling hash `hash`.
-    fn wants(&mut self, hash: u64) -> bool;
+    /// True to follow a request with sampling hash `hash`, while the followed requests have
+    /// `open` calls in flight (their visits not yet over).
+    fn wants(&mut self, hash: u64, open: usize) -> bool;
     /// A followed request has ended (and every call it made has been answered).
     fn finished(&mut self, life: Life);
 }
@@ -333,7 +334,7 @@ impl Watcher {
             }
             let hash = mix64(self.seed ^ mix64(self.ordinal.wrapping_add(1)));
             self.ordinal += 1;
-            if !self.sink.wants(hash) {
+            if !self.sink.wants(hash, self.by_call.len()) {
                 return;
             }
             let id = self.next_life;

@@ -3,8 +3,10 @@
 //! spent there queueing, in service, on the network to and from it, waiting on the calls
 //! it made, and in backoff; and the components on the critical path of the slow requests.
 //!
-//! Every successful request of the measurement window is followed (see
-//! [`Watcher`](crate::engine::watch::Watcher)). A request's **critical path** is the chain
+//! A sample of the requests of the measurement window is followed (see
+//! [`Watcher`](crate::engine::watch::Watcher)): one in k by their sampling hash, k chosen
+//! so that about [`EXPLAIN_SAMPLE`] are, and none while [`EXPLAIN_MAX_OPEN`] calls of
+//! followed requests are in flight (the cost of following grows with them). A request's **critical path** is the chain
 //! of visits its answer waited on: its first call, and in each stretch a visit waited on
 //! calls, the call whose answer ended the wait (the slowest of a fan-out that needs them
 //! all). Its time splits exactly along that path: the critical-path times of its
@@ -14,9 +16,11 @@
 use super::Names;
 use crate::engine::watch::{Life, NONE, PhaseKind, Sink, VisitEnd};
 use crate::metrics::WaitHistogram;
+use crate::model::Model;
+use crate::time::SimTime;
 use serde::{Deserialize, Serialize};
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, BinaryHeap};
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
 
 /// The five parts a request's time at a component is made of.
 const PARTS: [PhaseKind; 4] = [
@@ -50,19 +54,73 @@ struct ComponentTimes {
     critical_ns: u128,
 }
 
-/// Follows every successful request, adding up where its time went.
-#[derive(Default)]
+/// About how many requests `--explain` follows in a run: the share it follows is this over
+/// the requests the model's workloads are expected to send in the measurement window.
+pub const EXPLAIN_SAMPLE: f64 = 20_000.0;
+
+/// Calls of followed requests in flight at most: a request arriving while this many are is
+/// not followed. Following costs time per event in proportion to the followed calls at the
+/// instance (at every instance for a timeout or a call policy's timer), so this bounds it on
+/// an overloaded model.
+pub const EXPLAIN_MAX_OPEN: usize = 256;
+
+/// Follows a sample of the requests (a share of them by their sampling hash, so spread
+/// over the whole run and the same for the same seed), adding up where the time of the
+/// successful ones went.
 pub struct ExplainSink {
     groups: BTreeMap<(u32, u16), Group>,
+    /// One request in `one_in` is followed: those whose hash is at most `threshold`.
+    one_in: u64,
+    threshold: u64,
+    /// The hashes of the followed requests in flight.
+    followed: BTreeSet<u64>,
+    /// Requests in the sample not followed because `EXPLAIN_MAX_OPEN` followed calls were
+    /// in flight.
+    skipped_busy: u64,
+}
+
+impl ExplainSink {
+    /// A sink following about [`EXPLAIN_SAMPLE`] of the requests `model` is expected to
+    /// send in its measurement window (all of them when it sends fewer).
+    pub fn new(model: &Model) -> Self {
+        let from = SimTime(model.warmup.0);
+        let to = SimTime(model.duration.0);
+        let expected: f64 = model
+            .workloads
+            .iter()
+            .map(|w| w.expected_requests(from, to))
+            .filter(|n| n.is_finite())
+            .sum();
+        Self::one_in((expected / EXPLAIN_SAMPLE).ceil().max(1.0) as u64)
+    }
+
+    /// A sink following one request in `one_in` (at least 1).
+    pub fn one_in(one_in: u64) -> Self {
+        let one_in = one_in.max(1);
+        ExplainSink {
+            groups: BTreeMap::new(),
+            one_in,
+            threshold: u64::MAX / one_in,
+            followed: BTreeSet::new(),
+            skipped_busy: 0,
+        }
+    }
 }
 
 impl Sink for ExplainSink {
-    fn wants(&mut self, _hash: u64) -> bool {
-        true
+    fn wants(&mut self, hash: u64, open: usize) -> bool {
+        if hash > self.threshold {
+            return false;
+        }
+        if open >= EXPLAIN_MAX_OPEN {
+            self.skipped_busy += 1;
+            return false;
+        }
+        self.followed.insert(hash)
     }
 
     fn finished(&mut self, life: Life) {
-        if life.outcome != VisitEnd::Ok {
+        if !self.followed.remove(&life.hash) || life.outcome != VisitEnd::Ok {
             return;
         }
         let g = self.groups.entry((life.source, life.class)).or_default();
@@ -218,6 +276,11 @@ pub struct Breakdown {
     pub components: Vec<ComponentTime>,
     /// What the slowest 1% waited on.
     pub slow: SlowRequests,
+    /// The sample: one request in this many was followed.
+    pub sampled_one_in: u64,
+    /// Requests of the sample (of every workload) not followed because
+    /// [`EXPLAIN_MAX_OPEN`] calls of followed requests were in flight when they arrived.
+    pub not_followed_busy: u64,
 }
 
 impl ExplainSink {
@@ -250,6 +313,8 @@ impl ExplainSink {
                     latency_p99_ms: g.latency.quantile_ns(0.99) / 1e6,
                     components,
                     slow: slow(g, names),
+                    sampled_one_in: self.one_in,
+                    not_followed_busy: self.skipped_busy,
                 }
             })
             .collect()
@@ -289,6 +354,21 @@ fn slow(g: &Group, names: &Names) -> SlowRequests {
     }
 }
 
+/// How the requests of `b` were sampled, for its title ("" when all were followed).
+fn sample_text(b: &Breakdown) -> String {
+    let mut text = String::new();
+    if b.sampled_one_in > 1 {
+        text = format!(" followed, 1 in {}", b.sampled_one_in);
+    }
+    if b.not_followed_busy > 0 {
+        text += &format!(
+            "; {} of the sample not followed while {EXPLAIN_MAX_OPEN} followed calls were in flight",
+            b.not_followed_busy
+        );
+    }
+    text
+}
+
 /// The breakdowns as the table `run --explain` prints.
 pub fn explain_table(breakdowns: &[Breakdown]) -> String {
     use std::fmt::Write;
@@ -296,8 +376,13 @@ pub fn explain_table(breakdowns: &[Breakdown]) -> String {
     for b in breakdowns {
         let _ = writeln!(
             out,
-            "\nwhere the time went: workload {}, class {} ({} successful requests, mean {:.3} ms, p99 {:.3} ms)",
-            b.workload, b.class, b.requests, b.latency_mean_ms, b.latency_p99_ms
+            "\nwhere the time went: workload {}, class {} ({} successful requests{}, mean {:.3} ms, p99 {:.3} ms)",
+            b.workload,
+            b.class,
+            b.requests,
+            sample_text(b),
+            b.latency_mean_ms,
+            b.latency_p99_ms
         );
         let _ = writeln!(
             out,
@@ -349,4 +434,24 @@ pub fn explain_table(breakdowns: &[Breakdown]) -> String {
         );
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::random::mix64;
+
+    #[test]
+    fn the_sample_takes_one_in_k_by_hash_and_none_while_too_many_calls_are_in_flight() {
+        let mut sink = ExplainSink::one_in(4);
+        let taken = (0..40_000u64).filter(|i| sink.wants(mix64(*i), 0)).count();
+        assert!((9_500..10_500).contains(&taken), "{taken} of 40,000 taken");
+        let mut busy = ExplainSink::one_in(1);
+        assert!(busy.wants(1, EXPLAIN_MAX_OPEN - 1));
+        assert!(!busy.wants(2, EXPLAIN_MAX_OPEN));
+        assert_eq!(busy.skipped_busy, 1);
+        // A request it did not take is not added up when it ends (a trace followed it).
+        assert!(!busy.followed.contains(&2));
+        assert!(busy.followed.contains(&1));
+    }
 }

@@ -53,12 +53,12 @@ impl TraceSink {
 }
 
 impl Sink for TraceSink {
-    fn wants(&mut self, hash: u64) -> bool {
+    fn wants(&mut self, hash: u64, _open: usize) -> bool {
         self.n > 0 && (self.hashes.len() < self.n || hash < self.threshold())
     }
 
     fn finished(&mut self, life: Life) {
-        if !self.wants(life.hash) {
+        if !self.wants(life.hash, 0) {
             return;
         }
         self.hashes.push(life.hash);
@@ -139,14 +139,17 @@ pub struct Followers {
 }
 
 impl Sink for Followers {
-    fn wants(&mut self, hash: u64) -> bool {
-        self.explain.is_some() || self.trace.as_mut().is_some_and(|t| t.wants(hash))
+    fn wants(&mut self, hash: u64, open: usize) -> bool {
+        // Both are asked: the explain sink notes the requests it takes.
+        let explained = self.explain.as_mut().is_some_and(|e| e.wants(hash, open));
+        let traced = self.trace.as_mut().is_some_and(|t| t.wants(hash, open));
+        explained || traced
     }
 
     fn finished(&mut self, life: Life) {
         match (&mut self.trace, &mut self.explain) {
             (Some(t), Some(e)) => {
-                if t.wants(life.hash) {
+                if t.wants(life.hash, 0) {
                     t.finished(life.clone());
                 }
                 e.finished(life);
