@@ -322,12 +322,14 @@ impl<C: Clients> Simulation<C> {
         let horizon = self.ctx.horizon;
         let mut past_horizon = 0;
         self.ctx.calendar.set_stall_limit(STALL_LIMIT);
-        while let Some((now, event)) = self.ctx.calendar.pop() {
+        // Unpacked only once past the horizon test: the unpacking's match on the event's
+        // kind and the dispatch's are then adjacent and fold into one.
+        while let Some((now, event)) = self.ctx.calendar.pop_packed() {
             if now > horizon {
                 past_horizon = 1;
                 break;
             }
-            self.handle::<WATCHED>(event);
+            self.handle::<WATCHED>(event.unpack());
         }
         self.events = self.ctx.calendar.popped() - past_horizon;
         if self.ctx.calendar.stalled() {
