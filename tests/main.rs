@@ -28,6 +28,7 @@ mod policies_calls;
 mod policy_models;
 mod pool;
 mod queue;
+mod queue_batching;
 mod queue_models;
 mod recovery;
 mod report_capacity;

@@ -7,6 +7,8 @@
 //! those by default; a workload's `ops` maps any class); a `call` or `fan_out` step may set
 //! its own, which its callee sees instead.
 
+use crate::engine::Call;
+use crate::time::SimDuration;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -44,6 +46,24 @@ impl Op {
             4 => Op::Set,
             _ => Op::Unset,
         }
+    }
+
+    /// The byte of a batch of messages from a `queue` to its consumer service (never
+    /// written in a model, never sent on to a data component): the call carries the
+    /// batch's work instead of a key ([`Op::batch_work`]).
+    pub const BATCH: u8 = u8::MAX;
+
+    /// The key a batch delivery carries: its work `work` (a batch is about no single key,
+    /// and the key is what every copy of a call keeps, retries included).
+    #[inline(always)]
+    pub const fn batch_key(work: SimDuration) -> u64 {
+        work.0
+    }
+
+    /// The work a batch delivery `call` (operation [`Op::BATCH`]) carries.
+    #[inline(always)]
+    pub const fn batch_work(call: &Call) -> SimDuration {
+        SimDuration(call.key)
     }
 
     /// True for an operation that changes the key (a write; not a cache's own set or

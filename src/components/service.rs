@@ -145,6 +145,9 @@ pub struct ServiceDef {
     /// A caller hedges its calls here with `cancel`: a losing copy taken from the queue
     /// is dropped unserved.
     pub cancellable: bool,
+    /// A `queue` with `batch` delivers batches of messages here: a call with operation
+    /// [`Op::BATCH`] holds a worker for the work it carries instead of running a handler.
+    pub takes_batches: bool,
 }
 
 impl Kind for ServiceDef {
@@ -538,6 +541,9 @@ impl ServiceInstance {
     #[inline(always)]
     fn step(&mut self, call: CallId, ctx: &mut Ctx) -> bool {
         let c = ctx.call_mut(call);
+        if self.def.takes_batches && c.op == Op::BATCH {
+            return self.batch_step(call, ctx);
+        }
         let step = c.step as usize;
         let handler = &self.def.handlers[c.class as usize];
         let Some(s) = handler.get(step) else {
@@ -643,6 +649,31 @@ impl ServiceInstance {
                 self.def.asynchronous
             }
         }
+    }
+
+    /// Runs a queue's batch delivery `call`, out of line: hold the worker for the batch's
+    /// work ([`Op::batch_work`]), slowed as a work step is, then answer Ok.
+    #[cold]
+    #[inline(never)]
+    fn batch_step(&mut self, call: CallId, ctx: &mut Ctx) -> bool {
+        let c = ctx.call_mut(call);
+        if c.step > 0 {
+            self.completed += 1;
+            ctx.reply(call, Outcome::Ok);
+            return true;
+        }
+        c.step = 1;
+        let mut ns = Op::batch_work(c).0 as f64 * self.slow;
+        if let Some(slow) = &self.def.slowdown {
+            ns *= slow.factor(self.load.busy(), self.load.waiting(), self.def.workers);
+        }
+        ctx.timer(
+            self.id,
+            SimDuration::from_nanos_f64(ns),
+            TIMER_WORK_DONE,
+            call,
+        );
+        false
     }
 
     /// Goes on with `call` at the step a branch or a jump chose (out of line, so handlers

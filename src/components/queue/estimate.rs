@@ -13,9 +13,39 @@ use super::QueueDef;
 use crate::analysis::{Flow, MetricEstimate, Network, erlang_c, flows_at, mean_rate};
 use crate::workload::Arrivals;
 
-/// First pass: the consumer service gets the whole flow.
+/// First pass: the consumer service gets the whole flow (not with `batch`: it then gets
+/// batches of a size the estimate does not know, in place of its handler's work).
 pub fn pass_flows(q: &QueueDef, _net: &Network, flow: &Flow, flows: &mut [Flow]) {
-    flows[q.consumers as usize].add(&flow.rate, 1.0, flow.scv());
+    if q.batch.is_none() {
+        flows[q.consumers as usize].add(&flow.rate, 1.0, flow.scv());
+    }
+}
+
+/// With `batch`: no delay estimate (the batch sizes depend on the backlog); a warning when
+/// the arrivals exceed what the consumers do in full batches, their greatest capacity:
+/// consumers × max / (fixed + max × per_message).
+fn batch_capacity_warning(
+    q: &QueueDef,
+    b: &super::Batch,
+    name: &str,
+    flow: &Flow,
+) -> Option<String> {
+    let mean =
+        |d: &Option<crate::distributions::Distribution>| d.as_ref().map_or(0.0, |d| d.mean_ns());
+    let batch_ns = mean(&b.fixed) + f64::from(b.max) * mean(&b.per_message);
+    if batch_ns <= 0.0 || q.consumers_autoscaled {
+        return None;
+    }
+    let servers = q.capacity.min(q.consumer_workers).max(1);
+    let capacity = f64::from(servers) * f64::from(b.max) * 1e9 / batch_ns;
+    let lambda = flow.total();
+    (lambda >= capacity).then(|| {
+        format!(
+            "components.{name}: {lambda:.1} messages/s arrive, more than its consumers do even in full batches ({servers} x {} / {:.3} ms = {capacity:.1}/s): the backlog grows without bound (raise batch.max or add consumers)",
+            b.max,
+            batch_ns / 1e6
+        )
+    })
 }
 
 /// Second pass: the producer's mean response time, ms: the mean enqueue time.
@@ -49,6 +79,10 @@ pub fn metric_estimates(
     let model = net.model;
     let name = &net.def().name;
     if q.consumers_autoscaled || flow.total() <= 0.0 {
+        return Vec::new();
+    }
+    if let Some(b) = &q.batch {
+        warnings.extend(batch_capacity_warning(q, b, name, flow));
         return Vec::new();
     }
     let consumer = Network {

@@ -20,6 +20,7 @@ pub mod validate;
 mod waiting;
 
 use super::Kind;
+use super::op::Op;
 use crate::analysis::{Flow, MetricEstimate, Network, ServiceEstimate};
 use crate::distributions::Distribution;
 use crate::engine::{Call, CallId, Component, Ctx, Gauges, InstanceId, Outcome};
@@ -67,8 +68,23 @@ pub struct QueueDef {
     pub consumer_workers: u32,
     /// An autoscaler sets the consumers' instances (no estimate of the pool).
     pub consumers_autoscaled: bool,
+    /// Consumers take messages in batches (`None`: one at a time).
+    pub batch: Option<Batch>,
     /// Its consumers, for the call graph.
     pub links: Vec<Link>,
+}
+
+/// How a queue's consumers take messages in batches.
+#[derive(Debug, Clone)]
+pub struct Batch {
+    /// Most messages in a batch.
+    pub max: u32,
+    /// Longest a free worker waits for a batch to fill.
+    pub max_wait: SimDuration,
+    /// Work of a batch whatever its size, drawn once per batch (`None`: 0).
+    pub fixed: Option<Distribution>,
+    /// Work each message adds, drawn once per message (`None`: 0).
+    pub per_message: Option<Distribution>,
 }
 
 impl Kind for QueueDef {
@@ -79,7 +95,7 @@ impl Kind for QueueDef {
         &self.links
     }
     fn metrics(&self) -> &'static [MetricDecl] {
-        METRICS
+        self.metric_decls()
     }
     fn instantiate(self: Arc<Self>, id: InstanceId, name: String, rng: Rng) -> Box<dyn Component> {
         Box::new(QueueInstance::new(self, id, name, rng))
@@ -105,8 +121,22 @@ impl Kind for QueueDef {
     }
 }
 
+impl QueueDef {
+    /// What this queue reports: the batch metrics only when it batches.
+    pub fn metric_decls(&self) -> &'static [MetricDecl] {
+        if self.batch.is_some() {
+            METRICS_BATCHED
+        } else {
+            METRICS
+        }
+    }
+}
+
 /// What a queue reports.
-pub const METRICS: &[MetricDecl] = &[
+pub const METRICS: &[MetricDecl] = METRICS_BATCHED.split_at(METRICS_BATCHED.len() - 2).0;
+
+/// What a queue with `batch` reports: [`METRICS`] and its batches.
+pub const METRICS_BATCHED: &[MetricDecl] = &[
     MetricDecl::number("enqueued", Count, Sum),
     MetricDecl::number("acked", Count, Sum),
     MetricDecl::number("ack_rate_per_s", PerSecond, Sum).column("throughput/s", 0),
@@ -130,6 +160,10 @@ pub const METRICS: &[MetricDecl] = &[
     MetricDecl::number("dead_lettered", Count, Sum),
     MetricDecl::number("dropped", Count, Sum),
     MetricDecl::number("refused", Count, Sum),
+    // Batches delivered (with `batch` only, as the next one).
+    MetricDecl::number("batches", Count, Sum),
+    // Messages per batch delivered, on average.
+    MetricDecl::number("batch_size_mean", Ratio, Mean).column("batch", 3),
 ];
 
 /// Timer tags (the low two bits); a visibility timer carries its delivery's serial above.
@@ -146,6 +180,9 @@ const OUT: u16 = 1;
 const BACKING_OFF: u16 = 2;
 /// Sent to the dead-letter queue, awaiting its answer.
 const DEAD_LETTERING: u16 = 3;
+/// Not a message: a batch of them delivered to a consumer (its members are `OUT`), its
+/// slot in [`QueueInstance::batches`] in its memo.
+const BATCH: u16 = 4;
 
 /// Wait before trying again a consumer service with no live instance.
 const RETRY_CONSUMERS: SimDuration = SimDuration(1_000_000_000);
@@ -164,6 +201,18 @@ pub struct QueueInstance {
     serial: u32,
     /// A retry of an unavailable consumer service is scheduled.
     retry_scheduled: bool,
+    /// With `batch`: the messages of each batch out, by slot (emptied, not dropped, when
+    /// the batch is over, so a warm queue allocates nothing).
+    batches: Vec<Vec<CallId>>,
+    /// Slots of `batches` not in use.
+    free_batches: Vec<u32>,
+    /// Batches out now.
+    batches_out: u32,
+    /// A free worker waits for its batch to fill until then (timer serial `fill_serial`).
+    fill_due: Option<SimTime>,
+    fill_serial: u32,
+    batch_count: u64,
+    batched_messages: u64,
     depth: TimeWeighted,
     in_flight: TimeWeighted,
     delays: WaitHistogram,
@@ -198,6 +247,13 @@ impl QueueInstance {
             out: 0,
             serial: 0,
             retry_scheduled: false,
+            batches: Vec::new(),
+            free_batches: Vec::new(),
+            batches_out: 0,
+            fill_due: None,
+            fill_serial: 0,
+            batch_count: 0,
+            batched_messages: 0,
             depth: TimeWeighted::default(),
             in_flight: TimeWeighted::default(),
             delays: WaitHistogram::new(),
@@ -267,16 +323,38 @@ impl QueueInstance {
         self.oldest_age_max = self.oldest_age_max.max(now.since(at).0);
     }
 
+    /// The next delivery serial (never 0).
+    #[inline]
+    fn next_serial(&mut self) -> u32 {
+        self.serial = (self.serial + 1) & SERIAL_MASK;
+        if self.serial == 0 {
+            self.serial = 1;
+        }
+        self.serial
+    }
+
+    /// True when the consumer service has no live instance: a retry is then scheduled.
+    #[inline]
+    fn consumers_down(&mut self, ctx: &mut Ctx) -> bool {
+        if !ctx.groups[self.def.consumers as usize].live().is_empty() {
+            return false;
+        }
+        if !self.retry_scheduled {
+            self.retry_scheduled = true;
+            ctx.timer(self.id, RETRY_CONSUMERS, TAG_RETRY_CONSUMERS, 0);
+        }
+        true
+    }
+
     /// Delivers waiting messages while fewer than the capacity are out.
     fn pump(&mut self, ctx: &mut Ctx) {
+        if self.def.batch.is_some() {
+            return self.pump_batches(ctx);
+        }
         if self.out >= self.def.capacity || self.waiting.is_empty() {
             return;
         }
-        if ctx.groups[self.def.consumers as usize].live().is_empty() {
-            if !self.retry_scheduled {
-                self.retry_scheduled = true;
-                ctx.timer(self.id, RETRY_CONSUMERS, TAG_RETRY_CONSUMERS, 0);
-            }
+        if self.consumers_down(ctx) {
             return;
         }
         let now = ctx.now();
@@ -284,10 +362,7 @@ impl QueueInstance {
             let Some((m, _)) = self.waiting.pop_front() else {
                 break;
             };
-            self.serial = (self.serial + 1) & SERIAL_MASK;
-            if self.serial == 0 {
-                self.serial = 1;
-            }
+            self.next_serial();
             let c = ctx.call_mut(m);
             c.step += 1;
             if c.step > 1 {
@@ -306,9 +381,151 @@ impl QueueInstance {
         self.in_flight.set(now, u64::from(self.out));
     }
 
+    /// With `batch`: delivers batches while fewer than the capacity are out. A free worker
+    /// takes up to `max` waiting messages; when fewer wait it waits for more until
+    /// `max_wait` after it could take the first (one batch fills at a time), then takes
+    /// what is there.
+    #[inline(never)]
+    fn pump_batches(&mut self, ctx: &mut Ctx) {
+        if self.batches_out >= self.def.capacity || self.waiting.is_empty() {
+            return;
+        }
+        if self.consumers_down(ctx) {
+            return;
+        }
+        let Some(b) = &self.def.batch else { return };
+        let (max, max_wait) = (b.max as usize, b.max_wait);
+        let now = ctx.now();
+        while self.batches_out < self.def.capacity && !self.waiting.is_empty() {
+            let waiting = self.waiting.len();
+            if waiting < max && max_wait.0 > 0 {
+                match self.fill_due {
+                    None => {
+                        // A worker could take a message now: it waits for more.
+                        self.fill_due = Some(now.after(max_wait));
+                        self.fill_serial = self.fill_serial % SERIAL_MASK + 1;
+                        let tag = TAG_RETRY_CONSUMERS | (self.fill_serial << 2);
+                        ctx.timer(self.id, max_wait, tag, 0);
+                        break;
+                    }
+                    Some(due) if now < due => break,
+                    Some(_) => {}
+                }
+            }
+            if self.fill_due.take().is_some() {
+                // Its timer, if still to come, is now stale.
+                self.fill_serial = self.fill_serial % SERIAL_MASK + 1;
+            }
+            self.deliver_batch(waiting.min(max), ctx);
+        }
+        self.depth.set(now, self.waiting.len() as u64);
+        self.in_flight.set(now, u64::from(self.out));
+    }
+
+    /// Delivers the next `n` waiting messages (at least one) as one batch: a call of
+    /// operation [`Op::BATCH`] carrying the batch's work, under one visibility timer.
+    fn deliver_batch(&mut self, n: usize, ctx: &mut Ctx) {
+        let slot = match self.free_batches.pop() {
+            Some(s) => s,
+            None => {
+                self.batches.push(Vec::new());
+                (self.batches.len() - 1) as u32
+            }
+        };
+        let mut members = std::mem::take(&mut self.batches[slot as usize]);
+        let b = self.def.batch.as_ref().expect("a batching queue");
+        let mut work = b.fixed.as_ref().map_or(0.0, |d| d.sample_ns(&mut self.rng));
+        let mut class = 0;
+        for _ in 0..n {
+            let Some((m, _)) = self.waiting.pop_front() else {
+                break;
+            };
+            let c = ctx.call_mut(m);
+            c.step += 1;
+            if c.step > 1 {
+                self.redeliveries += 1;
+            }
+            c.pending = OUT;
+            c.version = 0;
+            if members.is_empty() {
+                class = c.class;
+            }
+            members.push(m);
+            if let Some(d) = &b.per_message {
+                work += d.sample_ns(&mut self.rng);
+            }
+        }
+        let size = members.len() as u32;
+        self.batches[slot as usize] = members;
+        self.deliveries += u64::from(size);
+        self.out += size;
+        self.batches_out += 1;
+        self.batch_count += 1;
+        self.batched_messages += u64::from(size);
+        let key = Op::batch_key(SimDuration::from_nanos_f64(work));
+        let op = Op::BATCH;
+        let batch = ctx.spawn(self.id, class, key, op);
+        let serial = self.next_serial();
+        let c = ctx.call_mut(batch);
+        c.pending = BATCH;
+        c.version = serial;
+        c.set_memo(slot);
+        let child = ctx.call_group(self.id, batch, self.def.consumers, op);
+        // Its size, for counting duplicates should its answer come too late.
+        ctx.call_mut(child).set_memo(size);
+        let tag = TAG_VISIBILITY | (serial << 2);
+        ctx.timer(self.id, self.def.visibility_timeout, tag, batch);
+    }
+
+    /// Batch `batch` is over: acknowledged (`ok`), or failed or timed out (its messages
+    /// are visible again after `backoff`, or dead-lettered).
+    fn batch_over(&mut self, batch: CallId, ok: bool, backoff: SimDuration, ctx: &mut Ctx) {
+        let slot = ctx.call(batch).memo() as usize;
+        let mut members = std::mem::take(&mut self.batches[slot]);
+        for &m in &members {
+            if ok {
+                self.ack(m, ctx);
+            } else {
+                self.release(m, backoff, ctx);
+            }
+        }
+        members.clear();
+        self.batches[slot] = members;
+        self.free_batches.push(slot as u32);
+        self.batches_out -= 1;
+        ctx.free(batch);
+        self.pump(ctx);
+    }
+
+    /// Message `m` is acknowledged now: its delay is recorded and it is freed.
+    fn ack(&mut self, m: CallId, ctx: &mut Ctx) {
+        let now = ctx.now();
+        let created = ctx.requests[m as usize].created;
+        let delay = now.since(created).0;
+        self.delays.record(delay);
+        if !self.level_delays.is_empty() {
+            let level = self.level(ctx.call(m).class);
+            let d = &mut self.level_delays[usize::from(level)];
+            d.0 += delay;
+            d.1 += 1;
+        }
+        self.finished(created, now);
+        self.acked += 1;
+        self.out -= 1;
+        self.in_flight.set(now, u64::from(self.out));
+        ctx.call_mut(m).version = 0;
+        ctx.free(m);
+    }
+
     /// Delivery of message `m` is over without an acknowledgement (failed, or timed out):
     /// it is visible again (after `backoff`), or dead-lettered after its last delivery.
     fn not_acked(&mut self, m: CallId, backoff: SimDuration, ctx: &mut Ctx) {
+        self.release(m, backoff, ctx);
+        self.pump(ctx);
+    }
+
+    /// [`QueueInstance::not_acked`] without delivering more.
+    fn release(&mut self, m: CallId, backoff: SimDuration, ctx: &mut Ctx) {
         let now = ctx.now();
         self.out -= 1;
         self.in_flight.set(now, u64::from(self.out));
@@ -338,7 +555,6 @@ impl QueueInstance {
             self.visible_again(m, created, ctx);
             self.depth.set(now, self.waiting.len() as u64);
         }
-        self.pump(ctx);
     }
 }
 
@@ -365,33 +581,30 @@ impl Component for QueueInstance {
                 .dead_letter
                 .is_some_and(|d| ctx.group_of(child.instance) == d);
             if child.outcome == Outcome::Ok && !from_dead_letter {
-                self.duplicates += 1;
+                // A batch's messages were all processed again.
+                self.duplicates += if child.op == Op::BATCH {
+                    u64::from(child.memo())
+                } else {
+                    1
+                };
             }
             return;
         }
         let m = parent;
-        if ctx.call(m).pending == DEAD_LETTERING {
-            // The dead-letter queue took it (or refused it, counted there).
-            ctx.free(m);
-            return;
+        match ctx.call(m).pending {
+            DEAD_LETTERING => {
+                // The dead-letter queue took it (or refused it, counted there).
+                ctx.free(m);
+                return;
+            }
+            BATCH => {
+                let ok = child.outcome == Outcome::Ok;
+                return self.batch_over(m, ok, self.def.retry_backoff, ctx);
+            }
+            _ => {}
         }
         if child.outcome == Outcome::Ok {
-            let now = ctx.now();
-            let created = ctx.requests[m as usize].created;
-            let delay = now.since(created).0;
-            self.delays.record(delay);
-            if !self.level_delays.is_empty() {
-                let level = self.level(ctx.call(m).class);
-                let d = &mut self.level_delays[usize::from(level)];
-                d.0 += delay;
-                d.1 += 1;
-            }
-            self.finished(created, now);
-            self.acked += 1;
-            self.out -= 1;
-            self.in_flight.set(now, u64::from(self.out));
-            ctx.call_mut(m).version = 0;
-            ctx.free(m);
+            self.ack(m, ctx);
             self.pump(ctx);
         } else {
             self.not_acked(m, self.def.retry_backoff, ctx);
@@ -404,12 +617,12 @@ impl Component for QueueInstance {
             TAG_VISIBILITY => {
                 let c = ctx.call(data);
                 let serial = tag >> 2;
-                if ctx.is_detached(data)
-                    && c.instance == self.id
-                    && c.pending == OUT
-                    && c.version == serial
-                {
-                    self.not_acked(data, SimDuration::ZERO, ctx);
+                if ctx.is_detached(data) && c.instance == self.id && c.version == serial {
+                    match c.pending {
+                        OUT => self.not_acked(data, SimDuration::ZERO, ctx),
+                        BATCH => self.batch_over(data, false, SimDuration::ZERO, ctx),
+                        _ => {}
+                    }
                 }
             }
             TAG_VISIBLE_AGAIN => {
@@ -419,9 +632,16 @@ impl Component for QueueInstance {
                 self.depth.set(now, self.waiting.len() as u64);
                 self.pump(ctx);
             }
-            _ => {
+            _ if tag >> 2 == 0 => {
                 self.retry_scheduled = false;
                 self.pump(ctx);
+            }
+            _ => {
+                // A batch's wait to fill is over (unless it was taken full, or the queue
+                // crashed, since).
+                if tag >> 2 == self.fill_serial && self.fill_due.is_some() {
+                    self.pump(ctx);
+                }
             }
         }
     }
@@ -436,8 +656,9 @@ impl Component for QueueInstance {
                 continue;
             }
             let c = ctx.call_mut(m);
-            if c.pending == DEAD_LETTERING {
-                // Already handed to the dead-letter queue.
+            if c.pending == DEAD_LETTERING || c.pending == BATCH {
+                // Already handed to the dead-letter queue; or a batch, whose messages are
+                // visible again here.
                 ctx.free(m);
             } else if c.pending != WAITING {
                 c.round = c.round.wrapping_add(1);
@@ -447,6 +668,13 @@ impl Component for QueueInstance {
             }
         }
         self.out = 0;
+        self.batches_out = 0;
+        self.fill_due = None;
+        self.free_batches.clear();
+        for (slot, members) in self.batches.iter_mut().enumerate() {
+            members.clear();
+            self.free_batches.push(slot as u32);
+        }
         self.depth.set(now, self.waiting.len() as u64);
         self.in_flight.set(now, 0);
     }
@@ -475,13 +703,15 @@ impl Component for QueueInstance {
         self.dead_lettered = 0;
         self.dropped = 0;
         self.refused = 0;
+        self.batch_count = 0;
+        self.batched_messages = 0;
     }
 
     fn report(&self, now: SimTime) -> InstanceReport {
         let window_s = now.since(self.since).as_secs_f64();
         let oldest_now = self.waiting.oldest().map_or(0, |at| now.since(at).0);
         let oldest = self.oldest_age_max.max(oldest_now);
-        let mut r = InstanceReport::new(&self.name, METRICS);
+        let mut r = InstanceReport::new(&self.name, self.def.metric_decls());
         r.set("enqueued", self.enqueued as f64)
             .set("acked", self.acked as f64)
             .set(
@@ -524,6 +754,16 @@ impl Component for QueueInstance {
                     .collect(),
             )
             .set_histogram("delay", self.delays.clone());
+        if self.def.batch.is_some() {
+            r.set("batches", self.batch_count as f64).set(
+                "batch_size_mean",
+                if self.batch_count > 0 {
+                    self.batched_messages as f64 / self.batch_count as f64
+                } else {
+                    0.0
+                },
+            );
+        }
         r
     }
 }

@@ -51,6 +51,32 @@ pub struct MessageQueueSpec {
     /// class not listed has level 0.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub priorities: Option<indexmap::IndexMap<String, u8>>,
+    /// Consumers take messages in batches: a free worker takes up to `max` waiting
+    /// messages at once, waiting up to `max_wait` for more, and holds them for `fixed` +
+    /// `per_message` × their number (default: one message at a time, with the consumers'
+    /// own handler).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batch: Option<BatchSpec>,
+}
+
+/// How a queue's consumers take messages in batches (the words of a database's
+/// `group_commit`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BatchSpec {
+    /// Most messages in a batch (default 10).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max: Option<u32>,
+    /// Longest a free worker waits for a batch to fill, from when it could take the first
+    /// message (default 0: it takes what is waiting at once).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_wait: Option<DurationSpec>,
+    /// Time a batch takes whatever its size, drawn once per batch (default 0).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fixed: Option<DistributionSpec>,
+    /// Time each message of a batch adds, drawn once per message (default 0).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub per_message: Option<DistributionSpec>,
 }
 
 /// The order in which a queue delivers its waiting messages.

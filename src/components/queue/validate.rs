@@ -2,7 +2,7 @@
 //! timeout, deliveries and backoff, resolved to a [`QueueDef`], every error at its field's
 //! path.
 
-use super::{QueueDef, WhenFull};
+use super::{Batch, QueueDef, WhenFull};
 use crate::error::{Errors, join};
 use crate::model::graph::{Link, LinkKind};
 use crate::model::resolve::{Resolver, dist};
@@ -11,6 +11,9 @@ use crate::time::{DurationSpec, SimDuration, format_duration_nanos, parse_durati
 
 /// Default visibility timeout (as SQS's).
 pub const DEFAULT_VISIBILITY_TIMEOUT: &str = "30s";
+
+/// Default most messages in a batch (as SQS's receive).
+pub const DEFAULT_BATCH_MAX: u32 = 10;
 
 /// Validates queue `q` at `path`, component number `me` of the model.
 pub fn queue(
@@ -101,6 +104,10 @@ pub fn queue(
         .as_deref()
         .and_then(|name| dead_letter_target(r, errs, &join(path, "dead_letter"), me, name));
     let level_of_class = order(r, errs, path, q);
+    let batch = q
+        .batch
+        .as_ref()
+        .map(|b| batch(errs, &join(path, "batch"), b));
     if errs.len() > before {
         return None;
     }
@@ -131,7 +138,38 @@ pub fn queue(
         capacity: per_consumer.saturating_mul(consumer_instances),
         consumer_workers: workers.saturating_mul(consumer_instances),
         consumers_autoscaled,
+        batch: batch.flatten(),
         links,
+    })
+}
+
+/// Most messages in a batch a model may ask for.
+const MAX_BATCH: u32 = 1_000_000;
+
+/// The batching `b` of a queue, at `path`.
+fn batch(errs: &mut Errors, path: &str, b: &BatchSpec) -> Option<Batch> {
+    let max = b.max.unwrap_or(DEFAULT_BATCH_MAX);
+    if !(1..=MAX_BATCH).contains(&max) {
+        errs.push(
+            join(path, "max"),
+            format!("must be between 1 and {MAX_BATCH}, got {max}"),
+        );
+    }
+    // A negative duration is refused as the file is read.
+    let max_wait = b.max_wait.map_or(SimDuration::ZERO, |d| d.to_sim());
+    let fixed = b
+        .fixed
+        .as_ref()
+        .and_then(|d| dist(errs, &join(path, "fixed"), d));
+    let per_message = b
+        .per_message
+        .as_ref()
+        .and_then(|d| dist(errs, &join(path, "per_message"), d));
+    Some(Batch {
+        max: max.clamp(1, MAX_BATCH),
+        max_wait,
+        fixed,
+        per_message,
     })
 }
 

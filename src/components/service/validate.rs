@@ -162,6 +162,11 @@ pub fn service(
     let checks_dequeue = queue_timeout.is_some()
         || cancellable
         || admission.as_ref().is_some_and(|a| a.checks_dequeue());
+    let name = r.names.get(me).copied().unwrap_or_default();
+    let takes_batches = r
+        .kinds
+        .iter()
+        .any(|k| matches!(k, KindSpec::Queue(q) if q.batch.is_some() && q.consumers == name));
     Some(ServiceDef {
         workers: workers.max(1),
         queue_capacity,
@@ -175,6 +180,7 @@ pub fn service(
         admission,
         checks_dequeue,
         cancellable,
+        takes_batches,
     })
 }
 
