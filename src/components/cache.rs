@@ -111,6 +111,12 @@ impl Kind for CacheDef {
     fn name(&self) -> &'static str {
         "cache"
     }
+    fn diagram_shape(&self) -> crate::components::DiagramShape {
+        crate::components::DiagramShape {
+            mermaid: ("[[", "]]"),
+            dot: "box3d",
+        }
+    }
     fn links(&self) -> &[Link] {
         &self.links
     }

@@ -84,6 +84,12 @@ impl Kind for BalancerDef {
     fn name(&self) -> &'static str {
         "load_balancer"
     }
+    fn diagram_shape(&self) -> crate::components::DiagramShape {
+        crate::components::DiagramShape {
+            mermaid: ("{{", "}}"),
+            dot: "hexagon",
+        }
+    }
     fn links(&self) -> &[Link] {
         &self.links
     }

@@ -60,6 +60,23 @@ pub fn numbered_instance_name(component: &str, index: u32, count: u32) -> String
     }
 }
 
+/// How a diagram draws a component of some kind (see [`Kind::diagram_shape`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DiagramShape {
+    /// Mermaid node brackets: opening and closing.
+    pub mermaid: (&'static str, &'static str),
+    /// Graphviz `shape` attribute.
+    pub dot: &'static str,
+}
+
+impl DiagramShape {
+    /// A plain box.
+    pub const BOX: DiagramShape = DiagramShape {
+        mermaid: ("[", "]"),
+        dot: "box",
+    };
+}
+
 /// A component kind, on the definition side: what a validated component of this kind is
 /// (its fields live in the implementing type), where it sends requests, how it builds its
 /// instances, and its analytic estimate. Each kind implements it in its own module under
@@ -122,6 +139,19 @@ pub trait Kind: std::fmt::Debug + Send + Sync {
     /// it recovers (a database cluster's membership); otherwise callers keep sending to it.
     fn crash_leaves_group(&self) -> bool {
         false
+    }
+
+    /// True when a crashed instance of a component it sends to leaves that component's
+    /// group at once (a shard router sees the shard down and places its keys elsewhere);
+    /// otherwise a target's own [`Kind::crash_leaves_group`] decides.
+    fn crash_takes_targets_out_of_group(&self) -> bool {
+        false
+    }
+
+    /// How a diagram draws a component of this kind: the Mermaid node brackets (open,
+    /// close) and the Graphviz node shape. By default a plain box.
+    fn diagram_shape(&self) -> DiagramShape {
+        DiagramShape::BOX
     }
 
     /// True when its instances can run degraded (slower, failing a share of requests, with

@@ -190,7 +190,7 @@ fn target_hit<'a>(
 /// its group, so that the router sees the shard down and places its keys elsewhere.
 fn is_a_shard(components: &[ComponentDef], group: u32) -> bool {
     components.iter().any(|c| {
-        c.kind.name() == "shards"
+        c.kind.crash_takes_targets_out_of_group()
             && c.kind
                 .links()
                 .iter()

@@ -251,13 +251,7 @@ fn mermaid(model: &Model, edges: &[Edge]) -> String {
         }
         Node::Component(g) => {
             let label = component_label(model, g, "<br/>");
-            let (open, close) = match model.components[g].kind.name() {
-                "load_balancer" => ("{{", "}}"),
-                "database" => ("[(", ")]"),
-                "cache" => ("[[", "]]"),
-                "shards" => ("[/", "\\]"),
-                _ => ("[", "]"),
-            };
+            let (open, close) = model.components[g].kind.diagram_shape().mermaid;
             let _ = writeln!(s, "{indent}{}{open}\"{label}\"{close}", component_id(g));
         }
     };
@@ -310,13 +304,7 @@ fn dot(model: &Model, edges: &[Edge]) -> String {
             );
         }
         Node::Component(g) => {
-            let shape = match model.components[g].kind.name() {
-                "load_balancer" => "hexagon",
-                "database" => "cylinder",
-                "cache" => "box3d",
-                "shards" => "trapezium",
-                _ => "box",
-            };
+            let shape = model.components[g].kind.diagram_shape().dot;
             let label = dot_escape(&component_label(model, g, "\n"));
             let _ = writeln!(
                 s,

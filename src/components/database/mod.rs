@@ -171,6 +171,12 @@ impl Kind for DatabaseDef {
     fn name(&self) -> &'static str {
         "database"
     }
+    fn diagram_shape(&self) -> crate::components::DiagramShape {
+        crate::components::DiagramShape {
+            mermaid: ("[(", ")]"),
+            dot: "cylinder",
+        }
+    }
     fn links(&self) -> &[Link] {
         &self.links
     }

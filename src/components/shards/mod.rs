@@ -146,6 +146,15 @@ impl Kind for ShardsDef {
     fn links(&self) -> &[Link] {
         &self.links
     }
+    fn crash_takes_targets_out_of_group(&self) -> bool {
+        true
+    }
+    fn diagram_shape(&self) -> crate::components::DiagramShape {
+        crate::components::DiagramShape {
+            mermaid: ("[/", "\\]"),
+            dot: "trapezium",
+        }
+    }
     fn metrics(&self) -> &'static [MetricDecl] {
         if self.watch {
             failure::metrics()
