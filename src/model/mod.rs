@@ -82,19 +82,15 @@ impl Model {
         use ErrorCause::*;
         match cause {
             Timeout | QueueFull | QueueTimeout | Unavailable => true,
-            Crashed | Refused => !self.faults.is_empty() || self.fails_on_scale_in(),
+            Crashed | Refused => !self.faults.is_empty() || self.a_component_can_fail_with(cause),
             Injected => !self.faults.is_empty(),
             Partitioned => self.faults.iter().any(|f| f.cut.is_some()),
             CircuitOpen => self.calls.iter().any(|e| e.policy.breaker.is_some()),
             RateLimited => {
                 self.workloads.iter().any(|w| w.rate_limit.is_some())
-                    || self.services().any(|s| s.rate_limit.is_some())
+                    || self.a_component_can_fail_with(cause)
             }
-            Shed => self.services().any(|s| s.shed.is_some()),
-            DeadlineExceeded => self.services().any(|s| {
-                s.deadlines
-                    .is_some_and(|d| d != spec::DeadlinesSpec::Ignore)
-            }),
+            Shed | DeadlineExceeded => self.a_component_can_fail_with(cause),
             PoolTimeout => self
                 .calls
                 .iter()
@@ -107,20 +103,13 @@ impl Model {
         }
     }
 
-    /// True when an autoscaler fails the requests of the instances it takes out.
-    fn fails_on_scale_in(&self) -> bool {
-        self.spec.components.values().any(|c| {
-            matches!(&c.kind, spec::KindSpec::Autoscaler(a)
-                if a.on_remove == Some(spec::OnRemoveSpec::Fail))
-        })
-    }
-
-    /// The fields of the model's services.
-    fn services(&self) -> impl Iterator<Item = &spec::ServiceSpec> {
-        self.spec.components.values().filter_map(|c| match &c.kind {
-            spec::KindSpec::Service(s) => Some(s),
-            _ => None,
-        })
+    /// True when some component's own fields make it fail requests with `cause` (see
+    /// [`spec::KindFields::can_fail_with`]).
+    fn a_component_can_fail_with(&self, cause: ErrorCause) -> bool {
+        self.spec
+            .components
+            .values()
+            .any(|c| c.kind.can_fail_with(cause))
     }
 
     /// The causes this model's requests can fail with, in report order.

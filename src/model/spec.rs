@@ -307,6 +307,28 @@ pub trait KindFields {
             r => Ok(r),
         }
     }
+
+    /// True when a component with these fields can fail a request with `cause`, one of
+    /// the causes a model meets only when it uses the feature (see
+    /// [`crate::model::Model::can_fail_with`]). By default none.
+    fn can_fail_with(&self, cause: crate::metrics::ErrorCause) -> bool {
+        let _ = cause;
+        false
+    }
+
+    /// The instances a component with these fields makes component `target` build, when
+    /// it needs more than `target`'s own fields say (an autoscaler: its `max`, as every
+    /// instance it may run is built); `None` by default.
+    fn instances_of(&self, target: &str) -> Option<u32> {
+        let _ = target;
+        None
+    }
+
+    /// The field a component with these fields sets that needs a `network` block, and
+    /// what to tell the user when the model has none; `None` by default.
+    fn needs_network(&self) -> Option<(&'static str, &'static str)> {
+        None
+    }
 }
 
 /// Names of the fields of [`CommonSpec`], as in model files.
@@ -343,6 +365,27 @@ macro_rules! component_kinds {
             pub fn instances(&self, replicas: Option<u32>) -> Result<u32, String> {
                 match self {
                     $(KindSpec::$variant(s) => s.instances(replicas),)+
+                }
+            }
+
+            /// True when it can fail a request with `cause` (see [`KindFields::can_fail_with`]).
+            pub fn can_fail_with(&self, cause: crate::metrics::ErrorCause) -> bool {
+                match self {
+                    $(KindSpec::$variant(s) => s.can_fail_with(cause),)+
+                }
+            }
+
+            /// The instances it makes component `target` build (see [`KindFields::instances_of`]).
+            pub fn instances_of(&self, target: &str) -> Option<u32> {
+                match self {
+                    $(KindSpec::$variant(s) => s.instances_of(target),)+
+                }
+            }
+
+            /// Its field that needs a network block (see [`KindFields::needs_network`]).
+            pub fn needs_network(&self) -> Option<(&'static str, &'static str)> {
+                match self {
+                    $(KindSpec::$variant(s) => s.needs_network(),)+
                 }
             }
 

@@ -24,7 +24,7 @@ use crate::engine::InstanceId;
 use crate::error::{Errors, did_you_mean, index, join};
 use crate::model::names::check_name;
 use crate::model::resolve::dist;
-use crate::model::spec::{KindSpec, ModelSpec};
+use crate::model::spec::ModelSpec;
 use crate::random::Rng;
 use crate::time::SimDuration;
 pub use partition::{Cuts, NO_SIDE, Sides};
@@ -197,13 +197,8 @@ pub fn validate(
 ) -> Option<Arc<NetworkDef>> {
     let Some(net) = &spec.network else {
         for (name, c) in &spec.components {
-            if let KindSpec::LoadBalancer(b) = &c.kind
-                && b.prefer_zone == Some(true)
-            {
-                errs.push(
-                    join(&join("components", name), "prefer_zone"),
-                    "needs backends placed in zones: a \"network\" block at the top of the model and \"zones\" on the backends",
-                );
+            if let Some((field, msg)) = c.kind.needs_network() {
+                errs.push(join(&join("components", name), field), msg);
             }
             if c.common.zones.is_some() {
                 errs.push(

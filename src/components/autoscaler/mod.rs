@@ -12,7 +12,7 @@
 //! [`FaultAction`]s, the same crash and recovery a fault carries out. A model without an
 //! autoscaler schedules no such event.
 //!
-//! The target is built with `max` instances ([`validate::allocated`]); those beyond
+//! The target is built with `max` instances ([`spec::AutoscalerSpec`]'s `instances_of`); those beyond
 //! `initial` start down (out of the live membership that health checks and faults use:
 //! [`Ctx::set_up`]), so they take no traffic. Scaling out brings back a draining instance
 //! at once if there is one, else starts the lowest-numbered one that is off, which serves

@@ -106,4 +106,16 @@ impl KindFields for AutoscalerSpec {
             )),
         }
     }
+
+    /// An autoscaler that fails the requests of the instances it takes out fails them as
+    /// crashed or refused.
+    fn can_fail_with(&self, cause: crate::metrics::ErrorCause) -> bool {
+        use crate::metrics::ErrorCause::*;
+        matches!(cause, Crashed | Refused) && self.on_remove == Some(OnRemoveSpec::Fail)
+    }
+
+    /// Every instance the autoscaler may run is built (those it does not run are down).
+    fn instances_of(&self, target: &str) -> Option<u32> {
+        (self.target == target).then_some(self.max)
+    }
 }

@@ -13,19 +13,6 @@ pub const DEFAULT_EVALUATION_PERIOD: &str = "60s";
 /// Default cooldowns (the seeds' "cooldown 300").
 pub const DEFAULT_COOLDOWN: &str = "300s";
 
-/// The instances component `name` gets, `written` as its own fields say: `max` when an
-/// autoscaler of `spec` scales it (every instance it may run is built; those it does not
-/// run are down), else `written`.
-pub fn allocated(spec: &ModelSpec, name: &str, written: u32) -> u32 {
-    spec.components
-        .values()
-        .filter_map(|c| match &c.kind {
-            KindSpec::Autoscaler(a) if a.target == name => Some(a.max),
-            _ => None,
-        })
-        .fold(written, u32::max)
-}
-
 /// Validates autoscaler `a` at `path`, component number `me` of the model.
 pub fn autoscaler(
     r: &Resolver,

@@ -79,7 +79,14 @@ pub struct OutlierEjectionSpec {
     pub max_ejected_share: Option<f64>,
 }
 
-impl crate::model::spec::KindFields for LoadBalancerSpec {}
+impl crate::model::spec::KindFields for LoadBalancerSpec {
+    fn needs_network(&self) -> Option<(&'static str, &'static str)> {
+        (self.prefer_zone == Some(true)).then_some((
+            "prefer_zone",
+            "needs backends placed in zones: a \"network\" block at the top of the model and \"zones\" on the backends",
+        ))
+    }
+}
 
 /// Balancing policy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]

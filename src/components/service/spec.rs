@@ -171,7 +171,18 @@ pub struct ExponentialSlowdownSpec {
     pub rate: f64,
 }
 
-impl crate::model::spec::KindFields for ServiceSpec {}
+impl crate::model::spec::KindFields for ServiceSpec {
+    /// A service fails requests with its own rate limit, load shedding and deadlines.
+    fn can_fail_with(&self, cause: crate::metrics::ErrorCause) -> bool {
+        use crate::metrics::ErrorCause::*;
+        match cause {
+            RateLimited => self.rate_limit.is_some(),
+            Shed => self.shed.is_some(),
+            DeadlineExceeded => self.deadlines.is_some_and(|d| d != DeadlinesSpec::Ignore),
+            _ => false,
+        }
+    }
+}
 
 /// A queue: a capacity alone, or the full form.
 #[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]

@@ -136,8 +136,13 @@ pub fn validate(
         }
         let r = r.clamp(1, MAX_INSTANCES);
         replicas_written.push(r);
-        let r =
-            crate::components::autoscaler::validate::allocated(&spec, name, r).min(MAX_INSTANCES);
+        // Another component (an autoscaler) may have more of its instances built.
+        let r = spec
+            .components
+            .values()
+            .filter_map(|o| o.kind.instances_of(name))
+            .fold(r, u32::max)
+            .min(MAX_INSTANCES);
         first_instance.push(next);
         replicas.push(r);
         next = next.saturating_add(r);
