@@ -20,6 +20,7 @@
 //! out: "drain" leaves them out of the membership until they hold no call, "fail" crashes
 //! them (their requests fail as `crashed`) and recovers them when they are started again.
 
+pub mod results;
 pub mod spec;
 pub mod validate;
 
