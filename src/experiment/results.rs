@@ -341,6 +341,33 @@ pub struct CapacityOutput {
     pub capacity: CapacityResult,
 }
 
+/// The run results recorded in experiment folder `dir` at its first sweep point, with
+/// their variant, in record order, at most `per_variant` of each of the `variants`
+/// variants; empty when the folder keeps no records. A record that cannot be read is
+/// skipped.
+pub fn first_point_runs(
+    dir: &std::path::Path,
+    variants: usize,
+    per_variant: usize,
+) -> Vec<(usize, crate::results::RunResult)> {
+    let Ok(records) = super::store::list_records(dir) else {
+        return Vec::new();
+    };
+    let mut read = vec![0usize; variants];
+    let mut out = Vec::new();
+    for (task, path) in records {
+        if task.point != 0 || read.get(task.variant).is_none_or(|n| *n >= per_variant) {
+            continue;
+        }
+        let Ok(rec) = super::store::read_record(&path) else {
+            continue;
+        };
+        read[task.variant] += 1;
+        out.push((task.variant, rec.result));
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

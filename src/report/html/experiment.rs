@@ -273,26 +273,17 @@ pub struct RunSeries {
 /// when the records keep none (a folder without `runs/`, or models without series).
 pub fn run_series(dir: &std::path::Path, results: &ExperimentResults) -> RunSeries {
     let mut out = RunSeries::default();
-    let Ok(records) = crate::experiment::store::list_records(dir) else {
-        return out;
-    };
     let mut sums: IndexMap<(String, String), (SeriesLine, usize)> = IndexMap::new();
-    let mut read = vec![0usize; results.variants.len()];
-    for (task, path) in records {
-        if task.point != 0 || read.get(task.variant).is_none_or(|n| *n >= MAX_SERIES_RUNS) {
-            continue;
-        }
-        let Ok(rec) = crate::experiment::store::read_record(&path) else {
-            continue;
-        };
-        read[task.variant] += 1;
-        for f in &rec.result.faults {
+    let runs =
+        crate::experiment::results::first_point_runs(dir, results.variants.len(), MAX_SERIES_RUNS);
+    for (variant, result) in runs {
+        for f in &result.faults {
             if !out.shaded.contains(&(f.start_s, f.end_s)) {
                 out.shaded.push((f.start_s, f.end_s));
             }
         }
-        let variant = results.variants[task.variant].clone();
-        for (workload, s) in &rec.result.series {
+        let variant = results.variants[variant].clone();
+        for (workload, s) in &result.series {
             if s.completed.is_empty() {
                 continue;
             }
