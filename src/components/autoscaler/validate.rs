@@ -263,3 +263,56 @@ fn duration(
     }
     sim
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::model::{Format, parse_model_str};
+
+    /// The errors (path, message) of a model with service `app` and autoscaler `a`.
+    fn errors(autoscaler: &str) -> Vec<(String, String)> {
+        let text = format!(
+            r#"{{"duration": "1s",
+                "workloads": {{"w": {{"arrivals": {{"poisson": {{"rate": 10}}}}, "target": "app"}}}},
+                "components": {{
+                  "app": {{"kind": "service", "replicas": 2, "service_time": {{"constant": "1ms"}}}},
+                  "a": {autoscaler}}}}}"#
+        );
+        match parse_model_str(&text, Format::Json, std::path::Path::new("."), &[]) {
+            Ok(_) => Vec::new(),
+            Err(e) => e.into_iter().map(|e| (e.path, e.message)).collect(),
+        }
+    }
+
+    fn first(autoscaler: &str) -> (String, String) {
+        errors(autoscaler).into_iter().next().expect("an error")
+    }
+
+    #[test]
+    fn a_valid_autoscaler_passes() {
+        let ok = errors(
+            r#"{"kind": "autoscaler", "target": "app", "min": 2, "max": 12,
+                "metric": "utilization", "target_value": 0.6}"#,
+        );
+        assert!(ok.is_empty(), "{ok:?}");
+    }
+
+    #[test]
+    fn min_above_max_is_refused_at_min() {
+        let (p, m) = first(
+            r#"{"kind": "autoscaler", "target": "app", "min": 5, "max": 3,
+                "metric": "utilization", "target_value": 0.6}"#,
+        );
+        assert_eq!(p, "components.a.min");
+        assert!(m.contains("at most max (3)"), "{m}");
+    }
+
+    #[test]
+    fn a_target_that_is_not_a_service_is_refused() {
+        let (p, m) = first(
+            r#"{"kind": "autoscaler", "target": "a", "min": 1, "max": 3,
+                "metric": "utilization", "target_value": 0.6}"#,
+        );
+        assert_eq!(p, "components.a.target");
+        assert!(m.contains("itself") || m.contains("autoscaler"), "{m}");
+    }
+}

@@ -260,3 +260,44 @@ fn group_commit(errs: &mut Errors, path: &str, g: &GroupCommitSpec) -> Option<Gr
         per_item_cost: time(g.per_item_cost),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::model::{Format, parse_model_str};
+
+    /// The errors (path, message) of a model whose service `app` calls database `db`.
+    fn errors(db: &str) -> Vec<(String, String)> {
+        let text = format!(
+            r#"{{"duration": "1s",
+                "workloads": {{"w": {{"arrivals": {{"poisson": {{"rate": 10}}}}, "target": "app"}}}},
+                "components": {{
+                  "app": {{"kind": "service", "handler": [{{"call": "db"}}]}},
+                  "db": {db}}}}}"#
+        );
+        match parse_model_str(&text, Format::Json, std::path::Path::new("."), &[]) {
+            Ok(_) => Vec::new(),
+            Err(e) => e.into_iter().map(|e| (e.path, e.message)).collect(),
+        }
+    }
+
+    #[test]
+    fn a_valid_database_passes() {
+        let ok = errors(
+            r#"{"kind": "database", "workers": 16,
+                "read_time": {"exponential": {"mean": "4ms"}},
+                "write_time": {"exponential": {"mean": "6ms"}}}"#,
+        );
+        assert!(ok.is_empty(), "{ok:?}");
+    }
+
+    #[test]
+    fn zero_workers_is_refused_at_its_path() {
+        let errs = errors(
+            r#"{"kind": "database", "workers": 0,
+                "service_time": {"constant": "1ms"}}"#,
+        );
+        let (p, m) = errs.first().expect("an error");
+        assert_eq!(p, "components.db.workers", "{errs:?}");
+        assert!(m.contains("got 0"), "{m}");
+    }
+}

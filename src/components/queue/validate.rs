@@ -236,3 +236,44 @@ fn positive(errs: &mut Errors, path: &str, d: DurationSpec) -> SimDuration {
     }
     d.to_sim()
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::model::{Format, parse_model_str};
+
+    /// The errors (path, message) of a model whose service `app` sends to queue `q`,
+    /// consumed by service `worker`.
+    fn errors(queue: &str) -> Vec<(String, String)> {
+        let text = format!(
+            r#"{{"duration": "1s",
+                "workloads": {{"w": {{"arrivals": {{"poisson": {{"rate": 10}}}}, "target": "app"}}}},
+                "components": {{
+                  "app": {{"kind": "service", "handler": [{{"call": "q"}}]}},
+                  "q": {queue},
+                  "worker": {{"kind": "service", "service_time": {{"constant": "1ms"}}}}}}}}"#
+        );
+        match parse_model_str(&text, Format::Json, std::path::Path::new("."), &[]) {
+            Ok(_) => Vec::new(),
+            Err(e) => e.into_iter().map(|e| (e.path, e.message)).collect(),
+        }
+    }
+
+    #[test]
+    fn a_valid_queue_passes() {
+        let ok = errors(
+            r#"{"kind": "queue", "consumers": "worker", "enqueue_time": {"constant": "2ms"}}"#,
+        );
+        assert!(ok.is_empty(), "{ok:?}");
+    }
+
+    #[test]
+    fn errors_name_their_field() {
+        let errs = errors(r#"{"kind": "queue", "consumers": "q"}"#);
+        let (p, m) = errs.first().expect("an error");
+        assert_eq!(p, "components.q.consumers", "{errs:?}");
+        assert!(m.contains("its own messages"), "{m}");
+        let errs = errors(r#"{"kind": "queue", "consumers": "worker", "max_deliveries": 0}"#);
+        let (p, _) = errs.first().expect("an error");
+        assert_eq!(p, "components.q.max_deliveries", "{errs:?}");
+    }
+}

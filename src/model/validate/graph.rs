@@ -367,3 +367,57 @@ fn cycle_through(edges: &[Vec<usize>], set: &[usize], start: usize) -> Vec<usize
     }
     vec![start, start]
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::model::{Format, parse_model_str};
+
+    /// The errors (path, message) of a model with workload `w` sending to `app` and
+    /// components `components` (a JSON object's members).
+    fn errors(components: &str) -> Vec<(String, String)> {
+        let text = format!(
+            r#"{{"duration": "1s",
+                "workloads": {{"w": {{"arrivals": {{"poisson": {{"rate": 10}}}}, "target": "app"}}}},
+                "components": {{{components}}}}}"#
+        );
+        match parse_model_str(&text, Format::Json, std::path::Path::new("."), &[]) {
+            Ok(_) => Vec::new(),
+            Err(e) => e.into_iter().map(|e| (e.path, e.message)).collect(),
+        }
+    }
+
+    #[test]
+    fn a_call_cycle_is_reported_at_a_component_of_it() {
+        let errs = errors(
+            r#""app": {"kind": "service", "handler": [{"call": "db"}]},
+               "db": {"kind": "service", "handler": [{"call": "app"}]}"#,
+        );
+        let (p, m) = errs
+            .iter()
+            .find(|(_, m)| m.contains("call cycle"))
+            .unwrap_or_else(|| panic!("no cycle reported: {errs:?}"));
+        assert!(p == "components.app" || p == "components.db", "{p}");
+        assert!(m.contains("app") && m.contains("db"), "{m}");
+    }
+
+    #[test]
+    fn a_workload_sent_to_an_autoscaler_is_refused_at_its_target() {
+        let errs = errors(
+            r#""app": {"kind": "autoscaler", "target": "svc", "min": 1, "max": 3,
+                       "metric": "utilization", "target_value": 0.6},
+               "svc": {"kind": "service", "service_time": {"constant": "1ms"}}"#,
+        );
+        let (p, m) = errs.first().expect("an error");
+        assert_eq!(p, "workloads.w.target", "{errs:?}");
+        assert!(m.contains("answers no request"), "{m}");
+    }
+
+    #[test]
+    fn an_acyclic_graph_passes() {
+        let errs = errors(
+            r#""app": {"kind": "service", "handler": [{"call": "db"}]},
+               "db": {"kind": "service", "service_time": {"constant": "1ms"}}"#,
+        );
+        assert!(errs.is_empty(), "{errs:?}");
+    }
+}
