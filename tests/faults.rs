@@ -586,3 +586,52 @@ fn gray_failure_least_connections_shields_the_p99() {
     assert!((share("rr_app") - 0.25).abs() < 0.01);
     assert!(share("lc_app") < 0.22, "{}", share("lc_app"));
 }
+
+/// 100 writes (10 a second) over 5 keys to a write-back cache that flushes an entry 5 s
+/// after it became dirty, in front of a database service; `faults` as given.
+fn write_back_cache(faults: Value) -> Value {
+    json!({
+        "duration": "20s",
+        "workloads": {"users": {"arrivals": {"constant": {"rate": 10}}, "requests": 100,
+                                "target": "cache", "classes": {"write": 1},
+                                "keys": {"uniform": {"keys": 5}}}},
+        "components": {
+            "cache": {"kind": "cache", "capacity": 10, "on_miss": "db",
+                      "write": "write_back", "flush_after": "5s"},
+            "db": {"kind": "service", "service_time": {"constant": "1ms"}}},
+        "faults": faults
+    })
+}
+
+#[test]
+fn a_write_back_cache_that_dies_before_its_flush_loses_its_dirty_writes() {
+    let total = |r: &RunResult, c: &str, m: &str| r.components[c].total[m];
+    // Down at 4 s: the 40 writes before it dirtied all 5 keys, none due to flush before
+    // 5 s, so all 5 are lost. The writes after it comes back dirty the keys again and
+    // reach the database.
+    let crashed = run(&write_back_cache(
+        json!([{"target": "cache", "crash": {}, "at": "4s", "for": "1s"}]),
+    ));
+    assert_eq!(total(&crashed, "cache", "lost_writes"), 5.0);
+    assert_eq!(total(&crashed, "cache", "flush_failures"), 0.0);
+    let flushes = total(&crashed, "cache", "flushes");
+    assert_eq!(total(&crashed, "db", "arrived"), flushes);
+    assert_eq!(total(&crashed, "cache", "dirty_at_end"), 0.0);
+    // A `flush` fault discards the dirty entries the same way.
+    let flushed = run(&write_back_cache(
+        json!([{"target": "cache", "flush": {}, "at": "4s"}]),
+    ));
+    assert_eq!(total(&flushed, "cache", "lost_writes"), 5.0);
+    // A crash after the last flush (writes end at 10 s, flushes by 15 s) loses nothing.
+    let late = run(&write_back_cache(
+        json!([{"target": "cache", "crash": {}, "at": "17s", "for": "1s"}]),
+    ));
+    assert_eq!(total(&late, "cache", "lost_writes"), 0.0);
+    assert_eq!(
+        total(&late, "db", "arrived"),
+        total(&late, "cache", "flushes")
+    );
+    // Without a fault nothing is lost.
+    let clean = run(&write_back_cache(json!([])));
+    assert_eq!(total(&clean, "cache", "lost_writes"), 0.0);
+}

@@ -121,7 +121,11 @@ impl Kind for CacheDef {
         &self.links
     }
     fn metrics(&self) -> &'static [MetricDecl] {
-        metrics_for(&self.classes, self.estimate().is_some())
+        metrics_for(
+            &self.classes,
+            self.estimate().is_some(),
+            self.write == WritePolicy::WriteBack,
+        )
     }
     fn instantiate(self: Arc<Self>, id: InstanceId, name: String, rng: Rng) -> Box<dyn Component> {
         Box::new(CacheInstance::new(self, id, name, rng))
@@ -199,27 +203,43 @@ static BASE_METRICS: &[MetricDecl] = &[
 /// run, so sweeps and their summaries carry it beside the simulated one.
 const ESTIMATE_METRIC: MetricDecl = MetricDecl::number("hit_ratio_estimate", Share, Mean);
 
+/// Dirty entries a write-back cache discarded unwritten, by a crash or a `flush` fault:
+/// writes the client was told had succeeded and the backend never got. Declared for
+/// write-back caches only, after `flush_failures`.
+const LOST_WRITES_METRIC: MetricDecl = MetricDecl::number("lost_writes", Count, Sum);
+
 /// Prefix of the per-class hit ratio metrics: `class_hit_ratio_<class>`.
 pub const CLASS_HIT_RATIO: &str = "class_hit_ratio_";
 
 /// The metrics of a cache in a model with request classes `classes`, with an estimate or
-/// not: the base metrics, the estimated hit ratio, and a hit ratio per class when there
-/// are several. Declarations are `'static`: each distinct list is built once per process
-/// and kept.
-pub fn metrics_for(classes: &[String], with_estimate: bool) -> &'static [MetricDecl] {
-    if classes.len() < 2 && !with_estimate {
+/// not, write-back or not: the base metrics, the estimated hit ratio, the lost writes of a
+/// write-back cache, and a hit ratio per class when there are several. Declarations are
+/// `'static`: each distinct list is built once per process and kept.
+pub fn metrics_for(
+    classes: &[String],
+    with_estimate: bool,
+    write_back: bool,
+) -> &'static [MetricDecl] {
+    if classes.len() < 2 && !with_estimate && !write_back {
         return BASE_METRICS;
     }
-    type Table = Vec<(Vec<String>, bool, &'static [MetricDecl])>;
+    type Table = Vec<(Vec<String>, bool, bool, &'static [MetricDecl])>;
     static KNOWN: Mutex<Table> = Mutex::new(Vec::new());
     let mut known = KNOWN.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some((_, _, d)) = known
+    if let Some((_, _, _, d)) = known
         .iter()
-        .find(|(c, e, _)| c == classes && *e == with_estimate)
+        .find(|(c, e, w, _)| c == classes && *e == with_estimate && *w == write_back)
     {
         return d;
     }
     let mut decls = BASE_METRICS.to_vec();
+    if write_back {
+        let at = decls
+            .iter()
+            .position(|d| d.name == "flush_failures")
+            .map_or(decls.len(), |i| i + 1);
+        decls.insert(at, LOST_WRITES_METRIC);
+    }
     if with_estimate {
         decls.insert(1, ESTIMATE_METRIC);
     }
@@ -230,7 +250,7 @@ pub fn metrics_for(classes: &[String], with_estimate: bool) -> &'static [MetricD
         }
     }
     let decls: &'static [MetricDecl] = Box::leak(decls.into_boxed_slice());
-    known.push((classes.to_vec(), with_estimate, decls));
+    known.push((classes.to_vec(), with_estimate, write_back, decls));
     decls
 }
 
@@ -350,6 +370,8 @@ struct Stats {
     backend_writes: u64,
     flushes: u64,
     flush_failures: u64,
+    /// Dirty entries discarded unwritten by a crash or a `flush` fault.
+    lost_writes: u64,
     evictions: u64,
     expirations: u64,
     /// Reads and hits per class.
@@ -735,6 +757,7 @@ impl Component for CacheInstance {
         // Every key goes, dirty ones unwritten; fills under way put theirs when they come.
         let def = &self.def;
         self.store = Store::new(def.capacity, def.eviction, def.ttl_ns, def.ttl_refresh);
+        self.stats.lost_writes += self.dirty;
         self.dirty = 0;
         self.occupancy.set(ctx.now().0, 0);
     }
@@ -873,6 +896,9 @@ impl Component for CacheInstance {
             .set("hit_mean_ms", s.hit_latency.mean_ns() / 1e6)
             .set("miss_mean_ms", s.miss_latency.mean_ns() / 1e6)
             .set("window_ms", self.windows.width as f64 / 1e6);
+        if self.def.write == WritePolicy::WriteBack {
+            r.set("lost_writes", s.lost_writes as f64);
+        }
         if self.def.classes.len() > 1 {
             for (class, counts) in self.def.classes.iter().zip(&s.by_class) {
                 r.set(
@@ -919,16 +945,24 @@ mod tests {
     #[test]
     fn per_class_metrics_are_declared_once_per_class_list() {
         let classes = vec!["read".to_string(), "write".to_string()];
-        let a = metrics_for(&classes, true);
-        let b = metrics_for(&classes.clone(), true);
+        let a = metrics_for(&classes, true, false);
+        let b = metrics_for(&classes.clone(), true, false);
         assert!(std::ptr::eq(a, b));
         assert_eq!(a.len(), BASE_METRICS.len() + 3);
         assert_eq!(a[1].name, "hit_ratio_estimate");
         assert_eq!(a.last().unwrap().name, "class_hit_ratio_write");
-        assert_eq!(metrics_for(&classes, false).len(), BASE_METRICS.len() + 2);
+        assert_eq!(
+            metrics_for(&classes, false, false).len(),
+            BASE_METRICS.len() + 2
+        );
         assert!(std::ptr::eq(
-            metrics_for(&["default".into()], false),
+            metrics_for(&["default".into()], false, false),
             BASE_METRICS
         ));
+        // A write-back cache counts its lost writes, right after the failed flushes.
+        let wb = metrics_for(&["default".into()], false, true);
+        assert_eq!(wb.len(), BASE_METRICS.len() + 1);
+        let at = wb.iter().position(|d| d.name == "lost_writes").unwrap();
+        assert_eq!(wb[at - 1].name, "flush_failures");
     }
 }
