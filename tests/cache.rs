@@ -501,3 +501,35 @@ fn random_cache_models_run_and_keep_their_counts() {
         })
         .unwrap();
 }
+
+#[test]
+fn two_reading_classes_on_different_keys_each_get_their_own_hit_ratio() {
+    // `hot` reads 10 keys, `cold` reads uniformly over 100,000: a 1,000-entry LRU cache
+    // keeps the hot keys and almost never holds a cold one.
+    let r = run(json!({
+        "duration": "20s",
+        "workloads": {
+            "hot": {"arrivals": {"poisson": {"rate": 200}}, "requests": 2000,
+                    "target": "cache", "classes": {"hot": 1}, "ops": {"hot": "read"},
+                    "keys": {"uniform": {"keys": 10}}},
+            "cold": {"arrivals": {"poisson": {"rate": 200}}, "requests": 2000,
+                     "target": "cache", "classes": {"cold": 1}, "ops": {"cold": "read"},
+                     "keys": {"uniform": {"keys": 100000}}}},
+        "components": {"cache": {"kind": "cache", "capacity": 1000, "on_miss": "db"},
+                       "db": db()}
+    }));
+    let hot = total(&r, "cache", "class_hit_ratio_hot");
+    let cold = total(&r, "cache", "class_hit_ratio_cold");
+    assert!(hot > 0.99, "{hot}");
+    assert!(cold < 0.05, "{cold}");
+    // Weighted by each class's reads, they make the overall hit ratio.
+    // Both workloads end by about 10 s of 20: every request read the cache once.
+    let hot_reads = r.workloads["hot"].arrived as f64;
+    let cold_reads = r.workloads["cold"].arrived as f64;
+    assert_eq!((hot_reads, cold_reads), (2000.0, 2000.0));
+    let reads = total(&r, "cache", "reads");
+    assert_eq!(reads, hot_reads + cold_reads);
+    let overall = (hot * hot_reads + cold * cold_reads) / reads;
+    let hit_ratio = total(&r, "cache", "hit_ratio");
+    assert!((overall - hit_ratio).abs() < 1e-12, "{overall} {hit_ratio}");
+}
