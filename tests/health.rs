@@ -5,6 +5,7 @@
 //! that fails every request; the time to detect is reported; bad fields are refused at
 //! their path with status 2.
 
+use crate::support::{scalesim, stdout_ok};
 use scalesim::model::{Format, parse_model_str};
 use scalesim::replicate::replicate;
 use scalesim::results::RunResult;
@@ -321,6 +322,43 @@ fn the_health_checks_model_saves_most_of_the_lost_traffic() {
     assert_eq!(lb["marked_healthy"], 1.0);
     assert_eq!(lb["sent_to_crashed"], checked.errors["timeout"] as f64);
     assert!(!r.components["blind_lb"].total.contains_key("detections"));
+}
+
+#[test]
+fn the_time_to_detect_is_in_the_table_and_the_csv() {
+    let model = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/health-checks.json");
+    let table =
+        String::from_utf8(stdout_ok(scalesim().arg("run").arg(&model).arg("-q"))).expect("utf-8");
+    let header = table
+        .lines()
+        .find(|l| l.contains("detect ms"))
+        .unwrap_or_else(|| panic!("no 'detect ms' column:\n{table}"));
+    assert!(header.contains("to crashed"), "{header}");
+    let row = table
+        .lines()
+        .find(|l| l.contains("checked_lb") && l.contains("load_balancer"))
+        .unwrap_or_else(|| panic!("no checked_lb row:\n{table}"));
+    let m = scalesim::model::load_model_file(&model, &[]).unwrap();
+    let r = replicate(&m, m.seed, 1).unwrap().remove(0);
+    let detect = r.components["checked_lb"].total["time_to_detect_mean_ms"];
+    assert!(detect > 0.0);
+    assert!(
+        row.contains(&format!("{detect:.0}")),
+        "{row} lacks {detect}"
+    );
+    let csv = String::from_utf8(stdout_ok(
+        scalesim()
+            .arg("run")
+            .arg(&model)
+            .args(["-q", "--format", "csv"]),
+    ))
+    .expect("utf-8");
+    let line = csv
+        .lines()
+        .find(|l| l.contains("checked_lb") && l.contains("time_to_detect_mean_ms"))
+        .unwrap_or_else(|| panic!("no time_to_detect_mean_ms row for checked_lb"));
+    let value: f64 = line.rsplit(',').next().unwrap().parse().unwrap();
+    assert!((value - detect).abs() < 1e-6 * detect.max(1.0), "{line}");
 }
 
 #[test]

@@ -317,10 +317,11 @@ pub const WATCHING_METRICS: &[MetricDecl] = &[
     MetricDecl::number("ejections", Count, Sum),
     // Crashes of a backend found (taken out while crashed), and how long after the crash.
     MetricDecl::number("detections", Count, Sum),
-    MetricDecl::number("time_to_detect_mean_ms", Ms, WeightedBy("detections")),
+    MetricDecl::number("time_to_detect_mean_ms", Ms, WeightedBy("detections"))
+        .column("detect ms", 1),
     MetricDecl::number("time_to_detect_max_ms", Ms, Max),
     // Calls sent to a backend while it was crashed.
-    MetricDecl::number("sent_to_crashed", Count, Sum),
+    MetricDecl::number("sent_to_crashed", Count, Sum).column("to crashed", 2),
 ];
 
 impl BalancerInstance {

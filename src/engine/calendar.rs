@@ -230,15 +230,15 @@ impl Calendar {
         Some((SimTime(time), event))
     }
 
-    /// [`Self::pop`], but only an event due at or before `until` (`None` leaves the next
-    /// one in place): one comparison more than `pop` on the 4-ary heap's path.
+    /// [`Self::pop_packed`], but only an event due at or before `until` (`None` leaves the
+    /// next one in place): one comparison more than `pop_packed` on the 4-ary heap's path.
     #[inline(always)]
-    pub fn pop_due(&mut self, until: SimTime) -> Option<(SimTime, Event)> {
+    pub fn pop_due_packed(&mut self, until: SimTime) -> Option<(SimTime, PackedEvent)> {
         if self.now > until.0 {
             return None;
         }
         if !self.lane.is_empty() && !self.future_due_now() {
-            return self.pop_lane();
+            return self.pop_lane_packed();
         }
         let (time, event) = if self.use_radix {
             if self.radix.min_key()? >> 64 > u128::from(until.0) {
@@ -252,7 +252,7 @@ impl Calendar {
         };
         self.now = time;
         self.lane_streak = 0;
-        Some((SimTime(time), event.unpack()))
+        Some((SimTime(time), event))
     }
 
     /// True if the earliest heap event is due at the current time.
@@ -263,11 +263,6 @@ impl Calendar {
         } else {
             self.dary.first().is_some_and(|top| top.time() <= self.now)
         }
-    }
-
-    #[inline]
-    fn pop_lane(&mut self) -> Option<(SimTime, Event)> {
-        self.pop_lane_packed().map(|(t, e)| (t, e.unpack()))
     }
 
     #[inline]
@@ -742,18 +737,19 @@ mod tests {
             for (i, t) in [3u64, 1, 2, 5, 2, 4].into_iter().enumerate() {
                 c.schedule(SimTime(t), ev(i as u32));
             }
-            let due: Vec<(u64, u32)> = std::iter::from_fn(|| c.pop_due(SimTime(2)))
-                .map(|(t, e)| (t.0, data(e)))
+            let due: Vec<(u64, u32)> = std::iter::from_fn(|| c.pop_due_packed(SimTime(2)))
+                .map(|(t, e)| (t.0, data(e.unpack())))
                 .collect();
             assert_eq!(due, [(1, 1), (2, 2), (2, 4)]);
             // The lane's events are due now; none is taken for a time already past.
             c.schedule_now(ev(9));
-            assert_eq!(c.pop_due(SimTime(1)).map(|(t, _)| t), None);
+            assert_eq!(c.pop_due_packed(SimTime(1)).map(|(t, _)| t), None);
             assert_eq!(
-                c.pop_due(SimTime(2)).map(|(t, e)| (t.0, data(e))),
+                c.pop_due_packed(SimTime(2))
+                    .map(|(t, e)| (t.0, data(e.unpack()))),
                 Some((2, 9))
             );
-            assert_eq!(c.pop_due(SimTime(2)).map(|(t, _)| t), None);
+            assert_eq!(c.pop_due_packed(SimTime(2)).map(|(t, _)| t), None);
             let rest: Vec<(u64, u32)> = std::iter::from_fn(|| c.pop())
                 .map(|(t, e)| (t.0, data(e)))
                 .collect();

@@ -486,8 +486,8 @@ impl<C: Clients> Simulation<C> {
     #[inline(never)]
     fn advance_to_loop<const WATCHED: bool>(&mut self, until: SimTime) {
         self.ctx.calendar.set_stall_limit(STALL_LIMIT);
-        while let Some((_, event)) = self.ctx.calendar.pop_due(until) {
-            self.handle::<WATCHED>(event);
+        while let Some((_, event)) = self.ctx.calendar.pop_due_packed(until) {
+            self.handle::<WATCHED>(event.unpack());
         }
     }
 
