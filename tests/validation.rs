@@ -1512,6 +1512,98 @@ fn x2_capacity_staffing_by_erlang_c() {
 }
 
 #[test]
+fn x2_halfin_whitt_row_against_the_simulated_p_wait_at_110_servers() {
+    // The suite's Halfin–Whitt row (a = 100 Erlangs, c = 110, β = 1) carries the exact Erlang
+    // C value beside its approximation. The Erlang C behind `check` gives the exact value
+    // (class E, 6 digits), the approximation lies within its stated 6% of it (class A), and
+    // the simulated P(wait) at 110 servers matches the exact value (class S).
+    let (hw, _) = reference(
+        "capacity_staffing",
+        "prob_wait_halfin_whitt_approx",
+        &[("servers", json!(110))],
+    );
+    let exact = include_str!("validation/cases.jsonl")
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .find(|c| c["metric"] == "prob_wait_halfin_whitt_approx")
+        .and_then(|c| c["exact"].as_f64())
+        .expect("the Halfin–Whitt row carries the exact Erlang C value");
+    let erlang_c = scalesim::analysis::erlang_c(110, 100.0);
+    assert!(
+        (erlang_c - exact).abs() < 5e-7,
+        "Erlang C(110, 100) = {erlang_c}"
+    );
+    assert!(
+        (hw / exact - 1.0).abs() < 0.06,
+        "Halfin–Whitt {hw} against {exact}"
+    );
+    let mut e = Experiment::run(
+        "capacity_staffing c = 110",
+        station(poisson(100.0), 110, exp_ms(1.0), None, 40.0, 1.0),
+        10,
+    );
+    e.check(
+        "P(wait) at c = 110",
+        &|x| total(x, "s", "wait_share"),
+        (exact, None),
+        B_MEAN,
+        G_MEAN,
+    );
+    e.finish();
+}
+
+/// A balancer over `app` (one worker per instance, exponential service of mean 100 ms:
+/// μ = 10 per second), λ = 900 per second, scaled by target tracking on utilization with
+/// target `u`, starting from 100 instances, evaluated every 30 s.
+fn tracked(u: f64) -> Value {
+    json!({
+        "duration": "1500s", "series_window": "30s",
+        "workloads": {"w": {"arrivals": {"poisson": {"rate": 900}}, "target": "lb"}},
+        "components": {
+            "lb": {"kind": "load_balancer", "backends": "app"},
+            "app": {"kind": "service", "replicas": 100, "workers": 1,
+                    "service_time": {"exponential": {"mean": "100ms"}}},
+            "as": {"kind": "autoscaler", "target": "app", "min": 1, "max": 300,
+                   "metric": "utilization", "target_value": u, "evaluation_period": "30s",
+                   "scale_out_cooldown": "60s", "scale_in_cooldown": "60s"}
+        }
+    })
+}
+
+#[test]
+fn x2_target_tracking_settles_at_lambda_over_mu_times_the_target() {
+    // The suite's autoscaler rows: target tracking on utilization u* settles where
+    // ceil(serving × utilization / u*) = serving, at ceil(λ / (μ u*)) instances (129 for
+    // u* = 0.7, 180 for 0.5). The utilization measured over a 30 s period (27,000 arrivals)
+    // is off by up to about 1%, and the ceiling turns any excess into one more instance (at
+    // 180 for u* = 0.5 the formula is an exact integer, so about half the evaluations ask for
+    // 181): the mean of the serving instances over the last 600 s must be within one
+    // instance plus 1% of the formula (2.3 and 2.8 instances).
+    for (u, expected) in [(0.7, 129.0), (0.5, 180.0)] {
+        let (r, _) = reference(
+            "capacity_staffing",
+            "steady_state_instances_target_tracking",
+            &[("target_utilization", json!(u))],
+        );
+        assert_eq!(r, expected);
+        let runs = replicate(&model(tracked(u)), 20_261_128, 3).unwrap();
+        for run in &runs {
+            assert!(run.conservation.holds, "{:?}", run.conservation);
+            let serving = &run.autoscaling["as"].serving;
+            let last = &serving[serving.len() - 20..];
+            let mean = last.iter().sum::<f64>() / last.len() as f64;
+            println!(
+                "target tracking u* = {u}: serving {mean:.2} over the last 600 s, formula {r}"
+            );
+            assert!(
+                (mean - r).abs() <= 1.0 + 0.01 * r,
+                "u* = {u}: {mean:.2} instances serving, formula {r}; series {serving:?}"
+            );
+        }
+    }
+}
+
+#[test]
 fn x3_low_rate_window_ends_at_duration() {
     // Issue 8, point 8: an open workload whose next arrival falls after `duration` must
     // still be measured up to `duration`. At λ = 1/s over T = 10 s most runs have their
@@ -2160,11 +2252,9 @@ fn cache_case(n: u64, alpha: f64) -> String {
 /// (the suite's class A, a = 1%).
 const A_CACHE: f64 = 0.01;
 
-/// The rows of C1–C4 run here: the four with N = 10⁴ (10 replications of 10⁵ requests
-/// each after warm-up: about a second of CPU per row and policy), and for LRU also the two
-/// with N = 10⁵ and C = 1000. The rows with C = 10⁴ over 10⁵ keys need ten times the
-/// warm-up and are left to the estimate's unit test (`cache::estimate`), which checks
-/// every row's formula.
+/// The rows of C1–C4 with N = 10⁴, which have a Monte Carlo reference for LRU and FIFO
+/// (10 replications of 10⁵ requests each after warm-up: about a second of CPU per row and
+/// policy).
 const CACHE_ROWS: [(u64, f64, u64); 4] = [
     (10_000, 0.8, 100),
     (10_000, 0.8, 1000),
@@ -2172,13 +2262,20 @@ const CACHE_ROWS: [(u64, f64, u64); 4] = [
     (10_000, 1.0, 1000),
 ];
 
+/// The rows of C3–C4 with N = 10⁵: a Monte Carlo reference for LRU only. The caches start
+/// warm (the C most popular keys), so the warm-up is the same max(5C, 2·10⁵) requests as
+/// the smaller rows, over ten times LRU's characteristic time t_C (1,169 and 15,606
+/// requests for α = 0.8).
+const BIG_CACHE_ROWS: [(u64, f64, u64); 4] = [
+    (100_000, 0.8, 1000),
+    (100_000, 0.8, 10_000),
+    (100_000, 1.0, 1000),
+    (100_000, 1.0, 10_000),
+];
+
 #[test]
 fn c1_c4_lru_against_its_monte_carlo_and_che() {
-    let rows = CACHE_ROWS
-        .iter()
-        .copied()
-        .chain([(100_000, 0.8, 1000), (100_000, 1.0, 1000)]);
-    for (n, alpha, c) in rows {
+    for (n, alpha, c) in CACHE_ROWS.into_iter().chain(BIG_CACHE_ROWS) {
         let case = cache_case(n, alpha);
         let label = format!("{case} C={c} LRU");
         let mut e = Experiment::run(&label, irm_cache(n, alpha, c, "lru", 1e5), 10);
@@ -2236,12 +2333,38 @@ fn c1_c2_fifo_and_random_against_their_monte_carlo_and_approximation() {
 }
 
 #[test]
-fn c1_c2_lfu_holds_the_top_c_keys() {
+fn c3_c4_fifo_and_random_against_their_approximation() {
+    // No Monte Carlo at N = 10⁵: class A against Dan–Towsley only.
+    for (n, alpha, c) in BIG_CACHE_ROWS {
+        let case = cache_case(n, alpha);
+        let approx = reference(
+            &case,
+            "hit_ratio_approx",
+            &[
+                ("cache_size_C", json!(c)),
+                ("policy", json!("FIFO_or_RANDOM")),
+            ],
+        )
+        .0;
+        for eviction in ["fifo", "random"] {
+            let mut e = Experiment::run(
+                &format!("{case} C={c} {eviction}"),
+                irm_cache(n, alpha, c, eviction, 1e5),
+                10,
+            );
+            e.check_approx("hit ratio vs Dan-Towsley (A)", &hit_ratio, approx, A_CACHE);
+            e.finish();
+        }
+    }
+}
+
+#[test]
+fn c1_c4_lfu_holds_the_top_c_keys() {
     // Class S against the top-C sum (perfect LFU). This LFU forgets counts on eviction and
     // starts warm with the C most popular keys, each counted as put and read once: the
     // popular keys' counts soon outgrow any newcomer's, so they stay, and one slot churns
     // (its share, about p_C, is within the bias allowance).
-    for (n, alpha, c) in CACHE_ROWS {
+    for (n, alpha, c) in CACHE_ROWS.into_iter().chain(BIG_CACHE_ROWS) {
         let case = cache_case(n, alpha);
         let mut e = Experiment::run(
             &format!("{case} C={c} LFU"),
