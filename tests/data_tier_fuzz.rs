@@ -1,8 +1,11 @@
 //! Issue 10, point 10: random *valid* data-tier models run without a panic and keep
 //! conservation. Unlike `fuzz.rs` (which mutates shipped models into mostly broken ones),
 //! each case here is built to be valid: workloads with a read/write mix over a random key
-//! law, in front of a random data tier (shard routers over services, with random
-//! strategies and shards added or removed mid-run). Every case must validate, estimate,
+//! law, in front of a random data tier: shard routers over services, with random
+//! strategies and shards added or removed mid-run; and mixed kinds: read-through caches
+//! stacked two or three deep over a database, a cache-aside service, shard routers over
+//! caches (each reading through to its own database) or over databases, and caches over
+//! replicated or quorum databases, each cache and database with random settings. Every case must validate, estimate,
 //! run briefly, keep arrived = completed + failed + in flight, and give the same result
 //! twice from the same seed.
 //!
@@ -146,12 +149,224 @@ fn sharded_services() -> impl Strategy<Value = Map<String, Value>> {
         )
 }
 
+/// A cache's random settings, made into a cache reading through to a backend (or
+/// cache-aside without one) by [`CacheDraw::spec`].
+#[derive(Clone, Debug)]
+struct CacheDraw {
+    capacity: u64,
+    eviction: usize,
+    ttl_ms: Option<u32>,
+    refresh: bool,
+    write: usize,
+    coalesce: bool,
+    warm: bool,
+    hit_us: Option<u32>,
+    flush_ms: Option<u32>,
+}
+
+impl CacheDraw {
+    fn spec(&self, on_miss: Option<&str>) -> Value {
+        let eviction = ["lru", "lfu", "fifo", "random", "slru"][self.eviction];
+        let mut c = json!({"kind": "cache", "capacity": self.capacity, "eviction": eviction,
+                           "warm": self.warm});
+        if let Some(t) = self.ttl_ms {
+            c["ttl"] = json!(format!("{t}ms"));
+            c["ttl_refresh"] = json!(self.refresh);
+        }
+        if let Some(h) = self.hit_us {
+            c["hit_time"] = json!({"exponential": {"mean": format!("{h}us")}});
+        }
+        if let Some(backend) = on_miss {
+            c["on_miss"] = json!(backend);
+            c["coalesce"] = json!(self.coalesce);
+            let write = ["invalidate", "write_through", "write_back", "write_around"][self.write];
+            c["write"] = json!(write);
+            if let (Some(f), "write_back") = (self.flush_ms, write) {
+                c["flush_after"] = json!(format!("{f}ms"));
+            }
+        }
+        c
+    }
+}
+
+fn cache() -> impl Strategy<Value = CacheDraw> {
+    (
+        (
+            1u64..5000,
+            0usize..5,
+            prop::option::of(1u32..200),
+            any::<bool>(),
+        ),
+        (0usize..4, any::<bool>(), any::<bool>()),
+        (prop::option::of(1u32..300), prop::option::of(1u32..100)),
+    )
+        .prop_map(
+            |(
+                (capacity, eviction, ttl_ms, refresh),
+                (write, coalesce, warm),
+                (hit_us, flush_ms),
+            )| {
+                CacheDraw {
+                    capacity,
+                    eviction,
+                    ttl_ms,
+                    refresh,
+                    write,
+                    coalesce,
+                    warm,
+                    hit_us,
+                    flush_ms,
+                }
+            },
+        )
+}
+
+/// A database with random settings: a primary and replicas (asynchronous or synchronous
+/// replication, reads to the primary, the replicas or any copy, read-your-writes) or a
+/// quorum of peers, maybe with group commit.
+fn database() -> impl Strategy<Value = Value> {
+    (
+        (0u32..4, 0usize..3, 0usize..5, 0u8..3, 1u32..5),
+        (
+            prop::option::of(1u32..200),
+            prop::option::of((3u32..6, 1u32..6, 1u32..6)),
+        ),
+        (
+            prop::option::of((1u32..20, 0u32..5, 0u32..500, 0u32..100)),
+            1u32..8,
+            50u32..2000,
+        ),
+    )
+        .prop_map(
+            |(
+                (replicas, reads, balance, replication, acks),
+                (ryw_ms, quorum),
+                (group, workers, mean_us),
+            )| {
+                let balance = [
+                    "round_robin",
+                    "random",
+                    "least_connections",
+                    "power_of_choices",
+                    "hash_key",
+                ][balance];
+                let mut d = json!({
+                    "kind": "database", "workers": workers,
+                    "service_time": {"exponential": {"mean": format!("{mean_us}us")}},
+                });
+                if let Some((n, r, w)) = quorum {
+                    d["quorum"] = json!({"n": n, "r": r.min(n), "w": w.min(n)});
+                    d["reads"] = json!("quorum");
+                    d["balance"] = json!(balance);
+                } else {
+                    d["replicas"] = json!(replicas);
+                    // Without replicas every read goes to the primary: a choice of copies,
+                    // and read-your-writes, would be refused as meaningless.
+                    let reads = if replicas == 0 { 0 } else { reads };
+                    d["reads"] = json!(["primary", "replicas", "any"][reads]);
+                    if reads > 0 {
+                        d["balance"] = json!(balance);
+                    }
+                    let lag = json!({"exponential": {"mean": "2ms"}});
+                    d["replication"] = match (replication, replicas) {
+                        (0, _) | (_, 0) => json!({"async": {"lag": lag}}),
+                        (1, _) => json!({"sync": {"lag": lag, "acks": acks.min(replicas)}}),
+                        _ => json!({"sync": {"lag": lag}}),
+                    };
+                    if let (Some(t), true) = (ryw_ms, reads > 0) {
+                        d["read_your_writes"] = json!(format!("{t}ms"));
+                    }
+                }
+                if let Some((batch, wait_ms, fixed_us, per_us)) = group {
+                    d["group_commit"] = json!({
+                        "max_batch": batch, "max_wait": format!("{wait_ms}ms"),
+                        "fixed_cost": format!("{fixed_us}us"),
+                        "per_item_cost": format!("{per_us}us"),
+                    });
+                }
+                d
+            },
+        )
+}
+
+/// Mixed data-tier kinds behind `front`: read-through caches stacked two or three deep
+/// over a database; a cache-aside service; a shard router over caches, each over its own
+/// database; a shard router over databases.
+fn mixed_tier() -> impl Strategy<Value = Map<String, Value>> {
+    (
+        0u8..4,
+        prop::collection::vec(cache(), 3),
+        prop::collection::vec(database(), 3),
+        (2usize..4, any::<bool>(), 1u32..200),
+    )
+        .prop_map(|(layout, caches, databases, (n, consistent, vnodes))| {
+            let mut c = Map::new();
+            let strategy = if consistent {
+                json!({"consistent": {"vnodes": vnodes}})
+            } else {
+                json!("hash_mod")
+            };
+            match layout {
+                0 => {
+                    // front → cache → ... → db0
+                    let depth = n;
+                    for (i, draw) in caches.iter().enumerate().take(depth) {
+                        let next = if i + 1 < depth {
+                            format!("c{}", i + 1)
+                        } else {
+                            "db0".to_string()
+                        };
+                        c.insert(format!("c{i}"), draw.spec(Some(&next)));
+                    }
+                    c.insert("db0".into(), databases[0].clone());
+                    c.insert(
+                        "front".into(),
+                        json!({"kind": "service", "workers": 50,
+                               "handler": [{"call": "c0"}]}),
+                    );
+                }
+                1 => {
+                    c.insert("cache".into(), caches[0].spec(None));
+                    c.insert("db0".into(), databases[0].clone());
+                    c.insert(
+                        "front".into(),
+                        json!({"kind": "service", "workers": 50, "handler": [
+                            {"call": "cache",
+                             "on_miss": [{"call": "db0"}, {"call": "cache", "op": "set"}]}]}),
+                    );
+                }
+                2 => {
+                    for i in 0..n {
+                        c.insert(format!("c{i}"), caches[i].spec(Some(&format!("db{i}"))));
+                        c.insert(format!("db{i}"), databases[i].clone());
+                    }
+                    let shards: Vec<String> = (0..n).map(|i| format!("c{i}")).collect();
+                    c.insert(
+                        "front".into(),
+                        json!({"kind": "shards", "shards": shards, "strategy": strategy}),
+                    );
+                }
+                _ => {
+                    for (i, d) in databases.iter().enumerate().take(n) {
+                        c.insert(format!("db{i}"), d.clone());
+                    }
+                    let shards: Vec<String> = (0..n).map(|i| format!("db{i}")).collect();
+                    c.insert(
+                        "front".into(),
+                        json!({"kind": "shards", "shards": shards, "strategy": strategy}),
+                    );
+                }
+            }
+            c
+        })
+}
+
 /// A whole model: one or two workloads in front of a random data tier, sometimes through a
 /// load balancer over several copies of the router (which passes each call on as a tail
 /// call, so the balancer hears back from a shard, not from the copy it chose).
 fn model() -> impl Strategy<Value = Value> {
     (
-        sharded_services(),
+        prop_oneof![sharded_services(), mixed_tier()],
         prop::option::of((0usize..4, 1u32..4)),
         prop::collection::vec(workload("front"), 1..3),
     )
