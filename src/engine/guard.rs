@@ -419,6 +419,15 @@ impl Guards {
 }
 
 impl<C: Clients + ?Sized> Context<C> {
+    /// True when a call policy's timer for `call` (of generation `generation`) still means
+    /// something: the call has a policy record of that generation. A timer that does not
+    /// is ignored by [`Context::guard_event`].
+    pub(super) fn guard_is_live(&self, call: CallId, generation: u32) -> bool {
+        self.guards
+            .as_deref()
+            .is_some_and(|g| g.record(call, generation).is_some())
+    }
+
     /// A call from instance `from` (for its call `parent`) to group `group`: to the
     /// group's pick, or to instance `target` unless it is [`NOBODY`]. Out of line: only in
     /// a model with a guard.

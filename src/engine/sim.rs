@@ -195,8 +195,9 @@ impl<C: Clients> Simulation<C> {
             // Not delivered yet (or refused at once): no call followed has changed.
             Some(None) => Scope::Instance(InstanceId::MAX),
             None => {
+                let scope = w.scope_of(&event, &self.ctx);
                 self.dispatch(event);
-                Scope::of(&event)
+                scope
             }
         };
         w.after(&self.ctx, completed, scope);

@@ -193,6 +193,8 @@ pub struct Life {
     pub visits: Vec<Visit>,
     root_freed: bool,
     open: u32,
+    /// The ids of the calls of its visits (some since freed, or reused by others).
+    calls: Vec<CallId>,
 }
 
 impl Life {
@@ -234,12 +236,20 @@ pub(super) enum Scope {
     Instance(InstanceId),
     /// One call.
     Call(CallId),
-    /// Any (an event of the engine's: a fault, a timeout, a policy's timer).
+    /// The calls of one followed request (`life`) and those at instance `also`: a call
+    /// policy's timer, which changes its request's calls (an attempt abandoned, a logical
+    /// call failed, retried or hedged) and hands a reply to the caller at `also`, whose
+    /// handler may start another call queued there. Everything else it causes is an event
+    /// of its own.
+    Life { life: u64, also: InstanceId },
+    /// None: an event that changes nothing (a policy's timer for a call already over).
+    Nothing,
+    /// Any (an event of the engine's: a fault, a client's timeout, a controller).
     All,
 }
 
 impl Scope {
-    /// The calls `event` could change.
+    /// The calls `event` could change, for events whose scope needs nothing but the event.
     pub(super) fn of(event: &Event) -> Scope {
         match *event {
             Event::Arrive { to, .. } | Event::Reply { to, .. } | Event::Timer { to, .. } => {
@@ -267,6 +277,47 @@ impl Watcher {
             scratch: Vec::new(),
             sink,
         }
+    }
+
+    /// The calls `event` could change, found before it is handled (a call policy's timer
+    /// is narrowed to its request and caller: in a retry storm the followed requests hold
+    /// a thousand calls, and looking at all of them on every timer took minutes).
+    pub(super) fn scope_of<C: Clients + ?Sized>(&self, event: &Event, ctx: &Context<C>) -> Scope {
+        let Event::Guard {
+            call, generation, ..
+        } = *event
+        else {
+            return Scope::of(event);
+        };
+        if !ctx.guard_is_live(call, generation) {
+            // The timer of a call already over: the policy ignores it.
+            return Scope::Nothing;
+        }
+        if !ctx.calls.is_live(call, generation) {
+            return Scope::All;
+        }
+        let also = ctx.calls.get(call).parent;
+        match self.life_of(call, ctx) {
+            Some(life) => Scope::Life { life, also },
+            None => Scope::Instance(also),
+        }
+    }
+
+    /// The followed request `call` belongs to: the call's own, or that of the nearest call
+    /// above it that is followed (a policy's logical call never arrives anywhere).
+    fn life_of<C: Clients + ?Sized>(&self, call: CallId, ctx: &Context<C>) -> Option<u64> {
+        let mut at = call;
+        for _ in 0..6 {
+            if let Some(&(life, _)) = self.by_call.get(&at) {
+                return Some(life);
+            }
+            let c = ctx.calls.get(at);
+            if c.parent == CLIENT || !ctx.calls.is_live(c.parent_call, c.parent_generation) {
+                return None;
+            }
+            at = c.parent_call;
+        }
+        None
     }
 
     /// The sink, with every request it was given.
@@ -352,6 +403,7 @@ impl Watcher {
                     visits: vec![first],
                     root_freed: false,
                     open: 1,
+                    calls: vec![call],
                 },
             );
             self.by_call.insert(call, (id, 0));
@@ -393,6 +445,7 @@ impl Watcher {
         let index = l.visits.len() as u32;
         l.visits.push(new_visit(pv, to, group, sent, now, &c));
         l.open += 1;
+        l.calls.push(call);
         self.by_call.insert(call, (life, index));
         self.place(to, call);
     }
@@ -449,6 +502,21 @@ impl Watcher {
                 }
             }
             Scope::Call(c) => calls.push(c),
+            Scope::Life { life, also } => {
+                if let Some(l) = self.lives.get(&life) {
+                    calls.extend(
+                        l.calls.iter().copied().filter(|c| {
+                            self.by_call.get(c).is_some_and(|&(owner, _)| owner == life)
+                        }),
+                    );
+                }
+                if let Some(set) = self.at.get(also as usize) {
+                    calls.extend(set.iter().copied());
+                }
+                calls.sort_unstable();
+                calls.dedup();
+            }
+            Scope::Nothing => {}
             Scope::All => calls.extend(self.by_call.keys().copied()),
         }
         let mut gone = std::mem::take(&mut self.gone);
