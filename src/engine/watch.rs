@@ -32,6 +32,7 @@ use super::event::{CallId, Event, InstanceId};
 use crate::metrics::ErrorCause;
 use crate::random::mix64;
 use crate::time::SimTime;
+use rustc_hash::FxHashMap;
 use std::any::Any;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -221,7 +222,7 @@ pub struct Watcher {
     next_life: u64,
     lives: BTreeMap<u64, Life>,
     /// Open visits by call: (life, visit).
-    by_call: BTreeMap<CallId, (u64, u32)>,
+    by_call: FxHashMap<CallId, (u64, u32)>,
     /// The calls of open visits at each instance (the ones an event there can change).
     at: Vec<BTreeSet<CallId>>,
     gone: Vec<(CallId, u32, u32)>,
@@ -271,7 +272,7 @@ impl Watcher {
             ordinal: 0,
             next_life: 0,
             lives: BTreeMap::new(),
-            by_call: BTreeMap::new(),
+            by_call: FxHashMap::default(),
             at: Vec::new(),
             gone: Vec::new(),
             scratch: Vec::new(),
@@ -517,7 +518,10 @@ impl Watcher {
                 calls.dedup();
             }
             Scope::Nothing => {}
-            Scope::All => calls.extend(self.by_call.keys().copied()),
+            Scope::All => {
+                calls.extend(self.by_call.keys().copied());
+                calls.sort_unstable();
+            }
         }
         let mut gone = std::mem::take(&mut self.gone);
         for &call in &calls {
