@@ -17,6 +17,7 @@
 mod estimate;
 pub mod spec;
 pub mod validate;
+mod visibility;
 mod waiting;
 
 use super::Kind;
@@ -30,6 +31,7 @@ use crate::model::graph::Link;
 use crate::random::Rng;
 use crate::time::{SimDuration, SimTime};
 use std::sync::Arc;
+use visibility::Deadlines;
 use waiting::Waiting;
 
 /// What a full queue does with a new message.
@@ -166,7 +168,7 @@ pub const METRICS_BATCHED: &[MetricDecl] = &[
     MetricDecl::number("batch_size_mean", Ratio, Mean).column("batch", 3),
 ];
 
-/// Timer tags (the low two bits); a visibility timer carries its delivery's serial above.
+/// Timer tags (the low two bits); a batch's fill timer carries its serial above.
 const TAG_ENQUEUE: u32 = 0;
 const TAG_VISIBLE_AGAIN: u32 = 1;
 const TAG_VISIBILITY: u32 = 2;
@@ -199,6 +201,8 @@ pub struct QueueInstance {
     out: u32,
     /// Serial number of the last delivery (stored in the message's `version`).
     serial: u32,
+    /// When each delivery out must be acknowledged, under one engine timer.
+    deadlines: Deadlines,
     /// A retry of an unavailable consumer service is scheduled.
     retry_scheduled: bool,
     /// With `batch`: the messages of each batch out, by slot (emptied, not dropped, when
@@ -246,6 +250,7 @@ impl QueueInstance {
             rng,
             out: 0,
             serial: 0,
+            deadlines: Deadlines::default(),
             retry_scheduled: false,
             batches: Vec::new(),
             free_batches: Vec::new(),
@@ -374,8 +379,7 @@ impl QueueInstance {
             self.deliveries += 1;
             self.out += 1;
             ctx.call_group(self.id, m, self.def.consumers, op);
-            let tag = TAG_VISIBILITY | (self.serial << 2);
-            ctx.timer(self.id, self.def.visibility_timeout, tag, m);
+            self.watch_visibility(m, self.serial, ctx);
         }
         self.depth.set(now, self.waiting.len() as u64);
         self.in_flight.set(now, u64::from(self.out));
@@ -473,8 +477,38 @@ impl QueueInstance {
         let child = ctx.call_group(self.id, batch, self.def.consumers, op);
         // Its size, for counting duplicates should its answer come too late.
         ctx.call_mut(child).set_memo(size);
-        let tag = TAG_VISIBILITY | (serial << 2);
-        ctx.timer(self.id, self.def.visibility_timeout, tag, batch);
+        self.watch_visibility(batch, serial, ctx);
+    }
+
+    /// Delivery `serial` of `call` (a message, or a batch) must be acknowledged within the
+    /// visibility timeout; the timer is set if none is.
+    #[inline]
+    fn watch_visibility(&mut self, call: CallId, serial: u32, ctx: &mut Ctx) {
+        let timeout = self.def.visibility_timeout;
+        if self.deadlines.push(ctx.now().after(timeout), call, serial) {
+            ctx.timer(self.id, timeout, TAG_VISIBILITY, 0);
+        }
+    }
+
+    /// The visibility timer fired: every delivery whose deadline has come and is still out
+    /// is over (visible again, or dead-lettered); the timer is set for the next deadline.
+    fn visibility_timer(&mut self, ctx: &mut Ctx) {
+        // Still marked armed while it runs: deliveries made meanwhile set no timer of
+        // their own (their deadlines come after those left).
+        let now = ctx.now();
+        while let Some((call, serial)) = self.deadlines.pop_due(now) {
+            let c = ctx.call(call);
+            if ctx.is_detached(call) && c.instance == self.id && c.version == serial {
+                match c.pending {
+                    OUT => self.not_acked(call, SimDuration::ZERO, ctx),
+                    BATCH => self.batch_over(call, false, SimDuration::ZERO, ctx),
+                    _ => {}
+                }
+            }
+        }
+        if let Some(next) = self.deadlines.rearm() {
+            ctx.timer(self.id, next.since(now), TAG_VISIBILITY, 0);
+        }
     }
 
     /// Batch `batch` is over: acknowledged (`ok`), or failed or timed out (its messages
@@ -614,17 +648,7 @@ impl Component for QueueInstance {
     fn on_timer(&mut self, tag: u32, data: u32, ctx: &mut Ctx) {
         match tag & 3 {
             TAG_ENQUEUE => self.enqueue(data, ctx),
-            TAG_VISIBILITY => {
-                let c = ctx.call(data);
-                let serial = tag >> 2;
-                if ctx.is_detached(data) && c.instance == self.id && c.version == serial {
-                    match c.pending {
-                        OUT => self.not_acked(data, SimDuration::ZERO, ctx),
-                        BATCH => self.batch_over(data, false, SimDuration::ZERO, ctx),
-                        _ => {}
-                    }
-                }
-            }
+            TAG_VISIBILITY => self.visibility_timer(ctx),
             TAG_VISIBLE_AGAIN => {
                 let now = ctx.now();
                 let created = ctx.requests[data as usize].created;
@@ -668,6 +692,7 @@ impl Component for QueueInstance {
             }
         }
         self.out = 0;
+        self.deadlines.clear();
         self.batches_out = 0;
         self.fill_due = None;
         self.free_batches.clear();
