@@ -490,6 +490,17 @@ impl QueueInstance {
         }
     }
 
+    /// True when delivery `serial` of `call` (a message or a batch) is still out: neither
+    /// acknowledged nor given up.
+    #[inline]
+    fn still_out(&self, call: CallId, serial: u32, ctx: &Ctx) -> bool {
+        let c = ctx.call(call);
+        ctx.is_detached(call)
+            && c.instance == self.id
+            && c.version == serial
+            && matches!(c.pending, OUT | BATCH)
+    }
+
     /// The visibility timer fired: every delivery whose deadline has come and is still out
     /// is over (visible again, or dead-lettered); the timer is set for the next deadline.
     fn visibility_timer(&mut self, ctx: &mut Ctx) {
@@ -497,14 +508,21 @@ impl QueueInstance {
         // their own (their deadlines come after those left).
         let now = ctx.now();
         while let Some((call, serial)) = self.deadlines.pop_due(now) {
-            let c = ctx.call(call);
-            if ctx.is_detached(call) && c.instance == self.id && c.version == serial {
-                match c.pending {
+            if self.still_out(call, serial, ctx) {
+                match ctx.call(call).pending {
                     OUT => self.not_acked(call, SimDuration::ZERO, ctx),
                     BATCH => self.batch_over(call, false, SimDuration::ZERO, ctx),
                     _ => {}
                 }
             }
+        }
+        // Most deliveries are acknowledged long before their deadline: the next timer is
+        // for the first one still out, not for each one over.
+        while let Some((call, serial)) = self.deadlines.front() {
+            if self.still_out(call, serial, ctx) {
+                break;
+            }
+            self.deadlines.skip();
         }
         if let Some(next) = self.deadlines.rearm() {
             ctx.timer(self.id, next.since(now), TAG_VISIBILITY, 0);

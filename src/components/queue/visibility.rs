@@ -40,6 +40,16 @@ impl Deadlines {
         }
     }
 
+    /// The earliest deadline's delivery, left in place.
+    pub fn front(&self) -> Option<(CallId, u32)> {
+        self.due.front().map(|&(_, call, serial)| (call, serial))
+    }
+
+    /// Takes out the earliest deadline (a delivery already over).
+    pub fn skip(&mut self) {
+        self.due.pop_front();
+    }
+
     /// After the timer fired and the due deliveries were taken: the earliest deadline left,
     /// to set the next timer for (None when empty, and no timer is then set).
     pub fn rearm(&mut self) -> Option<SimTime> {
@@ -77,6 +87,16 @@ mod tests {
         assert_eq!(d.pop_due(SimTime(30)), Some((4, 4)));
         assert_eq!(d.rearm(), None);
         assert!(d.push(SimTime(40), 5, 5), "empty and unarmed: a new timer");
+    }
+
+    #[test]
+    fn deliveries_over_are_skipped_from_the_front() {
+        let mut d = Deadlines::default();
+        d.push(SimTime(10), 1, 1);
+        d.push(SimTime(20), 2, 2);
+        assert_eq!(d.front(), Some((1, 1)));
+        d.skip();
+        assert_eq!(d.rearm(), Some(SimTime(20)));
     }
 
     #[test]
