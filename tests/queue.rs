@@ -141,6 +141,49 @@ fn a_visibility_timeout_shorter_than_the_service_time_redelivers_every_message()
 }
 
 #[test]
+fn some_deliveries_time_out_and_some_are_acked_at_the_rates_theory_gives() {
+    // Service ~ Exp(mean 100 ms), visibility 60 ms, 8 deliveries at most, workers enough
+    // for every delivery: each delivery times out independently with p = e^(-0.6), and
+    // its reply then comes back late, a duplicate. Per message: deliveries
+    // (1 - p^8) / (1 - p), redeliveries one fewer, duplicates p (1 - p^8) / (1 - p) (one
+    // per delivery timed out), dead-lettered p^8, acked
+    // 1 - p^8. Acknowledged and expired deliveries interleave in the queue's deadlines.
+    let v = pipeline(
+        100.0,
+        "200s",
+        json!({"visibility_timeout": "60ms", "max_deliveries": 8}),
+        10_000,
+        json!({"exponential": {"mean": "100ms"}}),
+    );
+    let r = run(v, 7);
+    let n = q(&r, "enqueued");
+    assert!(n > 19_000.0, "{n}");
+    let p = (-0.6f64).exp();
+    let p8 = p.powi(8);
+    let per_message = |metric: &str| q(&r, metric) / n;
+    let within = |metric: &str, expected: f64, tolerance: f64| {
+        let got = per_message(metric);
+        assert!(
+            (got - expected).abs() <= tolerance * expected,
+            "{metric} per message {got:.4}, expected {expected:.4}"
+        );
+    };
+    // The last second's messages are still out at the end: 0.5% of them.
+    within("deliveries", (1.0 - p8) / (1.0 - p), 0.03);
+    within("redeliveries", (p - p8) / (1.0 - p), 0.03);
+    within("duplicates", p * (1.0 - p8) / (1.0 - p), 0.03);
+    within("acked", 1.0 - p8, 0.02);
+    // About 165 dead-lettered: within four standard deviations of a binomial count.
+    let dead = q(&r, "dead_lettered");
+    assert!(
+        (dead - n * p8).abs() <= 4.0 * (n * p8).sqrt(),
+        "{dead} dead-lettered of {n}, expected {:.0}",
+        n * p8
+    );
+    assert_eq!(q(&r, "deliveries") - q(&r, "redeliveries"), n);
+}
+
+#[test]
 fn the_dead_letter_queue_gets_exactly_the_messages_that_failed_k_times() {
     // Every delivery fails (an errors fault of share 1 for the whole run): each message is
     // delivered exactly K = 4 times, then dead-lettered.

@@ -277,6 +277,7 @@ impl QueueInstance {
     }
 
     /// The producer's call `call` has its message enqueued now (or refused when full).
+    #[inline(always)]
     fn enqueue(&mut self, call: CallId, ctx: &mut Ctx) {
         let now = ctx.now();
         if self.waiting.len() >= self.def.max_depth {
@@ -294,10 +295,11 @@ impl QueueInstance {
                 }
             }
         }
-        let c = *ctx.call(call);
-        let m = ctx.spawn(self.id, c.class, c.key, c.op);
+        let c = ctx.call(call);
+        let (class, key, op) = (c.class, c.key, c.op);
+        let m = ctx.spawn(self.id, class, key, op);
         self.enqueued += 1;
-        let level = self.level(c.class);
+        let level = self.level(class);
         self.waiting.push_back(level, (m, now));
         self.depth.set(now, self.waiting.len() as u64);
         ctx.reply(call, Outcome::Ok);
@@ -339,19 +341,28 @@ impl QueueInstance {
     }
 
     /// True when the consumer service has no live instance: a retry is then scheduled.
-    #[inline]
+    #[inline(always)]
     fn consumers_down(&mut self, ctx: &mut Ctx) -> bool {
         if !ctx.groups[self.def.consumers as usize].live().is_empty() {
             return false;
         }
+        self.retry_consumers(ctx);
+        true
+    }
+
+    /// Tries the consumer service again later (once: a retry already set stands).
+    #[cold]
+    fn retry_consumers(&mut self, ctx: &mut Ctx) {
         if !self.retry_scheduled {
             self.retry_scheduled = true;
             ctx.timer(self.id, RETRY_CONSUMERS, TAG_RETRY_CONSUMERS, 0);
         }
-        true
     }
 
-    /// Delivers waiting messages while fewer than the capacity are out.
+    /// Delivers waiting messages while fewer than the capacity are out. The check that
+    /// nothing can be delivered (the common case after an acknowledgement) is inlined in
+    /// every caller; the delivering is not.
+    #[inline(always)]
     fn pump(&mut self, ctx: &mut Ctx) {
         if self.def.batch.is_some() {
             return self.pump_batches(ctx);
@@ -359,6 +370,12 @@ impl QueueInstance {
         if self.out >= self.def.capacity || self.waiting.is_empty() {
             return;
         }
+        self.deliver_waiting(ctx);
+    }
+
+    /// [`QueueInstance::pump`] when a message waits and a consumer is free, one at a time.
+    #[inline(never)]
+    fn deliver_waiting(&mut self, ctx: &mut Ctx) {
         if self.consumers_down(ctx) {
             return;
         }
@@ -550,6 +567,7 @@ impl QueueInstance {
     }
 
     /// Message `m` is acknowledged now: its delay is recorded and it is freed.
+    #[inline(always)]
     fn ack(&mut self, m: CallId, ctx: &mut Ctx) {
         let now = ctx.now();
         let created = ctx.requests[m as usize].created;
