@@ -213,12 +213,20 @@ impl Calendar {
     /// dispatches it, so that the two matches on its kind fold into one.
     #[inline(always)]
     pub fn pop_packed(&mut self) -> Option<(SimTime, PackedEvent)> {
+        // The sequence number is read from the heap's top only if the caller uses it.
+        self.pop_packed_with_seq().map(|(t, _, e)| (t, e))
+    }
+
+    /// [`Self::pop_packed`] with the event's sequence number (0 for an event due now, from
+    /// the lane), which [`Self::unpop`] needs to put it back.
+    #[inline(always)]
+    pub fn pop_packed_with_seq(&mut self) -> Option<(SimTime, u64, PackedEvent)> {
         // With the lane empty the heap's top is next, whenever it is due; a heap event due
         // now goes before the lane (it was scheduled earlier, so its sequence is lower).
         if !self.lane.is_empty() && !self.future_due_now() {
-            return self.pop_lane_packed();
+            return self.pop_lane_packed().map(|(t, e)| (t, 0, e));
         }
-        let (time, event) = if self.use_radix {
+        let (time, seq, event) = if self.use_radix {
             self.pop_radix()?
         } else if self.dary.len > 0 {
             self.dary.pop()
@@ -227,39 +235,32 @@ impl Calendar {
         };
         self.now = time;
         self.lane_streak = 0;
-        Some((SimTime(time), event))
+        Some((SimTime(time), seq, event))
     }
 
-    /// [`Self::pop_packed`], but only an event due at or before `until` (`None` leaves the
-    /// next one in place): one comparison more than `pop_packed` on the 4-ary heap's path.
-    #[inline(always)]
-    pub fn pop_due_packed(&mut self, until: SimTime) -> Option<(SimTime, PackedEvent)> {
-        if self.now > until.0 {
-            return None;
-        }
-        if !self.lane.is_empty() && !self.future_due_now() {
-            return self.pop_lane_packed();
-        }
-        let (time, event) = if self.use_radix {
-            if self.radix.min_key()? >> 64 > u128::from(until.0) {
-                return None;
-            }
-            self.pop_radix()?
-        } else if self.dary.first()?.time() <= until.0 {
-            self.dary.pop()
-        } else {
-            return None;
+    /// Puts back the event just popped by [`Self::pop_packed_with_seq`], due at `time`,
+    /// later than `last`, the time of the event popped before it: the clock goes back to
+    /// `last` and the event is next again, as if it had never been popped.
+    pub fn unpop(&mut self, time: SimTime, seq: u64, event: PackedEvent, last: SimTime) {
+        debug_assert!(self.lane.is_empty() && last.0 < time.0 && time.0 == self.now);
+        self.now = last.0;
+        let entry = Entry {
+            time: time.0,
+            seq,
+            event,
         };
-        self.now = time;
-        self.lane_streak = 0;
-        Some((SimTime(time), event))
+        if self.dary.len < self.dary.room {
+            self.dary.push(entry);
+        } else {
+            self.push_slow(entry);
+        }
     }
 
     /// True if the earliest heap event is due at the current time.
     #[inline]
     fn future_due_now(&self) -> bool {
         if self.use_radix {
-            self.radix.has_key_at_time_of_last()
+            self.radix.has_key_at(self.now)
         } else {
             self.dary.first().is_some_and(|top| top.time() <= self.now)
         }
@@ -278,7 +279,7 @@ impl Calendar {
     }
 
     #[inline(never)]
-    fn pop_radix(&mut self) -> Option<(u64, PackedEvent)> {
+    fn pop_radix(&mut self) -> Option<(u64, u64, PackedEvent)> {
         if self.radix.len == 0 {
             return None;
         }
@@ -286,7 +287,7 @@ impl Calendar {
         if self.radix.len < self.to_dary {
             self.switch_to_dary();
         }
-        Some((e.time, e.event))
+        Some((e.time, e.seq, e.event))
     }
 
     /// The time of the next event, if any.
@@ -439,22 +440,24 @@ impl DaryHeap {
         self.room = self.items.len().min(limit);
     }
 
-    /// Removes the earliest entry, returning its time and event; the heap must not be empty.
+    /// Removes the earliest entry, returning its time, sequence and event; the heap must not
+    /// be empty.
     ///
     /// The top is read field by field: it was often written field by field a moment ago
     /// (see [`Entry::set`]), and one wide load over those narrow stores would stall.
     #[inline(always)]
-    fn pop(&mut self) -> (u64, PackedEvent) {
+    fn pop(&mut self) -> (u64, u64, PackedEvent) {
         debug_assert!(self.len > 0, "pop on an empty heap");
         self.len -= 1;
         let n = self.len;
         // One bounds check for the whole sift: every index below is at most `n`.
         let items = &mut self.items[..=n];
         let time = items[0].time;
+        let seq = items[0].seq;
         let event = items[0].event.get();
         let last = items[n].get();
         if n == 0 {
-            return (time, event);
+            return (time, seq, event);
         }
         let mut i = 0;
         loop {
@@ -478,7 +481,7 @@ impl DaryHeap {
             }
         }
         items[i].set(&last);
-        (time, event)
+        (time, seq, event)
     }
 }
 
@@ -546,6 +549,13 @@ impl RadixHeap {
     #[inline]
     fn has_key_at_time_of_last(&self) -> bool {
         self.occupied & ((1u128 << 65) - 1) != 0
+    }
+
+    /// True if a key is due at time `now` (the time of `last`, except just after an event
+    /// was put back: `last` is then that event's key, later than `now`).
+    #[inline]
+    fn has_key_at(&self, now: u64) -> bool {
+        (self.last >> 64) as u64 == now && self.has_key_at_time_of_last()
     }
 
     fn first_occupied(&self) -> Option<usize> {
@@ -731,29 +741,32 @@ mod tests {
     }
 
     #[test]
-    fn pop_due_stops_before_the_first_later_event_and_leaves_it() {
+    fn an_event_popped_and_put_back_is_next_again_and_not_counted() {
         for radix_at in [4096usize, 2] {
             let mut c = Calendar::with_thresholds(radix_at, radix_at / 2);
             for (i, t) in [3u64, 1, 2, 5, 2, 4].into_iter().enumerate() {
                 c.schedule(SimTime(t), ev(i as u32));
             }
-            let due: Vec<(u64, u32)> = std::iter::from_fn(|| c.pop_due_packed(SimTime(2)))
-                .map(|(t, e)| (t.0, data(e.unpack())))
-                .collect();
+            let mut due = Vec::new();
+            let mut last = c.now();
+            while let Some((t, seq, e)) = c.pop_packed_with_seq() {
+                if t.0 > 2 {
+                    c.unpop(t, seq, e, last);
+                    break;
+                }
+                last = t;
+                due.push((t.0, data(e.unpack())));
+            }
             assert_eq!(due, [(1, 1), (2, 2), (2, 4)]);
-            // The lane's events are due now; none is taken for a time already past.
-            c.schedule_now(ev(9));
-            assert_eq!(c.pop_due_packed(SimTime(1)).map(|(t, _)| t), None);
-            assert_eq!(
-                c.pop_due_packed(SimTime(2))
-                    .map(|(t, e)| (t.0, data(e.unpack()))),
-                Some((2, 9))
-            );
-            assert_eq!(c.pop_due_packed(SimTime(2)).map(|(t, _)| t), None);
+            assert_eq!((c.popped(), c.now()), (3, SimTime(2)));
+            // Scheduled after it, at its instant: after it, with the events left.
+            c.schedule(SimTime(3), ev(9));
+            c.schedule_now(ev(8));
             let rest: Vec<(u64, u32)> = std::iter::from_fn(|| c.pop())
                 .map(|(t, e)| (t.0, data(e)))
                 .collect();
-            assert_eq!(rest, [(3, 0), (4, 5), (5, 3)]);
+            assert_eq!(rest, [(2, 8), (3, 0), (3, 9), (4, 5), (5, 3)]);
+            assert_eq!(c.popped(), 8);
         }
     }
 

@@ -484,10 +484,21 @@ impl<C: Clients> Simulation<C> {
         }
     }
 
+    /// The loop of [`Self::run_loop`] with `until` for horizon: one comparison per event,
+    /// and the first event past `until`, popped, is put back as it was.
     #[inline(never)]
     fn advance_to_loop<const WATCHED: bool>(&mut self, until: SimTime) {
         self.ctx.calendar.set_stall_limit(STALL_LIMIT);
-        while let Some((_, event)) = self.ctx.calendar.pop_due_packed(until) {
+        let mut last = self.ctx.calendar.now();
+        if last > until {
+            return;
+        }
+        while let Some((now, seq, event)) = self.ctx.calendar.pop_packed_with_seq() {
+            if now > until {
+                self.ctx.calendar.unpop(now, seq, event, last);
+                return;
+            }
+            last = now;
             self.handle::<WATCHED>(event.unpack());
         }
     }

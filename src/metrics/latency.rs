@@ -192,10 +192,25 @@ impl<const HALF: u32> DurationHistogram<HALF> {
     }
     /// Adds every value of `other`.
     pub fn merge(&mut self, other: &Self) {
-        for i in 0..other.counts.len() {
-            let n = other.count_at(i);
-            if n > 0 {
-                self.add_at(i, n);
+        let no_carry = self.high.is_empty()
+            && other.high.is_empty()
+            && self.count.saturating_add(other.count) <= u64::from(u32::MAX);
+        if no_carry {
+            // No slot can pass 32 bits: the counts add slot by slot, up to `other`'s last.
+            if let Some(top) = other.counts.iter().rposition(|&n| n > 0) {
+                if top >= self.counts.len() {
+                    self.grow(top);
+                }
+                for (a, b) in self.counts[..=top].iter_mut().zip(&other.counts[..=top]) {
+                    *a += *b;
+                }
+            }
+        } else {
+            for i in 0..other.counts.len() {
+                let n = other.count_at(i);
+                if n > 0 {
+                    self.add_at(i, n);
+                }
             }
         }
         self.count += other.count;
@@ -207,6 +222,27 @@ impl<const HALF: u32> DurationHistogram<HALF> {
     /// left, within the histogram's precision).
     pub fn since(&self, earlier: &Self) -> Self {
         let mut d = Self::new();
+        d.count = self.count.saturating_sub(earlier.count);
+        d.sum_ns = self.sum_ns.saturating_sub(earlier.sum_ns);
+        if self.high.is_empty() && earlier.high.is_empty() {
+            // 32-bit counts: the differences slot by slot, up to the last that is not 0.
+            let (now, then) = (&self.counts, &earlier.counts);
+            let shared = now.len().min(then.len());
+            let mut diff: Vec<u32> = now[..shared]
+                .iter()
+                .zip(&then[..shared])
+                .map(|(a, b)| a.saturating_sub(*b))
+                .collect();
+            diff.extend_from_slice(&now[shared..]);
+            if let Some(top) = diff.iter().rposition(|&n| n > 0) {
+                // As long as `grow` would make it: to the end of the top's power of two.
+                let sub = 1usize << HALF;
+                diff.resize(((top / sub + 1) * sub).min(Self::SLOTS), 0);
+                d.counts = diff;
+                d.max_ns = (lowest_of::<HALF>(top + 1) - 1).min(self.max_ns);
+            }
+            return d;
+        }
         for i in 0..self.counts.len() {
             let n = self.count_at(i).saturating_sub(earlier.count_at(i));
             if n > 0 {
@@ -214,8 +250,6 @@ impl<const HALF: u32> DurationHistogram<HALF> {
                 d.max_ns = (lowest_of::<HALF>(i + 1) - 1).min(self.max_ns);
             }
         }
-        d.count = self.count.saturating_sub(earlier.count);
-        d.sum_ns = self.sum_ns.saturating_sub(earlier.sum_ns);
         d
     }
     /// Bytes of heap memory its counts hold.
@@ -251,6 +285,24 @@ impl<const HALF: u32> DurationHistogram<HALF> {
         }
         h
     }
+    /// [`Self::histogram`] for reading percentiles: its range ends at the largest value
+    /// held instead of a day, so it is built without zeroing a day's worth of counts. The
+    /// layout of its buckets is the same, and so are its percentiles.
+    fn histogram_to_read(&self) -> Histogram<u64> {
+        let top = self.counts.iter().rposition(|&n| n > 0).unwrap_or(0);
+        let top = top.max(self.high.iter().rposition(|&n| n > 0).unwrap_or(0));
+        let highest = lowest_of::<HALF>(top + 1).clamp(2, HIGHEST_NS);
+        let mut h =
+            Histogram::new_with_bounds(1, highest, digits(HALF)).expect("valid histogram bounds");
+        for i in 0..=top.min(self.counts.len().saturating_sub(1)) {
+            let c = self.count_at(i);
+            if c > 0 {
+                h.record_n(lowest_of::<HALF>(i), c)
+                    .expect("value within bounds");
+            }
+        }
+        h
+    }
     fn quantile_in(h: &Histogram<u64>, q: f64) -> f64 {
         if h.is_empty() {
             return 0.0;
@@ -259,11 +311,11 @@ impl<const HALF: u32> DurationHistogram<HALF> {
     }
     /// The value at quantile `q` in nanoseconds: the midpoint of its histogram bucket.
     pub fn quantile_ns(&self, q: f64) -> f64 {
-        Self::quantile_in(&self.histogram(), q)
+        Self::quantile_in(&self.histogram_to_read(), q)
     }
     /// Percentiles in milliseconds.
     pub fn summary(&self) -> LatencySummary {
-        let h = self.histogram();
+        let h = self.histogram_to_read();
         let ms = |ns: f64| ns / 1e6;
         let q = |x: f64| ms(Self::quantile_in(&h, x));
         LatencySummary {
@@ -329,7 +381,7 @@ impl<const HALF: u32> DurationHistogram<HALF> {
         if self.count() == 0 {
             return Vec::new();
         }
-        let h = self.histogram();
+        let h = self.histogram_to_read();
         (0..=points)
             .map(|i| {
                 let q = i as f64 / points as f64;
@@ -352,6 +404,65 @@ mod tests {
         let p99 = h.quantile_ns(0.99);
         assert!((p99 / 99_000_000.0 - 1.0).abs() < 1e-3, "p99 {p99}");
         assert_eq!(h.mean_ns(), 50_000_500.0);
+    }
+
+    #[test]
+    fn merge_and_since_agree_with_recording_the_values_themselves() {
+        // Values spread over many powers of two, from a fixed little generator.
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x % 1_000_000) << (x % 20)
+        };
+        let (first, second): (Vec<u64>, Vec<u64>) = ((0..3000).map(|_| next()).collect(), {
+            (0..2000).map(|_| next()).collect()
+        });
+        let of = |values: &[u64]| {
+            let mut h = LatencyHistogram::new();
+            values.iter().for_each(|&v| h.record(v));
+            h
+        };
+        let (a, b) = (of(&first), of(&second));
+        let mut merged = a.clone();
+        merged.merge(&b);
+        let both: Vec<u64> = first.iter().chain(&second).copied().collect();
+        assert_eq!(merged, of(&both));
+        let mut into_empty = LatencyHistogram::new();
+        into_empty.merge(&b);
+        assert_eq!(into_empty, b);
+        // The values recorded after `a`: those of `b`, the largest to its slot's top.
+        let d = merged.since(&a);
+        assert_eq!((d.count(), d.sum_ns()), (b.count(), b.sum_ns()));
+        let slots = d.counts.len().max(b.counts.len());
+        assert!((0..slots).all(|i| d.count_at(i) == b.count_at(i)));
+        let top = index_of::<10>(b.max_ns);
+        assert_eq!(d.max_ns, (lowest_of::<10>(top + 1) - 1).min(merged.max_ns));
+        assert_eq!(a.since(&a).count(), 0);
+        assert_eq!(a.since(&a).max_ns, 0);
+    }
+
+    #[test]
+    fn percentiles_read_from_the_short_histogram_are_those_of_the_full_one() {
+        let qs = [0.0, 0.1, 0.5, 0.9, 0.95, 0.99, 0.999, 0.9999, 1.0];
+        let mut cases: Vec<Vec<u64>> = vec![vec![], vec![0], vec![0, 0, 1], vec![HIGHEST_NS]];
+        cases.push((1..=5000u64).map(|v| v * v * 37).collect());
+        cases.push((0..200u64).map(|v| 1 << (v % 47)).collect());
+        for values in cases {
+            let mut h = LatencyHistogram::new();
+            let mut w = WaitHistogram::new();
+            for &v in &values {
+                h.record(v);
+                w.record(v);
+            }
+            for q in qs {
+                let full = LatencyHistogram::quantile_in(&h.histogram(), q);
+                assert_eq!(h.quantile_ns(q), full, "{q} of {} values", values.len());
+                let full = WaitHistogram::quantile_in(&w.histogram(), q);
+                assert_eq!(w.quantile_ns(q), full, "{q} of {} values", values.len());
+            }
+        }
     }
 
     #[test]
