@@ -418,6 +418,13 @@ fn run_stepped(
     let window = model.series_window.0.max(1);
     let mut t = window;
     while t < model.duration.0 && sim.stopped_at().is_none() {
+        // A run over before its duration (its workloads ran out) has its series cut at its
+        // end: the windows past it are not sampled.
+        if let Some(end) = sim.over_at()
+            && sampler.windows as u64 >= end.0.div_ceil(window).max(1)
+        {
+            break;
+        }
         // Events at a window's end belong to the next window, as answers do.
         sim.advance_to(SimTime(t - 1));
         sampler.sample(model, &sim, SimTime(t));

@@ -355,6 +355,14 @@ impl<C: Clients> Simulation<C> {
         Ok(())
     }
 
+    /// When the run ends, once nothing is left to happen and its workloads have run out
+    /// (as [`Self::run`] would then end it: at the last event, or at the end of the
+    /// warm-up); `None` while something may still happen.
+    pub fn over_at(&self) -> Option<SimTime> {
+        (self.ctx.calendar.is_empty() && self.ran_out())
+            .then(|| self.ctx.now().max(self.warmup_end))
+    }
+
     /// True when no source will create another request (each reached its `requests`
     /// limit or replayed its whole trace) and no request is left in the system.
     fn ran_out(&self) -> bool {
