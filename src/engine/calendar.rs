@@ -79,6 +79,8 @@ pub struct Calendar {
     stalled: bool,
     /// Future events dropped by [`Calendar::halt`], never popped.
     dropped: u64,
+    /// No event due after this is popped (see [`Calendar::set_limit`]).
+    limit: u64,
 }
 
 impl Default for Calendar {
@@ -110,6 +112,7 @@ impl Calendar {
             stall_limit: u64::MAX,
             stalled: false,
             dropped: 0,
+            limit: u64::MAX,
         }
     }
 
@@ -209,58 +212,46 @@ impl Calendar {
         self.pop_packed().map(|(t, e)| (t, e.unpack()))
     }
 
+    /// Makes [`Self::pop`] and [`Self::pop_packed`] leave in place (return `None` for) any
+    /// event due after `limit`, until another limit is set; `limit` must not be before now
+    /// (the events of the lane are due now). A run loop sets its end here, so that the
+    /// test of an event's time against it is the one comparison a pop makes anyway,
+    /// whether the loop runs to the end of the run or to the end of a series window.
+    pub fn set_limit(&mut self, limit: SimTime) {
+        debug_assert!(limit.0 >= self.now, "a limit before now");
+        self.limit = limit.0;
+    }
+
     /// [`Self::pop`], the event left packed: a run loop unpacks it right where it
     /// dispatches it, so that the two matches on its kind fold into one.
     #[inline(always)]
     pub fn pop_packed(&mut self) -> Option<(SimTime, PackedEvent)> {
-        // The sequence number is read from the heap's top only if the caller uses it.
-        self.pop_packed_with_seq().map(|(t, _, e)| (t, e))
-    }
-
-    /// [`Self::pop_packed`] with the event's sequence number (0 for an event due now, from
-    /// the lane), which [`Self::unpop`] needs to put it back.
-    #[inline(always)]
-    pub fn pop_packed_with_seq(&mut self) -> Option<(SimTime, u64, PackedEvent)> {
         // With the lane empty the heap's top is next, whenever it is due; a heap event due
         // now goes before the lane (it was scheduled earlier, so its sequence is lower).
         if !self.lane.is_empty() && !self.future_due_now() {
-            return self.pop_lane_packed().map(|(t, e)| (t, 0, e));
+            return self.pop_lane_packed();
         }
-        let (time, seq, event) = if self.use_radix {
+        let (time, event) = if self.use_radix {
             self.pop_radix()?
         } else if self.dary.len > 0 {
+            if self.dary.items[0].time > self.limit {
+                return None;
+            }
             self.dary.pop()
         } else {
             return None;
         };
         self.now = time;
         self.lane_streak = 0;
-        Some((SimTime(time), seq, event))
-    }
-
-    /// Puts back the event just popped by [`Self::pop_packed_with_seq`], due at `time`,
-    /// later than `last`, the time of the event popped before it: the clock goes back to
-    /// `last` and the event is next again, as if it had never been popped.
-    pub fn unpop(&mut self, time: SimTime, seq: u64, event: PackedEvent, last: SimTime) {
-        debug_assert!(self.lane.is_empty() && last.0 < time.0 && time.0 == self.now);
-        self.now = last.0;
-        let entry = Entry {
-            time: time.0,
-            seq,
-            event,
-        };
-        if self.dary.len < self.dary.room {
-            self.dary.push(entry);
-        } else {
-            self.push_slow(entry);
-        }
+        Some((SimTime(time), event))
     }
 
     /// True if the earliest heap event is due at the current time.
     #[inline]
     fn future_due_now(&self) -> bool {
         if self.use_radix {
-            self.radix.has_key_at(self.now)
+            // `last` is past now when an event past the limit was put back.
+            self.radix.has_key_at_time_of_last() && (self.radix.last >> 64) as u64 <= self.now
         } else {
             self.dary.first().is_some_and(|top| top.time() <= self.now)
         }
@@ -279,15 +270,21 @@ impl Calendar {
     }
 
     #[inline(never)]
-    fn pop_radix(&mut self) -> Option<(u64, u64, PackedEvent)> {
+    fn pop_radix(&mut self) -> Option<(u64, PackedEvent)> {
         if self.radix.len == 0 {
             return None;
         }
         let e = self.radix.pop();
+        if e.time > self.limit {
+            // Past the limit: back in place, under the key just popped (the radix heap's
+            // `last`, which a push may equal).
+            self.radix.push(e);
+            return None;
+        }
         if self.radix.len < self.to_dary {
             self.switch_to_dary();
         }
-        Some((e.time, e.seq, e.event))
+        Some((e.time, e.event))
     }
 
     /// The time of the next event, if any.
@@ -440,24 +437,22 @@ impl DaryHeap {
         self.room = self.items.len().min(limit);
     }
 
-    /// Removes the earliest entry, returning its time, sequence and event; the heap must not
-    /// be empty.
+    /// Removes the earliest entry, returning its time and event; the heap must not be empty.
     ///
     /// The top is read field by field: it was often written field by field a moment ago
     /// (see [`Entry::set`]), and one wide load over those narrow stores would stall.
     #[inline(always)]
-    fn pop(&mut self) -> (u64, u64, PackedEvent) {
+    fn pop(&mut self) -> (u64, PackedEvent) {
         debug_assert!(self.len > 0, "pop on an empty heap");
         self.len -= 1;
         let n = self.len;
         // One bounds check for the whole sift: every index below is at most `n`.
         let items = &mut self.items[..=n];
         let time = items[0].time;
-        let seq = items[0].seq;
         let event = items[0].event.get();
         let last = items[n].get();
         if n == 0 {
-            return (time, seq, event);
+            return (time, event);
         }
         let mut i = 0;
         loop {
@@ -481,7 +476,7 @@ impl DaryHeap {
             }
         }
         items[i].set(&last);
-        (time, seq, event)
+        (time, event)
     }
 }
 
@@ -549,13 +544,6 @@ impl RadixHeap {
     #[inline]
     fn has_key_at_time_of_last(&self) -> bool {
         self.occupied & ((1u128 << 65) - 1) != 0
-    }
-
-    /// True if a key is due at time `now` (the time of `last`, except just after an event
-    /// was put back: `last` is then that event's key, later than `now`).
-    #[inline]
-    fn has_key_at(&self, now: u64) -> bool {
-        (self.last >> 64) as u64 == now && self.has_key_at_time_of_last()
     }
 
     fn first_occupied(&self) -> Option<usize> {
@@ -741,32 +729,30 @@ mod tests {
     }
 
     #[test]
-    fn an_event_popped_and_put_back_is_next_again_and_not_counted() {
+    fn a_limit_stops_before_the_first_later_event_and_leaves_it() {
         for radix_at in [4096usize, 2] {
             let mut c = Calendar::with_thresholds(radix_at, radix_at / 2);
             for (i, t) in [3u64, 1, 2, 5, 2, 4].into_iter().enumerate() {
                 c.schedule(SimTime(t), ev(i as u32));
             }
-            let mut due = Vec::new();
-            let mut last = c.now();
-            while let Some((t, seq, e)) = c.pop_packed_with_seq() {
-                if t.0 > 2 {
-                    c.unpop(t, seq, e, last);
-                    break;
-                }
-                last = t;
-                due.push((t.0, data(e.unpack())));
-            }
+            c.set_limit(SimTime(2));
+            let due: Vec<(u64, u32)> = std::iter::from_fn(|| c.pop_packed())
+                .map(|(t, e)| (t.0, data(e.unpack())))
+                .collect();
             assert_eq!(due, [(1, 1), (2, 2), (2, 4)]);
-            assert_eq!((c.popped(), c.now()), (3, SimTime(2)));
-            // Scheduled after it, at its instant: after it, with the events left.
-            c.schedule(SimTime(3), ev(9));
-            c.schedule_now(ev(8));
+            assert_eq!(c.popped(), 3);
+            // Left in place: the clock stays at the last event popped.
+            assert_eq!(c.now(), SimTime(2));
+            assert_eq!(c.peek_time(), Some(SimTime(3)));
+            // The lane's events are due now, within the limit.
+            c.schedule_now(ev(9));
+            assert_eq!(c.pop().map(|(t, e)| (t.0, data(e))), Some((2, 9)));
+            assert_eq!(c.pop().map(|(t, _)| t), None);
+            c.set_limit(SimTime(u64::MAX));
             let rest: Vec<(u64, u32)> = std::iter::from_fn(|| c.pop())
                 .map(|(t, e)| (t.0, data(e)))
                 .collect();
-            assert_eq!(rest, [(2, 8), (3, 0), (3, 9), (4, 5), (5, 3)]);
-            assert_eq!(c.popped(), 8);
+            assert_eq!(rest, [(3, 0), (4, 5), (5, 3)]);
         }
     }
 

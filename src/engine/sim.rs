@@ -311,28 +311,12 @@ impl<C: Clients> Simulation<C> {
 
     /// Runs until the end of the model's duration, or until nothing is left to happen.
     pub fn run(&mut self) -> Result<(), RunError> {
-        if self.watcher.is_some() {
-            self.run_loop::<true>()
-        } else {
-            self.run_loop::<false>()
-        }
-    }
-
-    #[inline(never)]
-    fn run_loop<const WATCHED: bool>(&mut self) -> Result<(), RunError> {
         let horizon = self.ctx.horizon;
-        let mut past_horizon = 0;
-        self.ctx.calendar.set_stall_limit(STALL_LIMIT);
-        // Unpacked only once past the horizon test: the unpacking's match on the event's
-        // kind and the dispatch's are then adjacent and fold into one.
-        while let Some((now, event)) = self.ctx.calendar.pop_packed() {
-            if now > horizon {
-                past_horizon = 1;
-                break;
-            }
-            self.handle::<WATCHED>(event.unpack());
+        if self.ctx.now() <= horizon {
+            self.run_to(horizon);
         }
-        self.events = self.ctx.calendar.popped() - past_horizon;
+        // Events past the horizon are left pending, never popped.
+        self.events = self.ctx.calendar.popped();
         if self.ctx.calendar.stalled() {
             return Err(RunError::Stalled {
                 at_s: self.ctx.now().as_secs_f64(),
@@ -345,7 +329,7 @@ impl<C: Clients> Simulation<C> {
         // answered ends at its last event.
         let last = if let Some(at) = self.ctx.stopped_at {
             at
-        } else if past_horizon == 0 && self.ran_out() {
+        } else if self.ctx.calendar.is_empty() && self.ran_out() {
             self.ctx.now()
         } else {
             horizon
@@ -353,6 +337,29 @@ impl<C: Clients> Simulation<C> {
         self.end = last.max(self.warmup_end);
         self.finished = true;
         Ok(())
+    }
+
+    /// Handles every event due at or before `until` (not before now), watched or not.
+    fn run_to(&mut self, until: SimTime) {
+        self.ctx.calendar.set_stall_limit(STALL_LIMIT);
+        self.ctx.calendar.set_limit(until);
+        if self.watcher.is_some() {
+            self.run_loop::<true>();
+        } else {
+            self.run_loop::<false>();
+        }
+    }
+
+    /// The one run loop, for a whole run and for a run stepped window by window alike: the
+    /// calendar stops at its limit (the end of the run or of the window), which costs the
+    /// one comparison of an event's time a loop needs anyway.
+    #[inline(never)]
+    fn run_loop<const WATCHED: bool>(&mut self) {
+        // Unpacked where it is dispatched: the unpacking's match on the event's kind and
+        // the dispatch's are then adjacent and fold into one.
+        while let Some((_, event)) = self.ctx.calendar.pop_packed() {
+            self.handle::<WATCHED>(event.unpack());
+        }
     }
 
     /// When the run ends, once nothing is left to happen and its workloads have run out
@@ -483,31 +490,10 @@ impl<C: Clients> Simulation<C> {
     }
 
     /// Handles every event due at or before `until` (for looking at a run midway; `run`
-    /// goes on from there).
+    /// goes on from there). The clock stays at the last event handled.
     pub fn advance_to(&mut self, until: SimTime) {
-        if self.watcher.is_some() {
-            self.advance_to_loop::<true>(until);
-        } else {
-            self.advance_to_loop::<false>(until);
-        }
-    }
-
-    /// The loop of [`Self::run_loop`] with `until` for horizon: one comparison per event,
-    /// and the first event past `until`, popped, is put back as it was.
-    #[inline(never)]
-    fn advance_to_loop<const WATCHED: bool>(&mut self, until: SimTime) {
-        self.ctx.calendar.set_stall_limit(STALL_LIMIT);
-        let mut last = self.ctx.calendar.now();
-        if last > until {
-            return;
-        }
-        while let Some((now, seq, event)) = self.ctx.calendar.pop_packed_with_seq() {
-            if now > until {
-                self.ctx.calendar.unpop(now, seq, event, last);
-                return;
-            }
-            last = now;
-            self.handle::<WATCHED>(event.unpack());
+        if self.ctx.now() <= until {
+            self.run_to(until);
         }
     }
 
@@ -526,10 +512,11 @@ impl<C: Clients> Simulation<C> {
     fn advance_by_loop<const WATCHED: bool>(&mut self, events: u64) -> bool {
         self.ctx.calendar.set_stall_limit(STALL_LIMIT);
         let horizon = self.ctx.horizon;
+        if self.ctx.now() > horizon {
+            return false;
+        }
+        self.ctx.calendar.set_limit(horizon);
         for _ in 0..events {
-            if self.ctx.calendar.peek_time().is_none_or(|t| t > horizon) {
-                return false;
-            }
             let Some((_, event)) = self.ctx.calendar.pop() else {
                 return false;
             };

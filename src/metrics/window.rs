@@ -134,8 +134,13 @@ pub struct LatencyWindows {
 impl LatencyWindows {
     /// A window ends, with `now` the histogram of the measurement so far.
     pub fn push(&mut self, now: LatencyHistogram) {
-        let d = now.since(&self.prev);
-        self.p99_ms.push(d.quantile_ns(0.99) / 1e6);
+        // A window with no response has a percentile of 0: no difference to take.
+        let p99_ns = if now.count() == self.prev.count() {
+            0.0
+        } else {
+            now.since(&self.prev).quantile_ns(0.99)
+        };
+        self.p99_ms.push(p99_ns / 1e6);
         self.prev = now;
     }
 }
