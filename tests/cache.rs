@@ -533,3 +533,45 @@ fn two_reading_classes_on_different_keys_each_get_their_own_hit_ratio() {
     let hit_ratio = total(&r, "cache", "hit_ratio");
     assert!((overall - hit_ratio).abs() < 1e-12, "{overall} {hit_ratio}");
 }
+
+#[test]
+fn warming_a_large_cache_ahead_of_its_requests_changes_no_result() {
+    // A cache of 65,536 keys or more is handed the keys of the coming requests ahead, when
+    // the workload's calls reach it through single instances (here: app, then cache), and
+    // the workload then draws its classes and keys two requests early. Behind a balancer
+    // the engine does not look ahead. Both runs must agree on every count and latency.
+    let model = |front: bool| {
+        let target = if front { "front" } else { "app" };
+        let mut components = json!({
+            "app": {"kind": "service", "workers": 100,
+                    "handler": [{"call": "cache",
+                                 "on_miss": [{"call": "db"}, {"call": "cache", "op": "set"}]}]},
+            "cache": {"kind": "cache", "capacity": 70000, "warm": true},
+            "db": {"kind": "service", "workers": 100, "service_time": {"exponential": {"mean": "1ms"}}}
+        });
+        if front {
+            components["front"] = json!({"kind": "load_balancer", "backends": ["app"]});
+        }
+        json!({
+            "duration": "1h",
+            "workloads": {"w": {"arrivals": {"poisson": {"rate": 20000}}, "requests": 30000,
+                                "target": target,
+                                "keys": {"zipf": {"keys": 1000000, "s": 0.8}},
+                                "classes": {"a": 0.2, "b": 0.5, "c": 0.3}}},
+            "components": components
+        })
+    };
+    let ahead = run(model(false));
+    let plain = run(model(true));
+    for component in ["cache", "db"] {
+        assert_eq!(
+            ahead.components[component].total, plain.components[component].total,
+            "{component}"
+        );
+    }
+    assert_eq!(
+        serde_json::to_value(&ahead.workloads).unwrap(),
+        serde_json::to_value(&plain.workloads).unwrap()
+    );
+    assert!(total(&ahead, "cache", "evictions") > 1000.0);
+}

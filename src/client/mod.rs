@@ -47,6 +47,19 @@ impl Clients for Workloads {
         self.0.iter().all(Workload::exhausted)
     }
 
+    fn first_group(&self, source: u32) -> Option<u32> {
+        self.0[source as usize].first_group()
+    }
+
+    fn look_ahead(&mut self, source: u32) {
+        self.0[source as usize].look_ahead();
+    }
+
+    #[inline]
+    fn keys_ahead(&self, source: u32) -> Option<[u64; 2]> {
+        self.0[source as usize].keys_ahead()
+    }
+
     fn retry(
         &mut self,
         source: u32,

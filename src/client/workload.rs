@@ -11,7 +11,7 @@ use crate::metrics::ErrorCause;
 use crate::policy::retry::{RetryBudget, RetryPolicy};
 use crate::random::{self, Rng};
 use crate::time::{SimDuration, SimTime};
-use crate::workload::{Arrivals, WorkloadDef};
+use crate::workload::{Arrivals, KeyLaw, WorkloadDef};
 use rand::RngExt;
 use rand_distr::{Distribution as _, Exp1};
 use std::sync::Arc;
@@ -23,6 +23,8 @@ pub struct Workload {
     pub def: Arc<WorkloadDef>,
     arrivals_rng: Rng,
     mix_rng: Rng,
+    /// The class and key of the next two requests, drawn ahead (see [`Workload::look_ahead`]).
+    ahead: Option<[(u16, u64); 2]>,
     /// Requests generated so far.
     pub generated: u64,
     /// Client of the next open-loop request: requests go to clients in turn.
@@ -63,6 +65,7 @@ impl Workload {
         Workload {
             arrivals_rng,
             mix_rng,
+            ahead: None,
             generated: 0,
             next_client: 0,
             bucket: def.rate_limit.map(|(l, to)| (TokenBucket::new(l), to)),
@@ -177,6 +180,51 @@ impl Workload {
     /// Class and key of a new request.
     #[inline(always)]
     pub fn draw_class_and_key(&mut self) -> (u16, u64) {
+        match self.ahead {
+            None => self.draw_now(),
+            Some(_) => self.draw_ahead(),
+        }
+    }
+
+    /// The next class and key from the buffer of draws made ahead, which takes the one
+    /// after them. Out of line, so that a workload that does not draw ahead keeps its
+    /// draw inline.
+    #[inline(never)]
+    fn draw_ahead(&mut self) -> (u16, u64) {
+        let next = self.draw_now();
+        let Some(ahead) = &mut self.ahead else {
+            return next;
+        };
+        let now = ahead[0];
+        *ahead = [ahead[1], next];
+        now
+    }
+
+    /// The group its requests are sent to first, when it draws their keys (not a trace,
+    /// which gives them; not a workload without keys).
+    pub fn first_group(&self) -> Option<u32> {
+        let draws_keys = !matches!(self.def.arrivals, Arrivals::Trace(_))
+            && !matches!(self.def.keys, KeyLaw::None);
+        draws_keys.then_some(self.def.target)
+    }
+
+    /// Draws classes and keys two requests ahead from now on: the same draws from the same
+    /// stream in the same order, only earlier, so nothing a run reports moves.
+    pub fn look_ahead(&mut self) {
+        if self.ahead.is_none() {
+            self.ahead = Some([self.draw_now(), self.draw_now()]);
+        }
+    }
+
+    /// The keys of the next two requests, when drawn ahead.
+    #[inline]
+    pub fn keys_ahead(&self) -> Option<[u64; 2]> {
+        self.ahead.map(|[a, b]| [a.1, b.1])
+    }
+
+    /// A class and a key drawn now.
+    #[inline(always)]
+    fn draw_now(&mut self) -> (u16, u64) {
         let classes = &self.def.classes;
         let class = if classes.len() == 1 {
             classes[0].0
@@ -325,5 +373,53 @@ impl Workload {
     pub fn exhausted(&self) -> bool {
         !self.may_generate()
             || matches!(&self.def.arrivals, Arrivals::Trace(r) if self.generated >= r.len() as u64)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::distributions::Distribution;
+    use crate::workload::ZipfSampler;
+
+    fn zipf_workload_of_three_classes() -> Arc<WorkloadDef> {
+        Arc::new(WorkloadDef {
+            name: "w".into(),
+            arrivals: Arrivals::Renewal(Distribution::exponential_ns(1e6)),
+            classes: vec![(0, 0.2), (1, 0.7), (2, 1.0)],
+            keys: KeyLaw::Zipf {
+                keys: 1_000_000,
+                sampler: ZipfSampler::new(1e6, 0.9).unwrap(),
+            },
+            target: 3,
+            timeout: None,
+            limit: None,
+            clients: 1,
+            ops: vec![0, 0, 0],
+            burst: None,
+            rate_limit: None,
+            retries: None,
+            non_idempotent: Vec::new(),
+            idempotency_key: false,
+        })
+    }
+
+    #[test]
+    fn drawing_ahead_gives_the_same_classes_and_keys_in_the_same_order() {
+        let def = zipf_workload_of_three_classes();
+        let mut plain = Workload::new(def.clone(), 7);
+        let mut ahead = Workload::new(def, 7);
+        assert_eq!(ahead.first_group(), Some(3));
+        assert_eq!(ahead.keys_ahead(), None);
+        ahead.look_ahead();
+        let drawn: Vec<_> = (0..1000).map(|_| plain.draw_class_and_key()).collect();
+        for (i, expected) in drawn.iter().enumerate() {
+            assert_eq!(ahead.draw_class_and_key(), *expected, "draw {i}");
+            if i + 2 < drawn.len() {
+                let next_two = ahead.keys_ahead().unwrap();
+                assert_eq!(next_two, [drawn[i + 1].1, drawn[i + 2].1], "after draw {i}");
+            }
+        }
+        assert!(drawn.iter().any(|(c, _)| *c == 0) && drawn.iter().any(|(c, _)| *c == 2));
     }
 }

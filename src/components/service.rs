@@ -230,6 +230,21 @@ impl Kind for ServiceDef {
 }
 
 impl ServiceDef {
+    /// The group every handler calls first with the request's key (before any fan-out,
+    /// route or branch; work and checks before it allowed), if they all call the same one.
+    pub fn key_callee(&self) -> Option<u32> {
+        let first_call = |steps: &Vec<Step>| {
+            steps.iter().find_map(|s| match s {
+                Step::Work(_) | Step::Check => None,
+                Step::Call { group, .. } | Step::Set { group } => Some(Some(*group)),
+                _ => Some(None),
+            })?
+        };
+        let mut groups = self.handlers.iter().map(first_call);
+        let first = groups.next()??;
+        groups.all(|g| g == Some(first)).then_some(first)
+    }
+
     /// Mean time a request of class `class` holds a worker doing work (calls excluded).
     pub fn work_mean_ns(&self, class: usize) -> f64 {
         self.handlers[class]
@@ -762,6 +777,10 @@ pub const METRICS: &[MetricDecl] = &[
 ];
 
 impl Component for ServiceInstance {
+    fn key_callee(&self) -> Option<u32> {
+        self.def.key_callee()
+    }
+
     #[inline]
     fn on_arrive(&mut self, call: CallId, ctx: &mut Ctx) {
         let now = ctx.now();

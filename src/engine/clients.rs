@@ -72,6 +72,20 @@ pub trait Clients: Debug + 'static {
     fn answered(&mut self, answer: &Answer, calendar: &mut Calendar, horizon: SimTime);
     /// True when no source will send another request.
     fn exhausted(&self) -> bool;
+    /// The group every request of `source` is sent to first, when the source draws its
+    /// requests' keys itself (so it can draw them ahead, see [`Clients::keys_ahead`]).
+    fn first_group(&self, _source: u32) -> Option<u32> {
+        None
+    }
+    /// From now on `source` draws the class and key of its requests two requests ahead
+    /// (the same draws in the same order: only earlier), for [`Clients::keys_ahead`]. Called
+    /// before the first request.
+    fn look_ahead(&mut self, _source: u32) {}
+    /// The keys of the next two requests of `source`, drawn ahead; `None` for a source not
+    /// told to [`look_ahead`](Clients::look_ahead).
+    fn keys_ahead(&self, _source: u32) -> Option<[u64; 2]> {
+        None
+    }
     /// An attempt of a request of source `source` (class `class`) failed with `cause` at
     /// `now`, after `retries` retries, the last one after a wait of `previous`: whether it
     /// is sent again, and after how long. Asked only of the sources a run's retries were

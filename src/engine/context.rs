@@ -75,6 +75,22 @@ pub trait Component {
     fn is_stand_in(&self) -> bool {
         false
     }
+    /// The group this instance calls first with the key of every call it gets (a service
+    /// whose handlers all begin by calling one component), so the engine can look past it
+    /// for the instance that will look the key up (see [`Component::prefetch`]).
+    fn key_callee(&self) -> Option<u32> {
+        None
+    }
+    /// True when the instance reads memory by key that is worth warming before a call
+    /// arrives (a large cache): the engine then hands it the keys of the coming requests
+    /// through [`Component::prefetch`].
+    fn prefetches(&self) -> bool {
+        false
+    }
+    /// Warms the memory the instance will read for the keys of the coming calls: `keys[0]`
+    /// is the key of the request just created, `keys[1]` and `keys[2]` those of the next
+    /// two. A hint for the processor's caches only: it changes no state and no result.
+    fn prefetch(&self, _keys: &[u64; 3]) {}
 }
 
 /// How a group chooses the live member that takes a call, for a component whose instances

@@ -74,7 +74,18 @@ pub struct Simulation<C: Clients> {
     /// Follows single requests, in a watched run (`None`: the loops never look at it but
     /// once, where they start).
     watcher: Option<Box<Watcher>>,
+    /// By source: the instance that will look up the key of each of its requests and
+    /// wants it ahead ([`Component::prefetch`]), `NO_PREFETCH` for none; empty when no
+    /// source has one, so a model without costs one test per request.
+    prefetch_to: Vec<InstanceId>,
 }
+
+/// A source whose keys no instance wants ahead.
+const NO_PREFETCH: InstanceId = InstanceId::MAX;
+
+/// Calls a request makes before the one to the instance looking its key up, at most (a
+/// service in front of a service in front of a cache, ...).
+const PREFETCH_HOPS: usize = 4;
 
 impl<C: Clients> Simulation<C> {
     /// Takes `topology` to the start of a run: every instance started (its start hook),
@@ -132,6 +143,7 @@ impl<C: Clients> Simulation<C> {
             c.start(&mut ctx);
         }
         ctx.clients.start(&mut ctx.calendar, horizon);
+        let prefetch_to = prefetch_targets(&mut ctx, &components);
         if options.warmup.0 > 0 {
             ctx.calendar
                 .schedule(SimTime(options.warmup.0), Event::WarmupEnd);
@@ -146,6 +158,7 @@ impl<C: Clients> Simulation<C> {
             faults: None,
             actions: Vec::new(),
             watcher: None,
+            prefetch_to,
         }
     }
 
@@ -398,6 +411,9 @@ impl<C: Clients> Simulation<C> {
             }
             Event::Generate { source, user } => {
                 if let Some((to, call)) = generate(ctx, source, user) {
+                    if !self.prefetch_to.is_empty() {
+                        prefetch(ctx, components, &self.prefetch_to, source, call);
+                    }
                     components[to as usize].on_arrive(call, dyn_ctx(ctx));
                 }
             }
@@ -578,6 +594,57 @@ fn guarded_reply<C: Clients>(
 fn stop_early<C: Clients>(ctx: &mut Context<C>) {
     ctx.stopped_at = Some(ctx.now());
     ctx.calendar.halt();
+}
+
+/// For each source: the instance its requests' keys reach first, when it wants them ahead
+/// ([`Component::prefetches`]), found by following from the source's first group the
+/// single instance of each group and the group it calls first with the key; the sources
+/// found are told to draw their keys ahead. Empty when none is found.
+fn prefetch_targets<C: Clients>(
+    ctx: &mut Context<C>,
+    components: &[Box<dyn Component>],
+) -> Vec<InstanceId> {
+    let mut targets = vec![NO_PREFETCH; ctx.stats.len()];
+    for (source, target) in targets.iter_mut().enumerate() {
+        let mut group = ctx.clients.first_group(source as u32);
+        for _ in 0..PREFETCH_HOPS {
+            let Some(g) = group else { break };
+            let &[instance] = ctx.groups[g as usize].members() else {
+                break;
+            };
+            let component = &components[instance as usize];
+            if component.prefetches() {
+                *target = instance;
+                ctx.clients.look_ahead(source as u32);
+                break;
+            }
+            group = component.key_callee();
+        }
+    }
+    if targets.iter().all(|t| *t == NO_PREFETCH) {
+        targets.clear();
+    }
+    targets
+}
+
+/// Hands the instance that will look up the key of the request just created (its first
+/// call `call`) that key and the next two of its source (see [`prefetch_targets`]).
+/// Out of line: a model that has it spends far more waiting for memory than calling.
+#[inline(never)]
+fn prefetch<C: Clients>(
+    ctx: &Context<C>,
+    components: &[Box<dyn Component>],
+    targets: &[InstanceId],
+    source: u32,
+    call: CallId,
+) {
+    let to = targets[source as usize];
+    if to == NO_PREFETCH {
+        return;
+    }
+    if let Some([next, after]) = ctx.clients.keys_ahead(source) {
+        components[to as usize].prefetch(&[ctx.calls.get(call).key, next, after]);
+    }
 }
 
 /// A source's generate event: the source schedules what comes next, then this request
