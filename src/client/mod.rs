@@ -56,7 +56,7 @@ impl Clients for Workloads {
     }
 
     #[inline]
-    fn keys_ahead(&self, source: u32) -> Option<[u64; 2]> {
+    fn keys_ahead(&self, source: u32) -> Option<[u64; 3]> {
         self.0[source as usize].keys_ahead()
     }
 

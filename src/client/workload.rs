@@ -23,8 +23,8 @@ pub struct Workload {
     pub def: Arc<WorkloadDef>,
     arrivals_rng: Rng,
     mix_rng: Rng,
-    /// The class and key of the next two requests, drawn ahead (see [`Workload::look_ahead`]).
-    ahead: Option<[(u16, u64); 2]>,
+    /// The class and key of the next three requests, drawn ahead (see [`Workload::look_ahead`]).
+    ahead: Option<[(u16, u64); 3]>,
     /// Requests generated so far.
     pub generated: u64,
     /// Client of the next open-loop request: requests go to clients in turn.
@@ -196,7 +196,7 @@ impl Workload {
             return next;
         };
         let now = ahead[0];
-        *ahead = [ahead[1], next];
+        *ahead = [ahead[1], ahead[2], next];
         now
     }
 
@@ -208,18 +208,18 @@ impl Workload {
         draws_keys.then_some(self.def.target)
     }
 
-    /// Draws classes and keys two requests ahead from now on: the same draws from the same
+    /// Draws classes and keys three requests ahead from now on: the same draws from the same
     /// stream in the same order, only earlier, so nothing a run reports moves.
     pub fn look_ahead(&mut self) {
         if self.ahead.is_none() {
-            self.ahead = Some([self.draw_now(), self.draw_now()]);
+            self.ahead = Some([self.draw_now(), self.draw_now(), self.draw_now()]);
         }
     }
 
-    /// The keys of the next two requests, when drawn ahead.
+    /// The keys of the next three requests, when drawn ahead.
     #[inline]
-    pub fn keys_ahead(&self) -> Option<[u64; 2]> {
-        self.ahead.map(|[a, b]| [a.1, b.1])
+    pub fn keys_ahead(&self) -> Option<[u64; 3]> {
+        self.ahead.map(|[a, b, c]| [a.1, b.1, c.1])
     }
 
     /// A class and a key drawn now.
@@ -415,9 +415,10 @@ mod tests {
         let drawn: Vec<_> = (0..1000).map(|_| plain.draw_class_and_key()).collect();
         for (i, expected) in drawn.iter().enumerate() {
             assert_eq!(ahead.draw_class_and_key(), *expected, "draw {i}");
-            if i + 2 < drawn.len() {
-                let next_two = ahead.keys_ahead().unwrap();
-                assert_eq!(next_two, [drawn[i + 1].1, drawn[i + 2].1], "after draw {i}");
+            if i + 3 < drawn.len() {
+                let next = ahead.keys_ahead().unwrap();
+                let expected = [drawn[i + 1].1, drawn[i + 2].1, drawn[i + 3].1];
+                assert_eq!(next, expected, "after draw {i}");
             }
         }
         assert!(drawn.iter().any(|(c, _)| *c == 0) && drawn.iter().any(|(c, _)| *c == 2));

@@ -77,13 +77,13 @@ pub trait Clients: Debug + 'static {
     fn first_group(&self, _source: u32) -> Option<u32> {
         None
     }
-    /// From now on `source` draws the class and key of its requests two requests ahead
+    /// From now on `source` draws the class and key of its requests three requests ahead
     /// (the same draws in the same order: only earlier), for [`Clients::keys_ahead`]. Called
     /// before the first request.
     fn look_ahead(&mut self, _source: u32) {}
-    /// The keys of the next two requests of `source`, drawn ahead; `None` for a source not
-    /// told to [`look_ahead`](Clients::look_ahead).
-    fn keys_ahead(&self, _source: u32) -> Option<[u64; 2]> {
+    /// The keys of the next three requests of `source`, drawn ahead; `None` for a source
+    /// not told to [`look_ahead`](Clients::look_ahead).
+    fn keys_ahead(&self, _source: u32) -> Option<[u64; 3]> {
         None
     }
     /// An attempt of a request of source `source` (class `class`) failed with `cause` at

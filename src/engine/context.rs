@@ -87,9 +87,9 @@ pub trait Component {
     fn prefetches(&self) -> bool {
         false
     }
-    /// Warms the memory the instance will read for the keys of the coming calls: `keys[0]`
-    /// is the key of the request just created, `keys[1]` and `keys[2]` those of the next
-    /// two. A hint for the processor's caches only: it changes no state and no result.
+    /// Warms the memory the instance will read for the keys of the coming calls: `keys` are
+    /// those of the next three requests after the one just created, in order. A hint for
+    /// the processor's caches only: it changes no state and no result.
     fn prefetch(&self, _keys: &[u64; 3]) {}
 }
 

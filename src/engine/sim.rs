@@ -412,7 +412,7 @@ impl<C: Clients> Simulation<C> {
             Event::Generate { source, user } => {
                 if let Some((to, call)) = generate(ctx, source, user) {
                     if !self.prefetch_to.is_empty() {
-                        prefetch(ctx, components, &self.prefetch_to, source, call);
+                        prefetch(ctx, components, &self.prefetch_to, source);
                     }
                     components[to as usize].on_arrive(call, dyn_ctx(ctx));
                 }
@@ -627,8 +627,8 @@ fn prefetch_targets<C: Clients>(
     targets
 }
 
-/// Hands the instance that will look up the key of the request just created (its first
-/// call `call`) that key and the next two of its source (see [`prefetch_targets`]).
+/// Hands the instance that will look up the keys of the requests of `source` the keys of
+/// the next three (see [`prefetch_targets`]).
 /// Out of line: a model that has it spends far more waiting for memory than calling.
 #[inline(never)]
 fn prefetch<C: Clients>(
@@ -636,14 +636,13 @@ fn prefetch<C: Clients>(
     components: &[Box<dyn Component>],
     targets: &[InstanceId],
     source: u32,
-    call: CallId,
 ) {
     let to = targets[source as usize];
     if to == NO_PREFETCH {
         return;
     }
-    if let Some([next, after]) = ctx.clients.keys_ahead(source) {
-        components[to as usize].prefetch(&[ctx.calls.get(call).key, next, after]);
+    if let Some(keys) = ctx.clients.keys_ahead(source) {
+        components[to as usize].prefetch(&keys);
     }
 }
 

@@ -161,12 +161,12 @@ impl Store {
         }
     }
 
-    /// Warms the memory the next reads will touch, for the keys of the calls to come:
-    /// `keys[0]` is about to arrive, then `keys[1]` and `keys[2]`. Each is one step
-    /// further down a pipeline, so that each step reads only lines an earlier call
-    /// brought in: the key index cell of `keys[2]`, the entry of `keys[1]` (through its
-    /// cell, warmed by the previous call) and, for LRU, the list neighbours of `keys[0]`
-    /// (through its entry, likewise) that moving it to the tail will write. A hint: it
+    /// Warms the memory the next reads will touch, for the keys of the calls to come, in
+    /// the order they will come (the first a request from now). Each is one step further
+    /// down a pipeline, so that each step reads only lines an earlier call brought in:
+    /// the key index cell of `keys[2]`, the entry of `keys[1]` (through its cell, warmed
+    /// by the previous call) and, for LRU, the list neighbours of `keys[0]` (through its
+    /// entry, likewise) that moving it to the tail will write. A hint: it
     /// changes nothing, and a key that is not held, or a neighbour that changes before
     /// the read, only wastes the fetch.
     #[inline]
