@@ -296,11 +296,13 @@ impl WaitQueue {
             WaitQueue::Priority(qs) => qs[level].push_back(call),
         }
     }
+    /// The next waiting request to serve. `PLAIN` (no adaptive LIFO): a FIFO queue pops
+    /// its oldest without looking at its length.
     #[inline]
-    fn pop(&mut self) -> Option<CallId> {
+    fn pop<const PLAIN: bool>(&mut self) -> Option<CallId> {
         match self {
             WaitQueue::Fifo { queue, lifo_above } => {
-                if queue.len() > *lifo_above {
+                if !PLAIN && queue.len() > *lifo_above {
                     queue.pop_back()
                 } else {
                     queue.pop_front()
@@ -345,6 +347,9 @@ pub struct ServiceInstance {
     /// Arrivals are screened out of line: a fault's error share, a rate limit, shedding by
     /// queue length.
     screens: bool,
+    /// Nothing out of the ordinary applies to this instance now (see [`plain`]): its event
+    /// handlers run the code without the tests for what it does not use.
+    plain: bool,
     /// The rate limit's tokens.
     bucket: Option<admission::TokenBucket>,
     /// Arrivals refused by the rate limit.
@@ -366,6 +371,7 @@ impl ServiceInstance {
             .and_then(|a| a.rate_limit)
             .map(admission::TokenBucket::new);
         let injected_seed = rng.clone().next_u64();
+        let plain = plain(&def, 1.0, screens);
         ServiceInstance {
             def,
             id,
@@ -386,6 +392,7 @@ impl ServiceInstance {
             injected: None,
             injected_seed,
             screens,
+            plain,
             bucket,
             rate_limited: 0,
             shed: 0,
@@ -498,10 +505,10 @@ impl ServiceInstance {
         // takes the next waiting request, or goes idle again.
         while self.has_free_worker() {
             self.load.busy_inc(ctx.now());
-            let Some(next) = self.next_for_free_worker(ctx) else {
+            let Some(next) = self.next_for_free_worker::<false>(ctx) else {
                 return;
             };
-            self.run(next, ctx);
+            self.run::<false>(next, ctx);
         }
     }
 
@@ -517,10 +524,10 @@ impl ServiceInstance {
 
     /// Gives `call` a worker and runs its handler from its current step.
     #[inline(always)]
-    fn start(&mut self, call: CallId, ctx: &mut Ctx) {
+    fn start<const PLAIN: bool>(&mut self, call: CallId, ctx: &mut Ctx) {
         self.load.busy_inc(ctx.now());
         self.count_start(call, ctx);
-        self.run(call, ctx);
+        self.run::<PLAIN>(call, ctx);
     }
 
     /// Counts `call` as started on a worker, with its wait, if it is at its first step.
@@ -539,13 +546,16 @@ impl ServiceInstance {
     /// Runs the handler of `call` (which holds a worker) until it must wait or ends. When
     /// the worker comes free it takes the next waiting request and goes on with that one,
     /// in a loop rather than by recursion, so this inlines into the event handlers.
+    ///
+    /// `PLAIN` when the instance is [`plain`]: the steps leave out the tests for what it
+    /// does not use (batches, slowing, checks at dequeue, adaptive LIFO).
     #[inline(always)]
-    fn run(&mut self, mut call: CallId, ctx: &mut Ctx) {
+    fn run<const PLAIN: bool>(&mut self, mut call: CallId, ctx: &mut Ctx) {
         loop {
-            if !self.step(call, ctx) {
+            if !self.step::<PLAIN>(call, ctx) {
                 return;
             }
-            match self.next_for_free_worker(ctx) {
+            match self.next_for_free_worker::<PLAIN>(ctx) {
                 Some(next) => call = next,
                 None => return,
             }
@@ -554,9 +564,9 @@ impl ServiceInstance {
 
     /// Runs the next step of `call`. Returns true when the worker it held is free.
     #[inline(always)]
-    fn step(&mut self, call: CallId, ctx: &mut Ctx) -> bool {
+    fn step<const PLAIN: bool>(&mut self, call: CallId, ctx: &mut Ctx) -> bool {
         let c = ctx.call_mut(call);
-        if self.def.takes_batches && c.op == Op::BATCH {
+        if !PLAIN && self.def.takes_batches && c.op == Op::BATCH {
             return self.batch_step(call, ctx);
         }
         let step = c.step as usize;
@@ -570,10 +580,13 @@ impl ServiceInstance {
         let is_last = step + 1 == handler.len();
         match s {
             Step::Work(d) => {
-                // Times 1 (exactly the draw) unless a fault slows the instance.
-                let mut ns = d.sample_ns(&mut self.rng) * self.slow;
-                if let Some(slow) = &self.def.slowdown {
-                    ns *= slow.factor(self.load.busy(), self.load.waiting(), self.def.workers);
+                let mut ns = d.sample_ns(&mut self.rng);
+                if !PLAIN {
+                    // Times 1 (exactly the draw) unless a fault slows the instance.
+                    ns *= self.slow;
+                    if let Some(slow) = &self.def.slowdown {
+                        ns *= slow.factor(self.load.busy(), self.load.waiting(), self.def.workers);
+                    }
                 }
                 ctx.timer(
                     self.id,
@@ -623,11 +636,11 @@ impl ServiceInstance {
                     Found::Miss => miss,
                     Found::Unknown => after,
                 };
-                self.control(call, ctx)
+                self.control::<PLAIN>(call, ctx)
             }
             &Step::Jump(to) => {
                 c.step = to;
-                self.control(call, ctx)
+                self.control::<PLAIN>(call, ctx)
             }
             Step::Route(targets) => {
                 // One uniform per routed request, only when there is somewhere to go.
@@ -650,7 +663,7 @@ impl ServiceInstance {
                     ctx.reply(call, Outcome::Failed(ErrorCause::DeadlineExceeded));
                     return true;
                 }
-                self.control(call, ctx)
+                self.control::<PLAIN>(call, ctx)
             }
             Step::FanOut { groups, need, op } => {
                 c.round = c.round.wrapping_add(1);
@@ -694,32 +707,32 @@ impl ServiceInstance {
     /// Goes on with `call` at the step a branch or a jump chose (out of line, so handlers
     /// without branches pay nothing for them).
     #[inline(never)]
-    fn control(&mut self, call: CallId, ctx: &mut Ctx) -> bool {
-        self.step(call, ctx)
+    fn control<const PLAIN: bool>(&mut self, call: CallId, ctx: &mut Ctx) -> bool {
+        self.step::<PLAIN>(call, ctx)
     }
 
     /// The handler of `call` ends with `outcome`: answer, and free its worker.
-    fn finish(&mut self, call: CallId, outcome: Outcome, ctx: &mut Ctx) {
+    fn finish<const PLAIN: bool>(&mut self, call: CallId, outcome: Outcome, ctx: &mut Ctx) {
         match outcome {
             Outcome::Ok => self.completed += 1,
             _ => self.failed += 1,
         }
         ctx.reply(call, outcome);
-        if let Some(next) = self.next_for_free_worker(ctx) {
-            self.run(next, ctx);
+        if let Some(next) = self.next_for_free_worker::<PLAIN>(ctx) {
+            self.run::<PLAIN>(next, ctx);
         }
     }
 
     /// A worker is free: it takes the next waiting request (returned, counted as started),
     /// or goes idle.
     #[inline(always)]
-    fn next_for_free_worker(&mut self, ctx: &mut Ctx) -> Option<CallId> {
+    fn next_for_free_worker<const PLAIN: bool>(&mut self, ctx: &mut Ctx) -> Option<CallId> {
         // Requests wait only while every worker is busy, so the freed worker passes
         // straight to the next waiting request: the busy level does not change.
         let now = ctx.now();
-        while let Some(next) = self.queue.pop() {
+        while let Some(next) = self.queue.pop::<PLAIN>() {
             self.load.waiting_dec(now);
-            if self.def.checks_dequeue && self.drop_at_dequeue(next, ctx) {
+            if !PLAIN && self.def.checks_dequeue && self.drop_at_dequeue(next, ctx) {
                 continue;
             }
             self.count_start(next, ctx);
@@ -731,9 +744,9 @@ impl ServiceInstance {
 
     /// Queues `call` (already counted), or starts it if a worker is free.
     #[inline(always)]
-    fn admit(&mut self, call: CallId, ctx: &mut Ctx) {
+    fn admit<const PLAIN: bool>(&mut self, call: CallId, ctx: &mut Ctx) {
         if self.has_free_worker() {
-            self.start(call, ctx);
+            self.start::<PLAIN>(call, ctx);
         } else {
             self.enqueue(call, ctx);
         }
@@ -783,75 +796,29 @@ impl Component for ServiceInstance {
 
     #[inline]
     fn on_arrive(&mut self, call: CallId, ctx: &mut Ctx) {
-        let now = ctx.now();
-        self.arrived += 1;
-        debug_assert_eq!(ctx.call(call).step, 0, "a call arrives at its first step");
-        if self.screens && self.screen(call, ctx) {
-            return;
+        if self.plain {
+            self.arrive::<true>(call, ctx);
+        } else {
+            self.arrive::<false>(call, ctx);
         }
-        if self.has_free_worker() {
-            // A new call starts at once: a zero wait (counted as such when reporting).
-            self.load.busy_inc(now);
-            self.started += 1;
-            self.run(call, ctx);
-            return;
-        }
-        if let Some(cap) = self.def.queue_capacity
-            && self.load.waiting() >= u64::from(cap)
-        {
-            self.dropped += 1;
-            ctx.reply(call, Outcome::Failed(ErrorCause::QueueFull));
-            return;
-        }
-        ctx.call_mut(call).enqueued_at = now;
-        self.enqueue(call, ctx);
     }
 
     fn on_reply(&mut self, parent: CallId, child: &Call, current: bool, ctx: &mut Ctx) {
-        if !current {
-            return;
-        }
-        let now = ctx.now();
-        let c = ctx.call_mut(parent);
-        c.pending -= 1;
-        let failure = match child.outcome {
-            Outcome::Ok => {
-                c.succeeded += 1;
-                // What the callee said of the key, for a branch and for a `set` after it.
-                c.found = child.found;
-                c.version = child.version;
-                None
-            }
-            Outcome::Failed(cause) => Some(cause),
-            Outcome::Pending => unreachable!("a reply with a pending outcome"),
-        };
-        if c.succeeded >= c.needed {
-            // Enough answers: go on; later answers of this round are ignored.
-            c.round = c.round.wrapping_add(1);
-            if self.def.asynchronous {
-                c.enqueued_at = now;
-                self.admit(parent, ctx);
-            } else {
-                self.run(parent, ctx);
-            }
-        } else if let Some(cause) = failure
-            && c.succeeded + c.pending < c.needed
-        {
-            // Too many failures to ever get enough answers: the request fails.
-            c.round = c.round.wrapping_add(1);
-            if self.def.asynchronous {
-                self.failed += 1;
-                ctx.reply(parent, Outcome::Failed(cause));
-            } else {
-                self.finish(parent, Outcome::Failed(cause), ctx);
-            }
+        if self.plain {
+            self.reply::<true>(parent, child, current, ctx);
+        } else {
+            self.reply::<false>(parent, child, current, ctx);
         }
     }
 
     #[inline]
     fn on_timer(&mut self, tag: u32, data: u32, ctx: &mut Ctx) {
         debug_assert_eq!(tag, TIMER_WORK_DONE);
-        self.run(data, ctx);
+        if self.plain {
+            self.run::<true>(data, ctx);
+        } else {
+            self.run::<false>(data, ctx);
+        }
     }
 
     fn restart_stats(&mut self, now: SimTime) {
@@ -883,6 +850,7 @@ impl Component for ServiceInstance {
                 .admission
                 .as_deref()
                 .is_some_and(admission::Admission::checks_arrivals);
+        self.plain = plain(&self.def, self.slow, self.screens);
         let workers = d.workers.unwrap_or(self.def.workers);
         if workers != self.def.workers {
             self.load.track_busy_exactly(ctx.now());
@@ -953,6 +921,99 @@ impl ServiceInstance {
     fn busy_since(&self) -> u64 {
         self.load.since()
     }
+
+    /// A call arrives (see [`Component::on_arrive`]).
+    #[inline(always)]
+    fn arrive<const PLAIN: bool>(&mut self, call: CallId, ctx: &mut Ctx) {
+        let now = ctx.now();
+        self.arrived += 1;
+        debug_assert_eq!(ctx.call(call).step, 0, "a call arrives at its first step");
+        if !PLAIN && self.screens && self.screen(call, ctx) {
+            return;
+        }
+        if self.has_free_worker() {
+            // A new call starts at once: a zero wait (counted as such when reporting).
+            self.load.busy_inc(now);
+            self.started += 1;
+            self.run::<PLAIN>(call, ctx);
+            return;
+        }
+        if let Some(cap) = self.def.queue_capacity
+            && self.load.waiting() >= u64::from(cap)
+        {
+            self.dropped += 1;
+            ctx.reply(call, Outcome::Failed(ErrorCause::QueueFull));
+            return;
+        }
+        ctx.call_mut(call).enqueued_at = now;
+        self.enqueue(call, ctx);
+    }
+
+    /// A call this instance made has finished (see [`Component::on_reply`]).
+    #[inline(always)]
+    fn reply<const PLAIN: bool>(
+        &mut self,
+        parent: CallId,
+        child: &Call,
+        current: bool,
+        ctx: &mut Ctx,
+    ) {
+        if !current {
+            return;
+        }
+        let now = ctx.now();
+        let c = ctx.call_mut(parent);
+        c.pending -= 1;
+        let failure = match child.outcome {
+            Outcome::Ok => {
+                c.succeeded += 1;
+                // What the callee said of the key, for a branch and for a `set` after it.
+                c.found = child.found;
+                c.version = child.version;
+                None
+            }
+            Outcome::Failed(cause) => Some(cause),
+            Outcome::Pending => unreachable!("a reply with a pending outcome"),
+        };
+        if c.succeeded >= c.needed {
+            // Enough answers: go on; later answers of this round are ignored.
+            c.round = c.round.wrapping_add(1);
+            if self.def.asynchronous {
+                c.enqueued_at = now;
+                self.admit::<PLAIN>(parent, ctx);
+            } else {
+                self.run::<PLAIN>(parent, ctx);
+            }
+        } else if let Some(cause) = failure
+            && c.succeeded + c.pending < c.needed
+        {
+            // Too many failures to ever get enough answers: the request fails.
+            c.round = c.round.wrapping_add(1);
+            if self.def.asynchronous {
+                self.failed += 1;
+                ctx.reply(parent, Outcome::Failed(cause));
+            } else {
+                self.finish::<PLAIN>(parent, Outcome::Failed(cause), ctx);
+            }
+        }
+    }
+}
+
+/// True when nothing out of the ordinary applies to an instance of `def` slowed by `slow`
+/// (1: not slowed) that screens its arrivals when `screens`: no batches, no load-dependent
+/// service time, no checks as a request leaves the queue, no adaptive LIFO. Such an
+/// instance runs the plain form of its handlers, without the tests for any of them.
+fn plain(def: &ServiceDef, slow: f64, screens: bool) -> bool {
+    let adaptive = def
+        .admission
+        .as_ref()
+        .is_some_and(|a| a.adaptive_lifo.is_some());
+    slow == 1.0
+        && !screens
+        && !def.takes_batches
+        && !def.checks_dequeue
+        && def.slowdown.is_none()
+        && !adaptive
 }
 
 #[cfg(test)]
