@@ -233,13 +233,8 @@ impl Calendar {
         }
         let (time, event) = if self.use_radix {
             self.pop_radix()?
-        } else if self.dary.len > 0 {
-            if self.dary.items[0].time > self.limit {
-                return None;
-            }
-            self.dary.pop()
         } else {
-            return None;
+            self.dary.pop_until(self.limit)?
         };
         self.now = time;
         self.lane_streak = 0;
@@ -437,22 +432,26 @@ impl DaryHeap {
         self.room = self.items.len().min(limit);
     }
 
-    /// Removes the earliest entry, returning its time and event; the heap must not be empty.
+    /// Removes the earliest entry if it is due at or before `limit`, returning its time and
+    /// event; `None` when the heap is empty or its earliest entry is due after `limit`.
     ///
     /// The top is read field by field: it was often written field by field a moment ago
     /// (see [`Entry::set`]), and one wide load over those narrow stores would stall.
     #[inline(always)]
-    fn pop(&mut self) -> (u64, PackedEvent) {
-        debug_assert!(self.len > 0, "pop on an empty heap");
-        self.len -= 1;
-        let n = self.len;
-        // One bounds check for the whole sift: every index below is at most `n`.
+    fn pop_until(&mut self, limit: u64) -> Option<(u64, PackedEvent)> {
+        let n = self.len.checked_sub(1)?;
+        // One bounds check for the test against the limit and the whole sift: every index
+        // below is at most `n`.
         let items = &mut self.items[..=n];
         let time = items[0].time;
+        if time > limit {
+            return None;
+        }
+        self.len = n;
         let event = items[0].event.get();
         let last = items[n].get();
         if n == 0 {
-            return (time, event);
+            return Some((time, event));
         }
         let mut i = 0;
         loop {
@@ -476,7 +475,7 @@ impl DaryHeap {
             }
         }
         items[i].set(&last);
-        (time, event)
+        Some((time, event))
     }
 }
 

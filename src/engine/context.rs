@@ -284,8 +284,9 @@ pub struct Context<C: Clients + ?Sized> {
     /// What the clients of each source saw in the measurement window.
     pub stats: Vec<ClientStats>,
     /// Zones and latencies, in a model with a network: every message between zones is
-    /// delayed. `None` costs one predictable branch where a message leaves.
-    pub(crate) network: Option<Latencies>,
+    /// delayed. `None` costs one predictable branch where a message leaves (boxed, so that
+    /// the test is of a pointer against zero).
+    pub(crate) network: Option<Box<Latencies>>,
     /// Calls a black-holed instance swallowed, by (request, call): (call generation,
     /// request generation). Freed when their request's client times out.
     pub(crate) parked: BTreeMap<(RequestId, CallId), (u32, u32)>,
@@ -443,7 +444,7 @@ impl<C: Clients + ?Sized> Context<C> {
     ) -> CallId {
         let p = self.calls.get(parent);
         let (key, zone) = (p.key, p.zone);
-        let net = self.network.as_ref();
+        let net = self.network.as_deref();
         match self.groups[group as usize].pick_in(from, op, key, net, || zone) {
             Some(to) => self.send_child(from, parent, to, op),
             None => self.call_unavailable(from, parent, op),
@@ -561,7 +562,7 @@ impl<C: Clients + ?Sized> Context<C> {
 
     /// Number of zones of the network (0 without one).
     pub fn zones(&self) -> usize {
-        self.network.as_ref().map_or(0, Latencies::zones)
+        self.network.as_deref().map_or(0, Latencies::zones)
     }
 
     /// Delivers `call` to instance `to` across the network, from zone `from`: the call
@@ -624,14 +625,14 @@ impl<C: Clients + ?Sized> Context<C> {
     /// through, else how the partition that cuts them answers (refused or black hole).
     pub fn cut_between(&self, from: Zone, to: Zone) -> Option<CrashMode> {
         self.network
-            .as_ref()
+            .as_deref()
             .and_then(|net| net.cut_between(from, to))
     }
 
     /// True while a partition cuts the network.
     #[inline]
     pub fn is_partitioned(&self) -> bool {
-        self.network.as_ref().is_some_and(Latencies::is_cut)
+        self.network.as_deref().is_some_and(Latencies::is_cut)
     }
 
     /// Schedules `event` `delay` from now: in the same-time lane when `delay` is zero, as
@@ -685,7 +686,7 @@ impl<C: Clients + ?Sized> Context<C> {
         call: CallId,
         to: InstanceId,
     ) -> Option<(InstanceId, CallId)> {
-        let net = self.network.as_mut()?;
+        let net = self.network.as_deref_mut()?;
         let from = net.source_zone(source);
         let (zone, delay) = match net.zone_of(to) {
             NO_ZONE => (from, SimDuration::ZERO),
@@ -745,7 +746,7 @@ impl<C: Clients + ?Sized> Context<C> {
     pub fn forward(&mut self, call: CallId, group: u32) {
         let c = self.calls.get(call);
         let (from, op, key, zone) = (c.instance, c.op, c.key, c.zone);
-        let net = self.network.as_ref();
+        let net = self.network.as_deref();
         let Some(to) = self.groups[group as usize].pick_in(from, op, key, net, || zone) else {
             return self.unavailable(call);
         };
@@ -884,7 +885,7 @@ impl<C: Clients + ?Sized> Context<C> {
         key: u64,
         op: u8,
     ) -> (CallId, Option<InstanceId>) {
-        let net = self.network.as_ref();
+        let net = self.network.as_deref();
         let zone = || net.map_or(NO_ZONE, |n| n.source_zone(source));
         let picked = self.groups[target as usize].pick_in(CLIENT, op, key, net, zone);
         let call = self.calls.insert_with(|id| Call {

@@ -632,7 +632,7 @@ impl<C: Clients + ?Sized> Context<C> {
             Some(r.target)
         } else {
             let zone = self.calls.get(l.parent_call).zone;
-            let net = self.network.as_ref();
+            let net = self.network.as_deref();
             self.groups[r.group as usize].pick_in(l.parent, l.op, l.key, net, || zone)
         };
         let Some(to) = to else {
@@ -740,7 +740,7 @@ impl<C: Clients + ?Sized> Context<C> {
         let zone = self.calls.get(l.parent_call).zone;
         let mut to = None;
         for _ in 0..self.groups[group].live().len().min(4) {
-            let net = self.network.as_ref();
+            let net = self.network.as_deref();
             match self.groups[group].pick_in(l.parent, l.op, l.key, net, || zone) {
                 Some(i) if i != first => {
                     to = Some(i);

@@ -115,6 +115,7 @@ impl<C: Clients> Simulation<C> {
             "every instance belongs to a group"
         );
         let horizon = SimTime(options.duration.0);
+        let network = network.map(Box::new);
         let mut ctx = Context {
             calendar: Calendar::new(),
             calls: Slab::new(),
@@ -309,7 +310,7 @@ impl<C: Clients> Simulation<C> {
             } => components[instance as usize].set_degradation(degradation, ctx),
             FaultAction::Flush { instance } => components[instance as usize].on_flush(ctx),
             FaultAction::Partition { fault, on } => {
-                if let Some(net) = ctx.network.as_mut() {
+                if let Some(net) = ctx.network.as_deref_mut() {
                     net.set_partition(fault, on);
                 }
                 for c in components.iter_mut() {
