@@ -796,10 +796,11 @@ impl Component for ServiceInstance {
 
     #[inline]
     fn on_arrive(&mut self, call: CallId, ctx: &mut Ctx) {
+        // The other form out of line: the plain one then holds nothing for it.
         if self.plain {
             self.arrive::<true>(call, ctx);
         } else {
-            self.arrive::<false>(call, ctx);
+            self.arrive_other(call, ctx);
         }
     }
 
@@ -920,6 +921,12 @@ impl Component for ServiceInstance {
 impl ServiceInstance {
     fn busy_since(&self) -> u64 {
         self.load.since()
+    }
+
+    /// [`Self::arrive`] for an instance that is not [`plain`].
+    #[inline(never)]
+    fn arrive_other(&mut self, call: CallId, ctx: &mut Ctx) {
+        self.arrive::<false>(call, ctx);
     }
 
     /// A call arrives (see [`Component::on_arrive`]).
