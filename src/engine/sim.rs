@@ -76,7 +76,8 @@ pub struct Simulation<C: Clients> {
     watcher: Option<Box<Watcher>>,
     /// By source: the instance that will look up the key of each of its requests and
     /// wants it ahead ([`Component::prefetch`]), `NO_PREFETCH` for none; empty when no
-    /// source has one, so a model without costs one test per request.
+    /// source has one, and the loops then run a form without the prefetch (a watched run
+    /// never prefetches: it is a hint only).
     prefetch_to: Vec<InstanceId>,
 }
 
@@ -175,14 +176,15 @@ impl<C: Clients> Simulation<C> {
         self.watcher.take().map(|w| *w)
     }
 
-    /// Handles `event`: with the watcher looking when `WATCHED` (the loops choose once,
-    /// where they start, so an unwatched run has no branch for it per event).
+    /// Handles `event`: with the watcher looking when `WATCHED`, handing a cache the keys
+    /// of coming requests when `PREFETCH` (the loops choose once, where they start, so a
+    /// run without either has no branch for them per event).
     #[inline(always)]
-    fn handle<const WATCHED: bool>(&mut self, event: Event) {
+    fn handle<const WATCHED: bool, const PREFETCH: bool>(&mut self, event: Event) {
         if WATCHED {
             self.dispatch_watched(event);
         } else {
-            self.dispatch(event);
+            self.dispatch::<PREFETCH>(event);
         }
     }
 
@@ -191,7 +193,7 @@ impl<C: Clients> Simulation<C> {
     #[inline(never)]
     fn dispatch_watched(&mut self, event: Event) {
         let Some(mut w) = self.watcher.take() else {
-            return self.dispatch(event);
+            return self.dispatch::<false>(event);
         };
         w.before(&event, &self.ctx);
         let completed = self.ctx.totals.completed;
@@ -210,7 +212,7 @@ impl<C: Clients> Simulation<C> {
             Some(None) => Scope::Instance(InstanceId::MAX),
             None => {
                 let scope = w.scope_of(&event, &self.ctx);
-                self.dispatch(event);
+                self.dispatch::<false>(event);
                 scope
             }
         };
@@ -357,10 +359,10 @@ impl<C: Clients> Simulation<C> {
     fn run_to(&mut self, until: SimTime) {
         self.ctx.calendar.set_stall_limit(STALL_LIMIT);
         self.ctx.calendar.set_limit(until);
-        if self.watcher.is_some() {
-            self.run_loop::<true>();
-        } else {
-            self.run_loop::<false>();
+        match (self.watcher.is_some(), self.prefetch_to.is_empty()) {
+            (true, _) => self.run_loop::<true, false>(),
+            (false, false) => self.run_loop::<false, true>(),
+            (false, true) => self.run_loop::<false, false>(),
         }
     }
 
@@ -368,11 +370,11 @@ impl<C: Clients> Simulation<C> {
     /// calendar stops at its limit (the end of the run or of the window), which costs the
     /// one comparison of an event's time a loop needs anyway.
     #[inline(never)]
-    fn run_loop<const WATCHED: bool>(&mut self) {
+    fn run_loop<const WATCHED: bool, const PREFETCH: bool>(&mut self) {
         // Unpacked where it is dispatched: the unpacking's match on the event's kind and
         // the dispatch's are then adjacent and fold into one.
         while let Some((_, event)) = self.ctx.calendar.pop_packed() {
-            self.handle::<WATCHED>(event.unpack());
+            self.handle::<WATCHED, PREFETCH>(event.unpack());
         }
     }
 
@@ -391,7 +393,7 @@ impl<C: Clients> Simulation<C> {
     }
 
     #[inline(always)]
-    fn dispatch(&mut self, event: Event) {
+    fn dispatch<const PREFETCH: bool>(&mut self, event: Event) {
         // Components see the context with any sources; the loop's own calls to the
         // sources (generate, timeouts) are direct.
         let ctx = &mut self.ctx;
@@ -412,7 +414,7 @@ impl<C: Clients> Simulation<C> {
             }
             Event::Generate { source, user } => {
                 if let Some((to, call)) = generate(ctx, source, user) {
-                    if !self.prefetch_to.is_empty() {
+                    if PREFETCH {
                         prefetch(ctx, components, &self.prefetch_to, source);
                     }
                     components[to as usize].on_arrive(call, dyn_ctx(ctx));
@@ -518,15 +520,15 @@ impl<C: Clients> Simulation<C> {
     /// left to handle before it (the calendar ran dry or the run stopped), so that `run`
     /// only closes the run.
     pub fn advance_by(&mut self, events: u64) -> bool {
-        if self.watcher.is_some() {
-            self.advance_by_loop::<true>(events)
-        } else {
-            self.advance_by_loop::<false>(events)
+        match (self.watcher.is_some(), self.prefetch_to.is_empty()) {
+            (true, _) => self.advance_by_loop::<true, false>(events),
+            (false, false) => self.advance_by_loop::<false, true>(events),
+            (false, true) => self.advance_by_loop::<false, false>(events),
         }
     }
 
     #[inline(never)]
-    fn advance_by_loop<const WATCHED: bool>(&mut self, events: u64) -> bool {
+    fn advance_by_loop<const WATCHED: bool, const PREFETCH: bool>(&mut self, events: u64) -> bool {
         self.ctx.calendar.set_stall_limit(STALL_LIMIT);
         let horizon = self.ctx.horizon;
         if self.ctx.now() > horizon {
@@ -537,7 +539,7 @@ impl<C: Clients> Simulation<C> {
             let Some((_, event)) = self.ctx.calendar.pop() else {
                 return false;
             };
-            self.handle::<WATCHED>(event);
+            self.handle::<WATCHED, PREFETCH>(event);
         }
         true
     }
