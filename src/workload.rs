@@ -277,6 +277,90 @@ pub struct ZipfSampler {
     q: f64,
     /// `max(s, 1)`: the slope of the lower bound of the acceptance ratio.
     slope: f64,
+    /// The inverse's `powf` by whole powers, when `q` is a whole number to within rounding
+    /// (`None` otherwise).
+    whole: Option<WholePower>,
+}
+
+/// `b^q` for an exponent `q` within rounding of a whole number `n` (`s` = 0.5, 0.8, 0.9,
+/// 0.95, 0.99, 1.25, 1.5, 2, ...: `q = 1/(1 − s)`), by `n` multiplications (squaring) in
+/// place of `powf`, which is the largest single cost of a draw. Its relative error against
+/// the exact `b^q` is at most `error` (the multiplications' rounding, at most (|n| + 2)
+/// units of 2^-52, plus `b^(q − n) − 1` over the catalog's range of `b`), so the true
+/// `b^q`, and `powf`'s result within half a unit of it, lie in `[v·(1 − margin),
+/// v·(1 + margin)]` with `margin = 16·error`. When both ends of that interval floor to the
+/// same key, that key is the one `powf` gives (rounding and `floor` are monotone); the
+/// rare draw within the margin of a key's boundary computes `powf` as before.
+#[derive(Debug, Clone, Copy)]
+struct WholePower {
+    /// The whole exponent, 1 to 256 in size.
+    n: i32,
+    /// `1 − margin` and `1 + margin`.
+    below: f64,
+    above: f64,
+}
+
+impl WholePower {
+    /// Largest error allowed: a margin of 16 times it (below 2·10^-12) keeps the draws that
+    /// need `powf` to a few in 10^5 for a catalog of ten million keys.
+    const MAX_ERROR: f64 = 1e-13;
+
+    /// The whole-power form of `b^q` over a catalog of `keys` keys, if `q` is close enough
+    /// to a whole number.
+    fn of(q: f64, keys: f64) -> Option<Self> {
+        let n = q.round();
+        if !(1.0..=256.0).contains(&n.abs()) || keys > 2f64.powi(53) {
+            return None;
+        }
+        // b lies between 1 and keys^(1/q) (the inverse of the first and the last key), so
+        // |ln b| ≤ ln(keys)/|q| and |b^(q − n) − 1| ≤ 2·|q − n|·ln(keys)/|q| (the
+        // exponent is far below 1).
+        let drift = 2.0 * (q - n).abs() * keys.ln() / q.abs();
+        let error = (n.abs() + 2.0) * f64::EPSILON + drift;
+        if error > Self::MAX_ERROR {
+            return None;
+        }
+        let margin = 16.0 * error;
+        Some(WholePower {
+            n: n as i32,
+            below: 1.0 - margin,
+            above: 1.0 + margin,
+        })
+    }
+
+    /// `floor(b^q + 1)` exactly as `powf` gives it, when `b^q` is clear of a whole number
+    /// (`None` when it is too close to tell).
+    #[inline(always)]
+    fn key(&self, b: f64) -> Option<f64> {
+        let mut m = self.n.unsigned_abs();
+        let (mut base, mut v) = (b, 1.0);
+        loop {
+            if m & 1 == 1 {
+                v *= base;
+            }
+            m >>= 1;
+            if m == 0 {
+                break;
+            }
+            base *= base;
+        }
+        if self.n < 0 {
+            v = 1.0 / v;
+        }
+        let low = floor_positive(v * self.below + 1.0);
+        (low == floor_positive(v * self.above + 1.0)).then_some(low)
+    }
+}
+
+/// `x.floor()` for `x` at least 0 (or NaN), without the call to the C library's `floor` a
+/// processor without SSE4.1 makes: every double from 2^52 up is a whole number already.
+#[inline(always)]
+fn floor_positive(x: f64) -> f64 {
+    if x < 4_503_599_627_370_496.0 {
+        (x as u64) as f64
+    } else {
+        x
+    }
 }
 
 impl ZipfSampler {
@@ -299,6 +383,11 @@ impl ZipfSampler {
             t,
             q,
             slope: s.max(1.0),
+            whole: if s != 1.0 && s.is_finite() {
+                WholePower::of(q, n)
+            } else {
+                None
+            },
         })
     }
 
@@ -314,12 +403,27 @@ impl ZipfSampler {
         }
     }
 
+    /// The candidate for uniform `p` and the inverse it is the floor of, plus one.
+    #[inline(always)]
+    fn candidate(&self, p: f64) -> (f64, Option<f64>) {
+        let inv_b = self.inv_cdf(p);
+        (floor_positive(inv_b + 1.0), Some(inv_b))
+    }
+
     /// A draw: 1 for the most popular key, up to `n`.
     #[inline]
     pub fn sample(&self, rng: &mut Rng) -> f64 {
         loop {
-            let inv_b = self.inv_cdf(rng.random::<f64>());
-            let x = (inv_b + 1.0).floor();
+            let p = rng.random::<f64>();
+            // The candidate, and the inverse it comes from when it was computed (`None`
+            // when the whole-power form gave the candidate without it).
+            let (x, inv_b) = match self.whole {
+                Some(w) if p * self.t > 1.0 => match w.key(p * self.t * (1.0 - self.s) + self.s) {
+                    Some(x) => (x, None),
+                    None => self.candidate(p),
+                },
+                _ => self.candidate(p),
+            };
             let y: f64 = rng.random();
             if x <= 1.0 {
                 // ratio = 1^-s = 1 > y.
@@ -330,6 +434,7 @@ impl ZipfSampler {
             if y < 1.0 - self.slope / x - 1e-9 {
                 return x;
             }
+            let inv_b = inv_b.unwrap_or_else(|| self.inv_cdf(p));
             let ratio = x.powf(-self.s) * inv_b.powf(self.s);
             if y < ratio {
                 return x;
@@ -383,6 +488,15 @@ mod tests {
             (1e3, 1.5),
             (50.0, 4.0),
             (1e6, 0.99),
+            // Whole powers (q = 1/(1 − s) = 2, 5, 10, 20, 100, −4, −2, −1).
+            (1e7, 0.5),
+            (1e7, 0.8),
+            (1e5, 0.9),
+            (1e7, 0.95),
+            (1e7, 0.99),
+            (1e7, 1.25),
+            (1e9, 1.5),
+            (1e4, 2.0),
         ] {
             let ours = ZipfSampler::new(n, s).unwrap();
             let theirs = rand_distr::Zipf::new(n, s).unwrap();
@@ -399,6 +513,29 @@ mod tests {
             );
         }
         assert!(ZipfSampler::new(0.5, 1.0).is_none() && ZipfSampler::new(10.0, -1.0).is_none());
+    }
+
+    #[test]
+    fn whole_powers_stand_in_for_powf_only_where_they_can_tell_the_key() {
+        for s in [0.0, 0.5, 0.8, 0.9, 0.95, 0.99, 1.25, 1.5, 2.0] {
+            let z = ZipfSampler::new(1e7, s).unwrap();
+            assert!(z.whole.is_some(), "s {s} has a whole q");
+        }
+        for s in [0.3, 0.7, 1.0, 3.0] {
+            assert!(ZipfSampler::new(1e7, s).unwrap().whole.is_none(), "s {s}");
+        }
+        // Too many keys for the error bound.
+        assert!(ZipfSampler::new(1e300, 1.5).unwrap().whole.is_none());
+        let w = ZipfSampler::new(1e7, 0.9).unwrap().whole.unwrap();
+        assert_eq!(w.n, 10);
+        // 1.5^10 = 57.665...: key 58, as powf gives it.
+        assert_eq!(w.key(1.5), Some((1.5f64.powf(10.0) + 1.0).floor()));
+        // 2^10 = 1024 exactly: on a key's boundary, left to powf.
+        assert_eq!(w.key(2.0), None);
+        let w = ZipfSampler::new(1e7, 2.0).unwrap().whole.unwrap();
+        assert_eq!(w.n, -1);
+        assert_eq!(w.key(0.3), Some(4.0));
+        assert_eq!(w.key(0.25), None);
     }
 
     #[test]
