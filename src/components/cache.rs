@@ -525,22 +525,28 @@ impl CacheInstance {
             counts[0] += 1;
             counts[1] += u64::from(hit.is_some());
         }
+        // The time the answer's latency is measured from, kept in the call only when the
+        // answer comes later (an instant one records 0 at once): a write to the call just
+        // before its reply is read makes the reader wait for it.
         if let Some((_, version)) = hit {
             self.stats.hits += 1;
-            ctx.call_mut(call).enqueued_at = SimTime(now);
             if self.hit_instant {
                 self.stats.hit_latency.record(0);
+            } else {
+                ctx.call_mut(call).enqueued_at = SimTime(now);
             }
             return self.answer(call, Found::Hit, version, true, ctx);
         }
-        ctx.call_mut(call).enqueued_at = SimTime(now);
         let Some(_) = self.def.on_miss else {
             // Cache-aside: the caller fetches the key and sets it.
             if self.miss_instant {
                 self.stats.miss_latency.record(0);
+            } else {
+                ctx.call_mut(call).enqueued_at = SimTime(now);
             }
             return self.answer(call, Found::Miss, 0, false, ctx);
         };
+        ctx.call_mut(call).enqueued_at = SimTime(now);
         if self.def.coalesce {
             if let Some(w) = self.pending.get_mut(&key) {
                 self.stats.coalesced += 1;
@@ -732,6 +738,8 @@ impl CacheInstance {
         let n = u64::from(self.def.capacity);
         self.store.reserve(self.def.capacity);
         for key in (0..n).rev() {
+            // The cells of the key 16 puts on, warmed while these are made.
+            self.store.prefetch_key(key.saturating_sub(16));
             self.store.put(key, 0, 0, &mut self.rng);
             self.store.get(key, 0);
         }
@@ -764,6 +772,11 @@ impl Component for CacheInstance {
     #[inline]
     fn prefetch(&self, keys: &[u64; 3]) {
         self.store.prefetch(keys);
+    }
+
+    #[inline]
+    fn prefetch_key(&self, key: u64) {
+        self.store.prefetch_key(key);
     }
 
     fn on_flush(&mut self, ctx: &mut Ctx) {

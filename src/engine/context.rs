@@ -91,6 +91,9 @@ pub trait Component {
     /// those of the next three requests after the one just created, in order. A hint for
     /// the processor's caches only: it changes no state and no result.
     fn prefetch(&self, _keys: &[u64; 3]) {}
+    /// Warms the memory the instance will read for a call with `key` soon (a set after a
+    /// fill from the database); a hint like [`Component::prefetch`].
+    fn prefetch_key(&self, _key: u64) {}
 }
 
 /// How a group chooses the live member that takes a call, for a component whose instances

@@ -79,6 +79,10 @@ pub struct Simulation<C: Clients> {
     /// source has one, and the loops then run a form without the prefetch (a watched run
     /// never prefetches: it is a hint only).
     prefetch_to: Vec<InstanceId>,
+    /// The one instance every source hands its keys ahead to (`NO_PREFETCH` when there are
+    /// none or several): a reply to a caller in front of it, from another instance, tells
+    /// it the key the caller is likely to look up next ([`Component::prefetch_key`]).
+    reply_prefetch: InstanceId,
 }
 
 /// A source whose keys no instance wants ahead.
@@ -146,6 +150,10 @@ impl<C: Clients> Simulation<C> {
         }
         ctx.clients.start(&mut ctx.calendar, horizon);
         let prefetch_to = prefetch_targets(&mut ctx, &components);
+        let reply_prefetch = match prefetch_to.split_first() {
+            Some((first, rest)) if rest.iter().all(|t| t == first) => *first,
+            _ => NO_PREFETCH,
+        };
         if options.warmup.0 > 0 {
             ctx.calendar
                 .schedule(SimTime(options.warmup.0), Event::WarmupEnd);
@@ -161,6 +169,7 @@ impl<C: Clients> Simulation<C> {
             actions: Vec::new(),
             watcher: None,
             prefetch_to,
+            reply_prefetch,
         }
     }
 
@@ -406,6 +415,9 @@ impl<C: Clients> Simulation<C> {
                 }
                 let child = *ctx.calls.get(call);
                 ctx.calls.remove(call);
+                if PREFETCH && child.instance != self.reply_prefetch {
+                    prefetch_key(components, self.reply_prefetch, child.key);
+                }
                 let current = ctx.is_awaited(&child);
                 components[to as usize].on_reply(child.parent_call, &child, current, dyn_ctx(ctx));
             }
@@ -646,6 +658,16 @@ fn prefetch<C: Clients>(
     }
     if let Some(keys) = ctx.clients.keys_ahead(source) {
         components[to as usize].prefetch(&keys);
+    }
+}
+
+/// Hands `key`, that of a reply from another instance (a database's answer to a cache-aside
+/// miss), to the instance `to` that looks keys up, if there is one: the caller will likely
+/// look the key up there next (set it).
+#[inline(never)]
+fn prefetch_key(components: &[Box<dyn Component>], to: InstanceId, key: u64) {
+    if let Some(c) = components.get(to as usize) {
+        c.prefetch_key(key);
     }
 }
 

@@ -136,6 +136,9 @@ pub struct Store {
     refresh: bool,
     expiry: Vec<Expiry>,
     expiry_ends: Ends,
+    /// The slot [`Store::prefetch`] found for its `keys[1]`, which is the next call's
+    /// `keys[0]` (`NIL`: not held): that call reads its entry without looking it up again.
+    prefetched_slot: std::cell::Cell<u32>,
 }
 
 impl Store {
@@ -158,6 +161,7 @@ impl Store {
             refresh,
             expiry: Vec::new(),
             expiry_ends: Ends::EMPTY,
+            prefetched_slot: std::cell::Cell::new(NIL),
         }
     }
 
@@ -166,25 +170,33 @@ impl Store {
     /// down a pipeline, so that each step reads only lines an earlier call brought in:
     /// the key index cell of `keys[2]`, the entry of `keys[1]` (through its cell, warmed
     /// by the previous call) and, for LRU, the list neighbours of `keys[0]` (through its
-    /// entry, likewise) that moving it to the tail will write. A hint: it
-    /// changes nothing, and a key that is not held, or a neighbour that changes before
-    /// the read, only wastes the fetch.
+    /// entry, likewise) that moving it to the tail will write; the slot of `keys[0]` is
+    /// the one the previous call found for its `keys[1]`. A hint: it changes nothing, and
+    /// a key that is not held, a slot reused since, or a neighbour that changes before the
+    /// read, only wastes the fetch.
     #[inline]
     pub fn prefetch(&self, keys: &[u64; 3]) {
         prefetch_line(&self.map.cells[self.map.home(keys[2])]);
-        if let Some(slot) = self.map.get(keys[1]) {
-            prefetch_line(&self.entries[slot as usize]);
+        let next = self.map.get(keys[1]).unwrap_or(NIL);
+        let slot = self.prefetched_slot.replace(next);
+        if let Some(e) = self.entries.get(next as usize) {
+            prefetch_line(e);
         }
         if self.eviction == Eviction::Lru
-            && let Some(slot) = self.map.get(keys[0])
+            && let Some(&e) = self.entries.get(slot as usize)
         {
-            let e = self.entries[slot as usize];
             for n in [e.prev, e.next] {
                 if let Some(neighbour) = self.entries.get(n as usize) {
                     prefetch_line(neighbour);
                 }
             }
         }
+    }
+
+    /// Warms the key index cells `key` will be looked up in (a hint: changes nothing).
+    #[inline]
+    pub fn prefetch_key(&self, key: u64) {
+        self.map.prefetch_run(key);
     }
 
     /// Keys held.
