@@ -27,6 +27,8 @@ pub struct Workload {
     ahead: Option<[(u16, u64); 3]>,
     /// Requests generated so far.
     pub generated: u64,
+    /// The most requests it generates (its `requests`; `u64::MAX` for no limit).
+    limit: u64,
     /// Client of the next open-loop request: requests go to clients in turn.
     next_client: u32,
     /// The client-side rate limit's tokens, and where refused requests go.
@@ -67,6 +69,7 @@ impl Workload {
             mix_rng,
             ahead: None,
             generated: 0,
+            limit: def.limit.unwrap_or(u64::MAX),
             next_client: 0,
             bucket: def.rate_limit.map(|(l, to)| (TokenBucket::new(l), to)),
             def,
@@ -133,7 +136,7 @@ impl Workload {
     /// True while the workload may still create requests.
     #[inline]
     pub fn may_generate(&self) -> bool {
-        self.def.limit.is_none_or(|l| self.generated < l)
+        self.generated < self.limit
     }
 
     /// When the open-loop request after one at `now` arrives, or `None` if none does before
@@ -280,23 +283,32 @@ impl Workload {
         calendar: &mut Calendar,
         horizon: SimTime,
     ) -> Option<NewRequest> {
-        if !self.may_generate() {
-            return None;
-        }
         let now = calendar.now();
-        let more = self.def.limit.is_none_or(|l| self.generated + 1 < l);
-        let given = match &self.def.arrivals {
+        let more = self.generated + 1 < self.limit;
+        // One match on the kind of arrivals gives all that depends on it.
+        let (given, closed) = match &self.def.arrivals {
             Arrivals::Renewal(_) | Arrivals::Profile(_) => {
+                // Its next arrival is scheduled only while it may send more (below), so
+                // it may send this one.
+                debug_assert!(self.may_generate(), "an arrival past the limit");
                 if more
                     && let Some(t) = self.next_arrival(now, horizon)
                     && t <= horizon
                 {
                     calendar.schedule(t, Event::Generate { source, user: 0 });
                 }
-                None
+                (None, false)
             }
-            Arrivals::Closed { .. } => None,
+            Arrivals::Closed { .. } => {
+                if !self.may_generate() {
+                    return None;
+                }
+                (None, true)
+            }
             Arrivals::Trace(records) => {
+                if !self.may_generate() {
+                    return None;
+                }
                 let i = user as usize;
                 if more && let Some(next) = records.get(i + 1) {
                     calendar.schedule(
@@ -307,13 +319,10 @@ impl Workload {
                         },
                     );
                 }
-                Some((records[i].class, records[i].key))
+                (Some((records[i].class, records[i].key)), false)
             }
         };
-        let user = match &self.def.arrivals {
-            Arrivals::Closed { .. } => user,
-            _ => self.take_client(),
-        };
+        let user = if closed { user } else { self.take_client() };
         self.generated += 1;
         let (class, key) = match given {
             Some(ck) => ck,
@@ -330,7 +339,7 @@ impl Workload {
             op: self.def.ops[class as usize],
             target,
             timeout: self.def.timeout,
-            acts_on_answer: matches!(self.def.arrivals, Arrivals::Closed { .. }),
+            acts_on_answer: closed,
         })
     }
 

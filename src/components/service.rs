@@ -259,57 +259,89 @@ impl ServiceDef {
 
 const TIMER_WORK_DONE: u32 = 0;
 
-enum WaitQueue {
+/// The order waiting requests are served in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Order {
     /// First come first served; with adaptive LIFO, the newest first while more than
-    /// `lifo_above` wait (`usize::MAX` without: one comparison, no variant of its own).
-    Fifo {
-        queue: VecDeque<CallId>,
-        lifo_above: usize,
-    },
-    Lifo(Vec<CallId>),
-    Priority(Vec<VecDeque<CallId>>),
+    /// `lifo_above` wait (`usize::MAX` without: one comparison, no order of its own).
+    Fifo,
+    /// Last come, first served.
+    Lifo,
+    /// By class priority, first come first served within a level.
+    Priority,
+}
+
+/// The requests waiting at an instance. A plain struct whose order is one byte, rather
+/// than an enum of queues, so that telling the order costs one comparison of a byte.
+struct WaitQueue {
+    order: Order,
+    /// The waiting requests, oldest first (FIFO and LIFO).
+    calls: VecDeque<CallId>,
+    /// With adaptive LIFO, the newest first while more than this many wait.
+    lifo_above: usize,
+    /// By priority: one FIFO queue per level, and the level of each class id.
+    levels: Vec<VecDeque<CallId>>,
+    level_of_class: Vec<u8>,
 }
 
 impl WaitQueue {
     fn new(def: &ServiceDef) -> Self {
         let adaptive = def.admission.as_ref().and_then(|a| a.adaptive_lifo);
+        let mut queue = WaitQueue {
+            order: Order::Fifo,
+            calls: VecDeque::new(),
+            lifo_above: usize::MAX,
+            levels: Vec::new(),
+            level_of_class: Vec::new(),
+        };
         match (&def.discipline, adaptive) {
-            (_, Some(above)) => WaitQueue::Fifo {
-                queue: VecDeque::with_capacity(64),
-                lifo_above: above as usize,
-            },
-            (Discipline::Fifo, None) => WaitQueue::Fifo {
-                queue: VecDeque::with_capacity(64),
-                lifo_above: usize::MAX,
-            },
-            (Discipline::Lifo, None) => WaitQueue::Lifo(Vec::with_capacity(64)),
-            (Discipline::Priority { levels, .. }, None) => {
-                WaitQueue::Priority((0..*levels).map(|_| VecDeque::new()).collect())
+            (_, Some(above)) => {
+                queue.calls = VecDeque::with_capacity(64);
+                queue.lifo_above = above as usize;
+            }
+            (Discipline::Fifo, None) => queue.calls = VecDeque::with_capacity(64),
+            (Discipline::Lifo, None) => {
+                queue.order = Order::Lifo;
+                queue.calls = VecDeque::with_capacity(64);
+            }
+            (
+                Discipline::Priority {
+                    levels,
+                    level_of_class,
+                },
+                None,
+            ) => {
+                queue.order = Order::Priority;
+                queue.levels = (0..*levels).map(|_| VecDeque::new()).collect();
+                queue.level_of_class = level_of_class.clone();
             }
         }
+        queue
     }
-    #[inline]
-    fn push(&mut self, call: CallId, level: usize) {
-        match self {
-            WaitQueue::Fifo { queue, .. } => queue.push_back(call),
-            WaitQueue::Lifo(q) => q.push(call),
-            WaitQueue::Priority(qs) => qs[level].push_back(call),
+    /// Adds `call`, of class `class` (read only by a priority queue).
+    #[inline(always)]
+    fn push(&mut self, call: CallId, class: impl FnOnce() -> u16) {
+        if self.order == Order::Priority {
+            let level = self.level_of_class[class() as usize] as usize;
+            self.levels[level].push_back(call);
+        } else {
+            self.calls.push_back(call);
         }
     }
     /// The next waiting request to serve. `PLAIN` (no adaptive LIFO): a FIFO queue pops
     /// its oldest without looking at its length.
-    #[inline]
+    #[inline(always)]
     fn pop<const PLAIN: bool>(&mut self) -> Option<CallId> {
-        match self {
-            WaitQueue::Fifo { queue, lifo_above } => {
-                if !PLAIN && queue.len() > *lifo_above {
-                    queue.pop_back()
+        match self.order {
+            Order::Fifo => {
+                if !PLAIN && self.calls.len() > self.lifo_above {
+                    self.calls.pop_back()
                 } else {
-                    queue.pop_front()
+                    self.calls.pop_front()
                 }
             }
-            WaitQueue::Lifo(q) => q.pop(),
-            WaitQueue::Priority(qs) => qs.iter_mut().find_map(|q| q.pop_front()),
+            Order::Lifo => self.calls.pop_back(),
+            Order::Priority => self.levels.iter_mut().find_map(|q| q.pop_front()),
         }
     }
 }
@@ -509,16 +541,6 @@ impl ServiceInstance {
                 return;
             };
             self.run::<false>(next, ctx);
-        }
-    }
-
-    #[inline]
-    fn level_of(&self, call: &Call) -> usize {
-        match &self.def.discipline {
-            Discipline::Priority { level_of_class, .. } => {
-                level_of_class[call.class as usize] as usize
-            }
-            _ => 0,
         }
     }
 
@@ -755,8 +777,7 @@ impl ServiceInstance {
     /// Puts `call` in the queue (every worker is busy).
     #[inline(always)]
     fn enqueue(&mut self, call: CallId, ctx: &mut Ctx) {
-        let level = self.level_of(ctx.call(call));
-        self.queue.push(call, level);
+        self.queue.push(call, || ctx.call(call).class);
         self.load.waiting_inc(ctx.now());
     }
 }

@@ -1053,20 +1053,28 @@ impl<C: Clients + ?Sized> Context<C> {
             Outcome::Pending => unreachable!("a request answered with a pending outcome"),
         }
         if r.acts_on_answer {
-            if self.retries.is_some() {
-                self.retry_answered(request, outcome);
-            }
-            let answer = Answer {
-                source: r.source,
-                user: r.user,
-                class,
-                outcome,
-                created: r.created,
-                at: now,
-            };
-            self.clients
-                .answered(&answer, &mut self.calendar, self.horizon);
+            self.tell_client(request, r, class, outcome);
         }
+    }
+
+    /// The client of `request`, which acts on its answers (a closed-loop user), is told
+    /// of it. Out of line: finding the sources of a context of any sources takes some
+    /// work, which a request whose client does not act on its answer then never does.
+    #[inline(never)]
+    fn tell_client(&mut self, request: RequestId, r: Request, class: u16, outcome: Outcome) {
+        if self.retries.is_some() {
+            self.retry_answered(request, outcome);
+        }
+        let answer = Answer {
+            source: r.source,
+            user: r.user,
+            class,
+            outcome,
+            created: r.created,
+            at: self.now(),
+        };
+        self.clients
+            .answered(&answer, &mut self.calendar, self.horizon);
     }
 
     /// The request sources.
