@@ -366,6 +366,9 @@ pub struct ServiceInstance {
     started: u64,
     /// Workers that may run requests now: the service's, or fewer while a fault cuts them.
     workers: u32,
+    /// Requests that may wait (`u64::MAX`: unbounded), the service's `queue_capacity` at
+    /// hand.
+    capacity: u64,
     /// Service times are multiplied by this (1 unless a fault slows the instance).
     slow: f64,
     /// Share of arriving requests failed at once (0 unless a fault says otherwise).
@@ -404,6 +407,7 @@ impl ServiceInstance {
             .map(admission::TokenBucket::new);
         let injected_seed = rng.clone().next_u64();
         let plain = plain(&def, 1.0, screens);
+        let capacity = def.queue_capacity.map_or(u64::MAX, u64::from);
         ServiceInstance {
             def,
             id,
@@ -419,6 +423,7 @@ impl ServiceInstance {
             expired: 0,
             started: 0,
             workers,
+            capacity,
             slow: 1.0,
             error_share: 0.0,
             injected: None,
@@ -966,9 +971,7 @@ impl ServiceInstance {
             self.run::<PLAIN>(call, ctx);
             return;
         }
-        if let Some(cap) = self.def.queue_capacity
-            && self.load.waiting() >= u64::from(cap)
-        {
+        if self.load.waiting() >= self.capacity {
             self.dropped += 1;
             ctx.reply(call, Outcome::Failed(ErrorCause::QueueFull));
             return;

@@ -604,9 +604,9 @@ impl<C: Clients + ?Sized> Context<C> {
             super::fault::CrashMode::Refused => {
                 let outcome = Outcome::Failed(ErrorCause::Partitioned);
                 c.outcome = outcome;
-                let to = c.parent;
+                let (to, class) = (c.parent, c.class);
                 if to == CLIENT {
-                    self.end_request(call, outcome);
+                    self.end_request(call, class, outcome);
                 } else {
                     self.calendar.schedule_now(Event::Reply { to, call });
                 }
@@ -738,8 +738,9 @@ impl<C: Clients + ?Sized> Context<C> {
 
     /// The answer to request `call` reaches its client (see [`Event::Answer`]).
     pub(crate) fn answer_arrives(&mut self, call: CallId) {
-        let outcome = self.calls.get(call).outcome;
-        self.end_request(call, outcome);
+        let c = self.calls.get(call);
+        let (class, outcome) = (c.class, c.outcome);
+        self.end_request(call, class, outcome);
     }
 
     /// Moves `call` on to group `group` as a tail call: its answer will go straight to the
@@ -775,10 +776,11 @@ impl<C: Clients + ?Sized> Context<C> {
         );
         c.outcome = outcome;
         if c.parent == CLIENT {
+            let class = c.class;
             if self.network.is_some() && self.answer_later(call) {
                 return;
             }
-            self.end_request(call, outcome);
+            self.end_request(call, class, outcome);
         } else {
             let to = c.parent;
             if self.network.is_none() {
@@ -789,14 +791,15 @@ impl<C: Clients + ?Sized> Context<C> {
         }
     }
 
-    /// The request's first call `call` has finished with `outcome` (it is the request): the
-    /// client gets its answer unless it already gave up, and the request ends with the call.
+    /// The request's first call `call`, of class `class`, has finished with `outcome` (it
+    /// is the request): the client gets its answer unless it already gave up, and the
+    /// request ends with the call.
     #[inline(always)]
-    fn end_request(&mut self, call: CallId, outcome: Outcome) {
+    fn end_request(&mut self, call: CallId, class: u16, outcome: Outcome) {
         match self.requests[call as usize].client {
-            ClientWait::Waiting => self.answer(call, outcome),
+            ClientWait::Waiting => self.answer(call, class, outcome),
             ClientWait::WaitingWithTimeout => {
-                self.answer(call, outcome);
+                self.answer(call, class, outcome);
                 self.stale_timeout();
             }
             ClientWait::Answered => {
@@ -929,7 +932,8 @@ impl<C: Clients + ?Sized> Context<C> {
         if self.calls.is_live(request, generation)
             && self.requests[request as usize].client != ClientWait::Answered
         {
-            self.answer(request, Outcome::Failed(ErrorCause::Timeout));
+            let class = self.calls.get(request).class;
+            self.answer(request, class, Outcome::Failed(ErrorCause::Timeout));
         } else {
             // Its request finished before the timeout: a stale event, now gone.
             self.stale_timeouts = self.stale_timeouts.saturating_sub(1);
@@ -1025,12 +1029,11 @@ impl<C: Clients + ?Sized> Context<C> {
         self.compact_at = self.stale_timeouts + COMPACT_MIN_STALE.max(self.calendar.len() as u64);
     }
 
-    /// The client of `request` (the id of its first call, which is still live) gets its
-    /// answer.
+    /// The client of `request` (the id of its first call, which is still live, of class
+    /// `class`) gets its answer.
     #[inline(always)]
-    fn answer(&mut self, request: RequestId, outcome: Outcome) {
+    fn answer(&mut self, request: RequestId, class: u16, outcome: Outcome) {
         let now = self.now();
-        let class = self.calls.get(request).class;
         let c = class as usize;
         let r = &mut self.requests[request as usize];
         r.client = ClientWait::Answered;
