@@ -270,16 +270,14 @@ impl KeyLaw {
 /// accepted without computing `ratio` (the outcome is the same); only the rare `y` near
 /// the bound computes it. For a large catalog nearly every draw lands on a large `x`, and
 /// two of its three `powf` calls go.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct ZipfSampler {
     s: f64,
     t: f64,
     q: f64,
-    /// `max(s, 1)`: the slope of the lower bound of the acceptance ratio.
-    slope: f64,
     /// The inverse's `powf` by whole powers, when `q` is a whole number to within rounding
     /// (`None` otherwise).
-    whole: Option<WholePower>,
+    whole: Option<Box<WholePower>>,
 }
 
 /// `b^q` for an exponent `q` within rounding of a whole number `n` (`s` = 0.5, 0.8, 0.9,
@@ -382,9 +380,8 @@ impl ZipfSampler {
             s,
             t,
             q,
-            slope: s.max(1.0),
             whole: if s != 1.0 && s.is_finite() {
-                WholePower::of(q, n)
+                WholePower::of(q, n).map(Box::new)
             } else {
                 None
             },
@@ -417,7 +414,7 @@ impl ZipfSampler {
             let p = rng.random::<f64>();
             // The candidate, and the inverse it comes from when it was computed (`None`
             // when the whole-power form gave the candidate without it).
-            let (x, inv_b) = match self.whole {
+            let (x, inv_b) = match &self.whole {
                 Some(w) if p * self.t > 1.0 => match w.key(p * self.t * (1.0 - self.s) + self.s) {
                     Some(x) => (x, None),
                     None => self.candidate(p),
@@ -431,7 +428,10 @@ impl ZipfSampler {
             }
             // Lower bound of the ratio as computed, rounding errors (below 1e-15 relative)
             // and `inv_b + 1.0` rounding up to `x` (below x · 2^-52) included.
-            if y < 1.0 - self.slope / x - 1e-9 {
+            // (The bound's slope is max(s, 1), worked out here: the sampler is kept as small as
+            // it was before the whole-power form, since a larger workload definition costs
+            // every model's request generation a few instructions.)
+            if y < 1.0 - self.s.max(1.0) / x - 1e-9 {
                 return x;
             }
             let inv_b = inv_b.unwrap_or_else(|| self.inv_cdf(p));
