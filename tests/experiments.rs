@@ -78,6 +78,51 @@ fn assert_same_files(a: &Path, b: &Path) {
 }
 
 #[test]
+fn a_metric_drawn_beside_another_shares_its_plot() {
+    let t = tempfile::tempdir().unwrap();
+    let model = root().join("models/horizontal-lb.json");
+    let exp = serde_json::json!({
+        "name": "beside",
+        "model": model.display().to_string(),
+        "variants": {
+            "lc": {"set": {"components.lb.policy": "least_connections"}},
+            "rr": {"set": {"components.lb.policy": "round_robin"}}
+        },
+        "sweep": {"workloads.users.arrivals.poisson.rate": [1000, 2000]},
+        "replications": 2,
+        "duration": "3s",
+        "warmup": "1s",
+        "plots": [{"metric_vs_param": {
+            "metric": "workloads.users.latency.p99_ms",
+            "beside": "workloads.users.latency.p50_ms"
+        }}]
+    });
+    let f = t.path().join("beside.json");
+    std::fs::write(&f, serde_json::to_string_pretty(&exp).unwrap()).unwrap();
+    let out = t.path().join("out");
+    ok(scalesim().args([
+        "sweep",
+        f.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "-q",
+    ]));
+    let svg = std::fs::read_to_string(
+        out.join("plots/00-workloads-users-latency-p99-ms-vs-poisson-rate.svg"),
+    )
+    .unwrap();
+    // Both variants' lines of each metric, in one plot.
+    for name in ["lc", "rr"] {
+        // Legend entries are text elements of their own lines.
+        assert!(svg.contains(&format!(">\n{name}\n<")), "{name}: {svg}");
+        assert!(
+            svg.contains(&format!(">\n{name} · latency.p50_ms\n<")),
+            "{name} beside: {svg}"
+        );
+    }
+}
+
+#[test]
 fn sweep_writes_every_output_and_is_identical_on_any_thread_count() {
     let t = tempfile::tempdir().unwrap();
     let exp = small_experiment(t.path());

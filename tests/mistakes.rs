@@ -296,7 +296,7 @@ fn misspelt_metrics_and_plots_are_refused_before_any_run() {
         "plots": [
             {"metric_vs_param": {"metric": "workloads.users.latency.p99ms"}},
             {"metric_vs_param": {"metric": "components.app.utilization"}},
-            {"metric_vs_param": {"metric": "workloads.users.latency.p99_ms", "x": "workloads.users.arrivals.poisson.rat"}},
+            {"metric_vs_param": {"metric": "workloads.users.latency.p99_ms", "x": "workloads.users.arrivals.poisson.rat", "beside": "workloads.users.latency.p50ms"}},
             {"latency_cdf": {"workload": "usrs", "point": 2}},
             {"time_series": {"metric": "latency_p99", "workload": "users", "point": 1}}
         ],
@@ -312,6 +312,7 @@ fn misspelt_metrics_and_plots_are_refused_before_any_run() {
             "e.json: plots[1].metric_vs_param.metric: metric \"components.app.utilization\" is left out by the experiment's \"metrics\" list; add it there",
             "e.json: plots[2].metric_vs_param.x: \"workloads.users.arrivals.poisson.rat\" is not a swept path",
             "did you mean \"workloads.users.arrivals.poisson.rate\"?",
+            "e.json: plots[2].metric_vs_param.beside: no metric \"workloads.users.latency.p50ms\" in the model(s); did you mean \"workloads.users.latency.p50_ms\"?",
             "e.json: plots[3].latency_cdf.workload: no workload named \"usrs\"",
             "e.json: plots[3].latency_cdf.point: must be a sweep point from 0 to 1, got 2",
             "e.json: plots[4].time_series.metric: unknown time-series metric \"latency_p99\"",

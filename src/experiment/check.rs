@@ -243,6 +243,16 @@ pub fn check_outputs(
                 ) {
                     errs.push(e);
                 }
+                if let Some(beside) = &m.beside
+                    && let Err(e) = check_summarised_metric(
+                        vocabulary,
+                        &spec.metrics,
+                        &join(&at, "beside"),
+                        beside,
+                    )
+                {
+                    errs.push(e);
+                }
                 check_x(&mut errs, &at, m.x.as_deref(), axes);
             }
             PlotSpec::LatencyCdf(c) => {

@@ -192,6 +192,12 @@ pub struct MetricVsParamSpec {
     /// one line per value.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub x: Option<String>,
+    /// A second metric drawn on the same axes, one line per variant as well (named with
+    /// the metric's last part): an
+    /// analytic estimate beside the simulated metric, e.g.
+    /// "components.cache.hit_ratio_estimate" beside "components.cache.hit_ratio".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub beside: Option<String>,
 }
 
 /// Latency CDF.

@@ -179,6 +179,40 @@ fn short(path: &str) -> String {
         .join(".")
 }
 
+/// Adds to `lines` the points of `metric` against axis `xi`: a line per variant and per
+/// combination of the other axes, its name ending with `label` when given.
+fn add_lines(
+    lines: &mut IndexMap<String, Vec<BandPoint>>,
+    layout: &ExperimentLayout,
+    results: &ExperimentResults,
+    xi: usize,
+    metric: &str,
+    label: Option<&str>,
+) {
+    for g in &results.groups {
+        let point = &layout.points[g.point];
+        let Some(x) = point[xi].as_f64() else {
+            continue;
+        };
+        let mut name = g.variant.clone();
+        for (k, p) in layout.axes.iter().enumerate().filter(|(k, _)| *k != xi) {
+            name.push_str(&format!(" {}={}", short(p), param_text(&point[k])));
+        }
+        if let Some(label) = label {
+            name.push_str(&format!(" · {label}"));
+        }
+        if let Some(e) = g.metrics.get(metric) {
+            let half = if e.ci95.is_finite() { e.ci95 } else { 0.0 };
+            lines.entry(name).or_default().push(BandPoint {
+                x,
+                mean: e.mean,
+                low: e.mean - half,
+                high: e.mean + half,
+            });
+        }
+    }
+}
+
 fn draw_plots(
     layout: &ExperimentLayout,
     dir: &Path,
@@ -196,34 +230,19 @@ fn draw_plots(
                 let Some(xi) = layout.axes.iter().position(|a| *a == x_axis) else {
                     continue;
                 };
-                // One line per variant and per combination of the other axes.
+                // One line per variant and per combination of the other axes, for the
+                // metric and for the one drawn beside it.
                 let mut lines: IndexMap<String, Vec<BandPoint>> = IndexMap::new();
-                for g in &results.groups {
-                    let point = &layout.points[g.point];
-                    let Some(x) = point[xi].as_f64() else {
-                        continue;
-                    };
-                    let others: Vec<String> = layout
-                        .axes
-                        .iter()
-                        .enumerate()
-                        .filter(|(k, _)| *k != xi)
-                        .map(|(k, p)| format!("{}={}", short(p), param_text(&point[k])))
-                        .collect();
-                    let name = if others.is_empty() {
-                        g.variant.clone()
-                    } else {
-                        format!("{} {}", g.variant, others.join(" "))
-                    };
-                    if let Some(e) = g.metrics.get(&m.metric) {
-                        let half = if e.ci95.is_finite() { e.ci95 } else { 0.0 };
-                        lines.entry(name).or_default().push(BandPoint {
-                            x,
-                            mean: e.mean,
-                            low: e.mean - half,
-                            high: e.mean + half,
-                        });
-                    }
+                add_lines(&mut lines, layout, results, xi, &m.metric, None);
+                if let Some(beside) = &m.beside {
+                    add_lines(
+                        &mut lines,
+                        layout,
+                        results,
+                        xi,
+                        beside,
+                        Some(&short(beside)),
+                    );
                 }
                 let series: Vec<BandSeries> = lines
                     .into_iter()
