@@ -1,6 +1,7 @@
 //! Tables hide nothing (issue 8 point 6): every listed metric of a sweep is shown, split
 //! into several tables when wide; `compare` says when designs have different workloads;
-//! an all-zero distribution has percentiles of 0.
+//! an all-zero distribution has percentiles of 0; the data tier's metrics reach the table, JSON
+//! and CSV alike.
 
 use crate::support::{json_ok, scalesim, stdout_ok};
 use serde_json::{Value, json};
@@ -135,4 +136,37 @@ fn percentiles_of_waits_that_are_all_zero_are_zero() {
     }
     let table = text(scalesim().args(args));
     assert!(!table.contains("e-6"), "{table}");
+}
+
+/// The data tier's headline metrics reach all three outputs: the table shows the column,
+/// and the tidy CSV's row carries exactly the JSON's value.
+#[test]
+fn data_tier_metrics_are_in_the_table_the_json_and_the_csv() {
+    for (model, component, metric, column) in [
+        ("cache-aside", "cache", "hit_ratio", "hit ratio"),
+        ("cache-aside", "cache", "hit_ratio_estimate", "hit ratio"),
+        ("cache-aside", "cache", "evictions", "evictions"),
+        ("read-replicas", "db", "stale_share", "stale share"),
+        ("sharded-hot-key", "db", "hot_spot_index", "hot spot"),
+        ("sharded-hot-key", "db", "busiest_share", "busiest shard"),
+    ] {
+        let file = root().join(format!("models/{model}.json"));
+        let file = file.to_str().unwrap();
+        let table = text(scalesim().args(["run", file, "--set", "duration=20s"]));
+        assert!(table.contains(column), "{model}: no {column:?} in\n{table}");
+        let json =
+            json_ok(scalesim().args(["run", file, "--set", "duration=20s", "--format", "json"]));
+        let value = &json["runs"][0]["components"][component]["total"][metric];
+        let value = value
+            .as_f64()
+            .unwrap_or_else(|| panic!("{model}: no {component}.{metric} in the JSON"));
+        let csv = text(scalesim().args(["run", file, "--set", "duration=20s", "--format", "csv"]));
+        let row = format!("0,1,component,{component},,{metric},");
+        let line = csv
+            .lines()
+            .find(|l| l.starts_with(&row))
+            .unwrap_or_else(|| panic!("{model}: no {row} in the CSV"));
+        let csv_value: f64 = line[row.len()..].parse().unwrap();
+        assert_eq!(csv_value, value, "{model} {metric}");
+    }
 }
