@@ -80,25 +80,16 @@ fn assert_same_files(a: &Path, b: &Path) {
 #[test]
 fn a_metric_drawn_beside_another_shares_its_plot() {
     let t = tempfile::tempdir().unwrap();
-    let model = root().join("models/horizontal-lb.json");
-    let exp = serde_json::json!({
-        "name": "beside",
-        "model": model.display().to_string(),
-        "variants": {
-            "lc": {"set": {"components.lb.policy": "least_connections"}},
-            "rr": {"set": {"components.lb.policy": "round_robin"}}
-        },
-        "sweep": {"workloads.users.arrivals.poisson.rate": [1000, 2000]},
-        "replications": 2,
-        "duration": "3s",
-        "warmup": "1s",
-        "plots": [{"metric_vs_param": {
-            "metric": "workloads.users.latency.p99_ms",
-            "beside": "workloads.users.latency.p50_ms"
-        }}]
-    });
-    let f = t.path().join("beside.json");
-    std::fs::write(&f, serde_json::to_string_pretty(&exp).unwrap()).unwrap();
+    // The small experiment, shorter, with one plot of p99 and p50 beside it.
+    let f = small_experiment(t.path());
+    let mut exp: Value = serde_json::from_str(&std::fs::read_to_string(&f).unwrap()).unwrap();
+    exp["replications"] = 2.into();
+    exp["duration"] = "3s".into();
+    exp["plots"] = serde_json::json!([{"metric_vs_param": {
+        "metric": "workloads.users.latency.p99_ms",
+        "beside": "workloads.users.latency.p50_ms"
+    }}]);
+    std::fs::write(&f, exp.to_string()).unwrap();
     let out = t.path().join("out");
     ok(scalesim().args([
         "sweep",

@@ -415,7 +415,10 @@ impl<C: Clients> Simulation<C> {
                 }
                 let child = *ctx.calls.get(call);
                 ctx.calls.remove(call);
-                if PREFETCH && child.instance != self.reply_prefetch {
+                if PREFETCH
+                    && self.reply_prefetch != NO_PREFETCH
+                    && child.instance != self.reply_prefetch
+                {
                     prefetch_key(components, self.reply_prefetch, child.key);
                 }
                 let current = ctx.is_awaited(&child);
@@ -662,13 +665,11 @@ fn prefetch<C: Clients>(
 }
 
 /// Hands `key`, that of a reply from another instance (a database's answer to a cache-aside
-/// miss), to the instance `to` that looks keys up, if there is one: the caller will likely
-/// look the key up there next (set it).
+/// miss), to the instance `to` that looks keys up: the caller will likely look the key up
+/// there next (set it).
 #[inline(never)]
 fn prefetch_key(components: &[Box<dyn Component>], to: InstanceId, key: u64) {
-    if let Some(c) = components.get(to as usize) {
-        c.prefetch_key(key);
-    }
+    components[to as usize].prefetch_key(key);
 }
 
 /// A source's generate event: the source schedules what comes next, then this request
