@@ -181,7 +181,7 @@ impl Calendar {
         if self.use_radix {
             self.radix.len
         } else {
-            self.dary.len
+            self.dary.entries()
         }
     }
 
@@ -352,10 +352,20 @@ impl Calendar {
 ///
 /// The first `len` slots of `items` are the heap; slots past it are spare, kept so a push
 /// never reallocates (and never calls out) while the new entry is in registers.
+///
+/// A pop leaves the root empty (a hole) and the next operation fills it: a push puts its
+/// entry there and sifts it down, one sift where a pop then a push make two (an event
+/// whose handler schedules the next one, as an arrival schedules the next arrival and a
+/// finished job starts the next job's timer, is the common case), and anything else moves
+/// the last entry there first, as a pop would have done. The order is the same: entries
+/// come out by (time, seq), which no two share.
 #[derive(Debug, Default)]
 struct DaryHeap {
     items: Vec<Entry>,
+    /// Slots in use, the hole included.
     len: usize,
+    /// The root slot is empty.
+    hole: bool,
     /// Entries the heap takes before the calendar must act (grow it, or switch to the
     /// radix heap); never more than `items.len()`.
     room: usize,
@@ -374,21 +384,48 @@ impl DaryHeap {
         DaryHeap {
             items: vec![SPARE; n],
             len: 0,
+            hole: false,
             room: n,
         }
     }
 
+    /// Entries held (the hole not counted).
+    #[inline(always)]
+    fn entries(&self) -> usize {
+        self.len - usize::from(self.hole)
+    }
+
+    /// The earliest entry: the root, or with a hole there the earliest of its children
+    /// (every entry lies under one of them).
     #[inline(always)]
     fn first(&self) -> Option<&Entry> {
-        if self.len > 0 {
-            Some(&self.items[0])
-        } else {
-            None
+        if !self.hole {
+            return self.items[..self.len].first();
+        }
+        let children = &self.items[1..self.len.min(ARITY + 1)];
+        children
+            .iter()
+            .reduce(|a, b| if b.before(a) { b } else { a })
+    }
+
+    /// Fills the hole, if any, with the last entry, sifted down from the root.
+    #[inline(always)]
+    fn settle(&mut self) {
+        if !self.hole {
+            return;
+        }
+        self.hole = false;
+        self.len -= 1;
+        let n = self.len;
+        if n > 0 {
+            let last = self.items[n].get();
+            self.sift_down(0, last);
         }
     }
 
     /// Empties the heap, returning its entries in heap order.
     fn take(&mut self) -> Vec<Entry> {
+        self.settle();
         let mut items = std::mem::take(&mut self.items);
         items.truncate(self.len);
         self.len = 0;
@@ -398,6 +435,7 @@ impl DaryHeap {
     /// Makes `items`, which must be in heap order, the heap.
     fn set(&mut self, items: Vec<Entry>) {
         self.len = items.len();
+        self.hole = false;
         self.items = items;
     }
 
@@ -405,6 +443,10 @@ impl DaryHeap {
     #[inline(always)]
     fn push(&mut self, entry: Entry) {
         debug_assert!(self.len < self.room && self.room <= self.items.len());
+        if self.hole {
+            self.hole = false;
+            return self.sift_down(0, entry);
+        }
         let mut i = self.len;
         self.len += 1;
         // One bounds check for the whole sift: every index below is at most `i`.
@@ -433,27 +475,30 @@ impl DaryHeap {
     }
 
     /// Removes the earliest entry if it is due at or before `limit`, returning its time and
-    /// event; `None` when the heap is empty or its earliest entry is due after `limit`.
+    /// event; `None` when the heap is empty or its earliest entry is due after `limit`. The
+    /// root is left a hole.
     ///
     /// The top is read field by field: it was often written field by field a moment ago
     /// (see [`Entry::set`]), and one wide load over those narrow stores would stall.
     #[inline(always)]
     fn pop_until(&mut self, limit: u64) -> Option<(u64, PackedEvent)> {
-        let n = self.len.checked_sub(1)?;
-        // One bounds check for the test against the limit and the whole sift: every index
-        // below is at most `n`.
-        let items = &mut self.items[..=n];
-        let time = items[0].time;
+        self.settle();
+        let top = self.items[..self.len].first()?;
+        let time = top.time;
         if time > limit {
             return None;
         }
-        self.len = n;
-        let event = items[0].event.get();
-        let last = items[n].get();
-        if n == 0 {
-            return Some((time, event));
-        }
-        let mut i = 0;
+        let event = top.event.get();
+        self.hole = true;
+        Some((time, event))
+    }
+
+    /// Puts `entry` at slot `i`, which is empty, or under it where the heap order wants it.
+    #[inline(always)]
+    fn sift_down(&mut self, mut i: usize, entry: Entry) {
+        let n = self.len;
+        // One bounds check for the whole sift: every index below is under `n`.
+        let items = &mut self.items[..n];
         loop {
             let first = i * ARITY + 1;
             if first >= n {
@@ -466,7 +511,7 @@ impl DaryHeap {
                     best = c;
                 }
             }
-            if items[best].before(&last) {
+            if items[best].before(&entry) {
                 let moved = items[best].get();
                 items[i].set(&moved);
                 i = best;
@@ -474,8 +519,7 @@ impl DaryHeap {
                 break;
             }
         }
-        items[i].set(&last);
-        Some((time, event))
+        items[i].set(&entry);
     }
 }
 
@@ -779,6 +823,11 @@ mod tests {
                     shadow.insert((now + delay, seq), i as u32);
                     seq += 1;
                 }
+                // A pop leaves a hole in the 4-ary heap's root: what is pending and when
+                // the next is due must not show it.
+                prop_assert_eq!(c.len(), shadow.len());
+                let next = shadow.first_key_value().map(|((t, _), _)| *t);
+                prop_assert_eq!(c.peek_time().map(|t| t.0), next);
             }
             while let Some(want) = shadow.pop_first() {
                 let got = c.pop().map(|(t, e)| (t.0, data(e)));
