@@ -177,7 +177,7 @@ impl Store {
     #[inline]
     pub fn prefetch(&self, keys: &[u64; 3]) {
         prefetch_line(&self.map.cells[self.map.home(keys[2])]);
-        let next = self.map.get(keys[1]).unwrap_or(NIL);
+        let next = self.map.guess(keys[1]).unwrap_or(NIL);
         let slot = self.prefetched_slot.replace(next);
         if let Some(e) = self.entries.get(next as usize) {
             prefetch_line(e);
@@ -218,7 +218,13 @@ impl Store {
     /// The slot holding `key`, without counting a use.
     #[inline]
     pub fn slot_of(&self, key: u64) -> Option<u32> {
-        self.map.get(key)
+        self.map.get(key, self.key_of())
+    }
+
+    /// The key held in a slot, for the key index.
+    #[inline(always)]
+    fn key_of(&self) -> impl Fn(u32) -> u64 + '_ {
+        |slot| self.entries[slot as usize].key
     }
 
     /// Makes room in the key index for `n` keys at once (a warm start filling the store).
@@ -232,14 +238,14 @@ impl Store {
 
     /// True if `key` is held.
     pub fn contains(&self, key: u64) -> bool {
-        self.map.get(key).is_some()
+        self.map.get(key, self.key_of()).is_some()
     }
 
     /// A read of `key`: its slot and version when held (a hit, which counts as a use),
     /// `None` otherwise. Expired entries must have been removed first ([`Store::expire`]).
-    #[inline]
+    #[inline(always)]
     pub fn get(&mut self, key: u64, now: u64) -> Option<(u32, u32)> {
-        let slot = self.map.get(key)?;
+        let slot = self.map.get(key, self.key_of())?;
         self.touch(slot);
         if self.refresh && self.ttl > 0 {
             self.requeue_expiry(slot, now);
@@ -258,7 +264,7 @@ impl Store {
         rng: &mut Rng,
     ) -> (u32, Option<Removed>) {
         // One probe: the key's slot, or the empty cell where it goes.
-        let at = match self.map.find(key) {
+        let at = match self.map.find(key, self.key_of()) {
             Ok(slot) => {
                 self.entries[slot as usize].version = version;
                 self.touch(slot);
@@ -282,11 +288,13 @@ impl Store {
             version,
             aux: 0,
         };
+        let entries = &self.entries;
+        let key_of = |slot: u32| entries[slot as usize].key;
         if victim.is_some() {
             // The victim's removal may have moved the cells after `at`: look again.
-            self.map.insert(key, slot);
+            self.map.insert(key, slot, key_of);
         } else {
-            self.map.insert_at(at, key, slot);
+            self.map.insert_at(at, key, slot, key_of);
         }
         self.live += 1;
         self.admit(slot);
@@ -299,7 +307,8 @@ impl Store {
 
     /// Drops `key` (an invalidation). Returns what it held, if it was there.
     pub fn remove(&mut self, key: u64) -> Option<Removed> {
-        let slot = self.map.remove(key)?;
+        let slot = self.map.get(key, self.key_of())?;
+        self.map.remove(key, slot);
         Some(self.release(slot, 0))
     }
 
@@ -319,7 +328,7 @@ impl Store {
         let head = self.expiry_ends.head;
         let at = self.expiry[head as usize].at;
         let key = self.entries[head as usize].key;
-        self.map.remove(key);
+        self.map.remove(key, head);
         Some(self.release(head, at))
     }
 
@@ -354,7 +363,8 @@ impl Store {
     /// The key, version and dirty flag of the entry in `slot`, if `slot` holds `key`.
     pub fn entry_of(&self, slot: u32, key: u64) -> Option<(u32, bool)> {
         let e = self.entries.get(slot as usize)?;
-        (e.key == key && self.map.get(key) == Some(slot)).then_some((e.version, e.aux & DIRTY != 0))
+        (e.key == key && self.map.get(key, self.key_of()) == Some(slot))
+            .then_some((e.version, e.aux & DIRTY != 0))
     }
 
     /// Bytes of memory the store holds (its slab, links and hash table), whatever it uses
@@ -427,7 +437,7 @@ impl Store {
         };
         debug_assert_ne!(slot, NIL, "a full store has a victim");
         let key = self.entries[slot as usize].key;
-        self.map.remove(key);
+        self.map.remove(key, slot);
         let removed = self.release(slot, 0);
         self.prefetch_next_victim();
         removed
@@ -715,22 +725,26 @@ fn unlink(entries: &mut [Entry], mut ends: Ends, slot: u32) -> Ends {
     ends
 }
 
-/// A cell of a [`KeyTable`]: a key and its slot, `NIL` when the cell is empty.
+/// A cell of a [`KeyTable`]: a slot, `NIL` when the cell is empty, and the top half of its
+/// key's hash (the key itself is the slot's entry's).
 #[derive(Debug, Clone, Copy)]
 struct Cell {
-    key: u64,
+    tag: u32,
     slot: u32,
 }
 
-const EMPTY: Cell = Cell { key: 0, slot: NIL };
+const EMPTY: Cell = Cell { tag: 0, slot: NIL };
 
-/// The key → slot index of a [`Store`]: an open-addressed hash table with the pairs stored
-/// inline (16 bytes a cell, four to a cache line), a power-of-two number of cells at most
-/// half full, linear probing and backward-shift deletion (no tombstones). A lookup reads
-/// the cells from the key's home on, usually one cache line: one memory access where a
-/// general hash map makes two. It grows by doubling, so it ends at the smallest power of two
-/// at least twice the keys held (at most 4 cells, 64 bytes, per key of capacity; 32 bytes
-/// for a capacity of 10^6).
+/// The key → slot index of a [`Store`]: an open-addressed hash table of 8-byte cells (eight
+/// to a cache line), a power-of-two number of cells at most half full, linear probing and
+/// backward-shift deletion (no tombstones). A cell holds the slot and the top 32 bits of the
+/// key's Fibonacci hash (its tag): the key's home cell is the top bits of that hash, so a
+/// cell's home is known from its tag alone (a table has at most 2^31 cells), and a lookup
+/// compares tags, reading a slot's entry only to confirm a match, which a hit reads anyway.
+/// It grows by doubling, so it ends at the smallest power of two at least twice the keys held
+/// (at most 4 cells, 32 bytes, per key of capacity; 16 bytes for a capacity of 10^6).
+///
+/// A lookup takes `key_of`, the key held in a slot (the store's entries').
 #[derive(Debug)]
 struct KeyTable {
     cells: Vec<Cell>,
@@ -743,12 +757,28 @@ struct KeyTable {
     max_cells: usize,
 }
 
+/// The Fibonacci hash of `key`.
+#[inline(always)]
+fn hash(key: u64) -> u64 {
+    key.wrapping_mul(0x9E37_79B9_7F4A_7C15)
+}
+
+/// The tag of `key`: the top half of its hash.
+#[inline(always)]
+fn tag_of(key: u64) -> u32 {
+    (hash(key) >> 32) as u32
+}
+
 impl KeyTable {
     /// Cells of a new table; it grows from there.
     const FIRST: usize = 16;
 
     fn new(capacity: u32) -> Self {
         let max_cells = (2 * capacity as usize).next_power_of_two().max(Self::FIRST);
+        assert!(
+            max_cells <= 1 << 31,
+            "a key table's homes come from 32-bit tags"
+        );
         let mut t = KeyTable {
             cells: Vec::new(),
             mask: 0,
@@ -763,28 +793,54 @@ impl KeyTable {
     /// The home cell of `key`.
     #[inline(always)]
     fn home(&self, key: u64) -> usize {
-        (key.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> self.shift) as usize
+        (hash(key) >> self.shift) as usize
+    }
+
+    /// The home cell of a key with tag `tag` (the same as [`KeyTable::home`]: the shift is
+    /// at least 33).
+    #[inline(always)]
+    fn home_of_tag(&self, tag: u32) -> usize {
+        (tag >> (self.shift - 32)) as usize
     }
 
     /// `key`'s slot, or the index of the empty cell that ends its probe (where it would go).
-    #[inline]
-    fn find(&self, key: u64) -> Result<u32, usize> {
+    #[inline(always)]
+    fn find(&self, key: u64, key_of: impl Fn(u32) -> u64) -> Result<u32, usize> {
+        let tag = tag_of(key);
         let mut i = self.home(key);
         loop {
             let c = self.cells[i];
             if c.slot == NIL {
                 return Err(i);
             }
-            if c.key == key {
+            if c.tag == tag && key_of(c.slot) == key {
                 return Ok(c.slot);
             }
             i = (i + 1) & self.mask;
         }
     }
 
+    #[inline(always)]
+    fn get(&self, key: u64, key_of: impl Fn(u32) -> u64) -> Option<u32> {
+        self.find(key, key_of).ok()
+    }
+
+    /// The slot of the first cell on `key`'s probe with its tag: `key`'s slot when held
+    /// (another key shares its tag once in 2^32), without reading an entry. A hint.
     #[inline]
-    fn get(&self, key: u64) -> Option<u32> {
-        self.find(key).ok()
+    fn guess(&self, key: u64) -> Option<u32> {
+        let tag = tag_of(key);
+        let mut i = self.home(key);
+        loop {
+            let c = self.cells[i];
+            if c.slot == NIL {
+                return None;
+            }
+            if c.tag == tag {
+                return Some(c.slot);
+            }
+            i = (i + 1) & self.mask;
+        }
     }
 
     /// Warms the cells from `key`'s home to three after it (one cache line, or the end of
@@ -800,38 +856,35 @@ impl KeyTable {
     /// Puts `key` (absent) with `slot` in the empty cell `at` that [`KeyTable::find`]
     /// returned, unless the table has changed since.
     #[inline]
-    fn insert_at(&mut self, at: usize, key: u64, slot: u32) {
+    fn insert_at(&mut self, at: usize, key: u64, slot: u32, key_of: impl Fn(u32) -> u64) {
         if 2 * (self.len + 1) > self.cells.len() && self.cells.len() < self.max_cells {
             self.resize(self.cells.len() * 2);
-            return self.insert(key, slot);
+            return self.insert(key, slot, key_of);
         }
         debug_assert_eq!(self.cells[at].slot, NIL);
-        self.cells[at] = Cell { key, slot };
+        self.cells[at] = Cell {
+            tag: tag_of(key),
+            slot,
+        };
         self.len += 1;
     }
 
     /// Puts `key` (absent) with `slot`.
-    fn insert(&mut self, key: u64, slot: u32) {
-        match self.find(key) {
+    fn insert(&mut self, key: u64, slot: u32, key_of: impl Fn(u32) -> u64) {
+        match self.find(key, &key_of) {
             Ok(_) => unreachable!("key already in the table"),
-            Err(at) => self.insert_at(at, key, slot),
+            Err(at) => self.insert_at(at, key, slot, key_of),
         }
     }
 
-    /// Takes `key` out; returns its slot.
+    /// Takes out `key`, held in `slot`.
     #[inline]
-    fn remove(&mut self, key: u64) -> Option<u32> {
+    fn remove(&mut self, key: u64, slot: u32) {
         let mut i = self.home(key);
-        let slot = loop {
-            let c = self.cells[i];
-            if c.slot == NIL {
-                return None;
-            }
-            if c.key == key {
-                break c.slot;
-            }
+        while self.cells[i].slot != slot {
+            debug_assert_ne!(self.cells[i].slot, NIL, "the key is held");
             i = (i + 1) & self.mask;
-        };
+        }
         self.len -= 1;
         // Backward shift: pull back each following cell of the run that may sit at the hole
         // (its home is not between the hole and itself), until an empty cell.
@@ -843,14 +896,13 @@ impl KeyTable {
             if c.slot == NIL {
                 break;
             }
-            let home = self.home(c.key);
+            let home = self.home_of_tag(c.tag);
             if (j.wrapping_sub(home) & self.mask) >= (j.wrapping_sub(hole) & self.mask) {
                 self.cells[hole] = c;
                 hole = j;
             }
         }
         self.cells[hole] = EMPTY;
-        Some(slot)
     }
 
     /// Rebuilds the table with `n` cells (a power of two).
@@ -862,7 +914,7 @@ impl KeyTable {
         self.mask = n - 1;
         self.shift = 64 - n.trailing_zeros();
         for c in old.into_iter().filter(|c| c.slot != NIL) {
-            let mut i = self.home(c.key);
+            let mut i = self.home_of_tag(c.tag);
             while self.cells[i].slot != NIL {
                 i = (i + 1) & self.mask;
             }
@@ -1109,19 +1161,28 @@ mod tests {
         for (capacity, spread) in [(8u32, 64u64), (100, 1 << 40), (1000, 3000)] {
             let mut t = KeyTable::new(capacity);
             let mut reference: std::collections::HashMap<u64, u32> = Default::default();
+            // The key of each slot (slot i is the key put at step i).
+            let mut keys = vec![0u64; 50_000];
             let mut draw = random::stream(4, "table");
             for i in 0..50_000u32 {
                 let k = draw.random_range(0..spread) << (i % 3 * 20);
+                let key_of = |slot: u32| keys[slot as usize];
                 match (draw.random_range(0..3u32), reference.get(&k).copied()) {
                     (0, Some(slot)) => {
-                        assert_eq!(t.remove(k), Some(slot));
+                        assert_eq!(t.get(k, key_of), Some(slot));
+                        t.remove(k, slot);
                         reference.remove(&k);
+                        assert_eq!(t.get(k, |slot: u32| keys[slot as usize]), None);
                     }
-                    (_, Some(slot)) => assert_eq!(t.get(k), Some(slot)),
+                    (_, Some(slot)) => {
+                        assert_eq!(t.get(k, key_of), Some(slot));
+                        assert_eq!(t.guess(k), Some(slot));
+                    }
                     (_, None) => {
-                        assert_eq!(t.remove(k), None);
+                        assert_eq!(t.get(k, key_of), None);
                         if reference.len() < capacity as usize {
-                            t.insert(k, i);
+                            keys[i as usize] = k;
+                            t.insert(k, i, |slot: u32| keys[slot as usize]);
                             reference.insert(k, i);
                         }
                     }
@@ -1129,16 +1190,16 @@ mod tests {
                 assert_eq!(t.len, reference.len());
             }
             for (&k, &slot) in &reference {
-                assert_eq!(t.get(k), Some(slot));
+                assert_eq!(t.get(k, |slot: u32| keys[slot as usize]), Some(slot));
             }
             assert!(t.cells.len() <= t.max_cells && 2 * t.len <= t.cells.len());
         }
     }
 
     #[test]
-    fn a_million_entries_over_ten_million_keys_fit_in_64_bytes_each() {
-        // At most 64 bytes per key of capacity (slab 24 B, key table 32 B: 2^21 cells of
-        // 16 B) with no TTL, and the store stops growing once full.
+    fn a_million_entries_over_ten_million_keys_fit_in_48_bytes_each() {
+        // At most 48 bytes per key of capacity (slab 24 B, key table 16 B: 2^21 cells of
+        // 8 B) with no TTL, and the store stops growing once full.
         let cap = 1_000_000u32;
         let mut s = Store::new(cap, Eviction::Lru, 0, false);
         let mut r = rng();
@@ -1151,7 +1212,7 @@ mod tests {
         }
         assert_eq!(s.len(), cap);
         let full = s.heap_bytes();
-        assert!(full <= 64 * cap as usize, "{full} bytes");
+        assert!(full <= 48 * cap as usize, "{full} bytes");
         for _ in 0..1_000_000 {
             let k = draw.random_range(0..10_000_000u64);
             if s.get(k, 0).is_none() {
