@@ -232,7 +232,7 @@ impl Kind for ServiceDef {
 impl ServiceDef {
     /// The group every handler calls first with the request's key (before any fan-out,
     /// route or branch; work and checks before it allowed), if they all call the same one.
-    pub fn key_callee(&self) -> Option<u32> {
+    pub fn key_callees(&self) -> Vec<u32> {
         let first_call = |steps: &Vec<Step>| {
             steps.iter().find_map(|s| match s {
                 Step::Work(_) | Step::Check => None,
@@ -240,9 +240,13 @@ impl ServiceDef {
                 _ => Some(None),
             })?
         };
-        let mut groups = self.handlers.iter().map(first_call);
-        let first = groups.next()??;
-        groups.all(|g| g == Some(first)).then_some(first)
+        let mut groups: Vec<u32> = Vec::new();
+        for g in self.handlers.iter().filter_map(first_call) {
+            if !groups.contains(&g) {
+                groups.push(g);
+            }
+        }
+        groups
     }
 
     /// Mean time a request of class `class` holds a worker doing work (calls excluded).
@@ -816,8 +820,8 @@ pub const METRICS: &[MetricDecl] = &[
 ];
 
 impl Component for ServiceInstance {
-    fn key_callee(&self) -> Option<u32> {
-        self.def.key_callee()
+    fn key_callees(&self) -> Vec<u32> {
+        self.def.key_callees()
     }
 
     #[inline]

@@ -75,11 +75,12 @@ pub trait Component {
     fn is_stand_in(&self) -> bool {
         false
     }
-    /// The group this instance calls first with the key of every call it gets (a service
-    /// whose handlers all begin by calling one component), so the engine can look past it
-    /// for the instance that will look the key up (see [`Component::prefetch`]).
-    fn key_callee(&self) -> Option<u32> {
-        None
+    /// The groups this instance calls first with the key of a call it gets (a service: the
+    /// first call of each of its handlers, in handler order, without repeats), so the engine
+    /// can look past it for the instance that will look the key up (see
+    /// [`Component::prefetch`]).
+    fn key_callees(&self) -> Vec<u32> {
+        Vec::new()
     }
     /// True when the instance reads memory by key that is worth warming before a call
     /// arrives (a large cache): the engine then hands it the keys of the coming requests

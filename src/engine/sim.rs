@@ -616,33 +616,49 @@ fn stop_early<C: Clients>(ctx: &mut Context<C>) {
 
 /// For each source: the instance its requests' keys reach first, when it wants them ahead
 /// ([`Component::prefetches`]), found by following from the source's first group the
-/// single instance of each group and the group it calls first with the key; the sources
-/// found are told to draw their keys ahead. Empty when none is found.
+/// single instance of each group and the groups it calls first with the key (the first
+/// that leads to one: a service whose reads call a cache first and whose writes call the
+/// database first still warms the cache for every request, a hint that costs a write's
+/// key little); the sources found are told to draw their keys ahead. Empty when none is
+/// found.
 fn prefetch_targets<C: Clients>(
     ctx: &mut Context<C>,
     components: &[Box<dyn Component>],
 ) -> Vec<InstanceId> {
     let mut targets = vec![NO_PREFETCH; ctx.stats.len()];
     for (source, target) in targets.iter_mut().enumerate() {
-        let mut group = ctx.clients.first_group(source as u32);
-        for _ in 0..PREFETCH_HOPS {
-            let Some(g) = group else { break };
-            let &[instance] = ctx.groups[g as usize].members() else {
-                break;
-            };
-            let component = &components[instance as usize];
-            if component.prefetches() {
-                *target = instance;
-                ctx.clients.look_ahead(source as u32);
-                break;
-            }
-            group = component.key_callee();
+        let first = ctx.clients.first_group(source as u32);
+        if let Some(instance) = first.and_then(|g| prefetcher(ctx, components, g, PREFETCH_HOPS)) {
+            *target = instance;
+            ctx.clients.look_ahead(source as u32);
         }
     }
     if targets.iter().all(|t| *t == NO_PREFETCH) {
         targets.clear();
     }
     targets
+}
+
+/// The instance that looks up the keys of the calls to `group`, within `hops` groups: the
+/// group's single instance if it prefetches, or the first found past it.
+fn prefetcher<C: Clients>(
+    ctx: &Context<C>,
+    components: &[Box<dyn Component>],
+    group: u32,
+    hops: usize,
+) -> Option<InstanceId> {
+    let &[instance] = ctx.groups[group as usize].members() else {
+        return None;
+    };
+    let component = &components[instance as usize];
+    if component.prefetches() {
+        return Some(instance);
+    }
+    let hops = hops.checked_sub(1)?;
+    let callees = component.key_callees();
+    callees
+        .into_iter()
+        .find_map(|g| prefetcher(ctx, components, g, hops))
 }
 
 /// Hands the instance that will look up the keys of the requests of `source` the keys of
