@@ -79,8 +79,15 @@ pub struct Calendar {
     stalled: bool,
     /// Future events dropped by [`Calendar::halt`], never popped.
     dropped: u64,
-    /// No event due after this is popped (see [`Calendar::set_limit`]).
+    /// No event due after this is popped: the limit set ([`Calendar::set_limit`]), or
+    /// the instant before the earliest deferred event if that is sooner.
     limit: u64,
+    /// The limit set.
+    limit_set: u64,
+    /// Events scheduled with [`Calendar::defer`], latest first: they join the heap (with
+    /// the sequence they were given) only when the clock reaches them, so until then the
+    /// heap every other event goes through does not hold them.
+    deferred: Vec<Entry>,
 }
 
 impl Default for Calendar {
@@ -113,6 +120,8 @@ impl Calendar {
             stalled: false,
             dropped: 0,
             limit: u64::MAX,
+            limit_set: u64::MAX,
+            deferred: Vec::new(),
         }
     }
 
@@ -142,6 +151,8 @@ impl Calendar {
     pub fn retain(&mut self, mut keep: impl FnMut(Event) -> bool) {
         self.lane.retain(|e| keep(e.unpack()));
         let before = self.future_len();
+        self.deferred.retain(|e| keep(e.event.unpack()));
+        self.limit_to_deferred();
         if self.use_radix {
             self.radix.retain(|e| keep(e.event.unpack()));
         } else {
@@ -159,6 +170,8 @@ impl Calendar {
     pub fn halt(&mut self) {
         self.dropped += self.future_len() as u64;
         self.lane.clear();
+        self.deferred.clear();
+        self.limit_to_deferred();
         self.dary.take();
         self.dary.room = 0;
         let mut sink = Vec::new();
@@ -178,11 +191,12 @@ impl Calendar {
     }
 
     fn future_len(&self) -> usize {
-        if self.use_radix {
-            self.radix.len
-        } else {
-            self.dary.entries()
-        }
+        self.deferred.len()
+            + if self.use_radix {
+                self.radix.len
+            } else {
+                self.dary.entries()
+            }
     }
 
     /// True when nothing is pending.
@@ -206,6 +220,65 @@ impl Calendar {
         self.lane.push_back(event.pack());
     }
 
+    /// [`Self::schedule`] for a rare event scheduled long ahead (a fault's start or end, the
+    /// end of the warm-up): it keeps its place in (time, seq) order, but waits outside the
+    /// heap until the clock reaches its time, so that it costs the events before it
+    /// nothing. Pops stop short of it; the one that finds nothing due before it moves it
+    /// into the heap and goes on.
+    pub fn defer(&mut self, time: SimTime, event: Event) {
+        if time.0 <= self.now {
+            return self.schedule(time, event);
+        }
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        let entry = Entry {
+            time: time.0,
+            seq,
+            event: event.pack(),
+        };
+        // Latest first, so the earliest is popped from the end.
+        let at = self.deferred.partition_point(|e| entry.before(e));
+        self.deferred.insert(at, entry);
+        self.limit_to_deferred();
+    }
+
+    /// Sets the limit pops stop at: the one set, or the instant before the earliest
+    /// deferred event.
+    fn limit_to_deferred(&mut self) {
+        self.limit = match self.deferred.last() {
+            Some(e) => self.limit_set.min(e.time - 1),
+            None => self.limit_set,
+        };
+    }
+
+    /// Moves the earliest deferred event into the heap if it is due by the limit set;
+    /// false when none is.
+    fn undefer(&mut self) -> bool {
+        match self.deferred.last() {
+            Some(e) if e.time <= self.limit_set => {}
+            _ => return false,
+        }
+        let entry = self.deferred.pop().expect("a deferred event");
+        self.limit_to_deferred();
+        if self.use_radix && entry.key() < self.radix.last {
+            // The pop that stopped at the limit put its event back under that event's key,
+            // past this one: rebase the radix heap on now (every key pending is due now or
+            // later), so that it takes this key too.
+            let mut items = Vec::with_capacity(self.radix.len);
+            self.radix.drain_into(&mut items);
+            self.radix.reset(u128::from(self.now) << 64);
+            for e in items {
+                self.radix.push(e);
+            }
+        }
+        if self.dary.len < self.dary.room {
+            self.dary.push(entry);
+        } else {
+            self.push_slow(entry);
+        }
+        true
+    }
+
     /// Removes the next event in (time, seq) order, advancing the clock to its time.
     #[inline(always)]
     pub fn pop(&mut self) -> Option<(SimTime, Event)> {
@@ -219,7 +292,8 @@ impl Calendar {
     /// whether the loop runs to the end of the run or to the end of a series window.
     pub fn set_limit(&mut self, limit: SimTime) {
         debug_assert!(limit.0 >= self.now, "a limit before now");
-        self.limit = limit.0;
+        self.limit_set = limit.0;
+        self.limit_to_deferred();
     }
 
     /// [`Self::pop`], the event left packed: a run loop unpacks it right where it
@@ -231,14 +305,36 @@ impl Calendar {
         if !self.lane.is_empty() && !self.future_due_now() {
             return self.pop_lane_packed();
         }
-        let (time, event) = if self.use_radix {
-            self.pop_radix()?
-        } else {
-            self.dary.pop_until(self.limit)?
+        let (time, event) = match self.pop_future() {
+            Some(p) => p,
+            None => self.pop_deferred()?,
         };
         self.now = time;
         self.lane_streak = 0;
         Some((SimTime(time), event))
+    }
+
+    /// The earliest heap event, if due by the limit.
+    #[inline(always)]
+    fn pop_future(&mut self) -> Option<(u64, PackedEvent)> {
+        if self.use_radix {
+            self.pop_radix()
+        } else {
+            self.dary.pop_until(self.limit)
+        }
+    }
+
+    /// Nothing in the heap is due by the limit: the deferred events due by the limit set
+    /// join it, earliest first, until one of them or another event is due.
+    #[cold]
+    #[inline(never)]
+    fn pop_deferred(&mut self) -> Option<(u64, PackedEvent)> {
+        while self.undefer() {
+            if let Some(p) = self.pop_future() {
+                return Some(p);
+            }
+        }
+        None
     }
 
     /// True if the earliest heap event is due at the current time.
@@ -287,10 +383,15 @@ impl Calendar {
         if !self.lane.is_empty() {
             return Some(SimTime(self.now));
         }
-        if self.use_radix {
-            self.radix.min_key().map(|k| SimTime((k >> 64) as u64))
+        let heap = if self.use_radix {
+            self.radix.min_key().map(|k| (k >> 64) as u64)
         } else {
-            self.dary.first().map(|e| SimTime(e.time()))
+            self.dary.first().map(|e| e.time())
+        };
+        let deferred = self.deferred.last().map(|e| e.time);
+        match (heap, deferred) {
+            (Some(a), Some(b)) => Some(SimTime(a.min(b))),
+            (a, b) => a.or(b).map(SimTime),
         }
     }
 
@@ -749,6 +850,30 @@ mod tests {
     }
 
     #[test]
+    fn a_deferred_event_keeps_its_place_and_limits_stop_before_it() {
+        let mut c = Calendar::new();
+        c.defer(SimTime(10), ev(1));
+        c.schedule(SimTime(10), ev(2));
+        c.schedule(SimTime(5), ev(3));
+        c.defer(SimTime(20), ev(4));
+        assert_eq!((c.len(), c.peek_time()), (4, Some(SimTime(5))));
+        c.set_limit(SimTime(9));
+        assert_eq!(c.pop().map(|(t, e)| (t.0, data(e))), Some((5, 3)));
+        assert_eq!(c.pop(), None, "nothing due by the limit");
+        assert_eq!(c.peek_time(), Some(SimTime(10)));
+        c.set_limit(SimTime(15));
+        // Deferred first at 10: it was scheduled first.
+        assert_eq!(c.pop().map(|(t, e)| (t.0, data(e))), Some((10, 1)));
+        assert_eq!(c.pop().map(|(t, e)| (t.0, data(e))), Some((10, 2)));
+        assert_eq!(c.pop(), None);
+        c.retain(|e| data(e) != 4);
+        assert!(c.is_empty());
+        c.set_limit(SimTime(100));
+        assert_eq!(c.pop(), None);
+        assert_eq!(c.popped(), 3);
+    }
+
+    #[test]
     fn retain_drops_events_and_keeps_the_order_of_the_rest() {
         for radix_at in [4096usize, 8] {
             let mut c = Calendar::with_thresholds(radix_at, radix_at / 2);
@@ -804,21 +929,26 @@ mod tests {
         /// 4-ary heap and the radix heap (tiny thresholds force switches back and forth).
         #[test]
         fn matches_a_btreemap_shadow(
-            ops in proptest::collection::vec((0u64..50, any::<bool>()), 1..400),
+            ops in proptest::collection::vec((0u64..50, 0u8..5), 1..400),
             radix_at in prop_oneof![Just(4096usize), 2usize..20],
         ) {
             let mut c = Calendar::with_thresholds(radix_at, radix_at / 2);
             let mut shadow: BTreeMap<(u64, u64), u32> = BTreeMap::new();
             let mut seq = 0u64;
             let mut now = 0u64;
-            for (i, (delay, pop)) in ops.into_iter().enumerate() {
-                if pop {
+            for (i, (delay, op)) in ops.into_iter().enumerate() {
+                if op < 2 {
                     let got = c.pop().map(|(t, e)| (t.0, data(e)));
                     let want = shadow.pop_first().map(|((t, _), d)| (t, d));
                     prop_assert_eq!(got, want);
                     if let Some((t, _)) = want { now = t; }
                 } else {
-                    c.schedule(SimTime(now + delay), ev(i as u32));
+                    // Some deferred: they keep their place in the order all the same.
+                    if op == 4 {
+                        c.defer(SimTime(now + delay), ev(i as u32));
+                    } else {
+                        c.schedule(SimTime(now + delay), ev(i as u32));
+                    }
                     // Lane events and heap events share one logical sequence.
                     shadow.insert((now + delay, seq), i as u32);
                     seq += 1;

@@ -156,7 +156,7 @@ impl<C: Clients> Simulation<C> {
         };
         if options.warmup.0 > 0 {
             ctx.calendar
-                .schedule(SimTime(options.warmup.0), Event::WarmupEnd);
+                .defer(SimTime(options.warmup.0), Event::WarmupEnd);
         }
         Simulation {
             ctx,

@@ -292,7 +292,7 @@ fn schedule(calendar: &mut Calendar, horizon: SimTime, at: SimTime, f: u32, i: u
             instance: i,
             begin,
         };
-        calendar.schedule(at, event);
+        calendar.defer(at, event);
     }
 }
 
