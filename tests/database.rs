@@ -150,6 +150,27 @@ fn shares_of_stale_reads_are_each_copys_own_and_combine_by_reads() {
     assert!(by_class[0] > 0.0 && by_class[1] > 0.0 && by_class[2] == 0.0);
     assert_eq!(reads_by_class[2], 0.0);
     assert_eq!(reads_by_class.iter().sum::<f64>(), reads);
+    // Stale reads, versions behind and staleness by class add up to the database's.
+    let stale_by_class = db.detail.distribution("stale_reads_by_class");
+    assert_eq!(stale_by_class.iter().sum::<f64>(), stale);
+    let weighted = |name: &str, weights: &[f64], of: f64| {
+        let values = db.detail.distribution(name);
+        assert!(
+            values[0] > 0.0 && values[1] > 0.0 && values[2] == 0.0,
+            "{name}: {values:?}"
+        );
+        values.iter().zip(weights).map(|(v, w)| v * w).sum::<f64>() / of
+    };
+    let behind_mean = weighted("versions_behind_mean_by_class", reads_by_class, reads);
+    assert!((behind_mean - total(r, "versions_behind_mean")).abs() < 1e-9);
+    let age_mean = weighted("staleness_mean_ms_by_class", stale_by_class, stale);
+    assert!((age_mean - total(r, "staleness_mean_ms")).abs() < 1e-9);
+    let p99 = db.detail.distribution("staleness_p99_ms_by_class");
+    let means = db.detail.distribution("staleness_mean_ms_by_class");
+    assert!(
+        p99[0] > means[0] && p99[1] > means[1] && p99[2] == 0.0,
+        "{p99:?}"
+    );
     let behind = db.detail.distribution("versions_behind");
     assert!(
         (behind.iter().sum::<f64>() - 1.0).abs() < 1e-9,
@@ -811,4 +832,32 @@ mod property {
             .run(&model(), |doc| check(&doc))
             .unwrap_or_else(|e| panic!("{e}"));
     }
+}
+
+#[test]
+fn a_divergence_during_a_fault_names_the_fault_the_estimate_leaves_out() {
+    // The available database of cap-partition reads stale during its partition, where the
+    // estimate (r + w > n) says never: the warning says the run had the partition.
+    let file =
+        std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("models/cap-partition.json");
+    let out = scalesim()
+        .args(["run", file.to_str().unwrap(), "--format", "json"])
+        .output()
+        .unwrap();
+    let json: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let fault = json["runs"][0]["faults"][0]["name"].as_str().unwrap();
+    let warnings: Vec<&str> = json["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    let stale = warnings
+        .iter()
+        .find(|w| w.contains("db_ap.stale_share"))
+        .unwrap_or_else(|| panic!("no stale-share warning in {warnings:?}"));
+    assert!(
+        stale.contains(&format!("({fault}), which the estimate leaves out")),
+        "{stale}"
+    );
 }

@@ -60,6 +60,31 @@ fn close(a: f64, b: f64) -> bool {
 }
 
 #[test]
+fn a_database_write_crosses_the_network_to_its_copies_and_their_acks_cross_back() {
+    // Copies in a (the primary, beside the client), b (1 ms away) and c (10 ms away); every
+    // request a write; 2 ms of work and a 1 ms replication lag.
+    let write_ms = |replication: Value| {
+        let db = json!({"db": {"kind": "database", "zones": ["a", "b", "c"], "replicas": 2,
+                               "service_time": {"constant": "2ms"}, "replication": replication}});
+        let mut m = spaced(Some("a"), "db", db);
+        m["workloads"]["u"]["classes"] = json!({"write": 1.0});
+        m["workloads"]["u"]["keys"] = json!({"zipf": {"keys": 100, "s": 0.9}});
+        exact_latency_ms(&run(&m))
+    };
+    let lag = json!({"constant": "1ms"});
+    // 0.25 ms to the primary and back, 2 ms of work; then, waiting for every copy, the
+    // farthest one's way there, its lag and its acknowledgement's way back: 10 + 1 + 10.
+    assert!(close(write_ms(json!({"sync": {"lag": lag}})), 23.5));
+    // Waiting for one: the nearest, 1 + 1 + 1.
+    assert!(close(
+        write_ms(json!({"sync": {"lag": lag, "acks": 1}})),
+        5.5
+    ));
+    // Asynchronous: the write answers once committed.
+    assert!(close(write_ms(json!({"async": {"lag": lag}})), 2.5));
+}
+
+#[test]
 fn each_crossing_adds_exactly_its_constant_latency_to_the_call_and_to_its_reply() {
     let app = |zone: &str| json!({"app": {"kind": "service", "zones": [zone], "service_time": {"constant": "2ms"}}});
     // The client's call and its reply: within a zone, across zones, across regions.

@@ -564,6 +564,18 @@ impl<C: Clients + ?Sized> Context<C> {
         }
     }
 
+    /// The delay of one message of a component's own from instance `from` to instance `to`
+    /// (a database copy sending a write to another, or acknowledging it): nothing without a
+    /// network or when either has no zone, else a draw of the latency between their zones,
+    /// from the network's stream like every call's.
+    pub fn message_delay(&mut self, from: InstanceId, to: InstanceId) -> SimDuration {
+        let (a, b) = (self.zone_of(from), self.zone_of(to));
+        match &mut self.network {
+            Some(net) => net.delay(a, b),
+            None => SimDuration::ZERO,
+        }
+    }
+
     /// Number of zones of the network (0 without one).
     pub fn zones(&self) -> usize {
         self.network.as_deref().map_or(0, Latencies::zones)

@@ -69,6 +69,25 @@ pub struct RunOutput {
 /// farther from than its tolerance.
 fn divergences(estimates: &Estimates, runs: &[RunResult]) -> Vec<String> {
     let mut warnings = Vec::new();
+    // The estimates assume a steady system: a fault or a burst in the run is a reason of
+    // its own for the simulation to differ.
+    let mut disturbances: Vec<&str> = Vec::new();
+    for f in runs.iter().flat_map(|r| &r.faults) {
+        if !disturbances.contains(&f.name.as_str()) {
+            disturbances.push(&f.name);
+        }
+    }
+    let disturbed = match disturbances.len() {
+        0 => String::new(),
+        1 => format!(
+            "; the run had a fault or burst ({}), which the estimate leaves out",
+            disturbances[0]
+        ),
+        _ => format!(
+            "; the run had faults or bursts ({}), which the estimate leaves out",
+            disturbances.join(", ")
+        ),
+    };
     for (name, list) in &estimates.metrics {
         for e in list {
             let values: Vec<f64> = runs
@@ -81,7 +100,7 @@ fn divergences(estimates: &Estimates, runs: &[RunResult]) -> Vec<String> {
             let simulated = values.iter().sum::<f64>() / values.len() as f64;
             if (simulated - e.value).abs() > e.tolerance {
                 warnings.push(format!(
-                    "components.{name}.{}: simulated {} is far from the estimated {} ({}){}",
+                    "components.{name}.{}: simulated {} is far from the estimated {} ({}){}{}",
                     e.metric,
                     table::num(simulated),
                     table::num(e.value),
@@ -90,7 +109,8 @@ fn divergences(estimates: &Estimates, runs: &[RunResult]) -> Vec<String> {
                         String::new()
                     } else {
                         format!("; {}", e.caveat)
-                    }
+                    },
+                    disturbed
                 ));
             }
         }

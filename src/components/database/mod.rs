@@ -340,6 +340,28 @@ pub const METRICS: &[MetricDecl] = &[
     },
     // Reads of each request class.
     counts("reads_by_class"),
+    // Stale reads of each request class.
+    counts("stale_reads_by_class"),
+    // Mean versions behind of the reads of each request class.
+    MetricDecl {
+        combine: WeightedBy("reads_by_class"),
+        unit: Ratio,
+        ..MetricDecl::distribution("versions_behind_mean_by_class")
+    },
+    // Mean time since the newest version a stale read of each request class missed was
+    // acknowledged, in ms (0 for a class without stale reads).
+    MetricDecl {
+        combine: WeightedBy("stale_reads_by_class"),
+        unit: Ms,
+        ..MetricDecl::distribution("staleness_mean_ms_by_class")
+    },
+    // The same time's 99th percentile for each request class, in ms (over the copies: the
+    // largest copy's).
+    MetricDecl {
+        combine: Max,
+        unit: Ms,
+        ..MetricDecl::distribution("staleness_p99_ms_by_class")
+    },
     // Queue waits before a worker took the request.
     MetricDecl::histogram("wait").column("wait p99", 4),
     // Time since the newest version a stale read missed was acknowledged.

@@ -426,15 +426,19 @@ impl DatabaseNode {
                 cut_off = true;
                 continue;
             }
+            // The write reaches the copy over the network, and is applied its lag later;
+            // a write that waits for the copy's acknowledgement waits for its way back too.
             let lag = self.def.lag.sample_ns(&mut self.rng);
+            let there = ctx.message_delay(self.id, to).0 as f64;
             ctx.timer(
                 to,
-                SimDuration::from_nanos_f64(lag),
+                SimDuration::from_nanos_f64(there + lag),
                 TAG_APPLY | version,
                 slot,
             );
             if wait_for > 0 && ctx.is_up(to) {
-                self.lags.push(lag);
+                let back = ctx.message_delay(to, self.id).0 as f64;
+                self.lags.push(there + lag + back);
             }
         }
         if cut_off {
@@ -649,6 +653,29 @@ impl Component for DatabaseNode {
         r.set_distribution("stale_share_by_class", by_class);
         let reads_by_class = me.reads_by_class.iter().map(|n| *n as f64).collect();
         r.set_distribution("reads_by_class", reads_by_class);
+        let stale_by_class = me.stale_by_class.iter().map(|n| *n as f64).collect();
+        r.set_distribution("stale_reads_by_class", stale_by_class);
+        let behind_by_class = (0..self.def.classes)
+            .map(|c| share(me.behind_sum_by_class[c], me.reads_by_class[c]))
+            .collect();
+        r.set_distribution("versions_behind_mean_by_class", behind_by_class);
+        let ages = &me.staleness_by_class;
+        let mean_by_class = ages
+            .iter()
+            .map(|h| share_f(h.sum_ns() as f64, h.count()) / 1e6)
+            .collect();
+        r.set_distribution("staleness_mean_ms_by_class", mean_by_class);
+        let p99_by_class = ages
+            .iter()
+            .map(|h| {
+                if h.count() == 0 {
+                    0.0
+                } else {
+                    h.quantile_ns(0.99) / 1e6
+                }
+            })
+            .collect();
+        r.set_distribution("staleness_p99_ms_by_class", p99_by_class);
         let mut waits = self.waits.clone();
         waits.record_zeros(self.started - self.waits.count());
         r.set_histogram("wait", waits);

@@ -53,8 +53,12 @@ pub struct CopyStats {
     pub reads_by_class: Vec<u64>,
     /// Stale reads by request class.
     pub stale_by_class: Vec<u64>,
+    /// Sum of the versions behind of the reads of each request class.
+    pub behind_sum_by_class: Vec<u64>,
     /// Age of the newest version each stale read missed.
     pub staleness: WaitHistogram,
+    /// The same, by request class.
+    pub staleness_by_class: Vec<WaitHistogram>,
     /// Group-commit batches committed.
     pub batches: u64,
     /// Writes in those batches.
@@ -70,7 +74,9 @@ impl CopyStats {
             behind: [0; LEVEL_SLOTS],
             reads_by_class: vec![0; classes],
             stale_by_class: vec![0; classes],
+            behind_sum_by_class: vec![0; classes],
             staleness: WaitHistogram::new(),
+            staleness_by_class: (0..classes).map(|_| WaitHistogram::new()).collect(),
             batches: 0,
             batched: 0,
         }
@@ -86,7 +92,9 @@ impl CopyStats {
             self.stale += 1;
             self.stale_by_class[class] += 1;
             self.behind_sum += u64::from(f.behind);
+            self.behind_sum_by_class[class] += u64::from(f.behind);
             self.staleness.record(f.age_ns);
+            self.staleness_by_class[class].record(f.age_ns);
         }
     }
 
