@@ -46,7 +46,7 @@ pub struct RunResult {
     pub series: IndexMap<String, Series>,
     /// Per component, each of its metrics that can be cut into windows (counts, rates,
     /// time averages, weighted shares), per time window as `series` (only in a model with
-    /// faults or bursts; 0 before the end of warm-up).
+    /// faults or bursts, or with `component_series`; 0 before the end of warm-up).
     #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
     pub component_series: IndexMap<String, IndexMap<String, Vec<f64>>>,
     /// Every fault window of the run, and every workload's burst, in the order they began,
@@ -334,7 +334,8 @@ pub struct Series {
     /// Mean latency of the successful responses of each window, ms (0 when none).
     pub latency_mean_ms: Vec<f64>,
     /// 99th percentile of the latency of the successful responses of each window, ms (0
-    /// when none, and in warm-up); only in a model with faults or bursts.
+    /// when none, and in warm-up); only in a model with faults or bursts, or with
+    /// `component_series`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub latency_p99_ms: Vec<f64>,
 }
@@ -401,7 +402,8 @@ fn run_stepped(
     }
     let mut reported = Reported::default();
     let disturbed = disturbed(model);
-    if !disturbed && crate::policy::report::amplified_tiers(model).is_empty() {
+    let sampled = disturbed || model.component_series;
+    if !sampled && crate::policy::report::amplified_tiers(model).is_empty() {
         if let Some(p) = progress {
             while sim.advance_by(step) {
                 reported.to(p, &sim);
@@ -414,7 +416,7 @@ fn run_stepped(
         let watched = watched(model, &mut sim);
         return Ok((collect(model, &sim, seed), watched));
     }
-    let mut sampler = Sampler::new(model, disturbed);
+    let mut sampler = Sampler::new(model, sampled);
     let window = model.series_window.0.max(1);
     let mut t = window;
     while t < model.duration.0 && sim.stopped_at().is_none() {

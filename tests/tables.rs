@@ -170,3 +170,71 @@ fn data_tier_metrics_are_in_the_table_the_json_and_the_csv() {
         assert_eq!(csv_value, value, "{model} {metric}");
     }
 }
+
+#[test]
+fn time_series_are_in_the_csv_and_component_series_can_be_asked_for() {
+    let file = root().join("models/single-server.json");
+    let file = file.to_str().unwrap();
+    let run = |extra: &[&str], format: &str| {
+        let mut args = vec!["run", file, "--set", "duration=10s", "--format", format];
+        args.extend_from_slice(extra);
+        scalesim().args(&args).output().unwrap().stdout
+    };
+    // The CSV row `SCOPE,NAME,,window_K_METRIC` of replication 0.
+    let csv_value = |csv: &str, scope: &str, name: &str, metric: &str| -> Option<f64> {
+        let row = format!("0,1,{scope},{name},,{metric},");
+        let line = csv.lines().find(|l| l.starts_with(&row))?;
+        Some(line[row.len()..].parse().unwrap())
+    };
+    // Without faults or bursts: the workload's series, no component's.
+    let plain: Value = serde_json::from_slice(&run(&[], "json")).unwrap();
+    let plain_csv = String::from_utf8(run(&[], "csv")).unwrap();
+    assert!(plain["runs"][0].get("component_series").is_none());
+    let series = &plain["runs"][0]["series"]["users"];
+    let completed = series["completed"].as_array().unwrap();
+    assert_eq!(completed.len(), 100, "a hundredth of the run each");
+    for k in [0, 57, 99] {
+        let want = completed[k].as_f64().unwrap();
+        let metric = format!("window_{k}_completed");
+        assert_eq!(
+            csv_value(&plain_csv, "workload", "users", &metric),
+            Some(want)
+        );
+    }
+    assert!(!plain_csv.contains(",window_0_utilization,"));
+    // Asked for: every component metric by window, the same in the JSON and the CSV, and
+    // the simulated numbers unchanged.
+    let asked = ["--set", "component_series=true"];
+    let with: Value = serde_json::from_slice(&run(&asked, "json")).unwrap();
+    let with_csv = String::from_utf8(run(&asked, "csv")).unwrap();
+    assert_eq!(
+        with["runs"][0]["components"], plain["runs"][0]["components"],
+        "asking for series moves nothing"
+    );
+    let busy = with["runs"][0]["component_series"]["web"]["utilization"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no utilization series in {}", with["runs"][0]));
+    assert_eq!(busy.len(), 100);
+    // The warm-up is the first half of the run: its windows are 0.
+    let mean = busy[50..].iter().map(|v| v.as_f64().unwrap()).sum::<f64>() / 50.0;
+    let total = with["runs"][0]["components"]["web"]["total"]["utilization"]
+        .as_f64()
+        .unwrap();
+    assert!(
+        (mean - total).abs() < 0.05,
+        "windows {mean} against the run's {total}"
+    );
+    for k in [0, 42, 99] {
+        let want = busy[k].as_f64().unwrap();
+        let metric = format!("window_{k}_utilization");
+        assert_eq!(
+            csv_value(&with_csv, "component", "web", &metric),
+            Some(want)
+        );
+    }
+    assert!(
+        with["runs"][0]["series"]["users"]["latency_p99_ms"]
+            .as_array()
+            .is_some_and(|p| p.len() == 100)
+    );
+}

@@ -40,6 +40,9 @@ pub struct Model {
     pub seed: u64,
     /// Width of the time-series windows.
     pub series_window: SimDuration,
+    /// Component series asked for (`component_series`), whether or not the model has
+    /// faults or bursts.
+    pub component_series: bool,
     /// Requests in flight at which a run stops early.
     pub max_in_flight: u64,
     /// Request class names; a class id indexes this.

@@ -44,6 +44,11 @@ pub struct ModelSpec {
     /// `duration`, at least 1ms).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub series_window: Option<DurationSpec>,
+    /// Record every component's metrics and the workloads' p99 window by window too
+    /// (`runs[].component_series`), as a model with faults or bursts always does (default
+    /// false: a model without them records only the workloads' counts and mean latency).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub component_series: Option<bool>,
     /// Default seed of the run (default 1); `--seed` overrides it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seed: Option<u64>,

@@ -187,6 +187,38 @@ pub fn to_csv(out: &RunOutput) -> String {
                 t.row("tier", tier, "", &format!("window_{k}_amplification"), *a);
             }
         }
+        // Time series: per time window k (from time zero, `series_window` wide), each
+        // workload's and each component's values as `window_k_METRIC`.
+        for (name, s) in &r.series {
+            let counts = [("completed", &s.completed), ("failed", &s.failed)];
+            for (metric, values) in counts {
+                for (k, v) in values.iter().enumerate() {
+                    t.row(
+                        "workload",
+                        name,
+                        "",
+                        &format!("window_{k}_{metric}"),
+                        *v as f64,
+                    );
+                }
+            }
+            let times = [
+                ("latency_mean_ms", &s.latency_mean_ms),
+                ("latency_p99_ms", &s.latency_p99_ms),
+            ];
+            for (metric, values) in times {
+                for (k, v) in values.iter().enumerate() {
+                    t.row("workload", name, "", &format!("window_{k}_{metric}"), *v);
+                }
+            }
+        }
+        for (name, metrics) in &r.component_series {
+            for (metric, values) in metrics {
+                for (k, v) in values.iter().enumerate() {
+                    t.row("component", name, "", &format!("window_{k}_{metric}"), *v);
+                }
+            }
+        }
     }
     String::from_utf8(w.into_inner().expect("flushing CSV to memory")).expect("CSV is UTF-8")
 }

@@ -237,6 +237,7 @@ pub fn validate(
         warmup,
         seed: spec.seed.unwrap_or(1),
         series_window,
+        component_series: spec.component_series.unwrap_or(false),
         max_in_flight,
         classes,
         workloads,
