@@ -16,7 +16,8 @@
 #                one run each per round, so a slow spell of a shared machine hits all alike
 #   SEED         seed of every run (default 42)
 #   MODELS       models to run (default "mm1 mm8 tandem inflight cache"); cache is
-#                benches/models/cache-aside-10m.json (a 1,000,000-entry LRU cache over a
+#                benches/models/cache-aside-10m.json and its variant with 5% writes and a
+#                database, cache-aside-10m-writes.json (a 1,000,000-entry LRU cache over a
 #                10,000,000-key Zipf catalog), reported in requests per CPU-second
 #   BASELINE     another scalesim binary (e.g. a build of the previous commit) run in the
 #                same rounds as this one, reported as tool "baseline": a before/after
@@ -331,7 +332,8 @@ fi
 if grep -q ' cache-aside-10m ' "$ROWS" 2>/dev/null; then
     echo
     awk '
-        $2 == "cache-aside-10m" {
-            printf "cache-aside, 1,000,000-entry LRU over 10,000,000 Zipf keys (%s): %.2f M requests per CPU-second (%.2f M without the %.2f s set-up of a warm million entries)\n", $1, $3 / $5 / 1e6, $3 / ($5 - $8) / 1e6, $8
+        $2 == "cache-aside-10m" || $2 == "cache-writes-10m" {
+            what = ($2 == "cache-aside-10m") ? "cache-aside" : "cache-aside with 5% writes and a database"
+            printf "%s, 1,000,000-entry LRU over 10,000,000 Zipf keys (%s): %.2f M requests per CPU-second (%.2f M without the %.2f s set-up of a warm million entries)\n", what, $1, $3 / $5 / 1e6, $3 / ($5 - $8) / 1e6, $8
         }' "$ROWS"
 fi
