@@ -18,6 +18,7 @@ use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
 
 pub use crate::components::autoscaler::results::{AutoscalingResult, ScalingActionResult};
+pub use crate::components::database::sides::PartitionSideResult;
 
 /// Result of one run.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -225,6 +226,10 @@ pub struct ComponentResult {
     /// digits).
     #[serde(flatten)]
     pub detail: Detail,
+    /// For a database with a `partition_mode`: what each side of each network partition
+    /// saw (left out otherwise).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub partition_sides: Vec<PartitionSideResult>,
     /// Per instance.
     pub instances: Vec<InstanceResult>,
 }
@@ -659,6 +664,10 @@ pub fn collect(model: &Model, sim: &Simulation<Workloads>, seed: u64) -> RunResu
         let decls = def.kind.metrics();
         let names = || numbers(decls).map(|d| d.name.to_string());
         let all = combine(mine);
+        let instance_names: Vec<String> = mine.iter().map(|r| r.name.clone()).collect();
+        let sides = sim.partition_sides(def.first_instance);
+        let partition_sides =
+            crate::components::database::sides::results(model, sides, &instance_names, end);
         let instances = mine
             .iter()
             .map(|r| InstanceResult {
@@ -673,6 +682,7 @@ pub fn collect(model: &Model, sim: &Simulation<Workloads>, seed: u64) -> RunResu
                 kind: def.kind.name().to_string(),
                 total: names().zip(all.numbers).collect(),
                 detail: Detail::of(decls, &all.distributions, &all.histograms),
+                partition_sides,
                 instances,
             },
         );

@@ -67,6 +67,11 @@ pub trait Component {
     fn scaling(&self) -> Option<&ScalingHistory> {
         None
     }
+    /// For a replicated database with a `partition_mode`: what each side of each network
+    /// partition saw (asked of its first instance only; empty for every other component).
+    fn partition_sides(&self) -> Vec<crate::metrics::sides::SideRecord> {
+        Vec::new()
+    }
     /// For the engine's stand-in of a crashed instance: hands back the instance it holds.
     fn take_inner(&mut self) -> Option<Box<dyn Component>> {
         None
@@ -643,6 +648,14 @@ impl<C: Clients + ?Sized> Context<C> {
         self.network
             .as_deref()
             .and_then(|net| net.cut_between(from, to))
+    }
+
+    /// The partition faults on now (fault numbers, in the order they began); empty when
+    /// none is or without a network.
+    pub fn partitions_on(&self) -> Vec<u32> {
+        self.network
+            .as_deref()
+            .map_or_else(Vec::new, Latencies::partitions_on)
     }
 
     /// True while a partition cuts the network.

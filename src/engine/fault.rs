@@ -165,6 +165,9 @@ impl Component for Down {
     fn scaling(&self) -> Option<&ScalingHistory> {
         self.inner.scaling()
     }
+    fn partition_sides(&self) -> Vec<crate::metrics::sides::SideRecord> {
+        self.inner.partition_sides()
+    }
     fn take_inner(&mut self) -> Option<Box<dyn Component>> {
         Some(std::mem::replace(&mut self.inner, Box::new(Vacant)))
     }

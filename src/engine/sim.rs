@@ -498,6 +498,12 @@ impl<C: Clients> Simulation<C> {
         self.components[instance as usize].scaling()
     }
 
+    /// What each side of each network partition saw, as instance `instance` (a
+    /// database's first copy) tells it (empty for other instances).
+    pub fn partition_sides(&self, instance: InstanceId) -> Vec<crate::metrics::sides::SideRecord> {
+        self.components[instance as usize].partition_sides()
+    }
+
     /// Number of events handled so far.
     pub fn events(&self) -> u64 {
         self.events

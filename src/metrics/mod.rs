@@ -10,6 +10,7 @@ pub mod declare;
 mod latency;
 mod level;
 mod report;
+pub mod sides;
 pub mod window;
 
 pub use client::{ClientStats, ErrorCause, SeriesWindow};

@@ -139,6 +139,11 @@ impl Latencies {
         self.cuts.set(fault, on);
     }
 
+    /// The partition faults on now, in the order they began.
+    pub fn partitions_on(&self) -> Vec<u32> {
+        self.cuts.on_faults()
+    }
+
     /// True while some partition is on (one predictable branch where a call leaves).
     #[inline(always)]
     pub fn is_cut(&self) -> bool {

@@ -142,6 +142,11 @@ impl Cuts {
         }
     }
 
+    /// The fault numbers of the partitions on now, in the order they began.
+    pub fn on_faults(&self) -> Vec<u32> {
+        self.on.iter().map(|k| self.known[*k].0).collect()
+    }
+
     /// True while some partition is on.
     #[inline(always)]
     pub fn any(&self) -> bool {

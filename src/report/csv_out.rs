@@ -171,6 +171,21 @@ pub fn to_csv(out: &RunOutput) -> String {
             }
             *k += 1;
         }
+        // Partition sides of a database with a `partition_mode`: side k of the sides named
+        // `FAULT: ZONES` of a database as `window_k_METRIC` (k counts that side's cuts
+        // from 0), every number of its JSON record.
+        for (name, c) in &r.components {
+            let mut seen: IndexMap<String, usize> = IndexMap::new();
+            for side in &c.partition_sides {
+                let label = format!("{}: {}", side.fault, side.side);
+                let k = seen.entry(label.clone()).or_default();
+                for (metric, v) in crate::components::database::sides::rows(side) {
+                    let metric = format!("window_{k}_{metric}");
+                    t.row("partition_side", name, &label, &metric, v);
+                }
+                *k += 1;
+            }
+        }
         // Call policies: one row per edge and count.
         for (name, e) in &r.edges {
             for (metric, v) in crate::policy::report::edge_rows(e) {

@@ -142,6 +142,11 @@ pub fn run_table(model: &Model, out: &RunOutput) -> String {
         s.push('\n');
         s.push_str(&fault_table(r));
     }
+    let sides = crate::components::database::sides::table(r);
+    if !sides.is_empty() {
+        s.push('\n');
+        s.push_str(&sides);
+    }
     if !r.edges.is_empty() {
         s.push('\n');
         s.push_str(&crate::policy::report::edge_table(r));

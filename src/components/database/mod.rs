@@ -24,6 +24,7 @@ mod failover;
 mod node;
 mod partition;
 mod pick;
+pub mod sides;
 pub mod spec;
 mod state;
 pub mod validate;
@@ -152,15 +153,26 @@ impl DatabaseDef {
     pub fn has_primary(&self) -> bool {
         self.reads != Reads::Quorum
     }
+
+    /// True when its picker reads what its copies keep: their loads (a load-aware
+    /// policy), the primary failover chose, or the calls of each side of a partition.
+    fn picker_shares(&self) -> bool {
+        self.balance.reads_loads() || self.failover.is_some() || self.reports_partition
+    }
 }
+
+/// What the copies of a database built and its picker takes: the first copy, their loads,
+/// the primary's role, and their shared state.
+type Built = (InstanceId, Loads, Role, Rc<RefCell<Shared>>);
 
 thread_local! {
     /// The loads (and the primary's role) of the copies of the databases whose instances
     /// were just built, by first instance, until their picker takes them: the engine builds
     /// a component's instances and then its picker, separately, and a load-aware picker
-    /// must read the loads the copies keep, a picker with failover the primary they chose.
-    /// Used only by the load-aware policies and failover.
-    static LOADS: RefCell<Vec<(InstanceId, Loads, Role)>> = const { RefCell::new(Vec::new()) };
+    /// must read the loads the copies keep, a picker with failover the primary they chose,
+    /// the picker of a database with a `partition_mode` the state where it counts the calls
+    /// of each side. Used only by the load-aware policies, failover and `partition_mode`.
+    static LOADS: RefCell<Vec<Built>> = const { RefCell::new(Vec::new()) };
 }
 
 impl Kind for DatabaseDef {
@@ -205,11 +217,12 @@ impl Kind for DatabaseDef {
         let shared = Rc::new(RefCell::new(Shared::new(copies, self.classes)));
         let loads = state::loads(copies);
         let role = Role::default();
-        if self.balance.reads_loads() || self.failover.is_some() {
+        if self.picker_shares() {
             LOADS.with(|l| {
                 let mut l = l.borrow_mut();
-                l.retain(|(f, _, _)| *f != first);
-                l.push((first, Rc::clone(&loads), Rc::clone(&role)));
+                l.retain(|(f, _, _, _)| *f != first);
+                let built = (Rc::clone(&loads), Rc::clone(&role), Rc::clone(&shared));
+                l.push((first, built.0, built.1, built.2));
             });
         }
         names
@@ -238,19 +251,19 @@ impl Kind for DatabaseDef {
         }
     }
     fn picker(&self, first: InstanceId, count: u32, rng: Rng) -> Option<Box<dyn Pick>> {
-        let built = if self.balance.reads_loads() || self.failover.is_some() {
+        let built = if self.picker_shares() {
             LOADS.with(|l| {
                 let mut l = l.borrow_mut();
-                let i = l.iter().position(|(f, _, _)| *f == first)?;
-                let (_, loads, role) = l.swap_remove(i);
-                Some((loads, role))
+                let i = l.iter().position(|(f, _, _, _)| *f == first)?;
+                let (_, loads, role, shared) = l.swap_remove(i);
+                Some((loads, role, shared))
             })
         } else {
             None
         };
-        let (loads, role) = match built {
-            Some((loads, role)) => (loads, Some(role)),
-            None => (state::loads(count as usize), None),
+        let (loads, role, shared) = match built {
+            Some((loads, role, shared)) => (loads, Some(role), Some(shared)),
+            None => (state::loads(count as usize), None, None),
         };
         let picker = DatabasePicker::new(first, count, self.reads, self.balance, rng, loads);
         let picker = match (role, self.failover.is_some()) {
@@ -258,7 +271,12 @@ impl Kind for DatabaseDef {
             _ => picker,
         };
         let need = (self.wait_for + 1, self.quorum_r);
-        Some(Box::new(picker.with_partition(self.partition_mode, need)))
+        let picker = picker.with_partition(self.partition_mode, need);
+        let picker = match shared {
+            Some(shared) if self.reports_partition => picker.counting_sides(shared),
+            _ => picker,
+        };
+        Some(Box::new(picker))
     }
     fn response(
         &self,

@@ -9,6 +9,7 @@ use super::state::{Loads, Shared, freshness};
 use super::{DatabaseDef, TAG_ACK, TAG_APPLY, TAG_BATCH_WAIT, TAG_COMMIT_DONE, TAG_WORK_DONE};
 use crate::components::op::Op;
 use crate::engine::{Call, CallId, Component, Ctx, InstanceId, Outcome};
+use crate::metrics::sides::SideCounts;
 use crate::metrics::{ErrorCause, InstanceLoad, InstanceReport, TimeWeighted, WaitHistogram};
 use crate::random::Rng;
 use crate::time::{SimDuration, SimTime};
@@ -132,6 +133,35 @@ impl DatabaseNode {
             .count()
     }
 
+    /// The caller's call that `call` serves, with its slot generation: `call` itself, or
+    /// for a call a copy passed on here, that copy's call.
+    fn callers_call(&self, call: CallId, ctx: &Ctx) -> (CallId, u32) {
+        let c = ctx.call(call);
+        if self.is_copy(c.parent) {
+            (c.parent_call, c.parent_generation)
+        } else {
+            (call, c.generation)
+        }
+    }
+
+    /// `call` is answered: `count` counts it for the side of the partition its caller's
+    /// call arrived on, if it arrived during a cut (a database with a `partition_mode`).
+    #[inline]
+    fn settle_side(&self, call: CallId, ctx: &Ctx, count: impl FnOnce(&mut SideCounts)) {
+        if !self.def.reports_partition || self.shared.borrow().sides.untagged() {
+            return;
+        }
+        let (front, generation) = self.callers_call(call, ctx);
+        if let Some(side) = self.shared.borrow_mut().sides.take(front, generation) {
+            count(side);
+        }
+    }
+
+    /// `call` fails as unavailable: counted for its side, if it arrived during a cut.
+    fn refused_on_side(&self, call: CallId, ctx: &Ctx) {
+        self.settle_side(call, ctx, |s| s.unavailable += 1);
+    }
+
     /// True when instance `i` is a copy of this database.
     #[inline]
     fn is_copy(&self, i: InstanceId) -> bool {
@@ -175,6 +205,7 @@ impl DatabaseNode {
             .is_some_and(|cap| self.load.waiting() >= u64::from(cap))
         {
             self.dropped += 1;
+            self.settle_side(call, ctx, |s| s.failed(ErrorCause::QueueFull));
             ctx.reply(call, Outcome::Failed(ErrorCause::QueueFull));
             return;
         } else {
@@ -246,9 +277,11 @@ impl DatabaseNode {
         let c = ctx.call_mut(call);
         let mut sh = self.shared.borrow_mut();
         let (version, acked, acked_at) = sh.read(c.key, self.copy);
-        sh.stats[self.copy].record(c.class as usize, freshness(version, acked, acked_at, now));
+        let fresh = freshness(version, acked, acked_at, now);
+        sh.stats[self.copy].record(c.class as usize, fresh);
         drop(sh);
         c.version = version;
+        self.settle_side(call, ctx, |s| s.read(fresh.behind > 0));
         ctx.reply(call, Outcome::Ok);
     }
 
@@ -276,6 +309,7 @@ impl DatabaseNode {
             match partition::acks(self.def.partition_mode, r, askable) {
                 Some(fewer) if ctx.is_partitioned() && fewer > 0 => r = fewer,
                 _ => {
+                    self.refused_on_side(call, ctx);
                     ctx.reply(call, Outcome::Failed(ErrorCause::Unavailable));
                     return;
                 }
@@ -317,14 +351,16 @@ impl DatabaseNode {
             c.round = c.round.wrapping_add(1);
             let (version, class) = (c.version, c.class as usize);
             let (acked, acked_at) = self.coordinating.remove(&parent).unwrap_or_default();
-            self.shared.borrow_mut().stats[self.copy]
-                .record(class, freshness(version, acked, acked_at, now));
+            let fresh = freshness(version, acked, acked_at, now);
+            self.shared.borrow_mut().stats[self.copy].record(class, fresh);
+            self.settle_side(parent, ctx, |s| s.read(fresh.behind > 0));
             ctx.reply(parent, Outcome::Ok);
         } else if let Some(cause) = failure
             && c.succeeded + c.pending < c.needed
         {
             c.round = c.round.wrapping_add(1);
             self.coordinating.remove(&parent);
+            self.settle_side(parent, ctx, |s| s.failed(cause));
             ctx.reply(parent, Outcome::Failed(cause));
         }
     }
@@ -400,6 +436,7 @@ impl DatabaseNode {
     fn commit(&mut self, call: CallId, ctx: &mut Ctx) {
         let mut wait_for = self.def.wait_for as usize;
         if wait_for > 0 && self.others_up(ctx) < wait_for {
+            self.refused_on_side(call, ctx);
             ctx.reply(call, Outcome::Failed(ErrorCause::Unavailable));
             return;
         }
@@ -408,6 +445,7 @@ impl DatabaseNode {
             && ctx.is_partitioned()
             && self.others_reachable(ctx) < wait_for
         {
+            self.refused_on_side(call, ctx);
             ctx.reply(call, Outcome::Failed(ErrorCause::Unavailable));
             return;
         }
@@ -443,14 +481,15 @@ impl DatabaseNode {
         }
         if cut_off {
             let side = partition::side_of(ctx, self.first, self.def.copies, self.id);
-            let copy = self.copy as u32;
             self.shared
                 .borrow_mut()
-                .split
-                .wrote(slot, side, copy, version);
+                .split_write(slot, side, self.copy, version);
             match partition::acks(self.def.partition_mode, wait_for, self.lags.len()) {
                 Some(w) => wait_for = w,
-                None => return ctx.reply(call, Outcome::Failed(ErrorCause::Unavailable)),
+                None => {
+                    self.refused_on_side(call, ctx);
+                    return ctx.reply(call, Outcome::Failed(ErrorCause::Unavailable));
+                }
             }
         }
         if wait_for == 0 {
@@ -482,6 +521,7 @@ impl DatabaseNode {
         }
         drop(sh);
         self.writes += 1;
+        self.settle_side(call, ctx, |s| s.writes += 1);
         ctx.reply(call, Outcome::Ok);
     }
 }
@@ -496,6 +536,10 @@ impl Component for DatabaseNode {
     fn on_arrive(&mut self, call: CallId, ctx: &mut Ctx) {
         let c = ctx.call(call);
         let is_write = Op::of(c.op).is_write();
+        if self.def.reports_partition && ctx.is_partitioned() && !self.is_copy(c.parent) {
+            let mut sh = self.shared.borrow_mut();
+            sh.sides.arrived(self.copy, call, c.generation, is_write);
+        }
         if self.def.has_primary() {
             // A replica passes writes, and reads that must see their client's own write,
             // to the primary, and relays its answer (a call of its own rather than a tail
@@ -521,8 +565,12 @@ impl Component for DatabaseNode {
             return;
         }
         if self.def.has_primary() {
-            // The primary answered a call this replica passed on.
+            // The primary answered a call this replica passed on (and counted it for its
+            // side, unless it never reached the primary).
             ctx.call_mut(parent).version = child.version;
+            if let Outcome::Failed(cause) = child.outcome {
+                self.settle_side(parent, ctx, |s| s.failed(cause));
+            }
             ctx.reply(parent, child.outcome);
         } else {
             self.quorum_reply(parent, child, ctx);
@@ -566,9 +614,20 @@ impl Component for DatabaseNode {
     }
 
     fn on_network_change(&mut self, ctx: &mut Ctx) {
-        if !ctx.is_partitioned() {
-            self.shared.borrow_mut().reconcile();
+        let mut sh = self.shared.borrow_mut();
+        if self.def.reports_partition {
+            sh.sides.network_changed(ctx, self.first, self.def.copies);
         }
+        if !ctx.is_partitioned() {
+            sh.reconcile();
+        }
+    }
+
+    fn partition_sides(&self) -> Vec<crate::metrics::sides::SideRecord> {
+        if !self.def.reports_partition || self.copy != 0 {
+            return Vec::new();
+        }
+        self.shared.borrow().sides.records()
     }
 
     fn restart_stats(&mut self, now: SimTime) {
@@ -587,6 +646,7 @@ impl Component for DatabaseNode {
         sh.failover.failovers = 0;
         sh.failover.lost_writes = 0;
         sh.split.clear(self.copy);
+        sh.sides.restart(now);
     }
 
     fn report(&self, now: SimTime) -> InstanceReport {

@@ -5,12 +5,14 @@
 //! primary.
 
 use super::failover::Role;
-use super::state::Loads;
+use super::state::{Loads, Shared};
 use super::{Balance, PartitionMode, Reads};
 use crate::components::op::Op;
 use crate::engine::{InstanceId, Pick};
 use crate::random::{Rng, mix64};
 use rand::RngExt;
+use std::cell::RefCell;
+use std::rc::Rc;
 
 /// The picker of one database's group in one run.
 #[derive(Debug)]
@@ -31,6 +33,9 @@ pub struct DatabasePicker {
     partition: (PartitionMode, (u32, u32)),
     /// Scratch: the live copies a caller reaches during a partition.
     side: Vec<InstanceId>,
+    /// For a database with a `partition_mode`: the copies' state, where the calls that
+    /// reach each side of a partition are counted.
+    sides: Option<Rc<RefCell<Shared>>>,
 }
 
 impl DatabasePicker {
@@ -55,6 +60,7 @@ impl DatabasePicker {
             others: Vec::new(),
             partition: (PartitionMode::Consistent, (1, 1)),
             side: Vec::new(),
+            sides: None,
         }
     }
 
@@ -68,6 +74,13 @@ impl DatabasePicker {
     /// quorum write needs `need.0` copies and a read `need.1`.
     pub fn with_partition(mut self, mode: PartitionMode, need: (u32, u32)) -> Self {
         self.partition = (mode, need);
+        self
+    }
+
+    /// The same picker, counting in `shared` the calls it refuses on each side of a
+    /// partition.
+    pub fn counting_sides(mut self, shared: Rc<RefCell<Shared>>) -> Self {
+        self.sides = Some(shared);
         self
     }
 
@@ -224,6 +237,24 @@ impl Pick for DatabasePicker {
         side.extend(live.iter().copied().filter(|i| reach(*i)));
         let picked = self.pick_on_side(from, op, key, &side);
         self.side = side;
+        if picked.is_none()
+            && let Some(shared) = &self.sides
+            && !self.is_member(from)
+        {
+            // A caller's call refused here arrives and fails on its side: that of the first
+            // copy it reaches (up or down), or the side of no copy. (The calls sent to a
+            // copy are counted there.)
+            let first = (0..self.count).find(|j| reach(self.first + j));
+            let side = first.unwrap_or(self.count);
+            if let Some(counts) = shared.borrow_mut().sides.of_side(side) {
+                if Op::of(op).is_write() {
+                    counts.arrived_writes += 1;
+                } else {
+                    counts.arrived_reads += 1;
+                }
+                counts.unavailable += 1;
+            }
+        }
         picked
     }
 }

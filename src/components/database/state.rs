@@ -122,6 +122,8 @@ pub struct Shared {
     pub failover: Failover,
     /// The writes a network partition kept from some copies, until they reconcile.
     pub split: super::partition::SplitLog,
+    /// What each side of each partition saw (a database with a `partition_mode` only).
+    pub sides: super::partition::SideLog,
 }
 
 impl Shared {
@@ -136,6 +138,7 @@ impl Shared {
             stats: (0..copies).map(|_| CopyStats::new(classes)).collect(),
             failover: Failover::default(),
             split: super::partition::SplitLog::new(copies),
+            sides: super::partition::SideLog::default(),
         }
     }
 
@@ -210,11 +213,22 @@ impl Shared {
     /// The partition healed: every copy takes the winning version of each key written
     /// while some copies could not be reached (see the `partition` module).
     pub fn reconcile(&mut self) {
-        for (slot, version) in self.split.reconcile() {
+        for (slot, version) in self.split.reconcile(&mut self.sides) {
             for copy in 0..self.copies {
                 self.apply(slot, copy, version);
             }
         }
+    }
+
+    /// Copy `copy`, on side `side` of a cut, wrote version `version` of the key in `slot`
+    /// and could not reach every copy: logged until the copies reconcile, and counted for
+    /// the side (when the sides are logged).
+    pub fn split_write(&mut self, slot: u32, side: u32, copy: usize, version: u32) {
+        let cut = self.sides.cut();
+        if let Some(counts) = self.sides.of_copy(copy) {
+            counts.split_writes += 1;
+        }
+        self.split.wrote(slot, side, copy as u32, version, cut);
     }
 
     /// Keys written so far (those holding state).
