@@ -4,12 +4,15 @@
 //! black-holed until the client's timeout, with what it swallowed freed), clients included;
 //! a replicated database cut by a partition refuses the side without a quorum or primary
 //! (consistent) or serves both sides with stale reads and conflicting writes reconciled by
-//! last writer wins (available); the shipped models' lessons; and the `zone`, `partition`
-//! and `partition_mode` fields refused with their path.
+//! last writer wins (available), and reports what each side saw (availability, stale
+//! reads, conflicting and lost writes: `partition_sides`, in the JSON, the CSV and the
+//! table); the shipped models' lessons; and the `zone`, `partition` and `partition_mode`
+//! fields refused with their path.
 
 use crate::support::check_refuses as refused;
+use crate::support::{json_ok, scalesim, stdout_ok};
 use scalesim::model::{Format, Model, load_model_file, parse_model_str};
-use scalesim::results::{RunResult, run_once};
+use scalesim::results::{PartitionSideResult, RunResult, run_once};
 use serde_json::{Value, json};
 use std::path::Path;
 
@@ -358,6 +361,7 @@ fn without_a_partition_mode_a_database_reports_no_partition_metrics() {
             .total
             .contains_key("partition_lost_writes")
     );
+    assert!(r.components["db"].partition_sides.is_empty());
     // The default is consistent.
     assert_eq!(
         r.workloads["in-b"].failed,
@@ -479,4 +483,181 @@ fn a_retry_during_a_partition_picks_its_side_as_its_first_attempt_does() {
     assert!(w.failed > 5_000, "{w:?}");
     assert_eq!(errors(&r, "cp-a", "partitioned"), 0);
     assert_eq!(errors(&r, "cp-a", "unavailable"), w.failed);
+}
+
+/// The sides `component` reported, by their zones.
+fn sides<'a>(r: &'a RunResult, component: &str) -> Vec<(&'a str, &'a PartitionSideResult)> {
+    let c = &r.components[component];
+    c.partition_sides
+        .iter()
+        .map(|s| (s.side.as_str(), s))
+        .collect()
+}
+
+/// Every side's numbers add up: what arrived was served or refused (no other failure in
+/// these models), the reads and stale reads are among the database's, and the split,
+/// conflicting and lost writes of the sides are the copies' (the totals).
+fn check_sides_add_up(r: &RunResult, component: &str) {
+    let list = sides(r, component);
+    assert!(!list.is_empty(), "{component}: no sides");
+    let sum = |f: fn(&PartitionSideResult) -> u64| list.iter().map(|(_, s)| f(s)).sum::<u64>();
+    for (name, s) in &list {
+        assert_eq!(s.arrived, s.arrived_reads + s.arrived_writes, "{name}");
+        assert_eq!(s.served, s.reads + s.writes, "{name}");
+        assert_eq!(s.arrived, s.served + s.unavailable, "{name}: {s:?}");
+        assert!(s.stale_reads <= s.reads && s.conflicting_writes <= s.split_writes);
+        assert!(s.lost_writes <= s.conflicting_writes, "{name}");
+    }
+    let whole = |m: &str| total(r, component, m) as u64;
+    for (side, copy) in [
+        (sum(|s| s.split_writes), "partition_split_writes"),
+        (
+            sum(|s| s.conflicting_writes),
+            "partition_conflicting_writes",
+        ),
+        (sum(|s| s.lost_writes), "partition_lost_writes"),
+    ] {
+        assert_eq!(side, whole(copy), "{component}: {copy}");
+        let per_copy: f64 = r.components[component]
+            .instances
+            .iter()
+            .map(|i| i.metrics[copy])
+            .sum();
+        assert_eq!(side, per_copy as u64, "{component}: {copy} per copy");
+    }
+    assert!(sum(|s| s.reads) <= whole("reads"));
+    assert!(sum(|s| s.stale_reads) <= whole("stale_reads"));
+}
+
+#[test]
+fn a_consistent_database_reports_the_side_without_its_primary_unavailable() {
+    let r = run(&primary_and_replicas("consistent"));
+    check_sides_add_up(&r, "db");
+    let list = sides(&r, "db");
+    let names: Vec<&str> = list.iter().map(|(n, _)| *n).collect();
+    assert_eq!(names, ["a", "b c"]);
+    let (a, bc) = (list[0].1, list[1].1);
+    assert_eq!(a.fault, "partition a | b c");
+    assert_eq!((a.start_s, a.end_s), (2.0, 4.0));
+    assert_eq!(
+        (a.copies.as_slice(), bc.copies.as_slice()),
+        (&[0][..], &[1, 2][..])
+    );
+    assert_eq!(bc.instances, ["db.replica[0]", "db.replica[1]"]);
+    // The side of the replicas refuses every call: all of in-b's failures.
+    assert!(bc.arrived > 150, "{bc:?}");
+    assert_eq!(bc.unavailable, bc.arrived);
+    assert_eq!(bc.availability, Some(0.0));
+    assert_eq!(bc.unavailable, errors(&r, "in-b", "unavailable"));
+    // The primary's side serves everything it gets, and nothing conflicts.
+    assert!(a.arrived > 150, "{a:?}");
+    assert_eq!((a.unavailable, a.availability), (0, Some(1.0)));
+    for s in [a, bc] {
+        assert_eq!((s.conflicting_writes, s.lost_writes), (0, 0), "{s:?}");
+    }
+    assert!(a.split_writes > 50, "{a:?}");
+}
+
+#[test]
+fn an_available_database_reports_both_sides_served_stale_and_conflicting() {
+    let r = run(&primary_and_replicas("available"));
+    check_sides_add_up(&r, "db");
+    let list = sides(&r, "db");
+    let (a, bc) = (list[0].1, list[1].1);
+    for s in [a, bc] {
+        assert!(s.arrived > 150, "{s:?}");
+        assert_eq!((s.unavailable, s.availability), (0, Some(1.0)), "{s:?}");
+        assert!(s.conflicting_writes > 0, "{s:?}");
+    }
+    // The primary's side (one copy) misses the writes the replicas take on theirs.
+    assert!(a.stale_reads > 0 && a.stale_share > 0.1, "{a:?}");
+    // A shorter run over one key: the key's last write wins, so only the other side loses,
+    // and it loses every write it made.
+    let mut m = primary_and_replicas("available");
+    for w in ["in-a", "in-b"] {
+        m["workloads"][w]["keys"] = json!({"uniform": {"keys": 1}});
+    }
+    let r = run(&m);
+    check_sides_add_up(&r, "db");
+    let list = sides(&r, "db");
+    let (a, bc) = (list[0].1, list[1].1);
+    let (lost, won) = if a.lost_writes > 0 { (a, bc) } else { (bc, a) };
+    assert_eq!(won.lost_writes, 0, "{won:?}");
+    assert_eq!(lost.lost_writes, lost.split_writes, "{lost:?}");
+    assert!(
+        lost.lost_writes > 0 && won.conflicting_writes > 0,
+        "{lost:?} {won:?}"
+    );
+}
+
+#[test]
+fn the_shipped_cap_partition_reports_each_side() {
+    let r = shipped("cap-partition.json");
+    for db in ["db_cp", "db_ap"] {
+        check_sides_add_up(&r, db);
+    }
+    let cp = sides(&r, "db_cp");
+    assert_eq!(cp[0].0, "a");
+    assert_eq!(cp[0].1.availability, Some(0.0));
+    assert_eq!(cp[0].1.unavailable, errors(&r, "cp-a", "unavailable"));
+    assert_eq!(cp[1].1.availability, Some(1.0));
+    let ap = sides(&r, "db_ap");
+    for (name, s) in &ap {
+        assert_eq!(s.availability, Some(1.0), "{name}");
+        assert!(s.stale_share > 0.1 && s.lost_writes > 100, "{name}: {s:?}");
+    }
+}
+
+/// The per-side report is in the text table, and each of its numbers in the tidy CSV
+/// carries exactly the JSON's value.
+#[test]
+fn partition_sides_are_in_the_table_the_json_and_the_csv() {
+    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/cap-partition.json");
+    let file = file.to_str().unwrap();
+    let short = ["--set", "duration=30s", "--set", "faults[0].for=5s"];
+    let text = |format: &str| {
+        let out = stdout_ok(
+            scalesim()
+                .args(["run", file, "--format", format])
+                .args(short),
+        );
+        String::from_utf8(out).unwrap()
+    };
+    let table = text("table");
+    assert!(table.contains("Partition sides"), "{table}");
+    assert!(table.contains("db_ap[1] db_ap[2]"), "{table}");
+    let json = json_ok(
+        scalesim()
+            .args(["run", file, "--format", "json"])
+            .args(short),
+    );
+    let csv = text("csv");
+    let mut checked = 0;
+    for db in ["db_cp", "db_ap"] {
+        let list = json["runs"][0]["components"][db]["partition_sides"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{db}: no partition_sides in the JSON"));
+        assert_eq!(list.len(), 2, "{db}");
+        for side in list {
+            let label = format!(
+                "{}: {}",
+                side["fault"].as_str().unwrap(),
+                side["side"].as_str().unwrap()
+            );
+            for (field, value) in side.as_object().unwrap() {
+                let Some(value) = value.as_f64() else {
+                    continue;
+                };
+                let row = format!("0,1,partition_side,{db},{label},window_0_{field},");
+                let line = csv
+                    .lines()
+                    .find(|l| l.starts_with(&row))
+                    .unwrap_or_else(|| panic!("no {row} in the CSV"));
+                let csv_value: f64 = line[row.len()..].parse().unwrap();
+                assert_eq!(csv_value, value, "{db} {label} {field}");
+                checked += 1;
+            }
+        }
+    }
+    assert_eq!(checked, 4 * 15, "every number of every side");
 }
