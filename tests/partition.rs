@@ -181,6 +181,113 @@ fn random_partitions_draw_from_their_own_stream_and_repeat() {
     assert!(a.faults.iter().all(|w| w.name == "flaky"));
 }
 
+/// A random crash of zone c (app[2] and the cache) named "zc", down for about 300 ms
+/// after about 1 s up, again and again, beside `others`.
+fn random_zone_c(others: Value) -> Value {
+    let mut faults = vec![json!(
+        {"name": "zc", "zone": "c", "crash": {},
+         "random": {"between": {"exponential": {"mean": "1s"}},
+                    "repair": {"exponential": {"mean": "300ms"}}}}
+    )];
+    faults.extend(others.as_array().unwrap().iter().cloned());
+    three_zones(Value::Array(faults))
+}
+
+/// The (start, end) of every window of fault `name` on `instance`, in order.
+fn windows_of(r: &RunResult, name: &str, instance: &str) -> Vec<(f64, f64)> {
+    r.faults
+        .iter()
+        .filter(|w| w.name == name && w.instance == instance)
+        .map(|w| (w.start_s, w.end_s))
+        .collect()
+}
+
+#[test]
+fn a_random_zone_outage_strikes_the_whole_zone_together_from_its_own_stream() {
+    let m = random_zone_c(json!([]));
+    let a = run(&m);
+    // Every instance of the zone, down in the same windows; nothing else.
+    let app = windows_of(&a, "zc", "app[2]");
+    assert!(app.len() >= 3, "{app:?}");
+    assert_eq!(windows_of(&a, "zc", "store"), app);
+    assert_eq!(a.faults.len(), 2 * app.len());
+    assert!(a.faults.iter().all(|w| w.effect == "crash"));
+    // Calls to app[2] meet a closed port while the zone is down.
+    assert!(errors(&a, "ua", "refused") > 0);
+    // The same seed repeats it; another draws other windows.
+    let b = run(&m);
+    assert_eq!(a.faults, b.faults);
+    assert_eq!(a.workloads["ua"].errors, b.workloads["ua"].errors);
+    let other = run_once(&model(&m), 2).unwrap();
+    assert_ne!(windows_of(&other, "zc", "app[2]"), app);
+    assert_eq!(
+        windows_of(&other, "zc", "store"),
+        windows_of(&other, "zc", "app[2]")
+    );
+    // A slow zone at random: the same kind of windows, on the service only.
+    let mut slow = random_zone_c(json!([]));
+    slow["faults"][0].as_object_mut().unwrap().remove("crash");
+    slow["faults"][0]["slow"] = json!({"factor": 3});
+    let s = run(&slow);
+    assert_eq!(windows_of(&s, "zc", "app[2]"), app);
+    assert!(windows_of(&s, "zc", "store").is_empty());
+}
+
+#[test]
+fn every_instance_of_a_randomly_struck_zone_is_down_exactly_in_its_windows() {
+    let m = model(&random_zone_c(json!([])));
+    let mut sim = scalesim::topology::simulation(&m, 1);
+    let instances: Vec<(u32, bool)> = m
+        .components
+        .iter()
+        .flat_map(|c| {
+            (0..c.replicas).map(move |k| {
+                let in_c = c.name == "store" || (c.name == "app" && k == 2);
+                (c.first_instance + k, in_c)
+            })
+        })
+        .collect();
+    let (mut down, mut up) = (0, 0);
+    for step in 1..1000u64 {
+        let t = scalesim::time::SimTime(step * 10_000_000 + 1);
+        sim.advance_to(t);
+        let windows = sim.fault_windows();
+        for &(i, in_c) in &instances {
+            let inside = windows
+                .iter()
+                .any(|w| w.instance == i && w.start <= t && w.end.is_none_or(|e| t < e));
+            assert!(in_c || !inside);
+            let crashed = sim.context().crash_state(i).is_some();
+            assert_eq!(crashed, inside, "instance {i} at {t:?}");
+            if in_c {
+                if crashed { down += 1 } else { up += 1 }
+            }
+        }
+    }
+    // Both states seen, about a quarter of the time down.
+    assert!(down > 100 && up > 600, "{down} {up}");
+}
+
+#[test]
+fn adding_a_random_zone_outage_moves_no_other_draw() {
+    let flaky = json!([{"name": "flaky", "target": "app", "instance": 0,
+        "slow": {"factor": 2},
+        "random": {"between": {"exponential": {"mean": "1s"}},
+                   "repair": {"exponential": {"mean": "200ms"}}}}]);
+    let alone = run(&three_zones(flaky.clone()));
+    let both = run(&random_zone_c(flaky));
+    let zone_alone = run(&random_zone_c(json!([])));
+    assert!(!windows_of(&alone, "flaky", "app[0]").is_empty());
+    assert_eq!(
+        windows_of(&both, "flaky", "app[0]"),
+        windows_of(&alone, "flaky", "app[0]")
+    );
+    assert_eq!(
+        windows_of(&both, "zc", "app[2]"),
+        windows_of(&zone_alone, "zc", "app[2]")
+    );
+}
+
 #[test]
 fn bad_zone_and_partition_faults_are_refused_at_their_path() {
     let at = |mut f: Value| {
@@ -207,12 +314,6 @@ fn bad_zone_and_partition_faults_are_refused_at_their_path() {
         &at(json!({"zone": "c", "target": "store", "slow": {"factor": 2}})),
         "faults[0].slow",
         "cannot run degraded",
-    );
-    refused(
-        &three_zones(json!([{"zone": "a", "crash": {},
-            "random": {"between": {"constant": "1s"}, "repair": {"constant": "1s"}}}])),
-        "faults[0].random",
-        "give \"at\" and \"for\"",
     );
     refused(
         &at(json!({"crash": {}})),

@@ -91,6 +91,10 @@ pub enum Timing {
 /// The pseudo-instance a partition strikes: the network (no component's instance).
 pub const NETWORK: InstanceId = InstanceId::MAX - 1;
 
+/// The pseudo-instance of a random zone fault's events: the zone, whose instances go down
+/// and up together (no component's instance).
+pub const ZONE: InstanceId = InstanceId::MAX - 2;
+
 /// A validated fault. A fault on a zone is validated into one per component it hits; a
 /// partition strikes [`NETWORK`], whose one "instance name" says the groups.
 #[derive(Debug, Clone)]
@@ -119,6 +123,9 @@ pub struct FaultDef {
     /// For a partition: the side of each engine zone while it lasts (see
     /// [`crate::network::Sides`]).
     pub cut: Option<crate::network::Sides>,
+    /// For a random fault on a zone: the zone. Every instance of every def of this fault
+    /// (same `index`) goes down and up at once, at times drawn from one stream.
+    pub zone: Option<String>,
 }
 
 impl FaultDef {
@@ -152,8 +159,12 @@ pub fn partitions(defs: &[FaultDef]) -> crate::network::Cuts {
 #[derive(Debug)]
 pub struct Controller {
     defs: Arc<Vec<FaultDef>>,
-    /// Per fault, a stream per instance it hits (random faults only).
+    /// Per fault, a stream per instance it hits (random faults only; a random zone fault:
+    /// one stream, on its first def).
     rngs: Vec<Vec<Rng>>,
+    /// Per fault: for the first def of a random zone fault, every (def, instance) of the
+    /// fault, struck together; empty otherwise.
+    together: Vec<Vec<(u32, InstanceId)>>,
     /// The faults active on each instance hit, in the order they began.
     active: BTreeMap<InstanceId, Vec<u32>>,
     windows: Vec<FaultWindow>,
@@ -163,13 +174,21 @@ pub struct Controller {
 
 impl Controller {
     /// The controller of `defs` in a run seeded `seed`. Fault `f`'s draws for an instance
-    /// come from the stream named `fault/<f's name>/<instance name>`, so adding a fault or
-    /// a component moves no other draw.
+    /// come from the stream named `fault/<f's name>/<instance name>` (a random zone fault's
+    /// for the whole zone from `fault/<f's name>/zone/<zone>`), so adding a fault or a
+    /// component moves no other draw.
     pub fn new(defs: Arc<Vec<FaultDef>>, seed: u64) -> Self {
+        let leads = |f: usize| f == 0 || defs[f - 1].index != defs[f].index;
         let rngs = defs
             .iter()
-            .map(|d| match d.timing {
-                Timing::Random { .. } => d
+            .enumerate()
+            .map(|(f, d)| match (&d.timing, &d.zone) {
+                (Timing::Random { .. }, Some(zone)) if leads(f) => {
+                    let name = format!("fault/{}/zone/{zone}", d.name);
+                    vec![random::stream(seed, &name)]
+                }
+                (Timing::Random { .. }, Some(_)) => Vec::new(),
+                (Timing::Random { .. }, None) => d
                     .instances
                     .iter()
                     .map(|i| {
@@ -177,25 +196,43 @@ impl Controller {
                         random::stream(seed, &name)
                     })
                     .collect(),
-                Timing::Scheduled { .. } => Vec::new(),
+                (Timing::Scheduled { .. }, _) => Vec::new(),
+            })
+            .collect();
+        let together = defs
+            .iter()
+            .enumerate()
+            .map(|(f, d)| match (&d.timing, &d.zone) {
+                (Timing::Random { .. }, Some(_)) if leads(f) => defs[f..]
+                    .iter()
+                    .enumerate()
+                    .take_while(|(_, g)| g.index == d.index)
+                    .flat_map(|(k, g)| g.instances.iter().map(move |i| ((f + k) as u32, *i)))
+                    .collect(),
+                _ => Vec::new(),
             })
             .collect();
         Controller {
             defs,
             rngs,
+            together,
             active: BTreeMap::new(),
             windows: Vec::new(),
             open: BTreeMap::new(),
         }
     }
 
-    /// A draw of `d` for fault `f` on instance `instance`, as a duration.
+    /// A draw of `d` for fault `f` on instance `instance` (or [`ZONE`]), as a duration.
     fn draw(&mut self, f: usize, instance: InstanceId, d: &Distribution) -> SimDuration {
-        let k = self.defs[f]
-            .instances
-            .iter()
-            .position(|i| *i == instance)
-            .expect("a fault's own instance");
+        let k = if instance == ZONE {
+            0
+        } else {
+            self.defs[f]
+                .instances
+                .iter()
+                .position(|i| *i == instance)
+                .expect("a fault's own instance")
+        };
         SimDuration::from_nanos_f64(d.sample_ns(&mut self.rngs[f][k]))
     }
 
@@ -300,6 +337,14 @@ impl Faults for Controller {
     fn start(&mut self, calendar: &mut Calendar, horizon: SimTime) {
         let defs = Arc::clone(&self.defs);
         for (f, def) in defs.iter().enumerate() {
+            if let (Timing::Random { between, .. }, Some(_)) = (&def.timing, &def.zone) {
+                // A random zone fault: one event for the zone, on its first def.
+                if !self.together[f].is_empty() {
+                    let at = SimTime(self.draw(f, ZONE, between).0);
+                    schedule(calendar, horizon, at, f as u32, ZONE, true);
+                }
+                continue;
+            }
             for &i in &def.instances {
                 let at = match &def.timing {
                     Timing::Scheduled { at, .. } => *at,
@@ -322,7 +367,18 @@ impl Faults for Controller {
         let now = calendar.now();
         let defs = Arc::clone(&self.defs);
         let def = &defs[f as usize];
-        if begin {
+        if instance == ZONE {
+            // Every instance of the zone, down or up at once.
+            let members = std::mem::take(&mut self.together[f as usize]);
+            for &(g, i) in &members {
+                if begin {
+                    self.begin(g, i, now, actions);
+                } else {
+                    self.end(g, i, now, actions);
+                }
+            }
+            self.together[f as usize] = members;
+        } else if begin {
             self.begin(f, instance, now, actions);
         } else {
             self.end(f, instance, now, actions);

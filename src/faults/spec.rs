@@ -19,7 +19,8 @@ pub struct FaultSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target: Option<String>,
     /// The zone it hits: every instance placed in it (of every component, or of `target`
-    /// only), each its own fault window: a zone outage. Crash, slow or errors; scheduled.
+    /// only), each its own fault window: a zone outage. Crash, slow or errors; scheduled,
+    /// or random: the whole zone down and up together, at times drawn for the zone.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub zone: Option<String>,
     /// The instance of the target it hits, counted from 0 (default: every instance, each
@@ -54,8 +55,9 @@ pub struct FaultSpec {
     /// How long it lasts (default: to the end of the run).
     #[serde(rename = "for", default, skip_serializing_if = "Option::is_none")]
     pub length: Option<DurationSpec>,
-    /// Instead of `at`: it strikes each instance again and again, the time between two
-    /// failures and the time to repair drawn from distributions.
+    /// Instead of `at`: it strikes each instance again and again (with `zone`: the zone's
+    /// instances together), the time between two failures and the time to repair drawn
+    /// from distributions.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub random: Option<RandomSpec>,
 }

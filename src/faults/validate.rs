@@ -115,13 +115,11 @@ fn fault(
     let Some(timing) = timing(r, errs, path, f, &effect) else {
         return Vec::new();
     };
-    if f.zone.is_some() && matches!(timing, Timing::Random { .. }) {
-        errs.push(
-            join(path, "random"),
-            "a zone's outage strikes all its instances at once: give \"at\" and \"for\"",
-        );
-        return Vec::new();
-    }
+    // A random zone fault strikes all its instances at once, at times drawn for the zone.
+    let zone = match timing {
+        Timing::Random { .. } => f.zone.clone(),
+        Timing::Scheduled { .. } => None,
+    };
     hits.into_iter()
         .map(|h| {
             let def = h.def;
@@ -146,6 +144,7 @@ fn fault(
                 effect,
                 timing: timing.clone(),
                 cut: None,
+                zone: zone.clone(),
             }
         })
         .collect()

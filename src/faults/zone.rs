@@ -140,5 +140,6 @@ pub(super) fn partition(
         effect,
         timing,
         cut: Some(sides),
+        zone: None,
     })
 }
