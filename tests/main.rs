@@ -18,6 +18,7 @@ mod fuzz;
 mod golden;
 mod health;
 mod hedging;
+mod hostile_inputs;
 mod limits;
 mod mistakes;
 mod models;

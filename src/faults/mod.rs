@@ -7,6 +7,7 @@
 //! A model without faults has no controller: its runs schedule nothing more and execute
 //! nothing more per event.
 
+pub mod lint;
 pub mod recovery;
 pub mod spec;
 pub mod validate;

@@ -26,10 +26,50 @@ pub fn faults(
         .enumerate()
         .flat_map(|(i, f)| fault(r, errs, &index("faults", i), i, f, components, network))
         .collect();
+    check_names(errs, specs, &defs);
     if errs.len() == before {
         check_overlaps(errs, &defs);
     }
     defs
+}
+
+/// Two faults of one name would share one line of results (their windows under one
+/// headline): refused when a `name` was given. Two faults left to their default name
+/// (as two crashes of one component at different times) share it on purpose.
+fn check_names(errs: &mut Errors, specs: &[FaultSpec], defs: &[FaultDef]) {
+    let mut first: Vec<(&str, u32)> = Vec::new();
+    let mut refused: Vec<u32> = Vec::new();
+    for d in defs {
+        let Some(&(_, earlier)) = first.iter().find(|(n, _)| *n == d.name) else {
+            first.push((&d.name, d.index));
+            continue;
+        };
+        if earlier == d.index || refused.contains(&d.index) {
+            continue; // a zone fault's defs share their fault's name
+        }
+        let given = |i: u32| specs[i as usize].name.is_some();
+        let path = index("faults", d.index as usize);
+        if given(d.index) {
+            errs.push(
+                join(&path, "name"),
+                format!(
+                    "\"{}\" is already the name of faults[{earlier}]; give each fault its own name",
+                    d.name
+                ),
+            );
+        } else if given(earlier) {
+            errs.push(
+                path,
+                format!(
+                    "its default name \"{}\" is the name given to faults[{earlier}]; give it a \"name\" of its own",
+                    d.name
+                ),
+            );
+        } else {
+            continue;
+        }
+        refused.push(d.index);
+    }
 }
 
 /// What a fault strikes: the component (its def and group) and the instances of it.

@@ -7,7 +7,7 @@ use super::spec::{FaultSpec, PartitionSpec};
 use super::validate::{crash_mode, timing};
 use super::{Effect, FaultDef, NETWORK};
 use crate::components::ComponentDef;
-use crate::error::{Errors, did_you_mean, join};
+use crate::error::{Errors, join};
 use crate::model::resolve::Resolver;
 use crate::network::{NetworkDef, partition};
 
@@ -34,14 +34,7 @@ pub(super) fn zone_hits<'a>(
         return None;
     };
     let Some(z) = net.zone(zone) else {
-        errs.push(
-            zp,
-            format!(
-                "no zone named \"{zone}\"; zones are {}{}",
-                crate::model::resolve::quoted_list(&net.zones),
-                did_you_mean(zone, net.zones.iter().map(String::as_str))
-            ),
-        );
+        errs.push(zp, crate::network::no_such_zone(zone, &net.zones));
         return None;
     };
     if f.instance.is_some() {

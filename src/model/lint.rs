@@ -8,6 +8,42 @@ use crate::time::SimTime;
 pub fn lint(model: &Model) -> Vec<String> {
     let mut warnings = few_requests(model);
     warnings.extend(self_waits(model));
+    warnings.extend(unsticky_sessions(model));
+    warnings.extend(crate::faults::lint::warnings(model));
+    warnings
+}
+
+/// A service keeping `sessions` in memory behind a balancer that does not send each
+/// client back to the same instance (`hash_client`): most requests land where the
+/// client's session is not, and it is started again there.
+fn unsticky_sessions(model: &Model) -> Vec<String> {
+    use super::spec::KindSpec;
+    use crate::components::load_balancer::spec::PolicySpec;
+    let components = &model.spec.components;
+    let mut warnings = Vec::new();
+    for (name, c) in components {
+        let KindSpec::Service(s) = &c.kind else {
+            continue;
+        };
+        if s.sessions.is_none() {
+            continue;
+        }
+        for (lb_name, lb) in components {
+            let KindSpec::LoadBalancer(lb) = &lb.kind else {
+                continue;
+            };
+            let policy = lb.policy.unwrap_or(PolicySpec::RoundRobin);
+            if policy != PolicySpec::HashClient && lb.backends.names().contains(&name.as_str()) {
+                warnings.push(format!(
+                    "components.{name}.sessions: the balancer \"{lb_name}\" in front of it is not sticky (policy \"{}\"), so a client's requests land on instances that do not hold its session and start a new one there; use \"policy\": \"hash_client\" on \"{lb_name}\", or keep sessions in a store",
+                    serde_json::to_value(policy)
+                        .ok()
+                        .and_then(|v| v.as_str().map(str::to_string))
+                        .unwrap_or_default()
+                ));
+            }
+        }
+    }
     warnings
 }
 

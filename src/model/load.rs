@@ -357,10 +357,14 @@ fn humanize(err: ModelError, root: &Value) -> ModelError {
             ("map" | "sequence", Some(v)) => describe(v),
             _ => found_text(found),
         };
-        return ModelError::new(
-            path,
-            format!("expected {}, got {got}", expected_text(expected)),
-        );
+        let expected = match expected_text(expected) {
+            // A cache's capacity is a whole number like any other, but 0 is refused too.
+            e if path.ends_with(".capacity") && matches!(expected, "u64" | "usize") => {
+                e.replace("0 or more", "1 or more")
+            }
+            e => e,
+        };
+        return ModelError::new(path, format!("expected {expected}, got {got}"));
     }
     ModelError::new(path, message)
 }

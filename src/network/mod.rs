@@ -228,14 +228,7 @@ pub fn validate(
     let find = |errs: &mut Errors, path: &str, name: &str| -> Option<usize> {
         let z = zones.iter().position(|z| z == name);
         if z.is_none() {
-            errs.push(
-                path,
-                format!(
-                    "no zone named \"{name}\"; zones are {}{}",
-                    crate::model::resolve::quoted_list(&zones),
-                    did_you_mean(name, zones.iter().map(String::as_str))
-                ),
-            );
+            errs.push(path, no_such_zone(name, &zones));
         }
         z
     };
@@ -423,6 +416,20 @@ pub fn validate(
 }
 
 /// The zone names of `net`, each checked once.
+/// What to say of a zone `name` that is not one of the network's `zones`.
+pub fn no_such_zone(name: &str, zones: &[String]) -> String {
+    if zones.is_empty() {
+        return format!(
+            "no zone named \"{name}\": network.zones lists no zone (give it at least one)"
+        );
+    }
+    format!(
+        "no zone named \"{name}\"; zones are {}{}",
+        crate::model::resolve::quoted_list(zones),
+        did_you_mean(name, zones.iter().map(String::as_str))
+    )
+}
+
 fn zone_names(errs: &mut Errors, net: &NetworkSpec) -> Vec<String> {
     if net.zones.is_empty() {
         errs.push("network.zones", "a network needs at least one zone");

@@ -8,7 +8,7 @@
 
 use super::{NO_ZONE, NetworkDef, Zone};
 use crate::engine::CrashMode;
-use crate::error::{Errors, did_you_mean, index};
+use crate::error::{Errors, index};
 use std::sync::Arc;
 
 /// The side of each engine zone during a partition (index: the engine zone; [`NO_SIDE`]
@@ -45,14 +45,7 @@ pub fn sides(
         for (k, z) in list.iter().enumerate() {
             let zp = index(&gp, k);
             let Some(at) = net.zones.iter().position(|x| x == z) else {
-                errs.push(
-                    zp,
-                    format!(
-                        "no zone named \"{z}\"; zones are {}{}",
-                        crate::model::resolve::quoted_list(&net.zones),
-                        did_you_mean(z, net.zones.iter().map(String::as_str))
-                    ),
-                );
+                errs.push(zp, super::no_such_zone(z, &net.zones));
                 continue;
             };
             let s = &mut side[at + 1];

@@ -92,7 +92,11 @@ impl KindFields for DatabaseSpec {
                 r + 1
             )),
             (Some(r), _) => Ok(r + 1),
-            (None, Some(n)) => Ok(n.clamp(1, MAX_REPLICAS + 1)),
+            (None, Some(n)) if n > MAX_REPLICAS + 1 => Err(format!(
+                "a database has at most {} copies, but quorum.n is {n}",
+                MAX_REPLICAS + 1
+            )),
+            (None, Some(n)) => Ok(n.max(1)),
             (None, None) => Ok(1),
         }
     }

@@ -153,6 +153,11 @@ fn quorum(errs: &mut Errors, path: &str, q: &QuorumSpec, copies: u32) {
     if q.n == Some(0) {
         errs.push(join(path, "n"), "must be at least 1, got 0");
     }
+    if q.n.is_some_and(|n| n != copies) {
+        // Its count of copies was refused (at `replicas`): r and w are not checked
+        // against a count that is not the one written.
+        return;
+    }
     for (field, v) in [("r", q.r), ("w", q.w)] {
         if v == 0 || v > copies {
             errs.push(
@@ -233,6 +238,16 @@ fn read_your_writes(
 ) -> Option<SimDuration> {
     let t = d.read_your_writes?;
     let p = join(path, "read_your_writes");
+    if t.to_sim().0 == 0 || t.nanos() <= 0.0 {
+        errs.push(
+            p,
+            format!(
+                "must be longer than zero (how long a client's reads go to the primary after its write), got \"{}\"",
+                crate::time::format_duration_nanos(t.nanos())
+            ),
+        );
+        return None;
+    }
     match reads {
         Reads::Primary => errs.push(p, "has no effect: every read already goes to the primary"),
         Reads::Quorum => errs.push(
