@@ -16,6 +16,7 @@ mod failover;
 mod faults;
 mod fuzz;
 mod golden;
+mod gray_databases;
 mod health;
 mod hedging;
 mod hostile_inputs;

@@ -142,7 +142,7 @@ fn fault(
             errs.push(
                 join(path, effect.name()),
                 format!(
-                    "nothing in zone \"{}\" can run degraded; a gray failure hits services",
+                    "nothing in zone \"{}\" can run degraded; a gray failure hits services and databases",
                     f.zone.as_deref().unwrap_or_default()
                 ),
             );
@@ -290,7 +290,7 @@ fn effect(
         errs.push(
             join(path, given[0]),
             format!(
-                "\"{}\" is a {}, which cannot run degraded; a gray failure hits a service",
+                "\"{}\" is a {}, which cannot run degraded; a gray failure hits a service or a database",
                 target,
                 def.kind.name()
             ),

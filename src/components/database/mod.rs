@@ -21,6 +21,7 @@
 
 mod estimate;
 mod failover;
+mod gray;
 mod node;
 mod partition;
 mod pick;
@@ -176,6 +177,12 @@ thread_local! {
 }
 
 impl Kind for DatabaseDef {
+    fn can_degrade(&self) -> bool {
+        true
+    }
+    fn workers(&self) -> Option<u32> {
+        Some(self.workers)
+    }
     fn crash_leaves_group(&self) -> bool {
         // The copies know each other's state: reads and writes go to the live ones.
         true

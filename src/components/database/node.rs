@@ -4,11 +4,12 @@
 //! quorum reads, and measures the freshness of every read it answers.
 
 use super::failover::{Copies, Role, TAG_FAILOVER};
+use super::gray::Gray;
 use super::partition::{self, PartitionMode};
 use super::state::{Loads, Shared, freshness};
 use super::{DatabaseDef, TAG_ACK, TAG_APPLY, TAG_BATCH_WAIT, TAG_COMMIT_DONE, TAG_WORK_DONE};
 use crate::components::op::Op;
-use crate::engine::{Call, CallId, Component, Ctx, InstanceId, Outcome};
+use crate::engine::{Call, CallId, Component, Ctx, Degradation, InstanceId, Outcome};
 use crate::metrics::sides::SideCounts;
 use crate::metrics::{ErrorCause, InstanceLoad, InstanceReport, TimeWeighted, WaitHistogram};
 use crate::random::Rng;
@@ -29,6 +30,8 @@ pub struct DatabaseNode {
     copy: usize,
     name: String,
     rng: Rng,
+    /// Its gray failures now.
+    gray: Gray,
     shared: Rc<RefCell<Shared>>,
     loads: Loads,
     /// Which copy is the primary (copy 0 unless a failover promoted another).
@@ -73,6 +76,7 @@ impl DatabaseNode {
     ) -> Self {
         let workers = def.workers;
         let copies = def.copies as usize;
+        let gray = Gray::new(workers, &rng);
         DatabaseNode {
             def,
             id,
@@ -80,6 +84,7 @@ impl DatabaseNode {
             copy: (id - first) as usize,
             name,
             rng,
+            gray,
             shared,
             loads,
             role,
@@ -196,7 +201,11 @@ impl DatabaseNode {
     /// Serves `call` on a free worker, or queues it, or refuses it when the queue is full.
     fn admit(&mut self, call: CallId, ctx: &mut Ctx) {
         self.arrived += 1;
-        if self.load.busy() < u64::from(self.def.workers) {
+        if self.gray.fails() {
+            ctx.reply(call, Outcome::Failed(ErrorCause::Injected));
+            return;
+        }
+        if self.load.busy() < u64::from(self.gray.workers) {
             self.load.busy_inc(ctx.now());
             self.start(call, false, ctx);
         } else if self
@@ -233,7 +242,7 @@ impl DatabaseNode {
         } else {
             &self.def.read_time
         };
-        let ns = time.sample_ns(&mut self.rng);
+        let ns = time.sample_ns(&mut self.rng) * self.gray.slow;
         ctx.timer(
             self.id,
             SimDuration::from_nanos_f64(ns),
@@ -257,12 +266,30 @@ impl DatabaseNode {
             self.answer_read(call, ctx);
         }
         let now = ctx.now();
-        match self.queue.pop_front() {
+        // A worker above a cut of the workers finishes its call and stops.
+        let next = if self.load.busy() <= u64::from(self.gray.workers) {
+            self.queue.pop_front()
+        } else {
+            None
+        };
+        match next {
             Some(next) => {
                 self.load.waiting_dec(now);
                 self.start(next, true, ctx);
             }
             None => self.load.busy_dec(now),
+        }
+    }
+
+    /// Free workers (more of them after a cut ends) take waiting calls.
+    fn fill_workers(&mut self, ctx: &mut Ctx) {
+        while self.load.busy() < u64::from(self.gray.workers)
+            && let Some(next) = self.queue.pop_front()
+        {
+            let now = ctx.now();
+            self.load.waiting_dec(now);
+            self.load.busy_inc(now);
+            self.start(next, true, ctx);
         }
     }
 
@@ -595,6 +622,14 @@ impl Component for DatabaseNode {
         if self.def.failover.is_some() {
             self.copies().started(ctx);
         }
+    }
+
+    fn set_degradation(&mut self, d: Degradation, ctx: &mut Ctx) {
+        self.gray.set(d, self.def.workers);
+        if self.gray.workers != self.def.workers {
+            self.load.track_busy_exactly(ctx.now());
+        }
+        self.fill_workers(ctx);
     }
 
     fn on_crash(&mut self, ctx: &mut Ctx) {
