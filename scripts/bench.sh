@@ -269,6 +269,7 @@ for model in $MODELS; do
             sets=()
             ((QUICK)) && sets=(--set workloads.readers.requests=600000)
             run_scalesim cache-aside-10m "$file" cache "${sets[@]}"
+            run_scalesim cache-writes-10m benches/models/cache-aside-10m-writes.json cache "${sets[@]}"
             ;;
         *) echo "unknown model $model" >&2; exit 2 ;;
     esac
