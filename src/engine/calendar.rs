@@ -252,8 +252,15 @@ impl Calendar {
     }
 
     /// Moves the earliest deferred event into the heap if it is due by the limit set;
-    /// false when none is.
-    fn undefer(&mut self) -> bool {
+    /// false when none is (or the calendar stalled). [`Self::pop_packed`] stops short of
+    /// deferred events, so that its own path is as it was without them: its caller, on
+    /// `None`, calls this and pops again while it returns true ([`Self::pop`] does).
+    #[cold]
+    #[inline(never)]
+    pub fn undefer(&mut self) -> bool {
+        if self.stalled {
+            return false;
+        }
         match self.deferred.last() {
             Some(e) if e.time <= self.limit_set => {}
             _ => return false,
@@ -282,7 +289,14 @@ impl Calendar {
     /// Removes the next event in (time, seq) order, advancing the clock to its time.
     #[inline(always)]
     pub fn pop(&mut self) -> Option<(SimTime, Event)> {
-        self.pop_packed().map(|(t, e)| (t, e.unpack()))
+        loop {
+            if let Some((t, e)) = self.pop_packed() {
+                return Some((t, e.unpack()));
+            }
+            if !self.undefer() {
+                return None;
+            }
+        }
     }
 
     /// Makes [`Self::pop`] and [`Self::pop_packed`] leave in place (return `None` for) any
@@ -305,36 +319,14 @@ impl Calendar {
         if !self.lane.is_empty() && !self.future_due_now() {
             return self.pop_lane_packed();
         }
-        let (time, event) = match self.pop_future() {
-            Some(p) => p,
-            None => self.pop_deferred()?,
+        let (time, event) = if self.use_radix {
+            self.pop_radix()?
+        } else {
+            self.dary.pop_until(self.limit)?
         };
         self.now = time;
         self.lane_streak = 0;
         Some((SimTime(time), event))
-    }
-
-    /// The earliest heap event, if due by the limit.
-    #[inline(always)]
-    fn pop_future(&mut self) -> Option<(u64, PackedEvent)> {
-        if self.use_radix {
-            self.pop_radix()
-        } else {
-            self.dary.pop_until(self.limit)
-        }
-    }
-
-    /// Nothing in the heap is due by the limit: the deferred events due by the limit set
-    /// join it, earliest first, until one of them or another event is due.
-    #[cold]
-    #[inline(never)]
-    fn pop_deferred(&mut self) -> Option<(u64, PackedEvent)> {
-        while self.undefer() {
-            if let Some(p) = self.pop_future() {
-                return Some(p);
-            }
-        }
-        None
     }
 
     /// True if the earliest heap event is due at the current time.

@@ -381,9 +381,16 @@ impl<C: Clients> Simulation<C> {
     #[inline(never)]
     fn run_loop<const WATCHED: bool, const PREFETCH: bool>(&mut self) {
         // Unpacked where it is dispatched: the unpacking's match on the event's kind and
-        // the dispatch's are then adjacent and fold into one.
-        while let Some((_, event)) = self.ctx.calendar.pop_packed() {
-            self.handle::<WATCHED, PREFETCH>(event.unpack());
+        // the dispatch's are then adjacent and fold into one. The pop stops short of a
+        // deferred event (a fault's start or end): it joins the calendar here, and the
+        // loop goes on.
+        loop {
+            while let Some((_, event)) = self.ctx.calendar.pop_packed() {
+                self.handle::<WATCHED, PREFETCH>(event.unpack());
+            }
+            if !self.ctx.calendar.undefer() {
+                break;
+            }
         }
     }
 
